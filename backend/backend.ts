@@ -1,0 +1,369 @@
+/**
+ * The injected tensor backend: one small interface and {@linkcode useBackend},
+ * the only place in the project that imports a TF.js backend package.
+ *
+ * Library members (`models`, `losses`, `augment`, `probe`) only use
+ * `@tensorflow/tfjs-core` ops; the caller (a script, `train`, `cli`) picks the
+ * backend once, before any tensor is made.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Names of the backends this project knows how to load. */
+export type BackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
+
+/** Every backend name, in order of preference for `auto` (fastest first). */
+export const BACKEND_NAMES: readonly BackendName[] = [
+  "tensorflow",
+  "webgpu",
+  "wasm",
+  "cpu",
+];
+
+/** A tensor backend: its name, what it runs on, and an async initialiser. */
+export interface TensorBackend {
+  /** The TF.js backend name (`cpu`, `wasm`, `webgpu`, `tensorflow`). */
+  readonly name: BackendName;
+  /** What it runs on, in words (e.g. `pure JavaScript on the CPU`). */
+  readonly device: string;
+  /**
+   * Loads the backend's package (lazily, with a dynamic `import()`), makes it
+   * the active TF.js backend and resolves when it is ready.
+   * Rejects with a {@linkcode BackendError} when it cannot be used here.
+   */
+  init(): Promise<void>;
+}
+
+/** What {@linkcode useBackend} chose. */
+export interface BackendInfo {
+  /** The active backend. */
+  name: BackendName;
+  /** What it runs on, in words. */
+  device: string;
+  /** Why `auto` picked it, or `requested` when it was named. */
+  reason: string;
+}
+
+/** A backend that cannot be loaded or used on this machine. */
+export class BackendError extends Error {
+  /** The backend that failed. */
+  readonly backend: string;
+  /**
+   * Makes a backend error.
+   *
+   * @param backend The backend's name.
+   * @param message The one-line message.
+   * @param options `cause` of the failure.
+   */
+  constructor(backend: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "BackendError";
+    this.backend = backend;
+  }
+}
+
+let gradientsReady: Promise<void> | undefined;
+
+/**
+ * Registers TF.js's gradient functions (and optimizers) once.
+ *
+ * `@tensorflow/tfjs-core` alone registers none under Deno: its ESM
+ * `register_all_gradients.js` uses extension-less imports that Deno rejects.
+ * The `@tensorflow/tfjs` bundle registers them into the same global registry.
+ *
+ * @returns A promise that resolves once gradients are registered.
+ */
+export function registerGradients(): Promise<void> {
+  gradientsReady ??= (async () => {
+    // tfjs-backend-cpu prints a "use tfjs-node" banner under Node-like
+    // runtimes unless PROD is set; it carries no information for us.
+    tf.env().set("PROD", true);
+    await import("@tensorflow/tfjs");
+  })();
+  return gradientsReady;
+}
+
+async function activate(name: BackendName): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(name);
+    await tf.ready();
+  } catch (cause) {
+    throw new BackendError(
+      name,
+      `Backend "${name}" failed to initialise: ${errorText(cause)}`,
+      { cause },
+    );
+  }
+  if (!ok) {
+    throw new BackendError(name, `Backend "${name}" failed to initialise`);
+  }
+}
+
+function errorText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split("\n")[0];
+}
+
+async function importOptional(specifier: string): Promise<unknown> {
+  // A computed specifier keeps optional native packages out of the module
+  // graph, so `deno check` and `deno publish` never try to install them.
+  return await import(specifier);
+}
+
+const cpu: TensorBackend = {
+  name: "cpu",
+  device: "pure JavaScript on the CPU (reference backend)",
+  async init() {
+    await import("@tensorflow/tfjs-backend-cpu");
+    await activate("cpu");
+  },
+};
+
+const wasm: TensorBackend = {
+  name: "wasm",
+  device: "WebAssembly (XNNPACK, SIMD) on the CPU",
+  async init() {
+    try {
+      await import("@tensorflow/tfjs-backend-wasm");
+    } catch (cause) {
+      throw new BackendError(
+        "wasm",
+        `Backend "wasm" is unavailable: ${errorText(cause)}`,
+        { cause },
+      );
+    }
+    await activate("wasm");
+  },
+};
+
+const webgpu: TensorBackend = {
+  name: "webgpu",
+  device: "WebGPU (navigator.gpu)",
+  async init() {
+    const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+    if (gpu === undefined) {
+      throw new BackendError(
+        "webgpu",
+        'Backend "webgpu" is unavailable: navigator.gpu is not defined in this runtime',
+      );
+    }
+    const adapter = await gpu.requestAdapter();
+    if (adapter === null) {
+      throw new BackendError(
+        "webgpu",
+        'Backend "webgpu" is unavailable: no WebGPU adapter (on Linux without a GPU, `apt-get install mesa-vulkan-drivers` gives a software one)',
+      );
+    }
+    await import("@tensorflow/tfjs-backend-webgpu");
+    await activate("webgpu");
+  },
+};
+
+const tensorflow: TensorBackend = {
+  name: "tensorflow",
+  device: "native libtensorflow (tfjs-node-gpu or tfjs-node)",
+  async init() {
+    const failures: string[] = [];
+    for (const pkg of ["tfjs-node-gpu", "tfjs-node"]) {
+      try {
+        await importOptional(`npm:@tensorflow/${pkg}@4.22.0`);
+        await activate("tensorflow");
+        return;
+      } catch (cause) {
+        failures.push(`@tensorflow/${pkg}: ${errorText(cause)}`);
+      }
+    }
+    throw new BackendError(
+      "tensorflow",
+      `Backend "tensorflow" is unavailable: ${
+        failures.join("; ")
+      } (it needs a native libtensorflow that its install step downloads)`,
+    );
+  },
+};
+
+const BACKENDS: Record<BackendName, TensorBackend> = {
+  cpu,
+  wasm,
+  webgpu,
+  tensorflow,
+};
+
+/**
+ * Returns the backend object for a name, without loading it.
+ *
+ * @example
+ * ```ts
+ * import { getBackend } from "@scaling-vicreg/backend";
+ * console.log(getBackend("cpu").device);
+ * ```
+ *
+ * @param name One of {@linkcode BACKEND_NAMES}.
+ * @returns The backend.
+ */
+export function getBackend(name: string): TensorBackend {
+  if (!Object.hasOwn(BACKENDS, name)) {
+    throw new BackendError(
+      name,
+      `Unknown backend "${name}": expected one of auto, ${
+        BACKEND_NAMES.join(", ")
+      }`,
+    );
+  }
+  return BACKENDS[name as BackendName];
+}
+
+/** A backend's usability on this machine, as found by {@linkcode probeBackends}. */
+export interface BackendProbe {
+  /** The backend. */
+  name: BackendName;
+  /** Whether it loaded and passed the self-test. */
+  ok: boolean;
+  /** Why not, when `ok` is false. */
+  reason?: string;
+}
+
+/**
+ * A quick self-test: one conv + BN-like + loss gradient step, compared with
+ * values computed by hand-free identities (the gradient of `sum(x * w)` is `w`).
+ * Catches backends that load but lack a kernel a training step needs.
+ */
+function selfTest(name: BackendName): void {
+  const failure = tf.tidy(() => {
+    const x = tf.ones([2, 4, 4, 3]) as tf.Tensor4D;
+    const w = tf.fill([3, 3, 3, 2], 0.5) as tf.Tensor4D;
+    const f = (a: tf.Tensor, b: tf.Tensor) => {
+      const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, "same");
+      const m = tf.moments(y, [0, 1, 2]);
+      return tf.sum(tf.square(tf.relu(tf.sub(y, m.mean))));
+    };
+    const [gx, gw] = tf.grads(f)([x, w]);
+    const finite = tf.all(tf.isFinite(tf.concat([
+      tf.reshape(gx, [-1]),
+      tf.reshape(gw, [-1]),
+    ])));
+    return finite.dataSync()[0] === 1 ? undefined : "non-finite gradients";
+  });
+  if (failure !== undefined) {
+    throw new BackendError(
+      name,
+      `Backend "${name}" failed its self-test: ${failure}`,
+    );
+  }
+}
+
+async function tryBackend(name: BackendName): Promise<BackendProbe> {
+  try {
+    await getBackend(name).init();
+    selfTest(name);
+    return { name, ok: true };
+  } catch (error) {
+    return { name, ok: false, reason: errorText(error) };
+  }
+}
+
+/**
+ * Loads each backend in turn and reports which can train here.
+ * Leaves the CPU backend active afterwards.
+ *
+ * @returns One entry per backend in {@linkcode BACKEND_NAMES} order.
+ */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  await registerGradients();
+  const probes: BackendProbe[] = [];
+  for (const name of BACKEND_NAMES) probes.push(await tryBackend(name));
+  await cpu.init();
+  return probes;
+}
+
+/** Options of {@linkcode useBackend}. */
+export interface UseBackendOptions {
+  /**
+   * Backends `auto` never picks (e.g. software WebGPU, slower than `cpu`).
+   * @default {[]}
+   */
+  exclude?: readonly BackendName[];
+}
+
+/**
+ * Makes a backend the active TF.js backend, registering gradients first.
+ *
+ * `"auto"` tries {@linkcode BACKEND_NAMES} fastest first and keeps the first
+ * that loads and passes a one-step training self-test; a WebGPU fallback
+ * (software) adapter is skipped because it is slower than the CPU.
+ * A named backend that cannot load rejects with a {@linkcode BackendError}
+ * saying which backend, why, and which backends are available here.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * const info = await useBackend("cpu");
+ * console.log(info.name); // "cpu"
+ * ```
+ *
+ * @param name A backend name or `"auto"`.
+ * @param options See {@linkcode UseBackendOptions}.
+ * @returns What was chosen, and why.
+ */
+export async function useBackend(
+  name: BackendName | "auto" = "auto",
+  options: UseBackendOptions = {},
+): Promise<BackendInfo> {
+  await registerGradients();
+  if (name !== "auto") {
+    const backend = getBackend(name);
+    try {
+      await backend.init();
+    } catch (error) {
+      const available = (await probeBackends())
+        .filter((p) => p.ok)
+        .map((p) => p.name);
+      const why = error instanceof BackendError
+        ? error.message
+        : `Backend "${name}" failed: ${errorText(error)}`;
+      throw new BackendError(
+        name,
+        `${why}. Available here: ${available.join(", ") || "none"}`,
+        { cause: error },
+      );
+    }
+    return { name, device: backend.device, reason: "requested" };
+  }
+  const skipped: string[] = [];
+  for (const candidate of BACKEND_NAMES) {
+    if (options.exclude?.includes(candidate)) continue;
+    if (candidate === "webgpu" && await isSoftwareGpu()) {
+      skipped.push("webgpu (software adapter only)");
+      continue;
+    }
+    const probe = await tryBackend(candidate);
+    if (probe.ok) {
+      const backend = getBackend(candidate);
+      await backend.init();
+      return {
+        name: candidate,
+        device: backend.device,
+        reason: `fastest that works here${
+          skipped.length ? `; skipped ${skipped.join(", ")}` : ""
+        }`,
+      };
+    }
+    skipped.push(`${candidate} (${probe.reason?.slice(0, 60)})`);
+  }
+  throw new BackendError(
+    "auto",
+    `No backend works here: ${skipped.join("; ")}`,
+  );
+}
+
+async function isSoftwareGpu(): Promise<boolean> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  if (gpu === undefined) return false;
+  const adapter = await gpu.requestAdapter();
+  if (adapter === null) return false;
+  return (adapter as GPUAdapter & { isFallbackAdapter?: boolean })
+        .isFallbackAdapter === true ||
+    /llvmpipe|swiftshader|lavapipe/i.test(adapter.info?.description ?? "");
+}

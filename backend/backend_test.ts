@@ -1,0 +1,40 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { BackendError, getBackend, useBackend } from "./backend.ts";
+import {
+  assertClose,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "./testing.ts";
+
+Deno.test("useBackend('cpu') activates the reference backend with gradients", async () => {
+  const info = await useBackend("cpu");
+  assertEquals(info.name, "cpu");
+  assertEquals(tf.getBackend(), "cpu");
+  // d/dx sum(x^2) = 2x needs the registered gradient of Square and Sum.
+  const x = tf.tensor1d([1, -2, 3]);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.square(t)))(x);
+  assertClose(g, [2, -4, 6]);
+  tf.dispose([x, g]);
+});
+
+Deno.test("getBackend() rejects an unknown name, listing the known ones", () => {
+  assertThrows(
+    () => getBackend("cuda"),
+    BackendError,
+    "expected one of auto, tensorflow, webgpu, wasm, cpu",
+  );
+});
+
+Deno.test("useBackend('tensorflow') without libtensorflow gives a clear error", async () => {
+  const error = await assertRejects(
+    () => useBackend("tensorflow"),
+    BackendError,
+    'Backend "tensorflow" is unavailable',
+  );
+  assertEquals(error.backend, "tensorflow");
+  assertEquals(error.message.includes("Available here: "), true);
+  assertEquals(error.message.includes("cpu"), true);
+  assertEquals(error.message.includes("\n"), false);
+  await useBackend("cpu");
+});

@@ -1,0 +1,14 @@
+/**
+ * The injected tensor backend and the seeded generator every member shares.
+ *
+ * ```ts
+ * import { useBackend, Rng } from "@scaling-vicreg/backend";
+ * await useBackend("cpu");
+ * const rng = new Rng(0);
+ * ```
+ *
+ * @module
+ */
+export * from "./backend.ts";
+export * from "./random.ts";
+export * from "./image.ts";

@@ -1,0 +1,197 @@
+/**
+ * Test helpers shared by every member: the one seam over `node:assert/strict`
+ * (swap it for `@std/assert` when JSR is reachable), tolerance checks for
+ * tensors and arrays, and a tensor-leak check.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+
+/**
+ * Asserts deep equality.
+ *
+ * @param actual The value under test.
+ * @param expected The expected value.
+ * @param message Shown on failure.
+ */
+export function assertEquals(
+  actual: unknown,
+  expected: unknown,
+  message?: string,
+): void {
+  assert.deepStrictEqual(actual, expected, message);
+}
+
+/**
+ * Asserts that a value is truthy.
+ *
+ * @param value The value under test.
+ * @param message Shown on failure.
+ */
+export function assertTrue(value: unknown, message?: string): asserts value {
+  assert.ok(value, message);
+}
+
+/**
+ * Asserts that `fn` throws an error of class `errorClass` whose message
+ * contains `includes`.
+ *
+ * @param fn The function that should throw.
+ * @param errorClass The expected class.
+ * @param includes A substring of the message.
+ * @returns The error thrown.
+ */
+export function assertThrows<E extends Error>(
+  fn: () => unknown,
+  errorClass: new (...args: never[]) => E,
+  includes?: string,
+): E {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (error) {
+    caught = error;
+  }
+  return checkError(caught, errorClass, includes);
+}
+
+/**
+ * Asserts that `fn` rejects with an error of class `errorClass` whose message
+ * contains `includes`.
+ *
+ * @param fn The async function that should reject.
+ * @param errorClass The expected class.
+ * @param includes A substring of the message.
+ * @returns The error.
+ */
+export async function assertRejects<E extends Error>(
+  fn: () => Promise<unknown>,
+  errorClass: new (...args: never[]) => E,
+  includes?: string,
+): Promise<E> {
+  let caught: unknown;
+  try {
+    await fn();
+  } catch (error) {
+    caught = error;
+  }
+  return checkError(caught, errorClass, includes);
+}
+
+function checkError<E extends Error>(
+  caught: unknown,
+  errorClass: new (...args: never[]) => E,
+  includes?: string,
+): E {
+  assert.ok(caught !== undefined, `Expected ${errorClass.name} to be thrown`);
+  assert.ok(
+    caught instanceof errorClass,
+    `Expected ${errorClass.name}: received ${String(caught)}`,
+  );
+  if (includes !== undefined) {
+    assert.ok(
+      (caught as E).message.includes(includes),
+      `Expected message to include ${JSON.stringify(includes)}: received ${
+        JSON.stringify((caught as E).message)
+      }`,
+    );
+  }
+  return caught as E;
+}
+
+/** Tolerances of {@linkcode assertClose}. */
+export interface CloseOptions {
+  /** Relative tolerance. @default {1e-5} */
+  rtol?: number;
+  /** Absolute tolerance. @default {1e-6} */
+  atol?: number;
+  /** Shown on failure. */
+  message?: string;
+}
+
+/**
+ * Asserts |actual − expected| ≤ atol + rtol·|expected| element-wise (numpy's
+ * `allclose`). Accepts tensors, typed arrays, nested arrays or numbers.
+ *
+ * @param actual The values under test.
+ * @param expected The reference values.
+ * @param options Tolerances; see {@linkcode CloseOptions}.
+ */
+export function assertClose(
+  actual: tf.Tensor | ArrayLike<number> | number | number[][],
+  expected: tf.Tensor | ArrayLike<number> | number | number[][],
+  options: CloseOptions = {},
+): void {
+  const { rtol = 1e-5, atol = 1e-6, message } = options;
+  const a = flatten(actual);
+  const e = flatten(expected);
+  assert.equal(
+    a.length,
+    e.length,
+    `${message ?? "assertClose"}: lengths differ (${a.length} vs ${e.length})`,
+  );
+  let worst = -1;
+  let worstExcess = 0;
+  for (let i = 0; i < a.length; i++) {
+    const excess = Math.abs(a[i] - e[i]) - (atol + rtol * Math.abs(e[i]));
+    if (excess > worstExcess || Number.isNaN(a[i]) !== Number.isNaN(e[i])) {
+      worst = i;
+      worstExcess = Number.isNaN(excess) ? Infinity : excess;
+    }
+  }
+  if (worst >= 0) {
+    assert.fail(
+      `${message ?? "assertClose"}: element ${worst} is ${a[worst]}, expected ${
+        e[worst]
+      } (rtol ${rtol}, atol ${atol})`,
+    );
+  }
+}
+
+function flatten(
+  value: tf.Tensor | ArrayLike<number> | number | number[][],
+): Float64Array {
+  if (value instanceof tf.Tensor) return Float64Array.from(value.dataSync());
+  if (typeof value === "number") return Float64Array.of(value);
+  const out: number[] = [];
+  const walk = (v: unknown): void => {
+    if (typeof v === "number") out.push(v);
+    else for (const x of Array.from(v as ArrayLike<unknown>)) walk(x);
+  };
+  walk(Array.from(value as ArrayLike<unknown>));
+  return Float64Array.from(out);
+}
+
+/**
+ * Runs `fn` and asserts that the number of live tensors is the same before and
+ * after (the values `fn` returns are disposed first).
+ *
+ * @param fn The code under test; tensors it returns are disposed.
+ * @returns Resolves when the check passed.
+ */
+export async function assertNoLeak(
+  fn: () => unknown | Promise<unknown>,
+): Promise<void> {
+  const before = tf.memory().numTensors;
+  const result = await fn();
+  tf.dispose(collectTensors(result));
+  const after = tf.memory().numTensors;
+  assert.equal(
+    after,
+    before,
+    `Expected no tensor leak: ${after - before} tensors left behind`,
+  );
+}
+
+function collectTensors(value: unknown, out: tf.Tensor[] = []): tf.Tensor[] {
+  if (value instanceof tf.Tensor) out.push(value);
+  else if (Array.isArray(value)) {
+    for (const v of value) {
+      collectTensors(v, out);
+    }
+  } else if (value !== null && typeof value === "object") {
+    for (const v of Object.values(value)) collectTensors(v, out);
+  }
+  return out;
+}
