@@ -5,6 +5,10 @@
  */
 import type { Command } from "./args.ts";
 import { backendsCommand } from "./backends.ts";
+import { pretrainCommand } from "./pretrain.ts";
+import { makeDatasetCommand } from "./make_dataset.ts";
+import { cacheCommand } from "./cache.ts";
+import { previewCommand } from "./preview.ts";
 
 /** Every subcommand of `vicreg`. */
-export const COMMANDS: readonly Command[] = [backendsCommand];
+export const COMMANDS: readonly Command[] = [pretrainCommand, previewCommand, makeDatasetCommand, cacheCommand, backendsCommand];
