@@ -9,6 +9,7 @@ import { pretrainCommand } from "./pretrain.ts";
 import { makeDatasetCommand } from "./make_dataset.ts";
 import { cacheCommand } from "./cache.ts";
 import { previewCommand } from "./preview.ts";
+import { embedCommand } from "./embed.ts";
 
 /** Every subcommand of `vicreg`. */
-export const COMMANDS: readonly Command[] = [pretrainCommand, previewCommand, makeDatasetCommand, cacheCommand, backendsCommand];
+export const COMMANDS: readonly Command[] = [pretrainCommand, embedCommand, previewCommand, makeDatasetCommand, cacheCommand, backendsCommand];

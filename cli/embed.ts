@@ -1,0 +1,152 @@
+/**
+ * `vicreg embed`: pooled evaluation-mode embeddings of a `.npy` image array
+ * with a ResNet backbone loaded from safetensors (this project's layout or a
+ * torchvision `state_dict`).
+ *
+ * @module
+ */
+import { useBackend } from "@scaling-vicreg/backend";
+import {
+  createResNet,
+  decodeSafetensors,
+  embedImages,
+  fromTorchvision,
+  loadStateDict,
+  readNpy,
+  RESNET_ARCHS,
+  type ResNetArch,
+  type SafeTensor,
+  writeNpy,
+} from "@scaling-vicreg/models";
+import { Rng } from "@scaling-vicreg/backend";
+import { type Command, UsageError } from "./args.ts";
+
+/** The `embed` subcommand. */
+export const embedCommand: Command = {
+  name: "embed",
+  summary: "Write a backbone's pooled embeddings of a .npy image array",
+  usage: "--arch A --weights W.safetensors --input X.npy --out F.npy [flags]",
+  description: `
+Reads X.npy, float32 [N, H, W, 3] images already normalised (NHWC), runs the
+backbone in evaluation mode (BatchNorm running statistics) and writes the
+globally pooled embeddings as float32 [N, E] to F.npy. --torchvision reads a
+PyTorch state_dict saved as safetensors (OIHW conv weights; fc.* and
+num_batches_tracked ignored). An image-folder input is not supported yet.`,
+  flags: {
+    arch: {
+      type: "string",
+      help: "Backbone architecture",
+      default: "resnet50",
+      choices: RESNET_ARCHS,
+    },
+    weights: { type: "string", help: "Backbone weights (.safetensors)" },
+    torchvision: {
+      type: "boolean",
+      help: "The weights file is a torchvision/PyTorch state_dict",
+    },
+    prefix: {
+      type: "string",
+      help:
+        "Only load tensors whose names start with this (stripped), e.g. backbone.",
+      default: "",
+    },
+    "width-multiplier": {
+      type: "number",
+      help: "Width multiplier the backbone was built with",
+      default: 1,
+    },
+    stem: {
+      type: "string",
+      help: "Stem (default: the architecture's)",
+      choices: ["imagenet", "cifar"],
+    },
+    input: { type: "string", help: "Images: float32 .npy [N, H, W, 3]" },
+    out: { type: "string", help: "Output: float32 .npy [N, E]" },
+    "batch-size": { type: "int", help: "Images per forward pass", default: 64 },
+    backend: {
+      type: "string",
+      help: "Tensor backend",
+      default: "auto",
+      choices: ["auto", "tensorflow", "webgpu", "wasm", "cpu"],
+    },
+  },
+  async run(values) {
+    for (const flag of ["weights", "input", "out"]) {
+      if (!values[flag]) throw new UsageError(`Flag --${flag} is required`);
+    }
+    const batchSize = values["batch-size"] as number;
+    if (batchSize < 1) {
+      throw new UsageError(
+        `Flag --batch-size expects a positive integer: received ${batchSize}`,
+      );
+    }
+    const backend = await useBackend(values.backend as "auto");
+    console.error(
+      `embed: backend ${backend.name} — ${backend.device} (${backend.reason})`,
+    );
+    const input = values.input as string;
+    let images;
+    try {
+      images = readNpy(await Deno.readFile(input));
+    } catch (error) {
+      if (error instanceof TypeError) {
+        throw new TypeError(`${input}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+    const net = createResNet(values.arch as ResNetArch, new Rng(0), {
+      widthMultiplier: values["width-multiplier"] as number,
+      ...(values.stem ? { stem: values.stem as "imagenet" | "cifar" } : {}),
+    });
+    try {
+      const weightsPath = values.weights as string;
+      const prefix = values.prefix as string;
+      let tensors: Record<string, SafeTensor> =
+        decodeSafetensors(await Deno.readFile(weightsPath)).tensors;
+      if (prefix) {
+        tensors = Object.fromEntries(
+          Object.entries(tensors)
+            .filter(([name]) => name.startsWith(prefix))
+            .map(([name, t]) => [name.slice(prefix.length), t]),
+        );
+      }
+      try {
+        loadStateDict(
+          net,
+          values.torchvision ? fromTorchvision(tensors) : tensors,
+        );
+      } catch (error) {
+        if (error instanceof TypeError) {
+          const looksTorch = !values.torchvision &&
+            Object.keys(tensors).some((k) =>
+              k.endsWith("num_batches_tracked") || k.startsWith("fc.")
+            );
+          throw new TypeError(
+            `${weightsPath}: ${error.message}${
+              looksTorch
+                ? " (a torchvision state_dict? pass --torchvision)"
+                : ""
+            }`,
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+      const started = performance.now();
+      const embeddings = embedImages(net, images, { batchSize });
+      const seconds = (performance.now() - started) / 1000;
+      const out = values.out as string;
+      const temp = `${out}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+      await Deno.writeFile(temp, writeNpy(embeddings));
+      await Deno.rename(temp, out);
+      console.error(
+        `embed: wrote ${out} [${embeddings.shape}] in ${
+          seconds.toFixed(1)
+        } s (${(images.shape[0] / seconds).toFixed(1)} images/s)`,
+      );
+      return 0;
+    } finally {
+      net.dispose();
+    }
+  },
+};

@@ -1,0 +1,180 @@
+/**
+ * Batch normalisation over the last (channel) axis with PyTorch's training
+ * and evaluation semantics, for `[N, C]` (BatchNorm1d) and `[N, H, W, C]`
+ * (BatchNorm2d, NHWC) inputs.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { Module } from "./module.ts";
+import { makeVariable } from "./_util.ts";
+
+/** Options of {@linkcode BatchNorm}. */
+export interface BatchNormOptions {
+  /** Added to the variance before the square root. @default {1e-5} */
+  eps?: number;
+  /**
+   * Weight of the batch statistic in the running-average update
+   * `running = (1 − momentum)·running + momentum·batch`. @default {0.1}
+   */
+  momentum?: number;
+}
+
+/** The defaults of {@linkcode BatchNormOptions} (PyTorch's). */
+export const DEFAULT_BATCH_NORM_OPTIONS: Readonly<Required<BatchNormOptions>> =
+  Object.freeze({ eps: 1e-5, momentum: 0.1 });
+
+/** Options of a module's forward pass. */
+export interface ForwardOptions {
+  /**
+   * Training mode: BatchNorm normalises with the batch statistics and updates
+   * its running statistics; otherwise it uses the running statistics.
+   * @default {false}
+   */
+  training?: boolean;
+}
+
+/**
+ * Batch normalisation over every axis but the last, as PyTorch's
+ * `BatchNorm1d`/`BatchNorm2d` (Ioffe & Szegedy 2015).
+ *
+ * Training: `y = (x − μ_B) / √(σ²_B + eps) · weight + bias` with the biased
+ * batch variance σ²_B, and the running statistics are updated in place with
+ * `momentum` and the *unbiased* variance `σ²_B · n/(n−1)` (n = elements per
+ * channel). This works inside `tf.tidy` and `tf.variableGrads`: the running
+ * statistics are non-trainable variables, so `variableGrads` without an
+ * explicit list skips them. Evaluation: the running statistics replace the
+ * batch statistics.
+ *
+ * Parameters `weight` (γ, init 1) and `bias` (β, init 0); buffers
+ * `running_mean` (init 0) and `running_var` (init 1), all `[C]`.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { BatchNorm } from "@scaling-vicreg/models";
+ * import * as tf from "@tensorflow/tfjs-core";
+ * await useBackend("cpu");
+ * const bn = new BatchNorm(1);
+ * const y = bn.forward(tf.tensor2d([[1], [3]]), { training: true });
+ * console.log(y.dataSync()); // ≈ [-1, 1]
+ * console.log(bn.runningMean.dataSync()); // [0.2]  (0.9·0 + 0.1·2)
+ * tf.dispose(y);
+ * bn.dispose();
+ * ```
+ */
+export class BatchNorm implements Module {
+  /** Number of channels C. */
+  readonly numFeatures: number;
+  /** See {@linkcode BatchNormOptions.eps}. */
+  readonly eps: number;
+  /** See {@linkcode BatchNormOptions.momentum}. */
+  readonly momentum: number;
+  /** γ, `[C]`, trainable. */
+  readonly weight: tf.Variable;
+  /** β, `[C]`, trainable. */
+  readonly bias: tf.Variable;
+  /** Running mean, `[C]`, not trainable. */
+  readonly runningMean: tf.Variable;
+  /** Running (unbiased) variance, `[C]`, not trainable. */
+  readonly runningVar: tf.Variable;
+
+  /**
+   * Makes a BatchNorm layer with γ = 1, β = 0, running mean 0 and variance 1.
+   *
+   * @param numFeatures Channels C (the last axis of the input).
+   * @param options eps and momentum; see {@linkcode BatchNormOptions}.
+   */
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    if (!Number.isInteger(numFeatures) || numFeatures < 1) {
+      throw new RangeError(
+        `Expected BatchNorm numFeatures to be a positive integer: received ${numFeatures}`,
+      );
+    }
+    const { eps, momentum } = { ...DEFAULT_BATCH_NORM_OPTIONS, ...options };
+    if (!(eps > 0)) {
+      throw new RangeError(`Expected BatchNorm eps > 0: received ${eps}`);
+    }
+    if (!(momentum >= 0 && momentum <= 1)) {
+      throw new RangeError(
+        `Expected BatchNorm momentum in [0, 1]: received ${momentum}`,
+      );
+    }
+    this.numFeatures = numFeatures;
+    this.eps = eps;
+    this.momentum = momentum;
+    const ones = new Float32Array(numFeatures).fill(1);
+    const zeros = new Float32Array(numFeatures);
+    this.weight = makeVariable(ones, [numFeatures], true);
+    this.bias = makeVariable(zeros, [numFeatures], true);
+    this.runningMean = makeVariable(zeros, [numFeatures], false);
+    this.runningVar = makeVariable(ones, [numFeatures], false);
+  }
+
+  /**
+   * Normalises `x` (`[N, C]` or `[N, H, W, C]`) per channel.
+   *
+   * @param x Input whose last axis has C channels.
+   * @param options `training`; see {@linkcode ForwardOptions}.
+   * @returns The normalised tensor, same shape as `x`.
+   */
+  forward<T extends tf.Tensor>(x: T, options: ForwardOptions = {}): T {
+    if (x.rank < 2 || x.shape[x.rank - 1] !== this.numFeatures) {
+      throw new TypeError(
+        `Expected BatchNorm input of rank >= 2 with ${this.numFeatures} channels last: received shape [${x.shape}]`,
+      );
+    }
+    if (!options.training) {
+      return tf.tidy(() => {
+        // scale, shift: [C]; y = x·scale + shift broadcasts over [N, ..., C].
+        const scale = tf.mul(
+          this.weight,
+          tf.rsqrt(tf.add(this.runningVar, this.eps)),
+        );
+        const shift = tf.sub(this.bias, tf.mul(this.runningMean, scale));
+        return tf.add(tf.mul(x, scale), shift);
+      }) as T;
+    }
+    const n = x.size / this.numFeatures;
+    if (n < 2) {
+      throw new RangeError(
+        `Expected more than 1 value per channel in BatchNorm training mode: received shape [${x.shape}]`,
+      );
+    }
+    return tf.tidy(() => {
+      const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+      // x: [N, ..., C] -> mean, variance (biased): [C]
+      const { mean, variance } = tf.moments(x, axes);
+      const m = this.momentum;
+      this.runningMean.assign(
+        tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)),
+      );
+      this.runningVar.assign(
+        tf.add(
+          tf.mul(this.runningVar, 1 - m),
+          tf.mul(variance, (m * n) / (n - 1)),
+        ),
+      );
+      const scale = tf.mul(this.weight, tf.rsqrt(tf.add(variance, this.eps)));
+      return tf.add(tf.mul(tf.sub(x, mean), scale), this.bias);
+    }) as T;
+  }
+
+  /** `weight` and `bias`. */
+  parameters(): Map<string, tf.Variable> {
+    return new Map([["weight", this.weight], ["bias", this.bias]]);
+  }
+
+  /** `running_mean` and `running_var`. */
+  buffers(): Map<string, tf.Variable> {
+    return new Map([
+      ["running_mean", this.runningMean],
+      ["running_var", this.runningVar],
+    ]);
+  }
+
+  /** Disposes the four variables. */
+  dispose(): void {
+    tf.dispose([this.weight, this.bias, this.runningMean, this.runningVar]);
+  }
+}
