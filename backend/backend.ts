@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { registerConvGradKernels } from "./kernels/conv_grad.ts";
 
 /** Names of the backends this project knows how to load. */
 export type BackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
@@ -134,6 +135,9 @@ const wasm: TensorBackend = {
         { cause },
       );
     }
+    // wasm lacks Conv2DBackpropFilter and its Conv2DBackpropInput is a naive
+    // loop; ours run on XNNPACK's matmul and forward conv instead.
+    registerConvGradKernels("wasm");
     await activate("wasm");
   },
 };
@@ -229,9 +233,11 @@ export interface BackendProbe {
  * A quick self-test: one conv + BN-like + loss gradient step, compared with
  * values computed by hand-free identities (the gradient of `sum(x * w)` is `w`).
  * Catches backends that load but lack a kernel a training step needs.
+ * Reads the result asynchronously: WebGPU's `dataSync` goes through a 2-D
+ * `OffscreenCanvas`, which Deno does not have.
  */
-function selfTest(name: BackendName): void {
-  const failure = tf.tidy(() => {
+async function selfTest(name: BackendName): Promise<void> {
+  const finite = tf.tidy(() => {
     const x = tf.ones([2, 4, 4, 3]) as tf.Tensor4D;
     const w = tf.fill([3, 3, 3, 2], 0.5) as tf.Tensor4D;
     const f = (a: tf.Tensor, b: tf.Tensor) => {
@@ -240,16 +246,21 @@ function selfTest(name: BackendName): void {
       return tf.sum(tf.square(tf.relu(tf.sub(y, m.mean))));
     };
     const [gx, gw] = tf.grads(f)([x, w]);
-    const finite = tf.all(tf.isFinite(tf.concat([
+    return tf.all(tf.isFinite(tf.concat([
       tf.reshape(gx, [-1]),
       tf.reshape(gw, [-1]),
     ])));
-    return finite.dataSync()[0] === 1 ? undefined : "non-finite gradients";
   });
-  if (failure !== undefined) {
+  let ok: boolean;
+  try {
+    ok = (await finite.data())[0] === 1;
+  } finally {
+    finite.dispose();
+  }
+  if (!ok) {
     throw new BackendError(
       name,
-      `Backend "${name}" failed its self-test: ${failure}`,
+      `Backend "${name}" failed its self-test: non-finite gradients`,
     );
   }
 }
@@ -257,7 +268,7 @@ function selfTest(name: BackendName): void {
 async function tryBackend(name: BackendName): Promise<BackendProbe> {
   try {
     await getBackend(name).init();
-    selfTest(name);
+    await selfTest(name);
     return { name, ok: true };
   } catch (error) {
     return { name, ok: false, reason: errorText(error) };

@@ -12,3 +12,4 @@
 export * from "./backend.ts";
 export * from "./random.ts";
 export * from "./image.ts";
+export * from "./fs.ts";

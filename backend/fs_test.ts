@@ -1,0 +1,32 @@
+import { assertEquals } from "./testing.ts";
+import { writeFileAtomic } from "./fs.ts";
+
+Deno.test("writeFileAtomic() replaces the file and leaves no temp file", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/a.json`;
+  await Deno.writeTextFile(path, "old");
+  await writeFileAtomic(path, '{"new":true}');
+  assertEquals(await Deno.readTextFile(path), '{"new":true}');
+  await writeFileAtomic(path, new Uint8Array([1, 2, 3]));
+  assertEquals(await Deno.readFile(path), new Uint8Array([1, 2, 3]));
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["a.json"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("writeFileAtomic() keeps the old file when the write fails", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/keep.txt`;
+  await Deno.writeTextFile(path, "good");
+  // A directory in the way of the rename makes the write fail.
+  await Deno.mkdir(`${dir}/sub`);
+  let failed = false;
+  try {
+    await writeFileAtomic(`${dir}/sub`, "x");
+  } catch {
+    failed = true;
+  }
+  assertEquals(failed, true);
+  assertEquals(await Deno.readTextFile(path), "good");
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["keep.txt", "sub"]);
+  await Deno.remove(dir, { recursive: true });
+});

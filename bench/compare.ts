@@ -1,0 +1,261 @@
+/**
+ * `deno task bench:compare`: times the same VICReg training step here (one
+ * line per backend) and in PyTorch (`bench/torch_step.py`, when
+ * `python3 -c "import torch"` works), in one run, and prints one JSON line
+ * per case and backend with images/s for both and their ratio.
+ *
+ * ```sh
+ * deno task bench:compare                       # auto backend, ResNet-18 case
+ * deno task bench:compare --backends wasm,cpu --cases tiny-16px-b16 --steps 3
+ * ```
+ *
+ * Flags: `--cases a,b` (keys of `STEP_CASES`), `--backends a,b` (`auto`, a
+ * backend name, or `cpu-fast`: `cpu` with im2col conv gradients),
+ * `--steps N`, `--warmup N`, `--batch N` (overrides the cases' batch),
+ * `--torch-threads N` (0 = every core), `--python PATH`, `--no-torch`,
+ * `--view-by-view true|false|auto` (auto: on for wasm, whose heap is 4 GiB).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
+import { useCpuFastBackend } from "@scaling-vicreg/backend/cpu-fast";
+import {
+  makeStepModel,
+  STEP_CASES,
+  type StepCase,
+  trainStep,
+} from "./resnet_step.ts";
+
+/** Timing of one side of a comparison. */
+export interface StepTiming {
+  /** Mean wall-clock milliseconds per training step. */
+  ms_per_step: number;
+  /** Images (pairs of views) per second: `batch / seconds per step`. */
+  images_per_s: number;
+}
+
+/** Options of {@linkcode timeTfjsStep}. */
+export interface TimeStepOptions {
+  /**
+   * Timed steps.
+   * @default {3}
+   */
+  steps?: number;
+  /**
+   * Untimed steps first (kernel setup, allocation).
+   * @default {1}
+   */
+  warmup?: number;
+  /**
+   * Back-propagate one view at a time (see `TrainStepOptions.viewByView`).
+   * @default {false}
+   */
+  viewByView?: boolean;
+}
+
+/** Defaults of {@linkcode TimeStepOptions}. */
+export const DEFAULT_TIME_STEP_OPTIONS: Required<TimeStepOptions> = {
+  steps: 3,
+  warmup: 1,
+  viewByView: false,
+};
+
+/**
+ * Times `steps` training steps of a case on the active backend, after
+ * `warmup` untimed ones; each step's loss is read asynchronously at the end.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { STEP_CASES, timeTfjsStep } from "@scaling-vicreg/bench";
+ * await useBackend("cpu");
+ * const spec = { ...STEP_CASES["tiny-16px-b16"], batch: 2 };
+ * const t = await timeTfjsStep(spec, { steps: 1, warmup: 0 });
+ * console.log(t.images_per_s > 0);
+ * ```
+ *
+ * @param spec The case.
+ * @param options See {@linkcode TimeStepOptions}.
+ * @returns The mean timing.
+ */
+export async function timeTfjsStep(
+  spec: StepCase,
+  options: TimeStepOptions = {},
+): Promise<StepTiming> {
+  const { steps, warmup, viewByView } = {
+    ...DEFAULT_TIME_STEP_OPTIONS,
+    ...options,
+  };
+  const model = makeStepModel(spec, new Rng(0));
+  const rng = new Rng(1);
+  const view = (): tf.Tensor4D => {
+    const values = new Float32Array(
+      spec.batch * spec.imageSize * spec.imageSize * 3,
+    );
+    rng.fillNormal(values, 0, 1);
+    return tf.tensor4d(values, [
+      spec.batch,
+      spec.imageSize,
+      spec.imageSize,
+      3,
+    ]);
+  };
+  const xa = view();
+  const xb = view();
+  try {
+    for (let i = 0; i < warmup; i++) {
+      const loss = trainStep(model, [xa, xb], { lr: 0.01, viewByView });
+      await loss.data();
+      loss.dispose();
+    }
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) {
+      const loss = trainStep(model, [xa, xb], { lr: 0.01, viewByView });
+      await loss.data();
+      loss.dispose();
+    }
+    const ms = (performance.now() - t0) / steps;
+    return {
+      ms_per_step: round(ms, 1),
+      images_per_s: round(spec.batch * 1000 / ms, 2),
+    };
+  } finally {
+    tf.dispose([xa, xb]);
+    model.dispose();
+  }
+}
+
+/** PyTorch's timing of the same step, with its thread count and version. */
+export interface TorchTiming extends StepTiming {
+  /** Intra-op threads PyTorch used. */
+  threads: number;
+  /** `torch.__version__`. */
+  torch: string;
+}
+
+/** Options of {@linkcode timeTorchStep}. */
+export interface TorchStepOptions {
+  /** Timed steps. */
+  steps: number;
+  /** Untimed steps first. */
+  warmup: number;
+  /** Intra-op threads; 0 = every core. */
+  threads: number;
+  /** The python executable, e.g. `/usr/bin/python3`. */
+  python: string;
+}
+
+/**
+ * Runs `bench/torch_step.py` for a case and parses its JSON line, or returns
+ * why it could not (no python, no torch).
+ *
+ * @param spec The case.
+ * @param options See {@linkcode TorchStepOptions}.
+ * @returns The timing, or `{ error }`.
+ */
+export async function timeTorchStep(
+  spec: StepCase,
+  options: TorchStepOptions,
+): Promise<TorchTiming | { error: string }> {
+  const script = new URL("./torch_step.py", import.meta.url).pathname;
+  try {
+    const out = await new Deno.Command(options.python, {
+      args: [
+        script,
+        JSON.stringify(spec),
+        "--steps",
+        String(options.steps),
+        "--warmup",
+        String(options.warmup),
+        "--threads",
+        String(options.threads),
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    if (!out.success) {
+      const err = text.decode(out.stderr).trim().split("\n").at(-1) ?? "";
+      return { error: `torch_step.py failed: ${err}` };
+    }
+    return JSON.parse(text.decode(out.stdout).trim().split("\n").at(-1)!);
+  } catch (error) {
+    return { error: `cannot run ${options.python}: ${String(error)}` };
+  }
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function flag(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < args.length) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  return eq === undefined ? fallback : eq.slice(name.length + 3);
+}
+
+async function main(args: string[]): Promise<number> {
+  const caseNames = flag(args, "cases", "resnet18-cifar-32px-b64").split(",");
+  const backends = flag(args, "backends", "auto").split(",");
+  const steps = Number(flag(args, "steps", "3"));
+  const warmup = Number(flag(args, "warmup", "1"));
+  const batch = Number(flag(args, "batch", "0"));
+  const threads = Number(flag(args, "torch-threads", "0"));
+  const python = flag(args, "python", "/usr/bin/python3");
+  const torch = !args.includes("--no-torch");
+  const viewFlag = flag(args, "view-by-view", "auto");
+  for (const name of caseNames) {
+    if (!Object.hasOwn(STEP_CASES, name)) {
+      console.error(
+        `Unknown case "${name}": expected one of ${
+          Object.keys(STEP_CASES).join(", ")
+        }`,
+      );
+      return 1;
+    }
+  }
+  for (const name of caseNames) {
+    const base = STEP_CASES[name];
+    const spec = batch > 0
+      ? { ...base, name: base.name.replace(/-b\d+$/, `-b${batch}`), batch }
+      : base;
+    const theirs = torch
+      ? await timeTorchStep(spec, { steps, warmup, threads, python })
+      : { error: "skipped (--no-torch)" };
+    for (const requested of backends) {
+      const info = requested === "cpu-fast"
+        ? { name: await useCpuFastBackend() }
+        : await useBackend(requested as BackendName | "auto");
+      // The wasm heap is 4 GiB at most: back-propagate one view at a time.
+      const viewByView = viewFlag === "auto"
+        ? info.name === "wasm"
+        : viewFlag === "true";
+      const ours = await timeTfjsStep(spec, { steps, warmup, viewByView });
+      const ratio = "images_per_s" in theirs
+        ? round(ours.images_per_s / theirs.images_per_s, 3)
+        : null;
+      console.log(JSON.stringify({
+        case: spec.name,
+        batch: spec.batch,
+        image_size: spec.imageSize,
+        backend: info.name,
+        view_by_view: viewByView,
+        steps,
+        tfjs: ours,
+        torch: theirs,
+        ratio,
+        machine: {
+          cpus: navigator.hardwareConcurrency,
+          os: Deno.build.os,
+          arch: Deno.build.arch,
+        },
+      }));
+    }
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

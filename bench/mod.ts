@@ -1,0 +1,17 @@
+/**
+ * Benchmarks: a self-contained VICReg training step (CIFAR-style ResNet,
+ * tfjs-core ops only) and its timing here and in PyTorch
+ * (`deno task bench:compare`), plus `deno bench` suites (`*_bench.ts`).
+ *
+ * ```ts
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { STEP_CASES, timeTfjsStep } from "@scaling-vicreg/bench";
+ * await useBackend("cpu");
+ * const spec = { ...STEP_CASES["tiny-16px-b16"], batch: 2 };
+ * console.log(await timeTfjsStep(spec, { steps: 1, warmup: 0 }));
+ * ```
+ *
+ * @module
+ */
+export * from "./resnet_step.ts";
+export * from "./compare.ts";
