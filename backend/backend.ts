@@ -12,13 +12,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { registerConvGradKernels } from "./kernels/conv_grad.ts";
 
 /** Names of the backends this project knows how to load. */
-export type BackendName = "cpu" | "wasm" | "webgpu" | "tensorflow";
+export type BackendName = "cpu" | "cpu-fast" | "wasm" | "webgpu" | "tensorflow";
 
 /** Every backend name, in order of preference for `auto` (fastest first). */
 export const BACKEND_NAMES: readonly BackendName[] = [
   "tensorflow",
   "webgpu",
   "wasm",
+  "cpu-fast",
   "cpu",
 ];
 
@@ -188,8 +189,19 @@ const tensorflow: TensorBackend = {
   },
 };
 
+const cpuFast: TensorBackend = {
+  name: "cpu-fast",
+  device: "pure JavaScript on the CPU, with im2col + matmul conv gradients",
+  async init() {
+    const { registerCpuFastBackend } = await import("./kernels/cpu_fast.ts");
+    await registerCpuFastBackend();
+    await activate("cpu-fast");
+  },
+};
+
 const BACKENDS: Record<BackendName, TensorBackend> = {
   cpu,
+  "cpu-fast": cpuFast,
   wasm,
   webgpu,
   tensorflow,

@@ -46,10 +46,14 @@ export interface Command {
   description?: string;
   /** Flags by long name (without `--`). */
   flags: Record<string, FlagSpec>;
-  /** Runs with the parsed flags and positionals; resolves to the exit code. */
+  /**
+   * Runs with the parsed flags (defaults applied), the positionals and the
+   * names of the flags actually given; resolves to the exit code.
+   */
   run(
     flags: Record<string, string | number | boolean | undefined>,
     positionals: string[],
+    given: Set<string>,
   ): Promise<number>;
 }
 

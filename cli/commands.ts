@@ -10,6 +10,19 @@ import { makeDatasetCommand } from "./make_dataset.ts";
 import { cacheCommand } from "./cache.ts";
 import { previewCommand } from "./preview.ts";
 import { embedCommand } from "./embed.ts";
+import { probeCommand } from "./probe.ts";
+import { reportCommand } from "./report.ts";
+import { demoCommand } from "./demo.ts";
 
 /** Every subcommand of `vicreg`. */
-export const COMMANDS: readonly Command[] = [pretrainCommand, embedCommand, previewCommand, makeDatasetCommand, cacheCommand, backendsCommand];
+export const COMMANDS: readonly Command[] = [
+  demoCommand,
+  pretrainCommand,
+  probeCommand,
+  reportCommand,
+  embedCommand,
+  previewCommand,
+  makeDatasetCommand,
+  cacheCommand,
+  backendsCommand,
+];

@@ -44,12 +44,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         }`,
       );
     }
-    const { values, positionals } = parseFlags(rest, command.flags);
+    const { values, positionals, given } = parseFlags(rest, command.flags);
     if (values.help) {
       console.log(formatHelp(PROGRAM, command));
       return 0;
     }
-    return await command.run(values, positionals);
+    return await command.run(values, positionals, given);
   } catch (error) {
     console.error(
       `${PROGRAM}${command ? ` ${command.name}` : ""}: ${oneLine(error)}`,

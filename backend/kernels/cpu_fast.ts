@@ -29,6 +29,20 @@ export const CPU_FAST_BACKEND = "cpu-fast";
  */
 export async function useCpuFastBackend(): Promise<string> {
   await registerGradients();
+  await registerCpuFastBackend();
+  if (!await tf.setBackend(CPU_FAST_BACKEND)) {
+    throw new Error(`Backend "${CPU_FAST_BACKEND}" failed to initialise`);
+  }
+  await tf.ready();
+  return CPU_FAST_BACKEND;
+}
+
+/**
+ * Registers the `cpu-fast` backend with TF.js once, without activating it.
+ *
+ * @returns Resolves once it is registered.
+ */
+export async function registerCpuFastBackend(): Promise<void> {
   const { MathBackendCPU } = await import("@tensorflow/tfjs-backend-cpu");
   if (tf.getKernel(tf.Conv2D, CPU_FAST_BACKEND) === undefined) {
     // Priority 0: never chosen by TF.js on its own, only when named.
@@ -36,9 +50,4 @@ export async function useCpuFastBackend(): Promise<string> {
     tf.copyRegisteredKernels("cpu", CPU_FAST_BACKEND);
     registerConvGradKernels(CPU_FAST_BACKEND);
   }
-  if (!await tf.setBackend(CPU_FAST_BACKEND)) {
-    throw new Error(`Backend "${CPU_FAST_BACKEND}" failed to initialise`);
-  }
-  await tf.ready();
-  return CPU_FAST_BACKEND;
 }

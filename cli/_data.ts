@@ -1,0 +1,84 @@
+// Opens the training images a configuration names: the built-in procedural set
+// or a data set on disk (through the data member's openDataset).
+import {
+  type ImageSource,
+  openDataset,
+  proceduralDataset,
+} from "@scaling-vicreg/data";
+import type { PretrainConfig } from "@scaling-vicreg/train";
+
+/**
+ * The pretraining images of a configuration.
+ *
+ * @param config The configuration (`data`, `numImages`, `imageSize`, `seed`, `strict`).
+ * @param warn Receives one line per skipped file.
+ * @returns The image source.
+ */
+export async function openTrainingData(
+  config: PretrainConfig,
+  warn: (message: string) => void,
+): Promise<ImageSource> {
+  if (config.data === "procedural") {
+    return proceduralDataset({
+      n: config.numImages,
+      size: config.imageSize,
+      seed: config.seed,
+      split: "train",
+    });
+  }
+  return await openDataset(config.data, {
+    split: "train",
+    strict: config.strict,
+    seed: config.seed,
+    onWarning: warn,
+  });
+}
+
+/** How {@linkcode openLabelledSplits} makes the procedural set. */
+export interface SplitOptions {
+  /** Training images of the procedural set (test: half as many). */
+  numImages: number;
+  /** Side of the procedural images. */
+  imageSize: number;
+  /** Seed of the procedural set and of any seeded split. */
+  seed: number;
+  /** Fail on unreadable files. */
+  strict?: boolean;
+  /** Receives one line per skipped file. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * The labelled train and test splits of a downstream data set: the
+ * procedural set's two splits, or a data set on disk (`kind:path`).
+ *
+ * @param spec `procedural` or a data-set spec.
+ * @param options Sizes of the procedural set, seed, strictness.
+ * @returns Both splits.
+ */
+export async function openLabelledSplits(
+  spec: string,
+  options: SplitOptions,
+): Promise<{ train: ImageSource; test: ImageSource }> {
+  const { numImages, imageSize, seed, strict = false, warn = () => {} } =
+    options;
+  if (spec === "procedural") {
+    return {
+      train: proceduralDataset({
+        n: numImages,
+        size: imageSize,
+        seed,
+        split: "train",
+      }),
+      test: proceduralDataset({
+        n: Math.max(1, Math.floor(numImages / 2)),
+        size: imageSize,
+        seed,
+        split: "test",
+      }),
+    };
+  }
+  const open = (split: "train" | "test") =>
+    openDataset(spec, { split, strict, seed, onWarning: warn });
+  return { train: await open("train"), test: await open("test") };
+}

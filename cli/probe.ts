@@ -1,0 +1,310 @@
+/**
+ * `vicreg probe`: the paper's linear-probe protocol on a frozen backbone
+ * (baseline probe, hyper-parameter sweep selected on a validation split,
+ * 10-crop TTA, kNN) or on precomputed `.npy` features, with a report.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng, useBackend } from "@scaling-vicreg/backend";
+import {
+  createResNet,
+  loadWeights,
+  type ResNet,
+  RESNET_ARCHS,
+  type ResNetArch,
+} from "@scaling-vicreg/models";
+import {
+  formatHeadline,
+  type ProbeReport,
+  readLabelledFeatures,
+  runProbeProtocol,
+  sha256Hex,
+  writeReport,
+} from "@scaling-vicreg/probe";
+import { loadRunBackbone, probeBackbone } from "@scaling-vicreg/train";
+import { openLabelledSplits } from "./_data.ts";
+import { type Command, UsageError } from "./args.ts";
+import { Progress } from "./progress.ts";
+
+async function loadBackbone(
+  values: Record<string, string | number | boolean | undefined>,
+): Promise<
+  { backbone: ResNet; size: number; weightsKey: string; describe: string }
+> {
+  const run = values.run as string | undefined;
+  const weights = values.weights as string | undefined;
+  if (run !== undefined) {
+    const { backbone, config } = await loadRunBackbone(run);
+    const bytes = await Deno.readFile(`${run}/backbone.safetensors`);
+    return {
+      backbone,
+      size: (values.size as number | undefined) ?? config.size,
+      weightsKey: await sha256Hex(bytes),
+      describe: `${config.arch} from run ${run}`,
+    };
+  }
+  const arch = values.arch as ResNetArch;
+  const size = (values.size as number | undefined) ?? 96;
+  const stem = (values.stem as string | undefined) ??
+    (size < 64 ? "cifar" : "imagenet");
+  const backbone = createResNet(
+    arch,
+    new Rng(values.seed as number).fork("init").fork("backbone"),
+    {
+      stem: stem as "imagenet" | "cifar",
+    },
+  );
+  if (weights === undefined) {
+    return {
+      backbone,
+      size,
+      weightsKey: `random-${arch}-${stem}-${values.seed}`,
+      describe: `${arch}, random init`,
+    };
+  }
+  try {
+    await loadWeights(weights, backbone, {
+      torchvision: values.torchvision === true,
+    });
+  } catch (error) {
+    backbone.dispose();
+    throw error;
+  }
+  return {
+    backbone,
+    size,
+    weightsKey: await sha256Hex(await Deno.readFile(weights)),
+    describe: `${arch} from ${weights}`,
+  };
+}
+
+async function fromFeatures(
+  values: Record<string, string | number | boolean | undefined>,
+): Promise<ProbeReport> {
+  const names = [
+    "train-features",
+    "train-labels",
+    "test-features",
+    "test-labels",
+  ];
+  const missing = names.filter((n) => !values[n]);
+  if (missing.length) {
+    throw new UsageError(
+      `Flag --${missing[0]} is required with --train-features`,
+    );
+  }
+  const train = await readLabelledFeatures(
+    values["train-features"] as string,
+    values["train-labels"] as string,
+  );
+  const test = await readLabelledFeatures(
+    values["test-features"] as string,
+    values["test-labels"] as string,
+  );
+  try {
+    return runProbeProtocol({ train, test }, {
+      sweep: {
+        trials: values.trials as number,
+        maxEpochs: values["max-epochs"] as number,
+        seed: values.seed as number,
+      },
+      baseline: { epochs: values["max-epochs"] as number },
+      title: "Linear probe on precomputed features",
+      meta: { features: values["train-features"] as string },
+    });
+  } finally {
+    tf.dispose([train.features, test.features]);
+  }
+}
+
+/** The `probe` subcommand. */
+export const probeCommand: Command = {
+  name: "probe",
+  summary:
+    "Linear-probe a frozen backbone: baseline, sweep, 10-crop TTA, kNN, report",
+  usage:
+    "(--run DIR | --weights W.safetensors --arch A | --train-features F.npy …) [flags]",
+  description: `
+The paper's protocol: features of the train and test images from the frozen
+backbone in evaluation mode (bicubic resize to --size; with --tta also the
+average over the ten crops of a resize to size/0.875), cached on disk; a
+baseline probe (fixed lr 0.01, wd 1e-4, SGD + cosine); a random-search sweep of
+--trials trials (lr, weight decay, optimizer, schedule, epochs) scored on a
+validation split carved from train, the best retrained on all of train and
+evaluated once on test (plain and TTA features); and kNN (k = 20, cosine,
+temperature 0.07). Writes report.md, report.json and SVG plots to --out and
+prints the headline table. The test split is never used for selection.
+
+Examples:
+  vicreg probe --run runs/tiny --data procedural --trials 8
+  vicreg probe --weights backbone.safetensors --arch resnet50 --data cub200:/data/CUB_200_2011 --tta
+  vicreg probe --train-features tr.npy --train-labels ytr.npy --test-features te.npy --test-labels yte.npy`,
+  flags: {
+    run: {
+      type: "string",
+      help:
+        "A pretraining run directory (its config.yaml and backbone.safetensors)",
+    },
+    weights: {
+      type: "string",
+      help:
+        "Backbone weights (.safetensors); without --run or --weights: random init",
+    },
+    arch: {
+      type: "string",
+      help: "Architecture of --weights",
+      default: "resnet50",
+      choices: RESNET_ARCHS,
+    },
+    stem: {
+      type: "string",
+      help: "Stem of --weights (default: cifar below 64 px)",
+      choices: ["imagenet", "cifar"],
+    },
+    torchvision: {
+      type: "boolean",
+      help: "--weights is a torchvision state_dict",
+    },
+    data: {
+      type: "string",
+      help:
+        "Labelled data: procedural, or kind:path (imagefolder, cub200, sun397, miniimagenet)",
+      default: "procedural",
+    },
+    "num-images": {
+      type: "int",
+      help: "Procedural training images (test: half)",
+      default: 1000,
+    },
+    "image-size": {
+      type: "int",
+      help: "Side of the procedural images",
+      default: 64,
+    },
+    size: {
+      type: "int",
+      help: "Backbone input size (default: the run's --size, else 96)",
+    },
+    tta: {
+      type: "boolean",
+      help: "Also evaluate with 10-crop test-time augmentation",
+    },
+    trials: { type: "int", help: "Sweep trials", default: 20 },
+    "max-epochs": {
+      type: "int",
+      help: "Most epochs a probe trains (≤ 100)",
+      default: 100,
+    },
+    seed: {
+      type: "int",
+      help: "Seed of the sweep, the split and random init",
+      default: 0,
+    },
+    "batch-size": { type: "int", help: "Images per forward pass", default: 64 },
+    out: {
+      type: "string",
+      help: "Report directory (default: <run>/probe or runs/probe)",
+    },
+    "cache-dir": {
+      type: "string",
+      help: "Feature cache directory (default: <out>/features)",
+    },
+    strict: {
+      type: "boolean",
+      help: "Fail on unreadable images instead of skipping them",
+    },
+    backend: {
+      type: "string",
+      help: "Tensor backend",
+      default: "auto",
+      choices: ["auto", "cpu", "cpu-fast", "wasm", "webgpu", "tensorflow"],
+    },
+    "train-features": {
+      type: "string",
+      help: "Precomputed train features (.npy [N, D]) instead of a backbone",
+    },
+    "train-labels": { type: "string", help: "Train labels (.npy [N])" },
+    "test-features": { type: "string", help: "Test features (.npy [M, D])" },
+    "test-labels": { type: "string", help: "Test labels (.npy [M])" },
+  },
+  async run(values) {
+    const trials = values.trials as number;
+    const maxEpochs = values["max-epochs"] as number;
+    if (trials < 1) {
+      throw new UsageError(
+        `Flag --trials expects a positive integer: received ${trials}`,
+      );
+    }
+    if (maxEpochs < 1 || maxEpochs > 100) {
+      throw new UsageError(
+        `Flag --max-epochs expects an integer in [1, 100]: received ${maxEpochs}`,
+      );
+    }
+    if (values.run !== undefined && values.weights !== undefined) {
+      throw new UsageError("Flags --run and --weights exclude each other");
+    }
+    const backend = await useBackend(values.backend as "auto");
+    console.error(`probe: backend ${backend.name} (${backend.reason})`);
+    const out = (values.out as string | undefined) ??
+      (values.run !== undefined ? `${values.run}/probe` : "runs/probe");
+    let report: ProbeReport;
+    if (values["train-features"] !== undefined) {
+      report = await fromFeatures(values);
+    } else {
+      const { backbone, size, weightsKey, describe } = await loadBackbone(
+        values,
+      );
+      try {
+        const data = await openLabelledSplits(values.data as string, {
+          numImages: values["num-images"] as number,
+          imageSize: values["image-size"] as number,
+          seed: values.seed as number,
+          strict: values.strict === true,
+          warn: (m) => console.error(`probe: warning: ${m}`),
+        });
+        console.error(
+          `probe: ${describe}; train ${data.train.describe()}; test ${data.test.describe()}`,
+        );
+        const bars = new Map<string, Progress>();
+        report = await probeBackbone(backbone, data, {
+          size,
+          tta: values.tta === true,
+          trials,
+          maxEpochs,
+          baselineEpochs: maxEpochs,
+          seed: values.seed as number,
+          batchSize: values["batch-size"] as number,
+          cacheDir: (values["cache-dir"] as string | undefined) ??
+            `${out}/features`,
+          weightsKey,
+          dataKey: `${values.data}|${values["num-images"]}|${
+            values["image-size"]
+          }|${values.seed}`,
+          title: `Linear probe: ${describe}`,
+          meta: {
+            backbone: describe,
+            data: values.data as string,
+            size,
+            backend: backend.name,
+          },
+          onProgress: (stage, done, total) => {
+            let bar = bars.get(stage);
+            if (bar === undefined) {
+              bars.set(stage, bar = new Progress(`features ${stage}`, total));
+            }
+            bar.update(done, "");
+            if (done === total) bar.done();
+          },
+        });
+      } finally {
+        backbone.dispose();
+      }
+    }
+    await Deno.mkdir(out, { recursive: true });
+    await writeReport(out, report);
+    console.log(formatHeadline(report));
+    console.error(`probe: report written to ${out}/report.md`);
+    return 0;
+  },
+};

@@ -1,0 +1,232 @@
+/**
+ * Frozen-backbone features of an image source, as the linear probe needs
+ * them: eval-mode pooled embeddings of the eval transform (bicubic resize to
+ * `size`), or the average over the ten crops of 10-crop test-time
+ * augmentation.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { evalTransform, tenCrop } from "@scaling-vicreg/augment";
+import { type ImageSource, labelsOf } from "@scaling-vicreg/data";
+import { loadWeights, type ResNet } from "@scaling-vicreg/models";
+import {
+  type PretrainConfig,
+  readConfigFile,
+  resolveConfig,
+} from "./config.ts";
+import { buildNetworks } from "./pretrain.ts";
+import type { NpyArray } from "@scaling-vicreg/models/npy";
+import {
+  featureCacheKey,
+  type LabelledFeatures,
+  loadOrComputeFeatures,
+  type ProbeReport,
+  runProbeProtocol,
+  toLabelledFeatures,
+} from "@scaling-vicreg/probe";
+
+/** Options of {@linkcode embedSource}. */
+export interface EmbedSourceOptions {
+  /** Input size of the backbone. @default {96} */
+  size?: number;
+  /** Average the features of the ten crops (10-crop TTA). @default {false} */
+  tta?: boolean;
+  /** Images per forward pass. @default {64} */
+  batchSize?: number;
+  /** Called after each batch with images done and the total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Features and labels of a source. */
+export interface SourceFeatures {
+  /** `[N, E]` row-major float32 features. */
+  features: Float32Array;
+  /** N. */
+  count: number;
+  /** E. */
+  dim: number;
+  /** Labels (−1 where unlabeled). */
+  labels: Int32Array;
+}
+
+/**
+ * Embeds every image of a source with a frozen backbone in eval mode.
+ *
+ * @param backbone The backbone.
+ * @param source The images.
+ * @param options See {@linkcode EmbedSourceOptions}.
+ * @returns `[N, E]` features and the labels.
+ */
+export async function embedSource(
+  backbone: ResNet,
+  source: ImageSource,
+  options: EmbedSourceOptions = {},
+): Promise<SourceFeatures> {
+  const { size = 96, tta = false, batchSize = 64, onProgress } = options;
+  const n = source.length;
+  const dim = backbone.embeddingDim;
+  const features = new Float32Array(n * dim);
+  const labels = new Int32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const images = await Promise.all(
+      Array.from({ length: count }, (_, i) => source.get(start + i)),
+    );
+    for (let i = 0; i < count; i++) {
+      labels[start + i] = source.label(start + i) ?? -1;
+    }
+    const batch = tf.tidy(() => {
+      const x = tta
+        ? tenCrop(images, { size })
+        : evalTransform(images, { size });
+      const e = backbone.forward(x, { training: false }).embedding;
+      // TTA: [N·10, E] -> [N, 10, E] -> mean over the crops -> [N, E]
+      return tta ? tf.mean(tf.reshape(e, [count, 10, dim]), 1) : e;
+    });
+    features.set(await batch.data() as Float32Array, start * dim);
+    batch.dispose();
+    onProgress?.(start + count, n);
+  }
+  return { features, count: n, dim, labels };
+}
+
+/** Options of {@linkcode probeBackbone}. */
+export interface ProbeBackboneOptions {
+  /** Input size of the backbone. @default {96} */
+  size?: number;
+  /** Also evaluate the swept probe on 10-crop TTA test features. @default {true} */
+  tta?: boolean;
+  /** Sweep trials. @default {20} */
+  trials?: number;
+  /** Largest epoch count a probe may train for. @default {100} */
+  maxEpochs?: number;
+  /** Epochs of the baseline probe. @default {100} */
+  baselineEpochs?: number;
+  /** Seed of the sweep and the validation split. @default {0} */
+  seed?: number;
+  /** Images per forward pass. @default {64} */
+  batchSize?: number;
+  /**
+   * Directory of the feature cache (`.npy` per weights × data × transform), or
+   * `undefined` for no cache.
+   */
+  cacheDir?: string;
+  /** Identity of the weights for the cache key (e.g. their SHA-256). @default {"unnamed"} */
+  weightsKey?: string;
+  /** Identity of the data for the cache key (e.g. its spec). @default {"unnamed"} */
+  dataKey?: string;
+  /** Report heading. */
+  title?: string;
+  /** Setup facts for the report. */
+  meta?: Record<string, string | number | boolean>;
+  /** Progress of feature extraction: stage (`train`, `test`, `test-tta`), done, total. */
+  onProgress?: (stage: string, done: number, total: number) => void;
+}
+
+/**
+ * The paper's probe protocol on a frozen backbone: features of the train and
+ * test images (eval transform; and 10-crop TTA test features), cached on disk
+ * when `cacheDir` is given, then the baseline probe, the sweep (selected on a
+ * validation split of train, evaluated once on test), the swept probe on TTA
+ * features, and kNN.
+ *
+ * @param backbone The frozen backbone (eval mode is used).
+ * @param data Labelled train and test images.
+ * @param options See {@linkcode ProbeBackboneOptions}.
+ * @returns The probe report (write it with `writeReport`).
+ */
+export async function probeBackbone(
+  backbone: ResNet,
+  data: { train: ImageSource; test: ImageSource },
+  options: ProbeBackboneOptions = {},
+): Promise<ProbeReport> {
+  const {
+    size = 96,
+    tta = true,
+    trials = 20,
+    maxEpochs = 100,
+    baselineEpochs = 100,
+    seed = 0,
+    batchSize = 64,
+    cacheDir,
+    weightsKey = "unnamed",
+    dataKey = "unnamed",
+    onProgress,
+  } = options;
+  const features = async (
+    stage: string,
+    source: ImageSource,
+    crops: boolean,
+  ) => {
+    const compute = async (): Promise<NpyArray> => {
+      const f = await embedSource(backbone, source, {
+        size,
+        tta: crops,
+        batchSize: crops ? Math.max(1, Math.floor(batchSize / 10)) : batchSize,
+        onProgress: (done, total) => onProgress?.(stage, done, total),
+      });
+      return { shape: [f.count, f.dim], dtype: "float32", data: f.features };
+    };
+    let array: NpyArray;
+    if (cacheDir === undefined) {
+      array = await compute();
+    } else {
+      await Deno.mkdir(cacheDir, { recursive: true });
+      const key = await featureCacheKey({
+        weights: weightsKey,
+        data: dataKey,
+        split: stage.replace("-tta", ""),
+        size,
+        transform: crops ? "ten-crop" : "resize",
+        arch: backbone.arch,
+      });
+      array = (await loadOrComputeFeatures(cacheDir, key, compute)).array;
+    }
+    return toLabelledFeatures(array, labelsOf(source));
+  };
+  const sets: LabelledFeatures[] = [];
+  try {
+    const train = await features("train", data.train, false);
+    sets.push(train);
+    const test = await features("test", data.test, false);
+    sets.push(test);
+    const testTta = tta
+      ? await features("test-tta", data.test, true)
+      : undefined;
+    if (testTta) sets.push(testTta);
+    return runProbeProtocol({ train, test, testTta }, {
+      sweep: { trials, maxEpochs, seed },
+      baseline: { epochs: Math.min(baselineEpochs, maxEpochs) },
+      title: options.title,
+      meta: options.meta,
+    });
+  } finally {
+    tf.dispose(sets.map((s) => s.features));
+  }
+}
+
+/**
+ * Loads the backbone a pretraining run exported: builds the network from the
+ * run's `config.yaml` and loads `backbone.safetensors` into it.
+ *
+ * @param dir The run directory.
+ * @returns The backbone and the run's configuration.
+ */
+export async function loadRunBackbone(
+  dir: string,
+): Promise<{ backbone: ResNet; config: PretrainConfig }> {
+  const config = resolveConfig({
+    file: await readConfigFile(`${dir}/config.yaml`),
+    fileName: `${dir}/config.yaml`,
+  });
+  const nets = buildNetworks({ ...config, useLocalLoss: false });
+  nets.projector.dispose();
+  try {
+    await loadWeights(`${dir}/backbone.safetensors`, nets.backbone);
+  } catch (error) {
+    nets.backbone.dispose();
+    throw error;
+  }
+  return { backbone: nets.backbone, config };
+}

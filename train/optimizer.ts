@@ -1,0 +1,208 @@
+/**
+ * Optimizers with PyTorch semantics over named variables: LARS as VICReg uses
+ * it, AdamW and SGD with momentum. Parameters of rank 1 (biases and BatchNorm
+ * affine parameters) are excluded from weight decay and from the LARS
+ * adaptation, as VICReg's `exclude_bias_and_norm` does.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** The optimizers `train` offers. */
+export type OptimizerKind = "lars" | "adamw" | "sgd";
+
+/** Options of {@linkcode createOptimizer}. */
+export interface OptimizerOptions {
+  /** Weight decay (L2 for LARS/SGD, decoupled for AdamW). @default {1e-6} */
+  weightDecay?: number;
+  /** Momentum (LARS, SGD) or β1 (AdamW). @default {0.9} */
+  momentum?: number;
+  /** LARS trust coefficient η. @default {0.001} */
+  eta?: number;
+  /** AdamW β2. @default {0.999} */
+  beta2?: number;
+  /** AdamW ε. @default {1e-8} */
+  epsilon?: number;
+  /**
+   * Which parameters skip weight decay and the LARS adaptation.
+   * @default {(name, v) => v.rank === 1}
+   */
+  exclude?: (name: string, variable: tf.Variable) => boolean;
+}
+
+/** Default optimizer options (VICReg's LARS: wd 1e-6, η 0.001, momentum 0.9). */
+export const DEFAULT_OPTIMIZER_OPTIONS: Required<OptimizerOptions> = {
+  weightDecay: 1e-6,
+  momentum: 0.9,
+  eta: 0.001,
+  beta2: 0.999,
+  epsilon: 1e-8,
+  exclude: (_name, variable) => variable.rank === 1,
+};
+
+/** What an optimizer saves in a checkpoint. */
+export interface OptimizerState {
+  /** Updates applied so far (AdamW's bias correction needs it). */
+  step: number;
+  /** Slot tensors by `<param>.<slot>`. */
+  tensors: Map<string, tf.Tensor>;
+}
+
+/** An optimizer over a fixed set of named variables. */
+export interface Optimizer {
+  /** Which optimizer. */
+  readonly kind: OptimizerKind;
+  /** Names of the parameters excluded from decay and adaptation. */
+  readonly excluded: readonly string[];
+  /**
+   * Applies one update with the given gradients at learning rate `lr`.
+   * Gradients are not disposed.
+   */
+  step(grads: Record<string, tf.Tensor>, lr: number): void;
+  /**
+   * The optimizer's state for checkpoints: its step count and its slot
+   * tensors by name (`<param>.momentum_buffer`, `<param>.exp_avg`, …), owned
+   * by the optimizer (do not dispose them).
+   */
+  state(): OptimizerState;
+  /** Restores state saved by {@linkcode Optimizer.state} (tensors are copied). */
+  loadState(state: OptimizerState): void;
+  /** Frees the state tensors. */
+  dispose(): void;
+}
+
+/**
+ * Makes an optimizer over named variables.
+ *
+ * LARS (You et al. 2017, as in facebookresearch/vicreg): for each parameter p
+ * with gradient g, d = g + wd·p; unless excluded, d ← d · η‖p‖/‖d‖ (1 when
+ * either norm is 0); μ ← m·μ + d; p ← p − lr·μ. Excluded parameters get
+ * d = g and no adaptation.
+ *
+ * SGD (PyTorch): d = g + wd·p; μ ← m·μ + d; p ← p − lr·μ.
+ *
+ * AdamW (PyTorch): p ← p(1 − lr·wd); m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
+ * p ← p − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { createOptimizer } from "@scaling-vicreg/train/optimizer";
+ * await useBackend("cpu");
+ * const w = tf.variable(tf.ones([2, 2]));
+ * const opt = createOptimizer("sgd", new Map([["w", w]]), { weightDecay: 0 });
+ * const g = tf.ones([2, 2]);
+ * opt.step({ w: g }, 0.1); // w = 0.9
+ * tf.dispose([w, g]);
+ * opt.dispose();
+ * ```
+ *
+ * @param kind `lars`, `adamw` or `sgd`.
+ * @param params The trainable variables by name.
+ * @param options See {@linkcode OptimizerOptions}.
+ * @returns The optimizer.
+ */
+export function createOptimizer(
+  kind: OptimizerKind,
+  params: Map<string, tf.Variable>,
+  options: OptimizerOptions = {},
+): Optimizer {
+  const o = { ...DEFAULT_OPTIMIZER_OPTIONS, ...options };
+  if (!(o.weightDecay >= 0)) {
+    throw new RangeError(`Expected weightDecay ≥ 0: received ${o.weightDecay}`);
+  }
+  if (!(o.momentum >= 0 && o.momentum < 1)) {
+    throw new RangeError(`Expected momentum in [0, 1): received ${o.momentum}`);
+  }
+  const excluded = [...params].filter(([n, v]) => o.exclude(n, v)).map(([n]) =>
+    n
+  );
+  const isExcluded = new Set(excluded);
+  const slots = new Map<string, tf.Variable>();
+  let t = 0;
+  const slot = (key: string, like: tf.Variable): tf.Variable => {
+    let v = slots.get(key);
+    if (v === undefined) {
+      v = tf.variable(tf.zerosLike(like), false, undefined, "float32");
+      slots.set(key, v);
+    }
+    return v;
+  };
+
+  const stepOne = (name: string, p: tf.Variable, g: tf.Tensor, lr: number) => {
+    const ex = isExcluded.has(name);
+    if (kind === "adamw") {
+      const m = slot(`${name}.exp_avg`, p);
+      const v = slot(`${name}.exp_avg_sq`, p);
+      const b1 = o.momentum, b2 = o.beta2;
+      const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
+      const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
+      const decayed = ex ? p : tf.mul(p, 1 - lr * o.weightDecay);
+      const denom = tf.add(tf.sqrt(tf.div(v1, 1 - b2 ** t)), o.epsilon);
+      const update = tf.div(tf.div(m1, 1 - b1 ** t), denom);
+      m.assign(m1);
+      v.assign(v1);
+      p.assign(tf.sub(decayed, tf.mul(update, lr)));
+      return;
+    }
+    let d: tf.Tensor = ex || o.weightDecay === 0
+      ? g
+      : tf.add(g, tf.mul(p, o.weightDecay));
+    if (kind === "lars" && !ex) {
+      const pn = tf.norm(p);
+      const dn = tf.norm(d);
+      const one = tf.onesLike(pn);
+      const q = tf.where(
+        tf.greater(pn, 0),
+        tf.where(tf.greater(dn, 0), tf.div(tf.mul(pn, o.eta), dn), one),
+        one,
+      );
+      d = tf.mul(d, q);
+    }
+    const mu = slot(`${name}.momentum_buffer`, p);
+    const mu1 = tf.add(tf.mul(mu, o.momentum), d);
+    mu.assign(mu1);
+    p.assign(tf.sub(p, tf.mul(mu1, lr)));
+  };
+
+  return {
+    kind,
+    excluded,
+    step(grads, lr) {
+      t += 1;
+      tf.tidy(() => {
+        for (const [name, p] of params) {
+          const g = grads[name];
+          if (g === undefined) {
+            throw new TypeError(`Expected a gradient for parameter "${name}"`);
+          }
+          stepOne(name, p, g, lr);
+        }
+      });
+    },
+    state() {
+      return { step: t, tensors: new Map<string, tf.Tensor>(slots) };
+    },
+    loadState(state) {
+      t = state.step;
+      for (const [key, value] of state.tensors) {
+        const name = key.slice(0, key.lastIndexOf("."));
+        const p = params.get(name);
+        if (p === undefined) {
+          throw new TypeError(`Optimizer state "${key}" names no parameter`);
+        }
+        if (value.shape.join(",") !== p.shape.join(",")) {
+          throw new TypeError(
+            `Optimizer state "${key}" has shape [${value.shape}]: expected [${p.shape}]`,
+          );
+        }
+        slot(key, p).assign(value);
+      }
+    },
+    dispose() {
+      for (const v of slots.values()) v.dispose();
+      slots.clear();
+    },
+  };
+}

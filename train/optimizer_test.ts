@@ -1,0 +1,106 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { useBackend } from "@scaling-vicreg/backend";
+import {
+  assertClose,
+  assertEquals,
+  assertNoLeak,
+} from "@scaling-vicreg/backend/testing";
+import { createOptimizer } from "./optimizer.ts";
+
+await useBackend("cpu");
+
+Deno.test("createOptimizer('lars') scales updates by η‖p‖/‖d‖ with momentum (hand-computed)", () => {
+  const w = tf.variable(tf.tensor2d([[3, 4]]));
+  const opt = createOptimizer("lars", new Map([["w", w]]), { weightDecay: 0 });
+  const g = tf.tensor2d([[0.6, 0.8]]);
+  // Step 1: q = 0.001·5/1, d = (0.003, 0.004), μ = d, p −= μ.
+  opt.step({ w: g }, 1);
+  assertClose(w, [[2.997, 3.996]]);
+  // Step 2: ‖p‖ = 4.995, d = 0.004995·g, μ = 0.9μ + d.
+  opt.step({ w: g }, 1);
+  assertClose(w, [[2.991303, 3.988404]], { rtol: 1e-6 });
+  tf.dispose([w, g]);
+  opt.dispose();
+});
+
+Deno.test("createOptimizer('lars') adds weight decay before the adaptation", () => {
+  const w = tf.variable(tf.tensor2d([[3, 4]]));
+  const opt = createOptimizer("lars", new Map([["w", w]]), {
+    weightDecay: 0.1,
+  });
+  const g = tf.zeros([1, 2]);
+  // d = 0.1·p = (0.3, 0.4), ‖d‖ = 0.5, q = 0.001·5/0.5 = 0.01.
+  opt.step({ w: g }, 1);
+  assertClose(w, [[2.997, 3.996]]);
+  tf.dispose([w, g]);
+  opt.dispose();
+});
+
+Deno.test("createOptimizer() excludes rank-1 parameters from decay and LARS adaptation", () => {
+  const w = tf.variable(tf.ones([2, 2]));
+  const b = tf.variable(tf.tensor1d([1, 2]));
+  const opt = createOptimizer(
+    "lars",
+    new Map([["fc.weight", w], ["bn.bias", b]]),
+    {
+      weightDecay: 0.1,
+    },
+  );
+  assertEquals(opt.excluded, ["bn.bias"]);
+  const gb = tf.tensor1d([0.5, 0.5]);
+  const gw = tf.zeros([2, 2]);
+  opt.step({ "fc.weight": gw, "bn.bias": gb }, 0.1);
+  assertClose(b, [0.95, 1.95]); // plain momentum SGD step, no decay
+  tf.dispose([w, b, gb, gw]);
+  opt.dispose();
+});
+
+Deno.test("createOptimizer('sgd') matches PyTorch SGD with momentum and weight decay", () => {
+  const w = tf.variable(tf.tensor2d([[1, -1]]));
+  const opt = createOptimizer("sgd", new Map([["w", w]]), {
+    weightDecay: 0.5,
+    momentum: 0.9,
+  });
+  const g = tf.tensor2d([[1, 1]]);
+  // d = g + 0.5p = (1.5, 0.5); μ = d; p = (0.85, −1.05)
+  opt.step({ w: g }, 0.1);
+  assertClose(w, [[0.85, -1.05]]);
+  // d = (1.425, 0.475); μ = 0.9(1.5, 0.5) + d = (2.775, 0.925); p = (0.5725, −1.1425)
+  opt.step({ w: g }, 0.1);
+  assertClose(w, [[0.5725, -1.1425]]);
+  tf.dispose([w, g]);
+  opt.dispose();
+});
+
+Deno.test("createOptimizer('adamw') matches PyTorch AdamW's first step", () => {
+  const w = tf.variable(tf.tensor2d([[1]]));
+  const opt = createOptimizer("adamw", new Map([["w", w]]), {
+    weightDecay: 0.01,
+  });
+  const g = tf.tensor2d([[0.5]]);
+  opt.step({ w: g }, 0.1);
+  // p = 1·(1 − 0.001) − 0.1 · 0.5 / (0.5 + 1e-8)
+  assertClose(w, [[0.999 - 0.1 * 0.5 / (0.5 + 1e-8)]]);
+  tf.dispose([w, g]);
+  opt.dispose();
+});
+
+Deno.test("Optimizer.state()/loadState() resume identically and step() leaks nothing", async () => {
+  const make = () => tf.variable(tf.tensor2d([[3, 4]]));
+  const g = tf.tensor2d([[0.6, 0.8]]);
+  const a = make();
+  const optA = createOptimizer("lars", new Map([["w", a]]));
+  optA.step({ w: g }, 1);
+  const b = tf.variable(a);
+  const optB = createOptimizer("lars", new Map([["w", b]]));
+  optB.loadState(optA.state());
+  assertEquals(optB.state().step, 1);
+  await assertNoLeak(() => {
+    optA.step({ w: g }, 1);
+    optB.step({ w: g }, 1);
+  });
+  assertClose(b, a, { rtol: 0, atol: 0 });
+  tf.dispose([a, b, g]);
+  optA.dispose();
+  optB.dispose();
+});
