@@ -1,0 +1,258 @@
+/**
+ * The VICReg objective (Bardes, Ponce & LeCun 2022): invariance, variance and
+ * covariance terms between two batches of embeddings, with the reference
+ * formula of facebookresearch/vicreg `main_vicreg.py` and a `paper-code`
+ * preset that reproduces the scaling paper's training script.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  centre,
+  columnSumSq,
+  gramFrobeniusSq,
+  meanSquaredError,
+} from "./_ops.ts";
+
+/**
+ * The unweighted VICReg terms and their weighted total (all scalars). A type
+ * alias rather than an interface so that it is a `tf.TensorContainer`
+ * (`tf.dispose(terms)`, returned from `tf.tidy`).
+ */
+export type VicregTerms = {
+  /** `simCoeff·invariance + stdCoeff·variance + covCoeff·covariance`. */
+  loss: tf.Scalar;
+  /** Mean squared error between the two branches (mean over N·D). */
+  invariance: tf.Scalar;
+  /** `mean_j relu(γ − std_j)`, averaged over the two branches (½ each). */
+  variance: tf.Scalar;
+  /** `Σ_{i≠j} C_ij² / covDivisor`, summed over the two branches. */
+  covariance: tf.Scalar;
+};
+
+/** Which formula details to follow. */
+export type VicregVariant = "vicreg" | "paper-code";
+
+/** Options of {@linkcode vicregLoss}. */
+export interface VicregOptions {
+  /** Weight λ of the invariance term. @default {25} */
+  simCoeff?: number;
+  /** Weight μ of the variance term. @default {25} */
+  stdCoeff?: number;
+  /** Weight ν of the covariance term. @default {1} */
+  covCoeff?: number;
+  /** Added to the variance inside the square root. @default {1e-4} */
+  eps?: number;
+  /** Target std γ of the variance hinge. @default {1} */
+  gamma?: number;
+  /**
+   * `"vicreg"`: the reference formula (unbiased variance, N − 1, inside the
+   * std). `"paper-code"`: the scaling paper's script, which uses the biased
+   * variance (N) inside the std; see the README for everything else it does.
+   * @default {"vicreg"}
+   */
+  variant?: VicregVariant;
+  /**
+   * Divisor of the off-diagonal sum of squares. `undefined` means D, the
+   * embedding size of `x`. The paper's code divides its *local* loss by the
+   * *global* projector's size (1024) instead of the local one (512).
+   * @default {undefined}
+   */
+  covDivisor?: number;
+}
+
+/** The defaults of {@linkcode VicregOptions} (VICReg's own values). */
+export const DEFAULT_VICREG_OPTIONS: Readonly<{
+  simCoeff: number;
+  stdCoeff: number;
+  covCoeff: number;
+  eps: number;
+  gamma: number;
+  variant: VicregVariant;
+  covDivisor: number | undefined;
+}> = Object.freeze({
+  simCoeff: 25,
+  stdCoeff: 25,
+  covCoeff: 1,
+  eps: 1e-4,
+  gamma: 1,
+  variant: "vicreg",
+  covDivisor: undefined,
+});
+
+/** {@linkcode VicregOptions} with every default filled in and validated. */
+export type ResolvedVicregOptions = typeof DEFAULT_VICREG_OPTIONS;
+
+/**
+ * Fills in the defaults of {@linkcode VicregOptions} and validates them.
+ *
+ * @param options Partial options.
+ * @returns The complete options.
+ * @throws {RangeError} When a coefficient is negative or not finite, `eps` is
+ * not positive, `variant` is unknown or `covDivisor` is not positive.
+ *
+ * @example
+ * ```ts
+ * import { resolveVicregOptions } from "@scaling-vicreg/losses";
+ * const o = resolveVicregOptions({ variant: "paper-code" });
+ * if (o.simCoeff !== 25) throw new Error();
+ * ```
+ */
+export function resolveVicregOptions(
+  options: VicregOptions = {},
+): ResolvedVicregOptions {
+  const o = { ...DEFAULT_VICREG_OPTIONS };
+  // only VICReg's own keys: callers may pass a wider object (LocalLossOptions)
+  for (const key of Object.keys(o) as (keyof VicregOptions)[]) {
+    const value = options[key];
+    if (value !== undefined) (o as Record<string, unknown>)[key] = value;
+  }
+  for (const key of ["simCoeff", "stdCoeff", "covCoeff", "gamma"] as const) {
+    if (!Number.isFinite(o[key]) || o[key] < 0) {
+      throw new RangeError(
+        `Expected vicreg option "${key}" to be a finite number >= 0: received ${
+          o[key]
+        }`,
+      );
+    }
+  }
+  if (!Number.isFinite(o.eps) || o.eps <= 0) {
+    throw new RangeError(
+      `Expected vicreg option "eps" to be a finite number > 0: received ${o.eps}`,
+    );
+  }
+  if (o.variant !== "vicreg" && o.variant !== "paper-code") {
+    throw new RangeError(
+      `Expected vicreg option "variant" to be "vicreg" or "paper-code": received ${
+        JSON.stringify(o.variant)
+      }`,
+    );
+  }
+  if (
+    o.covDivisor !== undefined &&
+    (!Number.isFinite(o.covDivisor) || o.covDivisor <= 0)
+  ) {
+    throw new RangeError(
+      `Expected vicreg option "covDivisor" to be a finite number > 0: received ${o.covDivisor}`,
+    );
+  }
+  return Object.freeze(o);
+}
+
+/**
+ * The VICReg loss between two batches of embeddings `x, y: [N, D]`
+ * (Bardes et al. 2022, eq. 6; facebookresearch/vicreg `main_vicreg.py`):
+ *
+ * - invariance = mean over N·D of (x − y)²;
+ * - each branch is centred over the batch, std_j = sqrt(Var_j + eps) with the
+ *   unbiased variance (N − 1; biased, N, for `variant: "paper-code"`),
+ *   variance = mean_j relu(γ − std_x,j)/2 + mean_j relu(γ − std_y,j)/2;
+ * - C = xᵀx / (N − 1) on the centred batch, covariance = Σ_{i≠j} C_ij² /
+ *   covDivisor summed over the two branches, computed as Σ C² − Σ diag(C)²
+ *   (no D×D mask), with Σ C² from one matmul per branch (and one for its
+ *   gradient): the `[D, D]` covariance, or the `[N, N]` Gram matrix xxᵀ when
+ *   N < D (same Frobenius norm, N²D instead of D²N work: 8× less at
+ *   N = 1024, D = 8192);
+ * - loss = simCoeff·invariance + stdCoeff·variance + covCoeff·covariance.
+ *
+ * All four results are differentiable scalars; the caller disposes them (or
+ * runs the call inside `tf.tidy`). N = 2 is valid (each std comes from two
+ * samples; C has rank 1); N = 1 has no batch statistics and throws.
+ *
+ * @param x Embeddings of the first view, `[N, D]`, float32.
+ * @param y Embeddings of the second view, `[N, D]`, float32.
+ * @param options Coefficients and variant; see {@linkcode VicregOptions}.
+ * @returns The weighted total and the three unweighted terms.
+ * @throws {TypeError} When `x` or `y` is not a float32 rank-2 tensor or their
+ * shapes differ.
+ * @throws {RangeError} When N < 2, D < 1 or an option is out of range.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { vicregLoss } from "@scaling-vicreg/losses";
+ * await useBackend("cpu");
+ * const x = tf.randomNormal([8, 4], 0, 1, "float32", 1) as tf.Tensor2D;
+ * const terms = vicregLoss(x, x);
+ * if (terms.invariance.dataSync()[0] !== 0) throw new Error();
+ * tf.dispose([x, terms]);
+ * ```
+ */
+export function vicregLoss(
+  x: tf.Tensor2D,
+  y: tf.Tensor2D,
+  options: VicregOptions = {},
+): VicregTerms {
+  checkEmbeddings(x, "x");
+  checkEmbeddings(y, "y");
+  if (x.shape[0] !== y.shape[0] || x.shape[1] !== y.shape[1]) {
+    throw new TypeError(
+      `Expected "x" and "y" of the same shape: received [${x.shape}] and [${y.shape}]`,
+    );
+  }
+  const [n, d] = x.shape;
+  if (n < 2) {
+    throw new RangeError(
+      `Expected a batch of at least 2 embeddings in "x" and "y" (the variance and covariance need N − 1 > 0): received N = ${n}`,
+    );
+  }
+  if (d < 1) {
+    throw new RangeError(`Expected embedding size D >= 1: received D = ${d}`);
+  }
+  const o = resolveVicregOptions(options);
+  const varDivisor = o.variant === "paper-code" ? n : n - 1;
+  const covDivisor = o.covDivisor ?? d;
+  return tf.tidy(() => {
+    // x, y: [N, D] -> scalar
+    const invariance = meanSquaredError(x, y);
+    const bx = branchStats(x, n, varDivisor, covDivisor, o);
+    const by = branchStats(y, n, varDivisor, covDivisor, o);
+    const variance = tf.mul(tf.add(bx.hinge, by.hinge), 0.5) as tf.Scalar;
+    const covariance = tf.add(bx.offDiagonal, by.offDiagonal) as tf.Scalar;
+    const loss = tf.addN([
+      tf.mul(invariance, o.simCoeff),
+      tf.mul(variance, o.stdCoeff),
+      tf.mul(covariance, o.covCoeff),
+    ]) as tf.Scalar;
+    return { loss, invariance, variance, covariance };
+  });
+}
+
+function branchStats(
+  z: tf.Tensor2D,
+  n: number,
+  varDivisor: number,
+  covDivisor: number,
+  o: ResolvedVicregOptions,
+): { hinge: tf.Scalar; offDiagonal: tf.Scalar } {
+  // z: [N, D] -> centred: [N, D]
+  const centred = centre(z);
+  // sumSq: [D], Σ_i centred_ij²; the variance and diag(C) both come from it
+  const sumSq = columnSumSq(centred);
+  const std = tf.sqrt(tf.add(tf.div(sumSq, varDivisor), o.eps));
+  const hinge = tf.mean(tf.relu(tf.sub(o.gamma, std))) as tf.Scalar;
+  const sumSqCov = tf.div(gramFrobeniusSq(centred), (n - 1) * (n - 1));
+  const diag = tf.div(sumSq, n - 1); // diag(C): [D]
+  const offDiagonal = tf.div(
+    tf.sub(sumSqCov, tf.sum(tf.square(diag))),
+    covDivisor,
+  ) as tf.Scalar;
+  return { hinge, offDiagonal };
+}
+
+function checkEmbeddings(t: tf.Tensor, name: string): void {
+  if (!(t instanceof tf.Tensor)) {
+    throw new TypeError(`Expected "${name}" to be a tensor: received ${t}`);
+  }
+  if (t.rank !== 2) {
+    throw new TypeError(
+      `Expected "${name}" of rank 2 ([N, D]): received rank ${t.rank} (shape [${t.shape}])`,
+    );
+  }
+  if (t.dtype !== "float32") {
+    throw new TypeError(
+      `Expected "${name}" of dtype float32: received ${t.dtype}`,
+    );
+  }
+}
