@@ -68,6 +68,8 @@ export interface StepMetrics {
   collapsedFraction: number;
   /** Steps in the whole run. */
   totalSteps: number;
+  /** Live tensors after the step (constant across steps: no leak). */
+  numTensors: number;
 }
 
 /** What the loop tells its caller besides metrics. */
@@ -245,7 +247,6 @@ export async function pretrain(
 ): Promise<PretrainResult> {
   const { onStep, onEvent = () => {}, signal } = options;
   const dir = config.expDir;
-  await Deno.mkdir(dir, { recursive: true });
   const source = options.source ??
     (await import("@scaling-vicreg/data")).proceduralDataset({
       n: config.numImages,
@@ -260,11 +261,7 @@ export async function pretrain(
     dropLast: true,
   });
   const perEpoch = loader.batchesPerEpoch;
-  if (perEpoch < 1) {
-    throw new RangeError(
-      `Expected at least one batch per epoch: ${source.length} images < batch size ${config.batchSize}`,
-    );
-  }
+  await Deno.mkdir(dir, { recursive: true });
   const totalSteps = config.epochs * perEpoch;
   const stopAt = config.maxSteps > 0
     ? Math.min(totalSteps, config.maxSteps)
@@ -401,6 +398,7 @@ export async function pretrain(
           ...out,
           imagesPerSecond: batch.images.length / seconds,
           totalSteps: stopAt,
+          numTensors: tf.memory().numTensors,
         };
         peak.tensorBytes = Math.max(peak.tensorBytes, tf.memory().numBytes);
         peak.rssBytes = Math.max(peak.rssBytes, Deno.memoryUsage().rss);

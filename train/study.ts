@@ -20,11 +20,16 @@ import {
   proceduralDataset,
 } from "@scaling-vicreg/data";
 import { type ProbeReport, sha256Hex } from "@scaling-vicreg/probe";
-import { ConfigError, type PretrainConfig, resolveConfig } from "./config.ts";
+import {
+  ConfigError,
+  type PretrainConfig,
+  readConfigFile,
+  resolveConfig,
+} from "./config.ts";
 import { pretrain, type StepMetrics } from "./pretrain.ts";
 import { loadRunBackbone, probeBackbone } from "./evaluate.ts";
 import { parseYaml } from "./_yaml.ts";
-import { writeStudyReport } from "./study_report.ts";
+import { readMetrics, writeStudyReport } from "./study_report.ts";
 
 /** One downstream (probe) data set of a study. */
 export interface StudyDataset {
@@ -198,11 +203,11 @@ export const TINY_STUDY: Readonly<Study> = Object.freeze({
   pretrainData: "procedural",
   pretrain: {
     preset: "tiny",
-    "num-images": 256,
+    "num-images": 512,
     "image-size": 48,
-    "warmup-epochs": 0.25,
+    "warmup-epochs": 0.5,
   },
-  budget: { epochs: 1, maxSteps: 0, batchSize: 32, size: 32, seed: 0 },
+  budget: { epochs: 2, maxSteps: 0, batchSize: 64, size: 32, seed: 0 },
   configurations: [
     "global-only",
     "local-only",
@@ -215,23 +220,23 @@ export const TINY_STUDY: Readonly<Study> = Object.freeze({
       name: "procedural-a",
       data: "procedural",
       seed: 1,
-      trainImages: 160,
-      testImages: 60,
+      trainImages: 400,
+      testImages: 150,
       imageSize: 48,
     },
     {
       name: "procedural-b",
       data: "procedural",
       seed: 2,
-      trainImages: 160,
-      testImages: 60,
+      trainImages: 400,
+      testImages: 150,
       imageSize: 64,
     },
   ],
-  probe: { trials: 8, maxEpochs: 30, baselineEpochs: 30, tta: true },
+  probe: { trials: 10, maxEpochs: 50, baselineEpochs: 50, tta: true },
   out: "runs/study-tiny",
   notes: [
-    "resnet34 is left out of the tiny study: with the equal budget it would cost tens of times the tiny backbone's time on a CPU, and replacing it by the tiny backbone would make it the same run as `full`. Run it with a study file (see train/README.md).",
+    "resnet34 is left out of the tiny study: at 32 px it needs about 70× the tiny backbone's multiply-adds per image, which the equal budget cannot afford on a CPU, and running it as the tiny backbone would make it the same run as `full`. Add it in a study file to run it.",
   ],
 });
 
@@ -317,7 +322,9 @@ function flagValues(
     if (!["string", "number", "boolean"].includes(typeof v)) {
       throw fail(`${key}.${k}`, where, "a string, number or boolean", v);
     }
-    if (STUDY_RESERVED_KEYS.includes(k) && !(key === "pretrain" && isShared(k))) {
+    if (
+      STUDY_RESERVED_KEYS.includes(k) && !(key === "pretrain" && isShared(k))
+    ) {
       throw new ConfigError(
         `${key}.${k}`,
         `Key "${key}.${k}" in ${where} is not allowed: the budget (epochs, max-steps, batch-size, size, seed), the data and the run directory are the same for every configuration; set them under "budget", "pretrain-data" or "pretrain"`,
@@ -516,10 +523,12 @@ export function parseStudy(value: unknown, where = "study file"): Study {
  * @throws {ConfigError} Naming the configuration and the key.
  */
 export function checkStudy(study: Study, where = "study"): void {
-  for (const [list, key] of [
-    [study.configurations, "configurations"],
-    [study.downstream, "downstream"],
-  ] as const) {
+  for (
+    const [list, key] of [
+      [study.configurations, "configurations"],
+      [study.downstream, "downstream"],
+    ] as const
+  ) {
     const seen = new Set<string>();
     list.forEach((item, i) => {
       if (!NAME_PATTERN.test(item.name)) {
@@ -843,7 +852,6 @@ export async function runStudy(
   assertEqualBudgets(result.runs.map((r) => r.budget));
 
   const sets = new Map<string, { train: ImageSource; test: ImageSource }>();
-  for (const d of study.downstream) sets.set(d.name, await openDownstream(d));
   for (const c of study.configurations) {
     const dir = runDirOf(study, c.name);
     let weightsKey: string | undefined;
@@ -874,6 +882,7 @@ export async function runStudy(
       const { backbone } = await loadRunBackbone(dir);
       let probeReport: ProbeReport;
       try {
+        if (!sets.has(d.name)) sets.set(d.name, await openDownstream(d));
         probeReport = await probeBackbone(backbone, sets.get(d.name)!, {
           size: study.budget.size,
           tta: study.probe.tta,
@@ -933,7 +942,7 @@ async function pretrainRow(
   const done = await readJson<StudyRun>(`${dir}/done.json`);
   const config = runConfig(study, c, false);
   if (done !== undefined) {
-    assertEqualBudgets([budgetOf(config), done.budget]);
+    sameBudget(dir, budgetOf(config), done.budget);
     onEvent({
       kind: "run-skip",
       configuration: c.name,
@@ -945,12 +954,20 @@ async function pretrainRow(
     `${dir}/study-progress.json`,
   );
   const resume = await hasCheckpoint(dir);
+  if (resume) {
+    const path = `${dir}/config.yaml`;
+    const saved = resolveConfig({
+      file: await readConfigFile(path),
+      fileName: path,
+    });
+    sameBudget(dir, budgetOf(config), budgetOf(saved));
+  }
   onEvent({
     kind: "run-start",
     configuration: c.name,
-    message: `${c.name}: ${resume ? "resuming" : "pretraining"} (${
-      c.description
-    }) in ${dir}`,
+    message: `${c.name}: ${
+      resume ? "resuming" : "pretraining"
+    } (${c.description}) in ${dir}`,
   });
   const t0 = performance.now();
   const source = study.pretrainData === "procedural"
@@ -1010,7 +1027,10 @@ async function pretrainRow(
     sessions,
     finishedAt: new Date().toISOString(),
   };
-  await writeFileAtomic(`${dir}/done.json`, JSON.stringify(run, null, 2) + "\n");
+  await writeFileAtomic(
+    `${dir}/done.json`,
+    JSON.stringify(run, null, 2) + "\n",
+  );
   onEvent({
     kind: "run-done",
     configuration: c.name,
@@ -1019,6 +1039,20 @@ async function pretrainRow(
     } s, final loss ${run.finalLoss?.toFixed(3) ?? "?"}`,
   });
   return run;
+}
+
+function sameBudget(dir: string, wanted: RunBudget, found: RunBudget): void {
+  for (const key of Object.keys(wanted) as (keyof RunBudget)[]) {
+    if (wanted[key] !== found[key]) {
+      throw new RangeError(
+        `Run directory ${dir} was trained with another budget ("${key}" ${
+          JSON.stringify(found[key])
+        }, the study asks for ${
+          JSON.stringify(wanted[key])
+        }): give the study a new output directory`,
+      );
+    }
+  }
 }
 
 async function hasCheckpoint(dir: string): Promise<boolean> {
@@ -1030,23 +1064,6 @@ async function hasCheckpoint(dir: string): Promise<boolean> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
   return false;
-}
-
-/**
- * The logged steps of a run directory's `metrics.jsonl` (empty when absent).
- *
- * @param dir The run directory.
- * @returns One entry per logged step.
- */
-export async function readMetrics(dir: string): Promise<StepMetrics[]> {
-  let body: string;
-  try {
-    body = await Deno.readTextFile(`${dir}/metrics.jsonl`);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return [];
-    throw error;
-  }
-  return body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
 }
 
 async function readJson<T>(path: string): Promise<T | undefined> {

@@ -1,0 +1,86 @@
+import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
+import { formatHelp, parseFlags, UsageError } from "./args.ts";
+import { COMMANDS } from "./commands.ts";
+import { main } from "./main.ts";
+
+async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = console.log;
+  const error = console.error;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  try {
+    return { code: await fn(), out: out.join("\n"), err: err.join("\n") };
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+}
+
+Deno.test("main() prints one line and exits 1 for an unknown command or flag", async () => {
+  const a = await capture(() => main(["pretrian"]));
+  assertEquals(a.code, 1);
+  assertEquals(a.err, 'vicreg: Unknown command "pretrian": expected one of ' + COMMANDS.map((c) => c.name).join(", "));
+  const b = await capture(() => main(["pretrain", "--bogus"]));
+  assertEquals(b.code, 1);
+  assertEquals(b.err.split("\n").length, 1);
+  assertTrue(b.err.includes("--bogus"), b.err);
+});
+
+Deno.test("main() rejects a bad pretrain value naming the key, before writing anything", async () => {
+  const dir = `${await Deno.makeTempDir()}/run`;
+  const r = await capture(() => main(["pretrain", "--batch-size", "1", "--exp-dir", dir]));
+  assertEquals(r.code, 1);
+  assertTrue(r.err.includes('Key "batch-size"'), r.err);
+  const s = await capture(() => main(["pretrain", "--epochs", "two", "--exp-dir", dir]));
+  assertEquals(s.code, 1);
+  assertTrue(s.err.includes("--epochs expects a number"), s.err);
+  let exists = true;
+  try {
+    await Deno.stat(dir);
+  } catch {
+    exists = false;
+  }
+  assertEquals(exists, false);
+});
+
+Deno.test("main() names a bad key of a YAML config file", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/run.yaml`, "arch: resnet18\nlearning-rate: 0.1\n");
+  const r = await capture(() => main(["pretrain", "--config", `${dir}/run.yaml`]));
+  assertEquals(r.code, 1);
+  assertTrue(r.err.includes(`Unknown key "learning-rate" in ${dir}/run.yaml`), r.err);
+});
+
+Deno.test("every command's --help explains every flag", async () => {
+  for (const command of COMMANDS) {
+    const r = await capture(() => main([command.name, "--help"]));
+    assertEquals(r.code, 0);
+    for (const flag of Object.keys(command.flags)) {
+      assertTrue(r.out.includes(`--${flag}`), `${command.name} --help lacks --${flag}`);
+    }
+    assertEquals(r.out, formatHelp("vicreg", command));
+  }
+});
+
+Deno.test("parseFlags() types values and names the flag of a bad one", () => {
+  const spec = {
+    n: { type: "int" as const, help: "n", default: 1 },
+    mode: { type: "string" as const, help: "m", choices: ["a", "b"] },
+    on: { type: "boolean" as const, help: "o" },
+  };
+  const p = parseFlags(["--n", "3", "--mode", "b", "--on", "x"], spec);
+  assertEquals(p.values.n, 3);
+  assertEquals(p.values.mode, "b");
+  assertEquals(p.values.on, true);
+  assertEquals(p.positionals, ["x"]);
+  assertEquals([...p.given].sort(), ["mode", "n", "on"]);
+  let caught: unknown;
+  try {
+    parseFlags(["--n", "1.5"], spec);
+  } catch (e) {
+    caught = e;
+  }
+  assertTrue(caught instanceof UsageError && caught.message === 'Flag --n expects an integer: received "1.5"');
+});

@@ -1,0 +1,232 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng, useBackend } from "@scaling-vicreg/backend";
+import { TrainTransform } from "@scaling-vicreg/augment";
+import { proceduralDataset } from "@scaling-vicreg/data";
+import { vicregLoss } from "@scaling-vicreg/losses";
+import { loadStateDict } from "@scaling-vicreg/models";
+import {
+  assertClose,
+  assertEquals,
+  assertRejects,
+  assertTrue,
+} from "@scaling-vicreg/backend/testing";
+import { type PretrainConfig, resolveConfig } from "./config.ts";
+import {
+  buildNetworks,
+  disposeNetworks,
+  pretrain,
+  type StepMetrics,
+  type VicregNetworks,
+} from "./pretrain.ts";
+import { loadLatestCheckpoint } from "./checkpoint.ts";
+
+// cpu-fast is the CPU reference backend with the im2col conv-gradient kernels
+// (tested against the reference in backend/kernels): the plain kernels make a
+// training step ~10× slower.
+await useBackend("cpu-fast");
+
+function smallConfig(
+  dir: string,
+  flags: Record<string, unknown> = {},
+): PretrainConfig {
+  return resolveConfig({
+    flags: {
+      preset: "tiny",
+      "exp-dir": dir,
+      size: 16,
+      "image-size": 24,
+      "batch-size": 8,
+      "num-images": 32,
+      epochs: 2,
+      mlp: "32-32",
+      "local-mlp": "16-8",
+      "log-every": 1,
+      "base-lr": 0.05,
+      ...flags,
+    },
+  });
+}
+
+async function readMetrics(dir: string): Promise<StepMetrics[]> {
+  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`);
+  return text.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+/** VICReg loss of fixed views of fixed images, BatchNorm in training mode. */
+async function fixedViewLoss(
+  nets: VicregNetworks,
+  seed: number,
+): Promise<number> {
+  const source = proceduralDataset({
+    n: 32,
+    size: 24,
+    seed: 99,
+    split: "test",
+  });
+  const images = await Promise.all(
+    Array.from({ length: 32 }, (_, i) => source.get(i)),
+  );
+  const views = new TrainTransform({ size: 16 }).apply(images, new Rng(seed));
+  const loss = tf.tidy(() => {
+    const za = nets.projector.forward(
+      nets.backbone.forward(views.view1, { training: true }).embedding,
+      {
+        training: true,
+      },
+    );
+    const zb = nets.projector.forward(
+      nets.backbone.forward(views.view2, { training: true }).embedding,
+      {
+        training: true,
+      },
+    );
+    return vicregLoss(za, zb).loss;
+  });
+  const value = (await loss.data())[0];
+  tf.dispose([loss, views.view1, views.view2]);
+  return value;
+}
+
+Deno.test("pretrain() lowers the VICReg loss of held-out views and keeps the embedding std away from 0", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = smallConfig(dir, {
+    epochs: 4,
+    "use-local-loss": false,
+    "base-lr": 0.1,
+  });
+  const result = await pretrain(config);
+  assertEquals(result.status, "completed");
+  assertEquals(result.steps, 16);
+  const m = await readMetrics(dir);
+  assertEquals(
+    m.map((x) => x.step),
+    Array.from({ length: 16 }, (_, i) => i + 1),
+  );
+  assertTrue(m[15].embeddingStd > 0.05, `std ${m[15].embeddingStd}`);
+  // No tensor leak: the live tensor count is the same after every step.
+  assertEquals(new Set(m.map((x) => x.numTensors)).size, 1);
+  // Warm-up: the first step runs at lr 0.
+  assertEquals(m[0].lr, 0);
+  // The same held-out views, before training (same seed ⇒ same init) and after.
+  const initial = buildNetworks(config);
+  const trained = buildNetworks(config);
+  const ckpt = await loadLatestCheckpoint(dir);
+  assertEquals(ckpt?.meta.step, 16);
+  for (
+    const [prefix, module] of [["backbone", trained.backbone], [
+      "projector",
+      trained.projector,
+    ]] as const
+  ) {
+    const mine = Object.fromEntries(
+      Object.entries(ckpt!.tensors).filter(([k]) => k.startsWith(`${prefix}.`))
+        .map(([k, t]) => [k.slice(prefix.length + 1), t]),
+    );
+    loadStateDict(module, mine);
+  }
+  const before = await fixedViewLoss(initial, 5);
+  const after = await fixedViewLoss(trained, 5);
+  disposeNetworks(initial);
+  disposeNetworks(trained);
+  assertTrue(
+    after < before - 0.1,
+    `loss on held-out views should fall: before ${before}, after ${after}`,
+  );
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  for (
+    const f of [
+      "backbone.safetensors",
+      "config.yaml",
+      "metrics.jsonl",
+      "checkpoint-00000016.json",
+    ]
+  ) {
+    assertTrue(files.includes(f), `missing ${f} in ${files}`);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pretrain() with the local loss logs finite local terms", async () => {
+  const dir = await Deno.makeTempDir();
+  await pretrain(
+    smallConfig(dir, { "max-steps": 2, "local-matching": "location" }),
+  );
+  const m = await readMetrics(dir);
+  assertEquals(m.length, 2);
+  assertTrue(
+    m.every((x) => x.localLoss !== undefined && Number.isFinite(x.localLoss)),
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pretrain() interrupted and resumed gives the same losses as an uninterrupted run", async () => {
+  const straight = await Deno.makeTempDir();
+  await pretrain(smallConfig(straight, { "max-steps": 6 }));
+  const expected = await readMetrics(straight);
+
+  const split = await Deno.makeTempDir();
+  const controller = new AbortController();
+  const first = await pretrain(smallConfig(split, { "max-steps": 6 }), {
+    signal: controller.signal,
+    onStep: (m) => {
+      if (m.step === 3) controller.abort();
+    },
+  });
+  assertEquals(first.status, "interrupted");
+  assertEquals(first.steps, 3);
+  const ckpt = await loadLatestCheckpoint(split);
+  assertEquals([ckpt?.meta.step, ckpt?.meta.epoch, ckpt?.meta.batch], [
+    3,
+    0,
+    3,
+  ]);
+  const second = await pretrain(
+    smallConfig(split, { "max-steps": 6, resume: true }),
+  );
+  assertEquals(second.status, "completed");
+  assertEquals(second.steps, 6);
+  const resumed = await readMetrics(split);
+  assertEquals(resumed.map((m) => m.step), expected.map((m) => m.step));
+  for (
+    const key of [
+      "loss",
+      "invariance",
+      "variance",
+      "covariance",
+      "localLoss",
+      "lr",
+    ] as const
+  ) {
+    assertClose(
+      resumed.map((m) => m[key] as number),
+      expected.map((m) => m[key] as number),
+      {
+        rtol: 1e-6,
+        atol: 1e-6,
+        message: key,
+      },
+    );
+  }
+  await Deno.remove(straight, { recursive: true });
+  await Deno.remove(split, { recursive: true });
+});
+
+Deno.test("pretrain() rejects a data set smaller than one batch before writing anything", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.remove(dir);
+  await assertRejects(
+    () =>
+      pretrain(smallConfig(dir), {
+        source: proceduralDataset({ n: 4, size: 24 }),
+      }),
+    RangeError,
+    "Expected at least batchSize (8) images",
+  );
+  let exists = true;
+  try {
+    await Deno.stat(dir);
+  } catch {
+    exists = false;
+  }
+  assertEquals(exists, false);
+});
