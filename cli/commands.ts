@@ -13,6 +13,7 @@ import { embedCommand } from "./embed.ts";
 import { probeCommand } from "./probe.ts";
 import { reportCommand } from "./report.ts";
 import { demoCommand } from "./demo.ts";
+import { exportCommand } from "./export.ts";
 
 /** Every subcommand of `vicreg`. */
 export const COMMANDS: readonly Command[] = [
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   probeCommand,
   reportCommand,
   embedCommand,
+  exportCommand,
   previewCommand,
   makeDatasetCommand,
   cacheCommand,

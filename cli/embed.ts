@@ -19,6 +19,10 @@ import {
   writeNpy,
 } from "@scaling-vicreg/models";
 import { Rng } from "@scaling-vicreg/backend";
+import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
+import { openDataset } from "@scaling-vicreg/data";
+import type { NpyArray } from "@scaling-vicreg/models/npy";
+import { embedSource } from "@scaling-vicreg/train";
 import { type Command, UsageError } from "./args.ts";
 
 /** The `embed` subcommand. */
@@ -27,11 +31,14 @@ export const embedCommand: Command = {
   summary: "Write a backbone's pooled embeddings of a .npy image array",
   usage: "--arch A --weights W.safetensors --input X.npy --out F.npy [flags]",
   description: `
-Reads X.npy, float32 [N, H, W, 3] images already normalised (NHWC), runs the
+Reads X.npy, float32 [N, H, W, 3] images already normalised (NHWC), or a
+folder of images, runs the
 backbone in evaluation mode (BatchNorm running statistics) and writes the
 globally pooled embeddings as float32 [N, E] to F.npy. --torchvision reads a
 PyTorch state_dict saved as safetensors (OIHW conv weights; fc.* and
-num_batches_tracked ignored). An image-folder input is not supported yet.`,
+num_batches_tracked ignored). With a folder as --input, every image in it
+(recursively; JPEG, PNG) is resized to --size × --size (bicubic) and
+normalised with the ImageNet mean and std, in sorted path order.`,
   flags: {
     arch: {
       type: "string",
@@ -60,14 +67,27 @@ num_batches_tracked ignored). An image-folder input is not supported yet.`,
       help: "Stem (default: the architecture's)",
       choices: ["imagenet", "cifar"],
     },
-    input: { type: "string", help: "Images: float32 .npy [N, H, W, 3]" },
+    input: {
+      type: "string",
+      help:
+        "Images: float32 .npy [N, H, W, 3] (normalised), or a folder of images (bicubic resize to --size, ImageNet normalisation)",
+    },
+    size: {
+      type: "int",
+      help: "Input size for a folder of images",
+      default: 96,
+    },
+    strict: {
+      type: "boolean",
+      help: "Fail on an unreadable image in a folder instead of skipping it",
+    },
     out: { type: "string", help: "Output: float32 .npy [N, E]" },
     "batch-size": { type: "int", help: "Images per forward pass", default: 64 },
     backend: {
       type: "string",
       help: "Tensor backend",
       default: "auto",
-      choices: ["auto", "tensorflow", "webgpu", "wasm", "cpu"],
+      choices: ["auto", "tensorflow", "webgpu", "wasm", "cpu-fast", "cpu"],
     },
   },
   async run(values) {
@@ -85,14 +105,18 @@ num_batches_tracked ignored). An image-folder input is not supported yet.`,
       `embed: backend ${backend.name} — ${backend.device} (${backend.reason})`,
     );
     const input = values.input as string;
-    let images;
-    try {
-      images = readNpy(await Deno.readFile(input));
-    } catch (error) {
-      if (error instanceof TypeError) {
-        throw new TypeError(`${input}: ${error.message}`, { cause: error });
+    const isFolder = (await Deno.stat(input).catch(() => undefined))
+      ?.isDirectory === true;
+    let images: NpyArray | undefined;
+    if (!isFolder) {
+      try {
+        images = readNpy(await Deno.readFile(input));
+      } catch (error) {
+        if (error instanceof TypeError) {
+          throw new TypeError(`${input}: ${error.message}`, { cause: error });
+        }
+        throw error;
       }
-      throw error;
     }
     const net = createResNet(values.arch as ResNetArch, new Rng(0), {
       widthMultiplier: values["width-multiplier"] as number,
@@ -133,16 +157,32 @@ num_batches_tracked ignored). An image-folder input is not supported yet.`,
         throw error;
       }
       const started = performance.now();
-      const embeddings = embedImages(net, images, { batchSize });
+      let embeddings: NpyArray;
+      if (images !== undefined) {
+        embeddings = embedImages(net, images, { batchSize });
+      } else {
+        const source = await openDataset(`folder:${input}`, {
+          strict: values.strict === true,
+          onWarning: (m) => console.error(`embed: warning: ${m}`),
+        });
+        const f = await embedSource(net, source, {
+          size: values.size as number,
+          batchSize,
+        });
+        embeddings = {
+          shape: [f.count, f.dim],
+          dtype: "float32",
+          data: f.features,
+        };
+        console.error(`embed: ${source.describe()}`);
+      }
       const seconds = (performance.now() - started) / 1000;
       const out = values.out as string;
-      const temp = `${out}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-      await Deno.writeFile(temp, writeNpy(embeddings));
-      await Deno.rename(temp, out);
+      await writeFileAtomic(out, writeNpy(embeddings));
       console.error(
         `embed: wrote ${out} [${embeddings.shape}] in ${
           seconds.toFixed(1)
-        } s (${(images.shape[0] / seconds).toFixed(1)} images/s)`,
+        } s (${(embeddings.shape[0] / seconds).toFixed(1)} images/s)`,
       );
       return 0;
     } finally {
