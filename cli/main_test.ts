@@ -3,7 +3,9 @@ import { formatHelp, parseFlags, UsageError } from "./args.ts";
 import { COMMANDS } from "./commands.ts";
 import { main } from "./main.ts";
 
-async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
+async function capture(
+  fn: () => Promise<number>,
+): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const log = console.log;
@@ -21,7 +23,11 @@ async function capture(fn: () => Promise<number>): Promise<{ code: number; out: 
 Deno.test("main() prints one line and exits 1 for an unknown command or flag", async () => {
   const a = await capture(() => main(["pretrian"]));
   assertEquals(a.code, 1);
-  assertEquals(a.err, 'vicreg: Unknown command "pretrian": expected one of ' + COMMANDS.map((c) => c.name).join(", "));
+  assertEquals(
+    a.err,
+    'vicreg: Unknown command "pretrian": expected one of ' +
+      COMMANDS.map((c) => c.name).join(", "),
+  );
   const b = await capture(() => main(["pretrain", "--bogus"]));
   assertEquals(b.code, 1);
   assertEquals(b.err.split("\n").length, 1);
@@ -30,10 +36,14 @@ Deno.test("main() prints one line and exits 1 for an unknown command or flag", a
 
 Deno.test("main() rejects a bad pretrain value naming the key, before writing anything", async () => {
   const dir = `${await Deno.makeTempDir()}/run`;
-  const r = await capture(() => main(["pretrain", "--batch-size", "1", "--exp-dir", dir]));
+  const r = await capture(() =>
+    main(["pretrain", "--batch-size", "1", "--exp-dir", dir])
+  );
   assertEquals(r.code, 1);
   assertTrue(r.err.includes('Key "batch-size"'), r.err);
-  const s = await capture(() => main(["pretrain", "--epochs", "two", "--exp-dir", dir]));
+  const s = await capture(() =>
+    main(["pretrain", "--epochs", "two", "--exp-dir", dir])
+  );
   assertEquals(s.code, 1);
   assertTrue(s.err.includes("--epochs expects a number"), s.err);
   let exists = true;
@@ -47,10 +57,18 @@ Deno.test("main() rejects a bad pretrain value naming the key, before writing an
 
 Deno.test("main() names a bad key of a YAML config file", async () => {
   const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(`${dir}/run.yaml`, "arch: resnet18\nlearning-rate: 0.1\n");
-  const r = await capture(() => main(["pretrain", "--config", `${dir}/run.yaml`]));
+  await Deno.writeTextFile(
+    `${dir}/run.yaml`,
+    "arch: resnet18\nlearning-rate: 0.1\n",
+  );
+  const r = await capture(() =>
+    main(["pretrain", "--config", `${dir}/run.yaml`])
+  );
   assertEquals(r.code, 1);
-  assertTrue(r.err.includes(`Unknown key "learning-rate" in ${dir}/run.yaml`), r.err);
+  assertTrue(
+    r.err.includes(`Unknown key "learning-rate" in ${dir}/run.yaml`),
+    r.err,
+  );
 });
 
 Deno.test("every command's --help explains every flag", async () => {
@@ -58,7 +76,10 @@ Deno.test("every command's --help explains every flag", async () => {
     const r = await capture(() => main([command.name, "--help"]));
     assertEquals(r.code, 0);
     for (const flag of Object.keys(command.flags)) {
-      assertTrue(r.out.includes(`--${flag}`), `${command.name} --help lacks --${flag}`);
+      assertTrue(
+        r.out.includes(`--${flag}`),
+        `${command.name} --help lacks --${flag}`,
+      );
     }
     assertEquals(r.out, formatHelp("vicreg", command));
   }
@@ -82,5 +103,8 @@ Deno.test("parseFlags() types values and names the flag of a bad one", () => {
   } catch (e) {
     caught = e;
   }
-  assertTrue(caught instanceof UsageError && caught.message === 'Flag --n expects an integer: received "1.5"');
+  assertTrue(
+    caught instanceof UsageError &&
+      caught.message === 'Flag --n expects an integer: received "1.5"',
+  );
 });

@@ -14,6 +14,7 @@ import { type PretrainConfig, resolveConfig } from "./config.ts";
 import {
   buildNetworks,
   disposeNetworks,
+  NonFiniteLossError,
   pretrain,
   type StepMetrics,
   type VicregNetworks,
@@ -229,4 +230,24 @@ Deno.test("pretrain() rejects a data set smaller than one batch before writing a
     exists = false;
   }
   assertEquals(exists, false);
+});
+
+Deno.test("pretrain() stops with NonFiniteLossError on a diverging run and keeps the last good checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const config = smallConfig(dir, {
+    optimizer: "sgd",
+    "base-lr": 1e12,
+    "warmup-epochs": 0,
+    "use-local-loss": false,
+    "checkpoint-every": 1,
+    epochs: 4,
+  });
+  const error = await assertRejects(
+    () => pretrain(config),
+    NonFiniteLossError,
+    "the last good checkpoint",
+  );
+  const ckpt = await loadLatestCheckpoint(dir);
+  assertEquals(ckpt?.meta.step, error.step - 1);
+  await Deno.remove(dir, { recursive: true });
 });
