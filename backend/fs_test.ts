@@ -27,6 +27,21 @@ Deno.test("writeFileAtomic() keeps the old file when the write fails", async () 
   }
   assertEquals(failed, true);
   assertEquals(await Deno.readTextFile(path), "good");
-  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), ["keep.txt", "sub"]);
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+    "keep.txt",
+    "sub",
+  ]);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sha256Hex() matches the FIPS 180-2 test vectors", async () => {
+  const { sha256Hex } = await import("./fs.ts");
+  assertEquals(
+    await sha256Hex("abc"),
+    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+  );
+  assertEquals(
+    await sha256Hex(new Uint8Array(0)),
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  );
 });

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Module } from "./module.ts";
 import {
@@ -279,14 +280,7 @@ export async function saveWeights(
     format: "pt",
     layout: torchvision ? "torchvision" : "tfjs",
   });
-  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  try {
-    await Deno.writeFile(temp, bytes);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
+  await writeFileAtomic(path, bytes);
 }
 
 /**

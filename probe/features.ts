@@ -5,6 +5,10 @@
  *
  * @module
  */
+import {
+  sha256Hex as sha256HexShared,
+  writeFileAtomic,
+} from "@scaling-vicreg/backend/fs";
 import * as tf from "@tensorflow/tfjs-core";
 import { type NpyArray, readNpy, writeNpy } from "@scaling-vicreg/models/npy";
 import type { LabelledFeatures } from "./linear.ts";
@@ -187,18 +191,7 @@ export function toLabelledFeatures(
  * ```
  */
 export async function sha256Hex(input: Uint8Array | string): Promise<string> {
-  const bytes = typeof input === "string"
-    ? new TextEncoder().encode(input)
-    : input;
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
+  return await sha256HexShared(input);
 }
 
 /**
@@ -300,14 +293,7 @@ export async function loadOrComputeFeatures(
   const array = await compute();
   const encoded = writeNpy(array);
   await Deno.mkdir(dir, { recursive: true });
-  const temp = `${path}.${crypto.randomUUID()}.tmp`;
-  try {
-    await Deno.writeFile(temp, encoded);
-    await Deno.rename(temp, path);
-  } catch (error) {
-    await Deno.remove(temp).catch(() => {});
-    throw error;
-  }
+  await writeFileAtomic(path, encoded);
   return { array, cached: false, path };
 }
 

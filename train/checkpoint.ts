@@ -11,7 +11,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
+import { sha256Hex, writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -50,17 +50,6 @@ const PATTERN = /^checkpoint-(\d{8})\.json$/;
 
 function stem(step: number): string {
   return `checkpoint-${String(step).padStart(8, "0")}`;
-}
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
 }
 
 /**
@@ -120,7 +109,7 @@ export async function saveCheckpoint(
     ...meta,
     tensors: `${name}.safetensors`,
     bytes: bytes.length,
-    sha256: await sha256(bytes),
+    sha256: await sha256Hex(bytes),
   };
   const jsonPath = `${dir}/${name}.json`;
   await writeFileAtomic(jsonPath, JSON.stringify(full, null, 2) + "\n");
@@ -176,7 +165,9 @@ export async function loadLatestCheckpoint(
     try {
       const meta = JSON.parse(await Deno.readTextFile(path)) as CheckpointMeta;
       const bytes = await Deno.readFile(`${dir}/${meta.tensors}`);
-      if (bytes.length !== meta.bytes || await sha256(bytes) !== meta.sha256) {
+      if (
+        bytes.length !== meta.bytes || await sha256Hex(bytes) !== meta.sha256
+      ) {
         throw new Error(
           `${meta.tensors} does not match its recorded length and SHA-256`,
         );
