@@ -11,12 +11,17 @@
  * recorded the same way and replaced by the next image of the same class, so
  * batches keep their size and labels stay right.
  *
+ * Images are decoded on the calling thread, or with `workers: n` in a
+ * {@linkcode DecodePool} of Deno workers (same pixels, same errors), so that
+ * decoding overlaps the training step; `close()` the data set when done.
+ *
  * @module
  */
 import { join } from "node:path";
 import { Rng } from "@scaling-vicreg/backend/random";
 import type { RgbImage } from "@scaling-vicreg/backend/image";
 import { checkImageHeader, DatasetError, readImage } from "./decode.ts";
+import { DecodePool } from "./decode_pool.ts";
 import { checkIndex, type ImageSource } from "./source.ts";
 import { proceduralDataset } from "./procedural.ts";
 
@@ -110,6 +115,15 @@ export interface OpenDatasetOptions {
    */
   extensions?: readonly string[];
   /**
+   * Deno workers that read and decode images (a {@linkcode DecodePool}), so
+   * decoding overlaps the training step; 0 decodes on the calling thread.
+   * With workers, call the data set's `close()` when done, or the process
+   * stays alive until they idle out. `defaultDecodeWorkers()` gives
+   * one per spare core.
+   * @default {0}
+   */
+  workers?: number;
+  /**
    * Called once per skipped file (the CLI prints it).
    * @default {undefined}
    */
@@ -127,6 +141,7 @@ export const DEFAULT_OPEN_DATASET_OPTIONS: Readonly<
   partition: 1,
   validate: true,
   extensions: Object.freeze([".jpg", ".jpeg", ".png"]),
+  workers: 0,
 });
 
 type Resolved = Required<Omit<OpenDatasetOptions, "kind" | "onWarning">> & {
@@ -151,6 +166,11 @@ function resolve(options: OpenDatasetOptions | undefined): Resolved {
   if (!(o.testFraction > 0 && o.testFraction < 1)) {
     throw new RangeError(
       `Expected testFraction in (0, 1): received ${o.testFraction}`,
+    );
+  }
+  if (!Number.isInteger(o.workers) || o.workers < 0) {
+    throw new RangeError(
+      `Expected a non-negative integer number of decode workers: received ${o.workers}`,
     );
   }
   if (!Number.isInteger(o.partition) || o.partition < 1 || o.partition > 10) {
@@ -702,6 +722,8 @@ export interface FileDataset extends ImageSource {
   readonly entries: readonly DatasetEntry[];
   /** Files skipped so far (up front, and any that failed to decode since). */
   readonly skipped: readonly SkippedFile[];
+  /** Stops the decode workers, if any (see `workers`); a no-op otherwise. */
+  close(): void;
 }
 
 const HEAD_BYTES = 64 * 1024;
@@ -739,6 +761,7 @@ class FileListSource implements FileDataset {
   #note: string;
   #bad = new Set<number>();
   #onWarning?: (message: string, file: SkippedFile) => void;
+  #pool?: DecodePool;
 
   constructor(
     listing: DatasetListing,
@@ -756,6 +779,7 @@ class FileListSource implements FileDataset {
     this.#strict = o.strict;
     this.#note = listing.splitNote;
     this.#onWarning = o.onWarning;
+    if (o.workers > 0) this.#pool = new DecodePool({ workers: o.workers });
   }
 
   get length(): number {
@@ -776,7 +800,8 @@ class FileListSource implements FileDataset {
       const i = (index + step) % this.length;
       if (this.#bad.has(i) || this.entries[i].label !== label) continue;
       try {
-        return await readImage(this.entries[i].path);
+        const path = this.entries[i].path;
+        return await (this.#pool ? this.#pool.decode(path) : readImage(path));
       } catch (error) {
         if (this.#strict || !(error instanceof DatasetError)) throw error;
         if (!this.#bad.has(i)) {
@@ -803,6 +828,10 @@ class FileListSource implements FileDataset {
       ? `, ${this.skipped.length} skipped`
       : "";
     return `${this.kind} ${this.root}: ${this.length} images${classes}, ${this.#note}${skipped}`;
+  }
+
+  close(): void {
+    this.#pool?.close();
   }
 }
 
@@ -836,6 +865,8 @@ class ProceduralFileDataset implements FileDataset {
   describe(): string {
     return this.#source.describe();
   }
+
+  close(): void {}
 }
 
 /**
@@ -844,6 +875,8 @@ class ProceduralFileDataset implements FileDataset {
  * (`"cub200:/data/CUB_200_2011"`), or `"procedural"` / `"procedural:N"` for
  * the embedded set (N images, default 2000, 64×64; `seed` is its seed).
  * Without a kind the layout is detected by {@linkcode detectDatasetKind}.
+ * With `workers > 0` images are decoded in Deno workers; `close()` the data
+ * set when done.
  *
  * @example
  * ```ts

@@ -377,3 +377,50 @@ Deno.test("openDataset() opens the procedural set by name", async () => {
   assertEquals([ds.length, ds.kind, ds.label(12)], [30, "procedural", 2]);
   assertEquals((await ds.get(0)).width, 64);
 });
+
+Deno.test("openDataset() with workers decodes, skips and stands in as on the main thread", async () => {
+  await withTemp(async (top) => {
+    await png(join(top, "test", "a", "0.png"));
+    await png(join(top, "test", "b", "0.png"));
+    const root = join(top, "train");
+    for (let i = 0; i < 3; i++) await png(join(root, "a", `${i}.png`), 10 + i);
+    for (let i = 0; i < 3; i++) await png(join(root, "b", `${i}.png`), 100 + i);
+    const good = await Deno.readFile(join(root, "a", "0.png"));
+    // Passes the header check, fails to decode: found only on get().
+    await write(join(root, "a", "1.png"), good.subarray(0, good.length - 12));
+    const main = await openDataset(top, { workers: 0 });
+    const warnings: string[] = [];
+    const pooled = await openDataset(top, {
+      workers: 2,
+      onWarning: (message) => warnings.push(message),
+    });
+    try {
+      assertEquals(pooled.entries, main.entries);
+      for (let i = 0; i < main.length; i++) {
+        const [a, b] = [await main.get(i), await pooled.get(i)];
+        assertEquals([b.width, b.height, b.data], [a.width, a.height, a.data]);
+      }
+      // a/1.png is bad: both stand in a/2.png for it.
+      const cut = main.entries.findIndex((e) => e.path.endsWith("a/1.png"));
+      assertEquals((await pooled.get(cut)).data[0], 12);
+      assertEquals(pooled.skipped, main.skipped);
+      assertEquals(pooled.skipped.length, 1);
+      assertEquals(warnings.length, 1);
+      assertTrue(warnings[0].includes("1.png"), warnings[0]);
+      const strict = await openDataset(top, { workers: 1, strict: true });
+      try {
+        await assertRejects(() => strict.get(cut), DatasetError, "1.png");
+      } finally {
+        strict.close();
+      }
+    } finally {
+      pooled.close();
+      main.close();
+    }
+    await assertRejects(
+      () => openDataset(top, { workers: -1 }),
+      RangeError,
+      "workers",
+    );
+  });
+});

@@ -1,18 +1,22 @@
 /**
- * Throughput of the data path: decoding PNG/JPEG files, reading the packed
- * cache, and drawing procedural images. Each bench handles one batch of 32
- * images, so images/s = 32 / (time per iteration).
+ * Throughput of the data path: decoding PNG/JPEG files (on the main thread
+ * and in a {@linkcode DecodePool} of Deno workers), reading the packed cache,
+ * and drawing procedural images. Each bench handles one batch of 32 images,
+ * so images/s = 32 / (time per iteration).
  *
  * @module
  */
 import { Image } from "imagescript";
+import { join } from "node:path";
 import {
   buildCache,
   decodeImage,
+  DecodePool,
   encodePng,
   Loader,
   proceduralDataset,
   proceduralImage,
+  readImage,
 } from "./mod.ts";
 
 const BATCH = 32;
@@ -45,6 +49,16 @@ const cache = await buildCache(proceduralDataset({ n: 2048, size: 112 }), {
 });
 const order = new Loader(cache, { batchSize: BATCH, seed: 0 }).order(0);
 let cursor = 0;
+const jpegPaths: string[] = [];
+for (const [i, bytes] of jpegs.entries()) {
+  jpegPaths.push(join(dir, `${i}.jpg`));
+  await Deno.writeFile(jpegPaths[i], bytes);
+}
+const pools = [1, 2].map((workers) => new DecodePool({ workers }));
+// Start the workers (module load, WASM compile) before timing.
+for (const pool of pools) {
+  await Promise.all(jpegPaths.map((p) => pool.decode(p)));
+}
 
 Deno.bench(
   `decodeImage() PNG 64×64, ${BATCH} images`,
@@ -70,6 +84,26 @@ Deno.bench(
   },
 );
 
+Deno.bench(
+  `readImage() JPEG 256×256 files, main thread, ${BATCH} images`,
+  { group: "decode files", baseline: true },
+  async () => {
+    await Promise.all(jpegPaths.map((p) => readImage(p)));
+  },
+);
+
+for (const pool of pools) {
+  Deno.bench(
+    `DecodePool.decode() JPEG 256×256 files, ${pool.workers} worker${
+      pool.workers > 1 ? "s" : ""
+    }, ${BATCH} images`,
+    { group: "decode files" },
+    async () => {
+      await Promise.all(jpegPaths.map((p) => pool.decode(p)));
+    },
+  );
+}
+
 Deno.bench(`PackedCache.get() 112×112 shuffled, ${BATCH} images`, {
   group: "cache",
 }, async () => {
@@ -89,6 +123,7 @@ Deno.bench(
 );
 
 globalThis.addEventListener("unload", () => {
+  for (const pool of pools) pool.close();
   cache.close();
   Deno.removeSync(dir, { recursive: true });
 });

@@ -3,9 +3,12 @@
  * bounded prefetch queue so reading and decoding overlap the training step.
  *
  * The order of epoch `e` is a function of `(seed, e)` alone, so a run resumed
- * at `(epoch, batch)` sees exactly the batches it would have seen. Prefetch
- * runs on the main thread's event loop (file reads are asynchronous; decoding
- * is imagescript's WASM, synchronous once started), not in Deno workers.
+ * at `(epoch, batch)` sees exactly the batches it would have seen. The loader
+ * asks the source for images ahead of time; where they are decoded is the
+ * source's business: a data set opened with `openDataset(spec, { workers })`
+ * decodes in Deno workers (a `DecodePool`), so prefetching overlaps the
+ * training step; with `workers: 0` decoding (imagescript's WASM, synchronous
+ * once started) runs on the main thread between steps.
  *
  * @module
  */

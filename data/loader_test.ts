@@ -3,6 +3,9 @@ import type { RgbImage } from "@scaling-vicreg/backend/image";
 import { type Batch, Loader } from "./loader.ts";
 import type { ImageSource } from "./source.ts";
 import { proceduralDataset } from "./procedural.ts";
+import { openDataset } from "./datasets.ts";
+import { encodePng } from "./decode.ts";
+import { join } from "node:path";
 
 /** A source whose image i is 1×1 of value i % 256, counting reads in flight. */
 class CountingSource implements ImageSource {
@@ -135,4 +138,48 @@ Deno.test("Loader surfaces a failing batch when it is reached", async () => {
   }
   assertEquals(seen, [0, 1, 2]);
   assertTrue(caught instanceof Error && caught.message === "boom");
+});
+
+Deno.test("Loader over a worker-backed data set gives the batches of a main-thread one", async () => {
+  const root = await Deno.makeTempDir({ prefix: "loader_test_" });
+  try {
+    const images = proceduralDataset({ n: 30, size: 12, seed: 4 });
+    for (let i = 0; i < images.length; i++) {
+      const dir = join(root, `c${images.label(i)}`);
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeFile(
+        join(dir, `${String(i).padStart(2, "0")}.png`),
+        await encodePng(await images.get(i)),
+      );
+    }
+    // One corrupt file, found only when decoded.
+    const bad = join(root, "c1", "zz.png");
+    const good = await Deno.readFile(join(root, "c1", "01.png"));
+    await Deno.writeFile(bad, good.subarray(0, good.length - 20));
+    const main = await openDataset(root, { workers: 0, testFraction: 0.1 });
+    const pooled = await openDataset(root, { workers: 2, testFraction: 0.1 });
+    try {
+      assertEquals(main.classNames?.length, 10);
+      const options = { batchSize: 5, seed: 11, dropLast: false };
+      for (const epoch of [0, 1]) {
+        const a = await collect(new Loader(main, options).batches(epoch));
+        const b = await collect(new Loader(pooled, options).batches(epoch));
+        assertEquals(b.length, a.length);
+        a.forEach((x, k) => {
+          assertEquals(
+            [b[k].index, b[k].indices, b[k].labels],
+            [x.index, x.indices, x.labels],
+          );
+          b[k].images.forEach((im, j) => assertEquals(im, x.images[j]));
+        });
+      }
+      assertEquals(pooled.skipped.map((s) => s.path), [bad]);
+      assertEquals(main.skipped.map((s) => s.path), [bad]);
+    } finally {
+      main.close();
+      pooled.close();
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

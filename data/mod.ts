@@ -14,6 +14,7 @@
 export * from "./source.ts";
 export * from "./procedural.ts";
 export * from "./decode.ts";
+export * from "./decode_pool.ts";
 export * from "./datasets.ts";
 export * from "./loader.ts";
 export * from "./cache.ts";

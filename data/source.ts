@@ -31,6 +31,11 @@ export interface ImageSource {
   label(index: number): number | undefined;
   /** One line naming the source (kind, root, split, count), for logs. */
   describe(): string;
+  /**
+   * Releases what the source holds (decode workers, open files); call it
+   * once the source is no longer read. Sources that hold nothing omit it.
+   */
+  close?(): void;
 }
 
 /**
