@@ -20,7 +20,7 @@ import {
 } from "@scaling-vicreg/models";
 import { Rng } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
-import { openDataset } from "@scaling-vicreg/data";
+import { defaultDecodeWorkers, openDataset } from "@scaling-vicreg/data";
 import type { NpyArray } from "@scaling-vicreg/models/npy";
 import { embedSource } from "@scaling-vicreg/train";
 import { type Command, UsageError } from "./args.ts";
@@ -164,6 +164,7 @@ normalised with the ImageNet mean and std, in sorted path order.`,
         const source = await openDataset(`folder:${input}`, {
           strict: values.strict === true,
           onWarning: (m) => console.error(`embed: warning: ${m}`),
+          workers: defaultDecodeWorkers(),
         });
         const f = await embedSource(net, source, {
           size: values.size as number,
@@ -175,6 +176,7 @@ normalised with the ImageNet mean and std, in sorted path order.`,
           data: f.features,
         };
         console.error(`embed: ${source.describe()}`);
+        source.close();
       }
       const seconds = (performance.now() - started) / 1000;
       const out = values.out as string;

@@ -122,6 +122,7 @@ export async function runPretrain(
     return 0;
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, stop);
+    source.close?.();
   }
 }
 

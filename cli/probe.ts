@@ -297,6 +297,8 @@ Examples:
             if (done === total) bar.done();
           },
         });
+        data.train.close?.();
+        data.test.close?.();
       } finally {
         backbone.dispose();
       }
