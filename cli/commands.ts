@@ -14,6 +14,7 @@ import { probeCommand } from "./probe.ts";
 import { reportCommand } from "./report.ts";
 import { demoCommand } from "./demo.ts";
 import { exportCommand } from "./export.ts";
+import { ablateCommand } from "./ablate.ts";
 
 /** Every subcommand of `vicreg`. */
 export const COMMANDS: readonly Command[] = [
@@ -21,6 +22,7 @@ export const COMMANDS: readonly Command[] = [
   pretrainCommand,
   probeCommand,
   reportCommand,
+  ablateCommand,
   embedCommand,
   exportCommand,
   previewCommand,

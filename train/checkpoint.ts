@@ -10,7 +10,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import type * as tf from "@tensorflow/tfjs-core";
 import { sha256Hex, writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   decodeSafetensors,

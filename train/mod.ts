@@ -18,3 +18,5 @@ export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
 export * from "./pretrain.ts";
 export * from "./evaluate.ts";
+export * from "./study.ts";
+export * from "./study_report.ts";

@@ -291,6 +291,7 @@ export async function pretrain(
   let step = 0;
   let epoch = 0;
   let batchStart = 0;
+  let resumed: { path: string; last?: StepMetrics } | undefined;
   const metricsPath = `${dir}/metrics.jsonl`;
   try {
     if (config.resume) {
@@ -317,6 +318,12 @@ export async function pretrain(
         step = ckpt.meta.step;
         epoch = ckpt.meta.epoch;
         batchStart = ckpt.meta.batch;
+        resumed = {
+          path: `${dir}/${
+            ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
+          }`,
+          last: ckpt.meta.state.last as StepMetrics | undefined,
+        };
         await truncateMetrics(metricsPath, step);
         onEvent({
           level: "info",
@@ -330,8 +337,9 @@ export async function pretrain(
     await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
 
     const peak = { tensorBytes: 0, rssBytes: 0 };
-    let last: StepMetrics | undefined;
-    let lastCheckpoint = "";
+    // A resumed run that has nothing left to do keeps its checkpoint as it is.
+    let last: StepMetrics | undefined = resumed?.last;
+    let lastCheckpoint = resumed?.path ?? "";
     let collapseWarned = false;
     const checkpoint = async (nextEpoch: number, nextBatch: number) => {
       const tensors = new Map<string, tf.Tensor>([...params, ...buffers]);
@@ -439,7 +447,7 @@ export async function pretrain(
         if (step >= stopAt) break outer;
       }
     }
-    if (lastCheckpoint === "") await checkpoint(epoch, 0);
+    if (lastCheckpoint === "") await checkpoint(epoch, batchStart);
     const backbonePath = `${dir}/backbone.safetensors`;
     await exportBackbone(nets, backbonePath);
     return {

@@ -251,3 +251,19 @@ Deno.test("pretrain() stops with NonFiniteLossError on a diverging run and keeps
   assertEquals(ckpt?.meta.step, error.step - 1);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("pretrain() resumed after its last step rewrites no checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  await pretrain(smallConfig(dir, { "max-steps": 3, "use-local-loss": false }));
+  const path = `${dir}/checkpoint-00000003.json`;
+  const before = await Deno.readTextFile(path);
+  const again = await pretrain(
+    smallConfig(dir, { "max-steps": 3, "use-local-loss": false, resume: true }),
+  );
+  assertEquals(again.steps, 3);
+  assertEquals(again.checkpoint, path);
+  assertEquals(again.last?.step, 3);
+  assertEquals(await Deno.readTextFile(path), before);
+  assertEquals(JSON.parse(before).batch, 3);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   DATASET_KINDS,
@@ -194,20 +195,16 @@ export const DEFAULT_STUDY_BUDGET: Readonly<StudyBudget> = Object.freeze({
 
 /**
  * The `tiny` study: every configuration but `resnet34` on the `tiny` backbone,
- * pretrained on the embedded procedural images and probed on two further
- * procedural sets (other seeds, other image sizes), sized to finish on a
- * 2-core CPU in about 20 minutes.
+ * each pretrained like `vicreg pretrain --preset tiny` (1024 procedural
+ * images, 4 epochs of batch 64) and probed on two further procedural sets
+ * (other seeds and image sizes); about 14 minutes on a busy 2-core CPU with
+ * the wasm backend.
  */
 export const TINY_STUDY: Readonly<Study> = Object.freeze({
   title: "Tiny ablation study (procedural data, tiny backbone)",
   pretrainData: "procedural",
-  pretrain: {
-    preset: "tiny",
-    "num-images": 512,
-    "image-size": 48,
-    "warmup-epochs": 0.5,
-  },
-  budget: { epochs: 2, maxSteps: 0, batchSize: 64, size: 32, seed: 0 },
+  pretrain: { preset: "tiny", "num-images": 1024, "image-size": 48 },
+  budget: { epochs: 4, maxSteps: 0, batchSize: 64, size: 32, seed: 0 },
   configurations: [
     "global-only",
     "local-only",
@@ -728,6 +725,10 @@ export interface StudyCell {
   configuration: string;
   /** The data set. */
   dataset: string;
+  /** The probe settings it was computed with. */
+  probe: StudyProbe;
+  /** The data set's definition it was computed with. */
+  data: StudyDataset;
   /** The probe report (baseline, sweep with its validation-scored trials, TTA, kNN). */
   report: ProbeReport;
   /** Wall-clock seconds of feature extraction and probing. */
@@ -814,7 +815,6 @@ export async function runStudy(
   const { onEvent = () => {}, signal, report = true } = options;
   const started = performance.now();
   checkStudy(study);
-  const tf = await import("@tensorflow/tfjs-core");
   const backend = options.backend ?? tf.getBackend();
   const commit = options.commit === undefined
     ? await gitCommit()
@@ -859,7 +859,19 @@ export async function runStudy(
       if (signal?.aborted) return await finish("interrupted");
       const path = `${study.out}/results/${c.name}/${d.name}.json`;
       const saved = await readJson<StudyCell>(path);
-      if (saved !== undefined) {
+      const same = saved !== undefined &&
+        JSON.stringify([saved.probe, saved.data]) ===
+          JSON.stringify([study.probe, d]);
+      if (saved !== undefined && !same) {
+        onEvent({
+          kind: "warning",
+          configuration: c.name,
+          dataset: d.name,
+          message:
+            `${c.name} × ${d.name}: saved result used other probe settings or data; probing again`,
+        });
+      }
+      if (saved !== undefined && same) {
         onEvent({
           kind: "probe-skip",
           configuration: c.name,
@@ -902,6 +914,8 @@ export async function runStudy(
       const cell: StudyCell = {
         configuration: c.name,
         dataset: d.name,
+        probe: study.probe,
+        data: d,
         report: probeReport,
         seconds: (performance.now() - t0) / 1000,
       };

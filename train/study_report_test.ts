@@ -1,4 +1,4 @@
-import { decode } from "imagescript";
+import { Image } from "imagescript";
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
 import type { ProbeReport } from "@scaling-vicreg/probe";
 import { parseStudy, type StudyResult } from "./study.ts";
@@ -53,6 +53,8 @@ function result(): StudyResult {
   const cell = (c: string, d: string, t: number) => ({
     configuration: c,
     dataset: d,
+    probe: study.probe,
+    data: study.downstream.find((x) => x.name === d)!,
     report: report(t, t + 0.1),
     seconds: 1,
   });
@@ -115,7 +117,7 @@ Deno.test("studyBarChartSvg() draws one bar per configuration and group", () => 
 
 Deno.test("studyBarChartPng() encodes a PNG with the bars' colours", async () => {
   const png = await studyBarChartPng(studyTable(result(), "sweep"));
-  const image = await decode(png);
+  const image = await Image.decode(png);
   assertTrue(image.width >= 480 && image.height === 320);
   const colours = new Set<number>();
   for (const [, , c] of image.iterateWithColors()) colours.add(c);
