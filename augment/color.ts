@@ -283,7 +283,18 @@ export function adjustSaturation(
   );
 }
 
-/** torchvision's `_rgb2hsv` on `[1, M]` planes: h, s, v planes. */
+/**
+ * A positive float below any non-zero difference of pixel values: dividing
+ * by `max(d, TINY)` equals torchvision's divide by `where(d == 0, 1, d)`
+ * wherever the numerator is 0 when d is (both give 0), without a select.
+ */
+const TINY = 1e-30;
+
+/**
+ * torchvision's `_rgb2hsv` on `[1, M]` planes: h, s, v planes. Selects are
+ * written as arithmetic (0/1 masks, `max(d, TINY)` divisors): on the wasm
+ * backend `Select` costs ~6 elementwise ops.
+ */
 function rgbToHsv(
   r: tf.Tensor2D,
   g: tf.Tensor2D,
@@ -291,56 +302,50 @@ function rgbToHsv(
 ): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
   const maxc = tf.maximum(tf.maximum(r, g), b);
   const minc = tf.minimum(tf.minimum(r, g), b);
-  const eqc = tf.equal(maxc, minc);
   const cr = tf.sub(maxc, minc);
-  const ones = tf.onesLike(maxc);
-  const s = tf.div(cr, tf.where(eqc, ones, maxc));
-  const crDivisor = tf.where(eqc, ones, cr);
+  // Clips rather than maxima: Minimum/Maximum are ~5× slower on wasm.
+  const s = tf.div(cr, tf.clipByValue(maxc, TINY, Number.MAX_VALUE));
+  const crDivisor = tf.clipByValue(cr, TINY, Number.MAX_VALUE);
   const rc = tf.div(tf.sub(maxc, r), crDivisor);
   const gc = tf.div(tf.sub(maxc, g), crDivisor);
   const bc = tf.div(tf.sub(maxc, b), crDivisor);
-  const isR = tf.equal(maxc, r);
-  const isG = tf.logicalAnd(tf.equal(maxc, g), tf.logicalNot(isR));
-  // The three cases are exclusive: a select equals torchvision's mask sum.
+  // The three cases are exclusive (red wins ties, then green): a 0/1 blend
+  // equals torchvision's mask sum.
+  const isR = tf.cast(tf.equal(maxc, r), "float32");
+  const isG = tf.cast(tf.equal(maxc, g), "float32");
   const hr = tf.sub(bc, gc);
   const hg = tf.sub(tf.add(rc, 2), bc);
   const hb = tf.sub(tf.add(gc, 4), rc);
-  const hSum = tf.where(isR, hr, tf.where(isG, hg, hb));
+  const hgb = tf.add(hb, tf.mul(isG, tf.sub(hg, hb)));
+  const hSum = tf.add(hgb, tf.mul(isR, tf.sub(hr, hgb)));
   const h6 = tf.add(tf.div(hSum, 6), 1);
   // fmod(h, 1) for h > 0.
   const h = tf.sub(h6, tf.floor(h6));
   return [h as tf.Tensor2D, s as tf.Tensor2D, maxc as tf.Tensor2D];
 }
 
-/** torchvision's `_hsv2rgb` on `[1, M]` planes: r, g, b planes. */
+/**
+ * torchvision's `_hsv2rgb` on `[1, M]` planes: r, g, b planes, in the
+ * select-free closed form `c = v − v·s·clamp(min(k, 4 − k), 0, 1)` with
+ * `k = (n + 6h) mod 6`, n = 5, 3, 1 (the same piecewise-linear map as
+ * torchvision's choice among v, p, q, t; equal up to float rounding).
+ */
 function hsvToRgb(
   h: tf.Tensor2D,
   s: tf.Tensor2D,
   v: tf.Tensor2D,
 ): [tf.Tensor, tf.Tensor, tf.Tensor] {
   const h6 = tf.mul(h, 6);
-  const i0 = tf.floor(h6);
-  const f = tf.sub(h6, i0);
-  const p = tf.clipByValue(tf.mul(v, tf.sub(1, s)), 0, 1);
-  const q = tf.clipByValue(tf.mul(v, tf.sub(1, tf.mul(s, f))), 0, 1);
-  const t = tf.clipByValue(
-    tf.mul(v, tf.sub(1, tf.mul(s, tf.sub(1, f)))),
-    0,
-    1,
-  );
-  // i mod 6 (floor mod), then one-hot selection as torchvision's einsum.
-  const i = tf.sub(i0, tf.mul(tf.floor(tf.div(i0, 6)), 6));
-  const is = [0, 1, 2, 3, 4].map((k) => tf.equal(i, k));
-  const pick = (planes: tf.Tensor[]) =>
-    planes.slice(0, 5).reduceRight(
-      (acc, plane, k) => tf.where(is[k], plane, acc),
-      planes[5],
-    );
-  return [
-    pick([v, q, p, p, t, v]),
-    pick([t, v, v, q, p, p]),
-    pick([p, p, t, v, v, q]),
-  ];
+  const vs = tf.mul(v, s);
+  const channel = (n: number) => {
+    const k0 = tf.add(h6, n);
+    // k0 in [n, n + 6): mod 6 with one floor.
+    const k = tf.sub(k0, tf.mul(tf.floor(tf.div(k0, 6)), 6));
+    // min(k, 4 − k) = 2 − |k − 2| (Abs is ~5× cheaper than Minimum on wasm).
+    const m = tf.clipByValue(tf.sub(2, tf.abs(tf.sub(k, 2))), 0, 1);
+    return tf.sub(v, tf.mul(vs, m));
+  };
+  return [channel(5), channel(3), channel(1)];
 }
 
 /**
@@ -441,24 +446,25 @@ export function randomGrayscale(
 }
 
 /**
- * `x · scale[c] + shift[c]` per channel, as `[M, 3] @ diag(scale)` plus
- * `ones[M, 1] @ shift[1, 3]` (broadcasts by matmul, fast on every backend).
+ * `x · scale[c] + shift[c]` per channel, as same-shape ops with the factors
+ * tiled on the host: faster than broadcasting `[3]` or than `[M, 3] @ diag`
+ * on both the wasm and CPU backends.
  */
 function affinePerChannel(
   x: tf.Tensor4D,
   scale: readonly number[],
   shift: readonly number[],
 ): tf.Tensor4D {
-  const [n, h, w] = x.shape;
-  const m = n * h * w;
-  const diag = tf.tensor2d([
-    [scale[0], 0, 0],
-    [0, scale[1], 0],
-    [0, 0, scale[2]],
-  ]);
-  const scaled = tf.matMul(tf.reshape(x, [m, 3]), diag);
-  const bias = tf.matMul(tf.ones([m, 1]), tf.tensor2d([shift as number[]]));
-  return tf.reshape(tf.add(scaled, bias), x.shape);
+  const tile = (v: readonly number[]) => {
+    const out = new Float32Array(x.size);
+    out.set(v.slice(0, Math.min(3, out.length)));
+    // Doubling copies: log2(size) memmoves instead of a per-element loop.
+    for (let len = 3; len < out.length; len *= 2) {
+      out.copyWithin(len, 0, Math.min(len, out.length - len));
+    }
+    return tf.tensor4d(out, x.shape);
+  };
+  return tf.add(tf.mul(x, tile(scale)), tile(shift));
 }
 
 /**

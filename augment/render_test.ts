@@ -16,7 +16,7 @@ import {
   rotateNearest,
   uploadImages,
 } from "./render.ts";
-import { takeRows } from "./_batch.ts";
+import { setHostPathForTesting, takeRows } from "./_batch.ts";
 
 await useBackend("cpu");
 
@@ -65,7 +65,19 @@ function maxByteError(got: ArrayLike<number>, expected: number[]): number {
   return worst;
 }
 
-Deno.test("cropResize() matches Pillow's crop + BICUBIC resize within 1/255", () => {
+for (const host of [true, false]) {
+  const path = host ? "host" : "device";
+  Deno.test(`cropResize() matches Pillow's crop + BICUBIC resize within 1/255 (${path} path)`, () => {
+    setHostPathForTesting(host);
+    try {
+      cropResizeMatchesPillow();
+    } finally {
+      setHostPathForTesting(null);
+    }
+  });
+}
+
+function cropResizeMatchesPillow(): void {
   // A second, larger image in the batch checks that zero padding is never read.
   const other: RgbImage = {
     width: 45,
@@ -88,7 +100,7 @@ Deno.test("cropResize() matches Pillow's crop + BICUBIC resize within 1/255", ()
     out.dispose();
   }
   batch.pixels.dispose();
-});
+}
 
 Deno.test("renderViews() mirrors the view when flip is set", () => {
   const batch = uploadImages([source, source]);
@@ -201,4 +213,13 @@ Deno.test("rotateNearest() matches Pillow's rotate(angle, NEAREST) exactly", () 
     y.dispose();
   }
   x.dispose();
+});
+
+Deno.test("cropResize() reads the pixels when a batch has no host copy", () => {
+  const batch = uploadImages([source]);
+  const crop = { x: 3, y: 2, width: 17, height: 13 };
+  const a = cropResize(batch, [crop], [true], 9, 7);
+  const b = cropResize({ ...batch, host: undefined }, [crop], [true], 9, 7);
+  assertEquals(Array.from(b.dataSync()), Array.from(a.dataSync()));
+  tf.dispose([a, b, batch.pixels]);
 });

@@ -2,9 +2,11 @@
  * `deno bench -A augment/` — TrainTransform throughput at 96 px.
  *
  * The backend comes from `AUGMENT_BENCH_BACKEND` (default `cpu`). The paper's
- * batch is 256, but one such batch takes ~50 s on the pure-JS CPU backend, so
+ * batch is 256, but one such batch takes ~15 s on the pure-JS CPU backend, so
  * the default batch here is 32 (`AUGMENT_BENCH_BATCH` overrides it). Sources
  * are 128 × 128 (a packed-cache size); images/s = batch / time per iteration.
+ * `deno task bench:augment` (`bench/augment_compare.ts`) compares the same
+ * transform with torchvision's.
  *
  * @module
  */

@@ -10,6 +10,7 @@ import {
 import { IMAGENET_MEAN, IMAGENET_STD } from "./color.ts";
 import { randomResizedCropBox } from "./params.ts";
 import { TrainTransform } from "./train_transform.ts";
+import { setHostPathForTesting } from "./_batch.ts";
 
 await useBackend("cpu");
 
@@ -174,4 +175,35 @@ Deno.test("TrainTransform.apply() does not leak tensors", async () => {
       tf.dispose([v.view1, v.view2]);
     }
   });
+});
+
+Deno.test("TrainTransform renders the same views on the host and device paths", async () => {
+  // The host path (cpu, wasm: per-sample 2-D matmuls over crop windows, host
+  // gathers) and the device path (GPU backends: padded batched matmuls, slice
+  // gathers) are two schedules of the same arithmetic.
+  const images = [pattern(40, 30, 1), pattern(25, 35, 2), pattern(40, 30, 3)];
+  const t = new TrainTransform({ size: 12, preset: "paper-code" });
+  const render = (host: boolean) => {
+    setHostPathForTesting(host);
+    try {
+      return t.apply(images, new Rng(5));
+    } finally {
+      setHostPathForTesting(null);
+    }
+  };
+  const a = render(true), b = render(false);
+  assertClose(a.view1, b.view1, { atol: 1e-5, rtol: 0 });
+  assertClose(a.view2, b.view2, { atol: 1e-5, rtol: 0 });
+  tf.dispose([a.view1, a.view2, b.view1, b.view2]);
+  for (const host of [true, false]) {
+    setHostPathForTesting(host);
+    try {
+      await assertNoLeak(() => {
+        const v = t.apply(images, new Rng(6));
+        tf.dispose([v.view1, v.view2]);
+      });
+    } finally {
+      setHostPathForTesting(null);
+    }
+  }
 });

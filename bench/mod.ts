@@ -15,3 +15,4 @@
  */
 export * from "./resnet_step.ts";
 export * from "./compare.ts";
+export * from "./augment_compare.ts";
