@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { sha256Hex, writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { join } from "node:path";
 import type { RgbImage } from "@scaling-vicreg/backend/image";
 import { resizeShorterCenterCrop } from "@scaling-vicreg/augment/resize";
@@ -120,20 +121,6 @@ export interface PackedCache extends ImageSource {
   close(): void;
 }
 
-async function sha256Hex(data: Uint8Array | string): Promise<string> {
-  const bytes = typeof data === "string"
-    ? new TextEncoder().encode(data)
-    : data;
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    bytes as Uint8Array<ArrayBuffer>,
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
-
 /** A source that lists its files (as a `FileDataset` from `openDataset` does). */
 interface FileListLike {
   kind: string;
@@ -204,21 +191,6 @@ function checkSize(size: number): void {
     throw new RangeError(
       `Expected cache size to be an integer in [1, 4096]: received ${size}`,
     );
-  }
-}
-
-async function writeAtomic(
-  path: string,
-  data: Uint8Array | string,
-): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
   }
 }
 
@@ -475,7 +447,7 @@ export async function buildCache(
       labels.push(label ?? -1);
     }
     const file = `shard-${String(s).padStart(5, "0")}.u8`;
-    await writeAtomic(join(out, file), buffer);
+    await writeFileAtomic(join(out, file), buffer);
     shards.push({
       file,
       count,
@@ -505,6 +477,6 @@ export async function buildCache(
     source: source.describe(),
     ...(files?.skipped?.length ? { skipped: [...files.skipped] } : {}),
   };
-  await writeAtomic(join(out, MANIFEST), JSON.stringify(manifest) + "\n");
+  await writeFileAtomic(join(out, MANIFEST), JSON.stringify(manifest) + "\n");
   return new CacheSource(out, manifest, true, reason);
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { join } from "node:path";
 import { encodePng } from "./decode.ts";
 import type { ImageSource } from "./source.ts";
@@ -58,9 +59,7 @@ export async function writeImageFolder(
       );
     }
     const path = join(dir, names[label], `${String(i).padStart(5, "0")}.png`);
-    const tmp = `${path}.tmp-${Deno.pid}`;
-    await Deno.writeFile(tmp, await encodePng(await source.get(i)));
-    await Deno.rename(tmp, path);
+    await writeFileAtomic(path, await encodePng(await source.get(i)));
     if ((i + 1) % 100 === 0 || i + 1 === source.length) {
       options?.onProgress?.(i + 1, source.length);
     }
