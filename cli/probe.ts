@@ -30,7 +30,13 @@ import { Progress } from "./progress.ts";
 async function loadBackbone(
   values: Record<string, string | number | boolean | undefined>,
 ): Promise<
-  { backbone: ResNet; size: number; weightsKey: string; describe: string }
+  {
+    backbone: ResNet;
+    size: number;
+    imageSize: number;
+    weightsKey: string;
+    describe: string;
+  }
 > {
   const run = values.run as string | undefined;
   const weights = values.weights as string | undefined;
@@ -40,12 +46,15 @@ async function loadBackbone(
     return {
       backbone,
       size: (values.size as number | undefined) ?? config.size,
+      imageSize: (values["image-size"] as number | undefined) ??
+        config.imageSize,
       weightsKey: await sha256Hex(bytes),
       describe: `${config.arch} from run ${run}`,
     };
   }
   const arch = values.arch as ResNetArch;
   const size = (values.size as number | undefined) ?? 96;
+  const imageSize = (values["image-size"] as number | undefined) ?? 64;
   const stem = (values.stem as string | undefined) ??
     (size < 64 ? "cifar" : "imagenet");
   const backbone = createResNet(
@@ -59,6 +68,7 @@ async function loadBackbone(
     return {
       backbone,
       size,
+      imageSize,
       weightsKey: `random-${arch}-${stem}-${values.seed}`,
       describe: `${arch}, random init`,
     };
@@ -74,6 +84,7 @@ async function loadBackbone(
   return {
     backbone,
     size,
+    imageSize,
     weightsKey: await sha256Hex(await Deno.readFile(weights)),
     describe: `${arch} from ${weights}`,
   };
@@ -252,13 +263,12 @@ Examples:
     if (values["train-features"] !== undefined) {
       report = await fromFeatures(values);
     } else {
-      const { backbone, size, weightsKey, describe } = await loadBackbone(
-        values,
-      );
+      const { backbone, size, imageSize, weightsKey, describe } =
+        await loadBackbone(values);
       try {
         const data = await openLabelledSplits(values.data as string, {
           numImages: values["num-images"] as number,
-          imageSize: values["image-size"] as number,
+          imageSize,
           seed: values.seed as number,
           strict: values.strict === true,
           warn: (m) => console.error(`probe: warning: ${m}`),
