@@ -46,7 +46,7 @@ data set, then the linear-probe protocol (baseline, sweep, kNN) on the
 procedural train/test splits, for the pretrained backbone and for the same
 network at random initialisation. The run directory is recreated each time.`,
   flags: {
-    epochs: { type: "int", help: "Pretraining epochs", default: 4 },
+    epochs: { type: "int", help: "Pretraining epochs", default: 8 },
     "max-steps": {
       type: "int",
       help: "Stop pretraining after this many steps (0 = no limit)",

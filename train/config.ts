@@ -462,7 +462,7 @@ export const PRESETS: Readonly<Record<string, Partial<PretrainConfig>>> = {
     numImages: 1024,
     epochs: 4,
     optimizer: "adamw",
-    baseLr: 0.03,
+    baseLr: 0.002,
     wd: 1e-4,
     warmupEpochs: 1,
     logEvery: 2,
