@@ -1,6 +1,7 @@
 /**
- * `deno task bench:compare`: times the same VICReg training step here (one
- * line per backend) and in PyTorch (`bench/torch_step.py`, when
+ * `deno task bench:compare`: times the same VICReg training step here (this
+ * project's `models` ResNet + projector, `losses`' `vicregLoss`, plain SGD;
+ * one line per backend) and in PyTorch (`bench/torch_step.py`, when
  * `python3 -c "import torch"` works), in one run, and prints one JSON line
  * per case and backend with images/s for both and their ratio.
  *
@@ -33,6 +34,34 @@ export interface StepTiming {
   ms_per_step: number;
   /** Images (pairs of views) per second: `batch / seconds per step`. */
   images_per_s: number;
+}
+
+/** Peak memory of the TF.js side of a comparison. */
+export interface StepMemory {
+  /** Resident set size of this process after the timed steps, MiB. */
+  rss_mib: number;
+  /**
+   * Size of the wasm backend's heap in MiB (it only grows, so this is its
+   * peak; 4096 at most), or `null` on other backends.
+   */
+  wasm_heap_mib: number | null;
+}
+
+/**
+ * The process's RSS and, on the wasm backend, the size of its heap.
+ *
+ * @returns The memory figures now.
+ */
+export function stepMemory(): StepMemory {
+  // The wasm backend exposes its Emscripten module as `wasm`; read it
+  // structurally so that bench/ imports no backend package.
+  const heap = (tf.backend() as unknown as {
+    wasm?: { HEAPU8?: Uint8Array };
+  }).wasm?.HEAPU8?.buffer.byteLength;
+  return {
+    rss_mib: Math.round(Deno.memoryUsage().rss / 2 ** 20),
+    wasm_heap_mib: heap === undefined ? null : Math.round(heap / 2 ** 20),
+  };
 }
 
 /** Options of {@linkcode timeTfjsStep}. */
@@ -234,6 +263,7 @@ async function main(args: string[]): Promise<number> {
         ? info.name === "wasm"
         : viewFlag === "true";
       const ours = await timeTfjsStep(spec, { steps, warmup, viewByView });
+      const memory = stepMemory();
       const ratio = "images_per_s" in theirs
         ? round(ours.images_per_s / theirs.images_per_s, 3)
         : null;
@@ -244,7 +274,7 @@ async function main(args: string[]): Promise<number> {
         backend: info.name,
         view_by_view: viewByView,
         steps,
-        tfjs: ours,
+        tfjs: { ...ours, ...memory },
         torch: theirs,
         ratio,
         machine: {

@@ -1,6 +1,6 @@
 /**
- * Benchmarks: a self-contained VICReg training step (CIFAR-style ResNet,
- * tfjs-core ops only) and its timing here and in PyTorch
+ * Benchmarks: the VICReg training step (`models`' ResNet and projector,
+ * `losses`' `vicregLoss`, plain SGD) and its timing here and in PyTorch
  * (`deno task bench:compare`), plus `deno bench` suites (`*_bench.ts`).
  *
  * ```ts

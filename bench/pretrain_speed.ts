@@ -12,7 +12,7 @@
  * Flags: `--archs a,b` (tiny, resnet18, resnet34, resnet50, resnet50x2),
  * `--backends a,b` (default `auto`), `--steps N` (timed steps after one warm-up
  * step; default 4), `--batch N` (default 32), `--size N` (default 32),
- * `--local` (add the local loss).
+ * `--stem cifar|imagenet` (default cifar), `--local` (add the local loss).
  *
  * @module
  */
@@ -43,12 +43,18 @@ export interface PretrainSpeed {
  * Times `steps` steps of `pretrain()` after one warm-up step.
  *
  * @param arch Backbone.
- * @param options Batch, view size, steps, local loss.
+ * @param options Batch, view size, steps, local loss, stem.
  * @returns The measurement (the active backend is used).
  */
 export async function timePretrain(
   arch: string,
-  options: { batch: number; size: number; steps: number; local: boolean },
+  options: {
+    batch: number;
+    size: number;
+    steps: number;
+    local: boolean;
+    stem: "cifar" | "imagenet";
+  },
 ): Promise<Omit<PretrainSpeed, "backend">> {
   const dir = await Deno.makeTempDir();
   try {
@@ -58,7 +64,7 @@ export async function timePretrain(
       flags: {
         arch,
         "exp-dir": dir,
-        stem: "cifar",
+        stem: options.stem,
         mlp: "512-512",
         "local-mlp": "256-128",
         "use-local-loss": options.local,
@@ -108,6 +114,7 @@ if (import.meta.main) {
     size: Number(flag(args, "size", "32")),
     steps: Number(flag(args, "steps", "4")),
     local: args.includes("--local"),
+    stem: flag(args, "stem", "cifar") as "cifar" | "imagenet",
   };
   for (const backend of backends) {
     const info = await useBackend(backend as BackendName | "auto");

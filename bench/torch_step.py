@@ -1,9 +1,10 @@
 """PyTorch twin of bench/resnet_step.ts: times the same VICReg training step.
 
-Same network (CIFAR-style ResNet, BasicBlock, 3x3 stem, no max-pool,
-1x1-conv + BN shortcuts, global average pool), projector (Linear-BN-ReLU
-hidden layers, last Linear, no biases), VICReg loss (25, 25, 1) over two views
-of `batch` images, and a plain SGD update. Prints one JSON line.
+Same network (models' ResNet = torchvision's structure without fc, CIFAR or
+ImageNet stem, zero-init residual), projector (VICReg's: Linear-BN-ReLU hidden
+layers with bias, last Linear without), VICReg loss (25, 25, 1) over two views
+of `batch` images in training-mode BN, and a plain SGD update. Prints one JSON
+line.
 
 Usage: python3 bench/torch_step.py '<case JSON>' [--steps N] [--warmup N]
        [--threads N] [--device cpu|cuda]
@@ -17,53 +18,83 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torchvision.models.resnet import BasicBlock, Bottleneck
 
 
-class Block(nn.Module):
-    def __init__(self, cin, cout, stride):
+# models/resnet.ts's ARCHS: block, blocks per stage, stem width.
+ARCHS = {
+    "resnet18": (BasicBlock, [2, 2, 2, 2], 64),
+    "resnet34": (BasicBlock, [3, 4, 6, 3], 64),
+    "resnet50": (Bottleneck, [3, 4, 6, 3], 64),
+    "resnet50x2": (Bottleneck, [3, 4, 6, 3], 128),
+    "tiny": (BasicBlock, [1, 1, 1, 1], 16),
+}
+
+
+class Backbone(nn.Module):
+    """torchvision's ResNet without fc, any stem width, CIFAR or ImageNet stem."""
+
+    def __init__(self, arch, stem):
         super().__init__()
-        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.b1 = nn.BatchNorm2d(cout)
-        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.b2 = nn.BatchNorm2d(cout)
-        self.short = None
-        if stride != 1 or cin != cout:
-            self.short = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+        block, layers, width = ARCHS[arch]
+        if stem == "cifar":
+            self.conv1 = nn.Conv2d(3, width, 3, 1, 1, bias=False)
+            self.maxpool = nn.Identity()
+        else:
+            self.conv1 = nn.Conv2d(3, width, 7, 2, 3, bias=False)
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        self.inplanes = width
+        stages = []
+        for i, n in enumerate(layers):
+            stages.append(self._stage(block, width * 2**i, n, 1 if i == 0 else 2))
+        self.layers = nn.Sequential(*stages)
+        self.dim = self.inplanes
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        # zero_init_residual, as createResNet's default.
+        for m in self.modules():
+            if isinstance(m, Bottleneck):
+                nn.init.zeros_(m.bn3.weight)
+            elif isinstance(m, BasicBlock):
+                nn.init.zeros_(m.bn2.weight)
+
+    def _stage(self, block, planes, n, stride):
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                nn.Conv2d(self.inplanes, planes * block.expansion, 1, stride, bias=False),
+                nn.BatchNorm2d(planes * block.expansion),
             )
+        blocks = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        blocks += [block(self.inplanes, planes) for _ in range(1, n)]
+        return nn.Sequential(*blocks)
 
     def forward(self, x):
-        y = F.relu(self.b1(self.c1(x)))
-        y = self.b2(self.c2(y))
-        return F.relu(y + (x if self.short is None else self.short(x)))
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layers(x).mean(dim=(2, 3))
+
+
+def projector(dim, widths):
+    """VICReg's Projector: (Linear + BN1d + ReLU)*, last Linear without bias."""
+    layers, f = [], [dim] + list(widths)
+    for i in range(len(f) - 2):
+        layers += [nn.Linear(f[i], f[i + 1]), nn.BatchNorm1d(f[i + 1]), nn.ReLU(True)]
+    layers.append(nn.Linear(f[-2], f[-1], bias=False))
+    return nn.Sequential(*layers)
 
 
 class Net(nn.Module):
     def __init__(self, spec):
         super().__init__()
-        widths, blocks = spec["widths"], spec["blocks"]
-        self.stem = nn.Sequential(
-            nn.Conv2d(3, widths[0], 3, 1, 1, bias=False),
-            nn.BatchNorm2d(widths[0]),
-            nn.ReLU(),
-        )
-        layers, cin = [], widths[0]
-        for stage, cout in enumerate(widths):
-            for i in range(blocks[stage]):
-                layers.append(Block(cin, cout, 2 if stage > 0 and i == 0 else 1))
-                cin = cout
-        self.layers = nn.Sequential(*layers)
-        proj = []
-        for i, d in enumerate(spec["projector"]):
-            proj.append(nn.Linear(cin, d, bias=False))
-            if i < len(spec["projector"]) - 1:
-                proj += [nn.BatchNorm1d(d), nn.ReLU()]
-            cin = d
-        self.projector = nn.Sequential(*proj)
+        self.backbone = Backbone(spec["arch"], spec["stem"])
+        self.projector = projector(self.backbone.dim, spec["projector"])
 
     def forward(self, x):
-        h = self.layers(self.stem(x))
-        return self.projector(h.mean(dim=(2, 3)))
+        return self.projector(self.backbone(x))
 
 
 def vicreg(za, zb):

@@ -1,10 +1,11 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { useBackend } from "@scaling-vicreg/backend";
+import { Rng, useBackend } from "@scaling-vicreg/backend";
 import {
   assertClose,
   assertEquals,
   assertNoLeak,
   assertThrows,
+  assertTrue,
 } from "@scaling-vicreg/backend/testing";
 import { BatchNorm } from "./batch_norm.ts";
 
@@ -100,5 +101,100 @@ Deno.test("BatchNorm rejects bad channels, one value per channel in training, an
   );
   assertThrows(() => new BatchNorm(0), RangeError, "numFeatures");
   assertThrows(() => new BatchNorm(2, { momentum: 2 }), RangeError, "momentum");
+  bn.dispose();
+});
+
+/** Training-mode BatchNorm (+ ReLU) in plain ops, differentiated by autodiff. */
+function plainBatchNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  relu: boolean,
+): tf.Tensor {
+  const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  const y = tf.add(
+    tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), gamma),
+    beta,
+  );
+  return relu ? tf.relu(y) : y;
+}
+
+for (const shape of [[3, 4, 5, 6], [7, 5]]) {
+  for (const relu of [false, true]) {
+    Deno.test(`BatchNorm.forward() custom gradient matches autodiff of plain ops for x, γ, β (shape [${shape}], relu ${relu})`, () => {
+      const rng = new Rng(3);
+      const make = (s: number[]) =>
+        tf.tensor(
+          rng.fillNormal(new Float32Array(s.reduce((a, b) => a * b)), 0.5, 2),
+          s,
+        );
+      const c = shape[shape.length - 1];
+      const [x, gamma, beta, r] = [
+        make(shape),
+        make([c]),
+        make([c]),
+        make(
+          shape,
+        ),
+      ];
+      const bn = new BatchNorm(c);
+      bn.weight.assign(gamma);
+      bn.bias.assign(beta);
+      const xv = tf.variable(x);
+      const vars = [xv, bn.weight, bn.bias];
+      // loss = Σ r · BN(x; γ, β): an arbitrary upstream gradient r.
+      const ours = tf.variableGrads(
+        () => tf.sum(tf.mul(bn.forward(xv, { training: true, relu }), r)),
+        vars,
+      );
+      const ref = tf.variableGrads(
+        () => tf.sum(tf.mul(plainBatchNorm(xv, bn.weight, bn.bias, relu), r)),
+        vars,
+      );
+      ["x", "γ", "β"].forEach((name, i) =>
+        assertClose(ours.grads[vars[i].name], ref.grads[vars[i].name], {
+          rtol: 1e-5,
+          atol: 1e-5,
+          message: name,
+        })
+      );
+      tf.dispose([
+        xv,
+        ours.value,
+        ref.value,
+        ...Object.values(ours.grads),
+        ...Object.values(ref.grads),
+      ]);
+      const y = bn.forward(x, { training: true, relu });
+      const yRef = plainBatchNorm(x, gamma, beta, relu);
+      assertClose(y, yRef, { rtol: 1e-5, atol: 1e-6 });
+      tf.dispose([x, gamma, beta, r, y, yRef]);
+      bn.dispose();
+    });
+  }
+}
+
+Deno.test("BatchNorm.forward() with updateRunningStats false normalises the same and leaves the running statistics alone", async () => {
+  const bn = new BatchNorm(2);
+  const x = tf.tensor2d([[1, 0], [3, 2], [8, -1]]);
+  const y = bn.forward(x, { training: true, updateRunningStats: false });
+  assertClose(bn.runningMean, [0, 0]);
+  assertClose(bn.runningVar, [1, 1]);
+  const z = bn.forward(x, { training: true, relu: true });
+  assertClose(z, tf.relu(y));
+  assertTrue(bn.runningMean.dataSync()[0] > 0);
+  await assertNoLeak(() =>
+    tf.variableGrads(() =>
+      tf.sum(
+        bn.forward(x, {
+          training: true,
+          relu: true,
+          updateRunningStats: false,
+        }),
+      ) as tf.Scalar
+    )
+  );
+  tf.dispose([x, y, z]);
   bn.dispose();
 });

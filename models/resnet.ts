@@ -76,6 +76,43 @@ export interface ResNetOutput {
   featureMap?: tf.Tensor4D;
 }
 
+/** What {@linkcode ResNet.forwardCheckpointed} returns. */
+export interface CheckpointedForward extends ResNetOutput {
+  /**
+   * Parameter gradients (by {@linkcode ResNet.parameters} name) for upstream
+   * gradients of the embedding `[N, E]` and/or the feature map `[N, h, w, E]`;
+   * recomputes the forward pass block by block without updating running
+   * statistics. Call at most once per forward pass you want to differentiate.
+   */
+  backward(upstream: {
+    embedding?: tf.Tensor2D;
+    featureMap?: tf.Tensor4D;
+  }): Map<string, tf.Tensor>;
+  /** Disposes the outputs and the kept block inputs. */
+  dispose(): void;
+}
+
+/** One link of the chain stem → blocks. */
+interface Segment {
+  forward(x: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D;
+  params: [string, tf.Variable][];
+}
+
+function checkImages(x: tf.Tensor4D): void {
+  if (x.rank !== 4 || x.shape[3] !== 3) {
+    throw new TypeError(
+      `Expected ResNet input images [N, H, W, 3]: received shape [${x.shape}]`,
+    );
+  }
+}
+
+function bnOptionsOf(options: ResNetForwardOptions): ForwardOptions {
+  return {
+    training: options.training ?? false,
+    updateRunningStats: options.updateRunningStats ?? true,
+  };
+}
+
 interface ArchSpec {
   block: "basic" | "bottleneck";
   layers: [number, number, number, number];
@@ -321,17 +358,17 @@ class Block implements Module {
     }
   }
 
-  forward(x: tf.Tensor4D, training: boolean): tf.Tensor4D {
+  forward(x: tf.Tensor4D, options: ForwardOptions): tf.Tensor4D {
     return tf.tidy(() => {
       let out = x;
       this.#convs.forEach((conv, i) => {
-        out = this.#bns[i].forward(conv.forward(out), { training });
-        if (i < this.#convs.length - 1) out = tf.relu(out);
+        out = this.#bns[i].forward(conv.forward(out), {
+          ...options,
+          relu: i < this.#convs.length - 1,
+        });
       });
       const identity = this.#downsample
-        ? this.#downsample[1].forward(this.#downsample[0].forward(x), {
-          training,
-        })
+        ? this.#downsample[1].forward(this.#downsample[0].forward(x), options)
         : x;
       return tf.relu(tf.add(out, identity));
     });
@@ -407,31 +444,165 @@ export class ResNet implements Module {
    *
    * In training mode every BatchNorm uses batch statistics and updates its
    * running statistics (so call it once per step, inside the loss function
-   * given to `tf.variableGrads`); otherwise the running statistics are used.
+   * given to `tf.variableGrads`, or pass `updateRunningStats: false` to a
+   * second pass over the same batch); otherwise the running statistics are
+   * used.
    *
    * @param x Normalised images `[N, H, W, 3]`, float32.
-   * @param options `training` and `returnFeatureMap`; see {@linkcode ResNetForwardOptions}.
+   * @param options `training`, `updateRunningStats` and `returnFeatureMap`; see {@linkcode ResNetForwardOptions}.
    * @returns The pooled embedding `[N, E]` and optionally the last feature map `[N, h, w, E]`.
    */
   forward(x: tf.Tensor4D, options: ResNetForwardOptions = {}): ResNetOutput {
-    if (x.rank !== 4 || x.shape[3] !== 3) {
-      throw new TypeError(
-        `Expected ResNet input images [N, H, W, 3]: received shape [${x.shape}]`,
-      );
-    }
-    const training = options.training ?? false;
+    checkImages(x);
+    const bnOptions = bnOptionsOf(options);
     return tf.tidy(() => {
-      let h = tf.relu(this.#bn1.forward(this.#conv1.forward(x), { training }));
-      // PyTorch's MaxPool2d(3, 2, padding=1): a numeric pad is symmetric and
-      // padded cells never win the max.
-      if (this.stem === "imagenet") h = tf.maxPool(h, 3, 2, 1);
-      for (const [, block] of this.#blocks) h = block.forward(h, training);
+      let h = x;
+      for (const segment of this.#segments()) h = segment.forward(h, bnOptions);
       // h: [N, h, w, E] -> embedding: [N, E]
       const embedding = tf.mean(h, [1, 2]) as tf.Tensor2D;
       return options.returnFeatureMap
         ? { embedding, featureMap: h }
         : { embedding };
     }) as ResNetOutput;
+  }
+
+  /**
+   * Runs {@linkcode ResNet.forward} without keeping activations for autodiff,
+   * keeping only each residual block's input, and returns a `backward` that
+   * gives the parameter gradients for upstream gradients of the outputs.
+   * `backward` recomputes one block at a time on a tape (gradient
+   * checkpointing at block granularity, running statistics frozen), so only
+   * one block's activations and gradients are alive at once: TF.js keeps
+   * every intermediate gradient of a tape until its end, which otherwise
+   * holds ~4× the activations of the whole network. The gradients equal
+   * `tf.variableGrads` of `Σ embedding·dE + Σ featureMap·dF` through
+   * `forward` (up to float rounding). Call it outside any gradient tape, and
+   * keep `x` alive until `backward` has run.
+   *
+   * @example
+   * ```ts
+   * import { Rng, useBackend } from "@scaling-vicreg/backend";
+   * import { createResNet } from "@scaling-vicreg/models";
+   * import * as tf from "@tensorflow/tfjs-core";
+   * await useBackend("cpu");
+   * const net = createResNet("tiny", new Rng(0));
+   * const run = net.forwardCheckpointed(tf.ones([2, 8, 8, 3]), { training: true });
+   * const grads = run.backward({ embedding: tf.onesLike(run.embedding) });
+   * console.log(grads.get("conv1.weight")!.shape); // [3, 3, 3, 16]
+   * run.dispose();
+   * tf.dispose([...grads.values()]);
+   * net.dispose();
+   * ```
+   *
+   * @param x Normalised images `[N, H, W, 3]`, float32.
+   * @param options As {@linkcode ResNet.forward}'s; the forward pass updates the running statistics in training mode, `backward` does not.
+   * @returns The outputs, `backward(upstream)` (gradients by parameter name, which the caller disposes) and `dispose()` for the kept block inputs.
+   */
+  forwardCheckpointed(
+    x: tf.Tensor4D,
+    options: ResNetForwardOptions = {},
+  ): CheckpointedForward {
+    checkImages(x);
+    const bnOptions = bnOptionsOf(options);
+    const segments = this.#segments();
+    // inputs[i]: the input of segment i; the last entry is the feature map.
+    const inputs: tf.Tensor4D[] = [x];
+    for (const segment of segments) {
+      inputs.push(segment.forward(inputs[inputs.length - 1], bnOptions));
+    }
+    const featureMap = inputs[inputs.length - 1];
+    const embedding = tf.tidy(() => tf.mean(featureMap, [1, 2]) as tf.Tensor2D);
+    const frozen = { ...bnOptions, updateRunningStats: false };
+    const owned = inputs.slice(1);
+    let disposed = false;
+    return {
+      embedding,
+      ...(options.returnFeatureMap ? { featureMap } : {}),
+      backward: (upstream) => {
+        if (disposed) {
+          throw new Error("forwardCheckpointed(): backward() after dispose()");
+        }
+        if (!upstream.embedding && !upstream.featureMap) {
+          throw new TypeError(
+            "Expected forwardCheckpointed() backward() to get an upstream embedding or featureMap gradient: received neither",
+          );
+        }
+        const grads = new Map<string, tf.Tensor>();
+        let dy: tf.Tensor4D | undefined;
+        for (let i = segments.length - 1; i >= 0; i--) {
+          const { forward, params } = segments[i];
+          const last = i === segments.length - 1;
+          const xs: tf.Tensor[] = params.map(([, v]) => v);
+          if (i > 0) xs.push(inputs[i]);
+          const out = tf.engine().gradients(
+            () => {
+              const h = forward(inputs[i], frozen);
+              if (!last) return h;
+              // Σ mean(h)·dE + Σ h·dF has gradient dE, dF w.r.t. the outputs.
+              const terms: tf.Tensor[] = [];
+              if (upstream.embedding) {
+                terms.push(
+                  tf.sum(tf.mul(tf.mean(h, [1, 2]), upstream.embedding)),
+                );
+              }
+              if (upstream.featureMap) {
+                terms.push(tf.sum(tf.mul(h, upstream.featureMap)));
+              }
+              return terms.length === 1 ? terms[0] : tf.addN(terms);
+            },
+            xs,
+            last ? undefined : dy,
+            true,
+          );
+          out.value.dispose();
+          dy?.dispose();
+          params.forEach(([name], j) => grads.set(name, out.grads[j]));
+          dy = i > 0 ? out.grads[params.length] as tf.Tensor4D : undefined;
+        }
+        // In parameters() order.
+        return new Map(
+          segments.flatMap((s) =>
+            s.params.map(([name]): [string, tf.Tensor] => [
+              name,
+              grads.get(name)!,
+            ])
+          ),
+        );
+      },
+      dispose: () => {
+        disposed = true;
+        tf.dispose([embedding, ...owned]);
+      },
+    };
+  }
+
+  /** The chain stem → blocks, each with its parameters by full name. */
+  #segments(): Segment[] {
+    const stem: Segment = {
+      forward: (x, options) =>
+        tf.tidy(() => {
+          const h = this.#bn1.forward(this.#conv1.forward(x), {
+            ...options,
+            relu: true,
+          });
+          // PyTorch's MaxPool2d(3, 2, padding=1): a numeric pad is symmetric
+          // and padded cells never win the max.
+          return this.stem === "imagenet" ? tf.maxPool(h, 3, 2, 1) : h;
+        }),
+      params: [
+        ...collect(
+          [["conv1", this.#conv1], ["bn1", this.#bn1]],
+          (m) => m.parameters(),
+        ),
+      ],
+    };
+    return [
+      stem,
+      ...this.#blocks.map(([name, block]): Segment => ({
+        forward: (x, options) => block.forward(x, options),
+        params: [...collect([[name, block]], (m) => m.parameters())],
+      })),
+    ];
   }
 
   #children(): [string, Module][] {

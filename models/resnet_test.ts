@@ -315,3 +315,76 @@ Deno.test("ResNet.forward() leaks no tensors in eval, train and variableGrads", 
   x.dispose();
   net.dispose();
 });
+
+for (
+  const [arch, options] of [
+    ["tiny", { widthMultiplier: 0.5 }],
+    ["resnet50", { widthMultiplier: 0.125, stem: "imagenet" }],
+  ] as [ResNetArch, ResNetOptions][]
+) {
+  Deno.test(`ResNet.forwardCheckpointed() gives forward's outputs, running statistics and autodiff gradients (${arch})`, async () => {
+    const make = () =>
+      createResNet(arch, new Rng(1), { ...options, zeroInitResidual: false });
+    const side = arch === "tiny" ? 8 : 32;
+    const rng = new Rng(2);
+    const random = (shape: number[]) =>
+      tf.tensor(
+        rng.fillNormal(new Float32Array(shape.reduce((a, b) => a * b)), 0, 1),
+        shape,
+      );
+    const x = random([3, side, side, 3]) as tf.Tensor4D;
+    // Reference: one tape through forward(), loss Σ embedding·dE + Σ map·dF.
+    const ref = make();
+    const shape = ref.forward(x, { returnFeatureMap: true });
+    const dE = random(shape.embedding.shape);
+    const dF = random(shape.featureMap!.shape);
+    tf.dispose([shape.embedding, shape.featureMap!]);
+    const params = ref.parameters();
+    let refEmbedding: tf.Tensor | undefined;
+    const expected = tf.variableGrads(() => {
+      const out = ref.forward(x, { training: true, returnFeatureMap: true });
+      refEmbedding = tf.keep(out.embedding);
+      return tf.add(
+        tf.sum(tf.mul(out.embedding, dE)),
+        tf.sum(tf.mul(out.featureMap!, dF)),
+      ) as tf.Scalar;
+    }, [...params.values()]);
+    const net = make();
+    await assertNoLeak(() => {
+      const run = net.forwardCheckpointed(x, {
+        training: true,
+        returnFeatureMap: true,
+      });
+      assertClose(run.embedding, refEmbedding!, { rtol: 1e-5, atol: 1e-6 });
+      const grads = run.backward({
+        embedding: dE as tf.Tensor2D,
+        featureMap: dF as tf.Tensor4D,
+      });
+      run.dispose();
+      assertEquals([...grads.keys()], [...params.keys()]);
+      for (const [name, v] of params) {
+        assertClose(grads.get(name)!, expected.grads[v.name], {
+          rtol: 1e-5,
+          atol: 1e-6,
+          message: name,
+        });
+      }
+      tf.dispose([...grads.values()]);
+    });
+    // The forward pass moved the running statistics once, backward did not.
+    const refBuffers = ref.buffers();
+    for (const [name, b] of net.buffers()) {
+      assertClose(b, refBuffers.get(name)!, { rtol: 1e-5, atol: 1e-7 });
+    }
+    tf.dispose([
+      x,
+      dE,
+      dF,
+      refEmbedding!,
+      expected.value,
+      ...Object.values(expected.grads),
+    ]);
+    ref.dispose();
+    net.dispose();
+  });
+}

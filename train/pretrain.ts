@@ -12,12 +12,7 @@ import { Rng } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { TrainTransform, viewMix } from "@scaling-vicreg/augment";
 import { type ImageSource, Loader } from "@scaling-vicreg/data";
-import {
-  embeddingStd,
-  localLoss,
-  vicregLoss,
-  type ViewGeometry,
-} from "@scaling-vicreg/losses";
+import type { ViewGeometry } from "@scaling-vicreg/losses";
 import {
   createProjector,
   createResNet,
@@ -34,6 +29,7 @@ import {
   type Optimizer,
   type OptimizerKind,
 } from "./optimizer.ts";
+import { stepGradients } from "./_step.ts";
 import {
   loadLatestCheckpoint,
   saveCheckpoint,
@@ -488,68 +484,27 @@ async function trainStep(
     tf.dispose([x1, x2]);
     [x1, x2] = [mixed.x, mixed.y];
   }
-  const geometry = [geometryOf(views.params[0]), geometryOf(views.params[1])];
-  const kept: tf.Tensor[] = [];
-  const varList = [...params.values()];
-  const { value, grads } = tf.variableGrads(() => {
-    const useLocal = nets.localProjector !== undefined;
-    const a = nets.backbone.forward(x1, {
-      training: true,
-      returnFeatureMap: useLocal,
-    });
-    const b = nets.backbone.forward(x2, {
-      training: true,
-      returnFeatureMap: useLocal,
-    });
-    const za = nets.projector.forward(a.embedding, { training: true });
-    const zb = nets.projector.forward(b.embedding, { training: true });
-    const global = vicregLoss(za, zb, lossOptions);
-    const std = embeddingStd(za, { threshold: 0.01 });
-    kept.push(
-      global.invariance,
-      global.variance,
-      global.covariance,
-      std.meanStd,
-      std.fractionBelow,
-    );
-    let total: tf.Scalar = global.loss;
-    if (useLocal) {
-      const project = (f: tf.Tensor4D) => {
-        const [n, h, w, c] = f.shape;
-        // f: [N, h, w, C] -> [N·h·w, C] -> projector -> [N, h·w, D]
-        const z = nets.localProjector!.forward(
-          tf.reshape(f, [n * h * w, c]) as tf.Tensor2D,
-          { training: true },
-        );
-        return tf.reshape(z, [n, h * w, z.shape[1]]) as tf.Tensor3D;
-      };
-      const [, h, w] = a.featureMap!.shape;
-      const local = localLoss(project(a.featureMap!), project(b.featureMap!), {
-        ...lossOptions,
-        matching: config.localMatching as "index" | "location" | "feature",
-        topK: config.localTopK,
-        grid: { h, w },
-        geometry1: geometry[0],
-        geometry2: geometry[1],
-        covDivisor: config.lossVariant === "paper-code"
-          ? projectorDim
-          : undefined,
-      });
-      kept.push(local.loss);
-      total = tf.add(total, tf.mul(local.loss, config.localLossWeight));
-    }
-    for (const t of kept) tf.keep(t);
-    return total;
-  }, varList);
-  tf.dispose([x1, x2]);
-  const byName: Record<string, tf.Tensor> = {};
-  for (const [name, v] of params) byName[name] = grads[v.name];
-  optimizer.step(byName, lr);
-  tf.dispose(Object.values(grads));
-  const values = await Promise.all(
-    [value, ...kept].map(async (t) => (await t.data())[0]),
+  const geometry: [ViewGeometry[], ViewGeometry[]] = [
+    geometryOf(views.params[0]),
+    geometryOf(views.params[1]),
+  ];
+  // The wasm heap is 4 GiB at most: back-propagate one view at a time there
+  // (the same update, one more backbone forward pass).
+  const { value, metrics, grads } = stepGradients(
+    nets,
+    params,
+    [x1, x2],
+    geometry,
+    { config, lossOptions, projectorDim },
+    tf.getBackend() === "wasm",
   );
-  tf.dispose([value, ...kept]);
+  tf.dispose([x1, x2]);
+  optimizer.step(Object.fromEntries(grads), lr);
+  tf.dispose([...grads.values()]);
+  const values = await Promise.all(
+    [value, ...metrics].map(async (t) => (await t.data())[0]),
+  );
+  tf.dispose([value, ...metrics]);
   return {
     loss: values[0],
     invariance: values[1],

@@ -1,0 +1,187 @@
+// The loss and gradients of one VICReg step (private to train/): jointly (one
+// tape over both views) or view by view with block-wise recomputation, which
+// gives the same update in a fraction of the memory.
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  embeddingStd,
+  localLoss,
+  vicregLoss,
+  type ViewGeometry,
+} from "@scaling-vicreg/losses";
+import type { ResNetOutput } from "@scaling-vicreg/models";
+import type { PretrainConfig } from "./config.ts";
+import type { VicregNetworks } from "./pretrain.ts";
+
+/** The loss settings of a step, resolved once per run. */
+export interface StepSettings {
+  /** The run's configuration (local loss, matching, weights). */
+  config: PretrainConfig;
+  /** VICReg coefficients and variant. */
+  lossOptions: {
+    simCoeff: number;
+    stdCoeff: number;
+    covCoeff: number;
+    variant: "vicreg" | "paper-code";
+  };
+  /** Output width of the global projector. */
+  projectorDim: number;
+}
+
+/** What {@linkcode stepGradients} returns; the caller disposes every tensor. */
+export interface StepGradients {
+  /** The total loss. */
+  value: tf.Scalar;
+  /**
+   * Invariance, variance, covariance, mean embedding std, collapsed
+   * fraction, and the local loss when it is on.
+   */
+  metrics: tf.Scalar[];
+  /** d(total)/d(parameter) by prefixed parameter name. */
+  grads: Map<string, tf.Tensor>;
+}
+
+/**
+ * Loss and gradients of one step on the two views `[N, H, W, 3]`.
+ *
+ * `viewByView`: embed both views without a tape
+ * (`ResNet.forwardCheckpointed`, which updates the BatchNorm running
+ * statistics, view 1 then view 2, as the joint pass does), take the
+ * gradients of the heads (projectors + losses) w.r.t. their parameters and
+ * w.r.t. each view's embedding `[N, E]` and feature map `[N, h, w, E]`, then
+ * back-propagate each view's backbone block by block (recomputed, running
+ * statistics frozen) with both upstream gradients. BatchNorm statistics are
+ * per view, so this is the joint step's update at the cost of one more
+ * backbone forward pass; only one residual block's activations and
+ * gradients are alive at a time.
+ */
+export function stepGradients(
+  nets: VicregNetworks,
+  params: Map<string, tf.Variable>,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  geometry: [ViewGeometry[], ViewGeometry[]],
+  settings: StepSettings,
+  viewByView: boolean,
+): StepGradients {
+  const useLocal = nets.localProjector !== undefined;
+  const backbone = (x: tf.Tensor4D) =>
+    nets.backbone.forward(x, { training: true, returnFeatureMap: useLocal });
+  const metrics: tf.Scalar[] = [];
+  const grads = new Map<string, tf.Tensor>();
+  if (!viewByView) {
+    const names = [...params.keys()];
+    const { value, grads: byId } = tf.variableGrads(
+      () =>
+        headsLoss(
+          nets,
+          backbone(views[0]),
+          backbone(views[1]),
+          geometry,
+          settings,
+          metrics,
+        ),
+      [...params.values()],
+    );
+    for (const name of names) grads.set(name, byId[params.get(name)!.name]);
+    return { value, metrics, grads };
+  }
+  const heads = [...params].filter(([name]) => !name.startsWith("backbone."));
+  // No tape: each run keeps its outputs and its residual blocks' inputs.
+  const runs = views.map((x) =>
+    nets.backbone.forwardCheckpointed(x, {
+      training: true,
+      returnFeatureMap: useLocal,
+    })
+  );
+  const features: tf.Tensor[] = runs.flatMap((o) =>
+    useLocal ? [o.embedding, o.featureMap!] : [o.embedding]
+  );
+  const perView = useLocal ? 2 : 1;
+  const { value, grads: headGrads } = tf.engine().gradients(
+    () => {
+      const [a, b] = runs.map((o): ResNetOutput => ({
+        embedding: o.embedding,
+        featureMap: o.featureMap,
+      }));
+      return headsLoss(nets, a, b, geometry, settings, metrics);
+    },
+    [...heads.map(([, v]) => v), ...features],
+    undefined,
+    true,
+  );
+  heads.forEach(([name], i) => grads.set(name, headGrads[i]));
+  const upstream = headGrads.slice(heads.length);
+  runs.forEach((run, v) => {
+    const dy = upstream.slice(v * perView, (v + 1) * perView);
+    const part = run.backward({
+      embedding: dy[0] as tf.Tensor2D,
+      featureMap: useLocal ? dy[1] as tf.Tensor4D : undefined,
+    });
+    run.dispose();
+    tf.dispose(dy);
+    for (const [name, g] of part) {
+      const key = `backbone.${name}`;
+      const sum = grads.get(key);
+      if (sum === undefined) {
+        grads.set(key, g);
+      } else {
+        grads.set(key, tf.add(sum, g));
+        tf.dispose([sum, g]);
+      }
+    }
+  });
+  return { value: value as tf.Scalar, metrics, grads };
+}
+
+/**
+ * VICReg on the two views' projections (+ α × the local loss on their
+ * feature maps); pushes the kept metric scalars onto `metrics`.
+ */
+function headsLoss(
+  nets: VicregNetworks,
+  a: ResNetOutput,
+  b: ResNetOutput,
+  geometry: [ViewGeometry[], ViewGeometry[]],
+  settings: StepSettings,
+  metrics: tf.Scalar[],
+): tf.Scalar {
+  const { config, lossOptions, projectorDim } = settings;
+  const za = nets.projector.forward(a.embedding, { training: true });
+  const zb = nets.projector.forward(b.embedding, { training: true });
+  const global = vicregLoss(za, zb, lossOptions);
+  const std = embeddingStd(za, { threshold: 0.01 });
+  const kept = [
+    global.invariance,
+    global.variance,
+    global.covariance,
+    std.meanStd,
+    std.fractionBelow,
+  ];
+  let total: tf.Scalar = global.loss;
+  if (nets.localProjector !== undefined) {
+    const local = nets.localProjector;
+    const project = (f: tf.Tensor4D) => {
+      const [n, h, w, c] = f.shape;
+      // f: [N, h, w, C] -> [N·h·w, C] -> projector -> [N, h·w, D]
+      const z = local.forward(tf.reshape(f, [n * h * w, c]) as tf.Tensor2D, {
+        training: true,
+      });
+      return tf.reshape(z, [n, h * w, z.shape[1]]) as tf.Tensor3D;
+    };
+    const [, h, w] = a.featureMap!.shape;
+    const terms = localLoss(project(a.featureMap!), project(b.featureMap!), {
+      ...lossOptions,
+      matching: config.localMatching as "index" | "location" | "feature",
+      topK: config.localTopK,
+      grid: { h, w },
+      geometry1: geometry[0],
+      geometry2: geometry[1],
+      covDivisor: config.lossVariant === "paper-code"
+        ? projectorDim
+        : undefined,
+    });
+    kept.push(terms.loss);
+    total = tf.add(total, tf.mul(terms.loss, config.localLossWeight));
+  }
+  for (const t of kept) metrics.push(tf.keep(t));
+  return total;
+}
