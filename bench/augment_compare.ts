@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { flag, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   type BackendName,
@@ -151,38 +152,11 @@ export async function timeTorchvisionAugment(
 ): Promise<TorchvisionTiming | { error: string }> {
   const o = { ...DEFAULT_AUGMENT_BENCH_OPTIONS, ...options };
   const script = new URL("./torch_augment.py", import.meta.url).pathname;
-  try {
-    const out = await new Deno.Command(python, {
-      args: [
-        script,
-        ...["--batch", String(o.batch), "--side", String(o.side)],
-        ...["--size", String(o.size), "--iters", String(o.iters)],
-        ...["--warmup", String(o.warmup)],
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder();
-    if (!out.success) {
-      const err = text.decode(out.stderr).trim().split("\n").at(-1) ?? "";
-      return { error: `torch_augment.py failed: ${err}` };
-    }
-    return JSON.parse(text.decode(out.stdout).trim().split("\n").at(-1)!);
-  } catch (error) {
-    return { error: `cannot run ${python}: ${String(error)}` };
-  }
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function flag(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < args.length) return args[i + 1];
-  const eq = args.find((a) => a.startsWith(`--${name}=`));
-  return eq === undefined ? fallback : eq.slice(name.length + 3);
+  return await runPythonJson<TorchvisionTiming>(python, script, [
+    ...["--batch", String(o.batch), "--side", String(o.side)],
+    ...["--size", String(o.size), "--iters", String(o.iters)],
+    ...["--warmup", String(o.warmup)],
+  ]);
 }
 
 async function main(args: string[]): Promise<number> {

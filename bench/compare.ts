@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { flag, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
 import { useCpuFastBackend } from "@scaling-vicreg/backend/cpu-fast";
@@ -188,42 +189,11 @@ export async function timeTorchStep(
   options: TorchStepOptions,
 ): Promise<TorchTiming | { error: string }> {
   const script = new URL("./torch_step.py", import.meta.url).pathname;
-  try {
-    const out = await new Deno.Command(options.python, {
-      args: [
-        script,
-        JSON.stringify(spec),
-        "--steps",
-        String(options.steps),
-        "--warmup",
-        String(options.warmup),
-        "--threads",
-        String(options.threads),
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder();
-    if (!out.success) {
-      const err = text.decode(out.stderr).trim().split("\n").at(-1) ?? "";
-      return { error: `torch_step.py failed: ${err}` };
-    }
-    return JSON.parse(text.decode(out.stdout).trim().split("\n").at(-1)!);
-  } catch (error) {
-    return { error: `cannot run ${options.python}: ${String(error)}` };
-  }
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function flag(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  if (i >= 0 && i + 1 < args.length) return args[i + 1];
-  const eq = args.find((a) => a.startsWith(`--${name}=`));
-  return eq === undefined ? fallback : eq.slice(name.length + 3);
+  return await runPythonJson<TorchTiming>(options.python, script, [
+    JSON.stringify(spec),
+    ...["--steps", String(options.steps), "--warmup", String(options.warmup)],
+    ...["--threads", String(options.threads)],
+  ]);
 }
 
 async function main(args: string[]): Promise<number> {

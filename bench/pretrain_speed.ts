@@ -16,6 +16,7 @@
  *
  * @module
  */
+import { flag } from "./_util.ts";
 import { type BackendName, useBackend } from "@scaling-vicreg/backend";
 import { pretrain, resolveConfig } from "@scaling-vicreg/train";
 
@@ -98,11 +99,6 @@ export async function timePretrain(
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function flag(args: string[], name: string, fallback: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : fallback;
 }
 
 if (import.meta.main) {

@@ -1,0 +1,43 @@
+// Shared by the bench scripts: flag reading, rounding, and running a Python
+// side that prints one JSON line.
+
+/** The value of `--name v` or `--name=v` in `args`, or `fallback`. */
+export function flag(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`);
+  if (i >= 0 && i + 1 < args.length) return args[i + 1];
+  const eq = args.find((a) => a.startsWith(`--${name}=`));
+  return eq === undefined ? fallback : eq.slice(name.length + 3);
+}
+
+/** `x` rounded to `digits` decimals. */
+export function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/**
+ * Runs `python script args…` and parses the last line of its stdout as JSON,
+ * or says why it could not (no python, no torch, a failure).
+ */
+export async function runPythonJson<T>(
+  python: string,
+  script: string,
+  args: string[],
+): Promise<T | { error: string }> {
+  const name = script.split("/").at(-1);
+  try {
+    const out = await new Deno.Command(python, {
+      args: [script, ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    if (!out.success) {
+      const err = text.decode(out.stderr).trim().split("\n").at(-1) ?? "";
+      return { error: `${name} failed: ${err}` };
+    }
+    return JSON.parse(text.decode(out.stdout).trim().split("\n").at(-1)!);
+  } catch (error) {
+    return { error: `cannot run ${python}: ${String(error)}` };
+  }
+}
