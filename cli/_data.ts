@@ -1,6 +1,7 @@
 // Opens the training images a configuration names: the built-in procedural set
 // or a data set on disk (through the data member's openDataset).
 import {
+  defaultDecodeWorkers,
   type ImageSource,
   openDataset,
   proceduralDataset,
@@ -31,6 +32,7 @@ export async function openTrainingData(
     strict: config.strict,
     seed: config.seed,
     onWarning: warn,
+    workers: defaultDecodeWorkers(),
   });
 }
 
@@ -79,6 +81,12 @@ export async function openLabelledSplits(
     };
   }
   const open = (split: "train" | "test") =>
-    openDataset(spec, { split, strict, seed, onWarning: warn });
+    openDataset(spec, {
+      split,
+      strict,
+      seed,
+      onWarning: warn,
+      workers: defaultDecodeWorkers(),
+    });
   return { train: await open("train"), test: await open("test") };
 }

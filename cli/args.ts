@@ -42,6 +42,8 @@ export interface Command {
   summary: string;
   /** Usage line after the command name, e.g. `[flags]`. */
   usage?: string;
+  /** Whether it takes positional arguments (others reject them). @default {false} */
+  positionals?: boolean;
   /** Longer text printed after the usage line. */
   description?: string;
   /** Flags by long name (without `--`). */

@@ -19,7 +19,7 @@ import {
   resolveConfig,
 } from "@scaling-vicreg/train";
 import { openLabelledSplits } from "./_data.ts";
-import type { Command } from "./args.ts";
+import { type Command, UsageError } from "./args.ts";
 import { runPretrain } from "./pretrain.ts";
 
 const MARKER = ".vicreg-demo";
@@ -83,16 +83,7 @@ network at random initialisation. The run directory is recreated each time.`,
   },
   async run(values) {
     const dir = values["exp-dir"] as string;
-    if (await exists(dir)) {
-      if (!await exists(`${dir}/${MARKER}`)) {
-        throw new Error(
-          `${dir} exists and is not a demo run directory: choose another --exp-dir`,
-        );
-      }
-      await Deno.remove(dir, { recursive: true });
-    }
-    await Deno.mkdir(dir, { recursive: true });
-    await Deno.writeTextFile(`${dir}/${MARKER}`, "");
+    // Every flag is checked before the old demo directory is removed.
     const config: PretrainConfig = resolveConfig({
       flags: {
         preset: "tiny",
@@ -104,11 +95,39 @@ network at random initialisation. The run directory is recreated each time.`,
         seed: values.seed,
       },
     });
+    const trials = values.trials as number;
+    const maxEpochs = values["max-epochs"] as number;
+    const probeImages = values["probe-images"] as number;
+    if (trials < 1) {
+      throw new UsageError(
+        `Flag --trials expects a positive integer: received ${trials}`,
+      );
+    }
+    if (maxEpochs < 1 || maxEpochs > 100) {
+      throw new UsageError(
+        `Flag --max-epochs expects an integer in [1, 100]: received ${maxEpochs}`,
+      );
+    }
+    if (probeImages < 40) {
+      throw new UsageError(
+        `Flag --probe-images expects at least 40 (4 per class, for the validation split): received ${probeImages}`,
+      );
+    }
+    if (await exists(dir)) {
+      if (!await exists(`${dir}/${MARKER}`)) {
+        throw new UsageError(
+          `Flag --exp-dir: ${dir} exists and is not a demo run directory: choose another --exp-dir`,
+        );
+      }
+      await Deno.remove(dir, { recursive: true });
+    }
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(`${dir}/${MARKER}`, "");
     const started = performance.now();
     const code = await runPretrain(config, "demo");
     if (code !== 0) return code;
     const data = await openLabelledSplits("procedural", {
-      numImages: values["probe-images"] as number,
+      numImages: probeImages,
       imageSize: config.imageSize,
       seed: config.seed + 1,
     });
@@ -121,9 +140,9 @@ network at random initialisation. The run directory is recreated each time.`,
         const report = await probeBackbone(backbone, data, {
           size: config.size,
           tta: true,
-          trials: values.trials as number,
-          maxEpochs: values["max-epochs"] as number,
-          baselineEpochs: values["max-epochs"] as number,
+          trials,
+          maxEpochs,
+          baselineEpochs: maxEpochs,
           seed: config.seed,
           title: `Linear probe: tiny ResNet, ${name}`,
           meta: { backbone: name, data: "procedural", size: config.size },

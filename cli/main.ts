@@ -45,6 +45,13 @@ export async function main(argv: readonly string[]): Promise<number> {
       );
     }
     const { values, positionals, given } = parseFlags(rest, command.flags);
+    if (positionals.length > 0 && !command.positionals) {
+      throw new UsageError(
+        `Unexpected argument "${
+          positionals[0]
+        }": ${command.name} takes only flags (see --help)`,
+      );
+    }
     if (values.help) {
       console.log(formatHelp(PROGRAM, command));
       return 0;

@@ -5,6 +5,8 @@
  * @module
  */
 import { useBackend } from "@scaling-vicreg/backend";
+import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
+import { type SkippedFile, skippedReport } from "@scaling-vicreg/data";
 import {
   pretrain,
   PRETRAIN_SCHEMA,
@@ -49,6 +51,21 @@ export async function configFromFlags(
   }
   const path = values.config as string | undefined;
   const file = path ? await readConfigFile(path) : undefined;
+  if (values.resume === true) {
+    // A resumed run starts from its own saved configuration; --config and the
+    // flags given change it (pretrain refuses changes to what it trains).
+    const dir = (flags["exp-dir"] ?? file?.["exp-dir"] ??
+      PRETRAIN_SCHEMA.find((k) => k.key === "expDir")!.default) as string;
+    const savedPath = `${dir}/config.yaml`;
+    const saved = await readConfigFile(savedPath).catch(() => undefined);
+    if (saved !== undefined) {
+      return resolveConfig({
+        file: { ...saved, ...file },
+        fileName: path ?? savedPath,
+        flags,
+      });
+    }
+  }
   return resolveConfig({ file, fileName: path, flags });
 }
 
@@ -119,6 +136,16 @@ export async function runPretrain(
     console.error(
       `${label}: checkpoint ${result.checkpoint}; backbone ${result.backbone}`,
     );
+    const skipped = (source as { skipped?: SkippedFile[] }).skipped ?? [];
+    if (skipped.length > 0) {
+      await writeFileAtomic(
+        `${config.expDir}/skipped.json`,
+        skippedReport(skipped),
+      );
+      console.error(
+        `${label}: ${skipped.length} unreadable images skipped; listed in ${config.expDir}/skipped.json`,
+      );
+    }
     return 0;
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, stop);

@@ -24,6 +24,7 @@ import {
 } from "@scaling-vicreg/probe";
 import { loadRunBackbone, probeBackbone } from "@scaling-vicreg/train";
 import { openLabelledSplits } from "./_data.ts";
+import type { ImageSource } from "@scaling-vicreg/data";
 import { type Command, UsageError } from "./args.ts";
 import { Progress } from "./progress.ts";
 
@@ -190,8 +191,7 @@ Examples:
     },
     "image-size": {
       type: "int",
-      help: "Side of the procedural images",
-      default: 64,
+      help: "Side of the procedural images (default: the run's, else 64)",
     },
     size: {
       type: "int",
@@ -265,8 +265,9 @@ Examples:
     } else {
       const { backbone, size, imageSize, weightsKey, describe } =
         await loadBackbone(values);
+      let data: { train: ImageSource; test: ImageSource } | undefined;
       try {
-        const data = await openLabelledSplits(values.data as string, {
+        data = await openLabelledSplits(values.data as string, {
           numImages: values["num-images"] as number,
           imageSize,
           seed: values.seed as number,
@@ -288,9 +289,9 @@ Examples:
           cacheDir: (values["cache-dir"] as string | undefined) ??
             `${out}/features`,
           weightsKey,
-          dataKey: `${values.data}|${values["num-images"]}|${
-            values["image-size"]
-          }|${values.seed}`,
+          dataKey: `${values.data}|${
+            values["num-images"]
+          }|${imageSize}|${values.seed}`,
           title: `Linear probe: ${describe}`,
           meta: {
             backbone: describe,
@@ -307,10 +308,10 @@ Examples:
             if (done === total) bar.done();
           },
         });
-        data.train.close?.();
-        data.test.close?.();
       } finally {
         backbone.dispose();
+        data?.train.close?.();
+        data?.test.close?.();
       }
     }
     await Deno.mkdir(out, { recursive: true });

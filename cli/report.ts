@@ -13,6 +13,7 @@ export const reportCommand: Command = {
   summary:
     "Re-render a probe report from its report.json and print the headline",
   usage: "DIR [--out DIR]",
+  positionals: true,
   description: `
 Reads DIR/report.json (written by vicreg probe), writes report.md, report.json,
 accuracy.svg and sweep.svg to --out (default DIR) and prints the table of

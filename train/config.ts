@@ -679,6 +679,55 @@ export function configToYaml(config: PretrainConfig): string {
 }
 
 /**
+ * Keys a resumed run may change: how long it runs and how it logs, not what
+ * it trains.
+ */
+export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
+  "epochs",
+  "maxSteps",
+  "checkpointEvery",
+  "keepCheckpoints",
+  "logEvery",
+  "backend",
+  "strict",
+  "resume",
+  "expDir",
+];
+
+/**
+ * Checks that a resumed run trains what the saved run trained: every key but
+ * {@linkcode RESUMABLE_KEYS} must be equal.
+ *
+ * @param saved The configuration in the run directory's `config.yaml`.
+ * @param requested The configuration asked for now.
+ * @param where Names the saved file in the message.
+ */
+export function checkResumeConfig(
+  saved: PretrainConfig,
+  requested: PretrainConfig,
+  where = "config.yaml",
+): void {
+  for (const k of PRETRAIN_SCHEMA) {
+    if (RESUMABLE_KEYS.includes(k.key)) continue;
+    if (saved[k.key] !== requested[k.key]) {
+      throw new ConfigError(
+        k.flag,
+        `Key "${k.flag}" is ${
+          JSON.stringify(requested[k.key])
+        } but the run being resumed used ${
+          JSON.stringify(saved[k.key])
+        } (${where}); only ${
+          RESUMABLE_KEYS.filter((r) => r !== "resume" && r !== "expDir")
+            .map((r) => PRETRAIN_SCHEMA.find((x) => x.key === r)!.flag).join(
+              ", ",
+            )
+        } may change on --resume`,
+      );
+    }
+  }
+}
+
+/**
  * The warm-up length in epochs: the configured value, or 10 % of the epochs
  * (at least one) when it is −1.
  *

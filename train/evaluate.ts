@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { evalTransform, tenCrop } from "@scaling-vicreg/augment";
-import { type ImageSource, labelsOf } from "@scaling-vicreg/data";
+import { cacheKey, type ImageSource, labelsOf } from "@scaling-vicreg/data";
 import { loadWeights, type ResNet } from "@scaling-vicreg/models";
 import {
   type PretrainConfig,
@@ -179,7 +179,11 @@ export async function probeBackbone(
         split: stage.replace("-tta", ""),
         size,
         transform: crops ? "ten-crop" : "resize",
+        // The files themselves (paths, labels, sizes, mtimes), so features
+        // of changed files are never reused.
+        source: await cacheKey(source, size),
         arch: backbone.arch,
+        stem: backbone.stem,
       });
       array = (await loadOrComputeFeatures(cacheDir, key, compute)).array;
     }

@@ -22,7 +22,15 @@ import {
   type ResNet,
   type ResNetArch,
 } from "@scaling-vicreg/models";
-import { configToYaml, type PretrainConfig, warmupEpochsOf } from "./config.ts";
+import {
+  checkResumeConfig,
+  ConfigError,
+  configToYaml,
+  type PretrainConfig,
+  readConfigFile,
+  resolveConfig,
+  warmupEpochsOf,
+} from "./config.ts";
 import { learningRate } from "./schedule.ts";
 import {
   createOptimizer,
@@ -257,6 +265,7 @@ export async function pretrain(
     dropLast: true,
   });
   const perEpoch = loader.batchesPerEpoch;
+  await checkRunDirectory(config);
   await Deno.mkdir(dir, { recursive: true });
   const totalSteps = config.epochs * perEpoch;
   const stopAt = config.maxSteps > 0
@@ -304,6 +313,7 @@ export async function pretrain(
           level: "warning",
           message: `No checkpoint in ${dir}: starting from scratch`,
         });
+        await writeFileAtomic(metricsPath, "");
       } else {
         restore(
           nets,
@@ -548,6 +558,43 @@ function restore(
   tf.dispose([...slots.values()]);
 }
 
+/**
+ * Refuses to start a fresh run over one already in the directory (its
+ * checkpoints would be pruned and a later --resume would mix the two), and a
+ * resume whose configuration differs from the saved one in what it trains.
+ */
+async function checkRunDirectory(config: PretrainConfig): Promise<void> {
+  const dir = config.expDir;
+  let names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!config.resume) {
+    const previous = names.filter((n) => /^checkpoint-\d+\.json$/.test(n))
+      .sort();
+    if (previous.length > 0) {
+      throw new ConfigError(
+        "exp-dir",
+        `${dir} already holds a run (${
+          previous.at(-1)
+        }): pass --resume to continue it, or choose another --exp-dir`,
+      );
+    }
+    return;
+  }
+  if (names.includes("config.yaml")) {
+    const path = `${dir}/config.yaml`;
+    const saved = resolveConfig({
+      file: await readConfigFile(path),
+      fileName: path,
+    });
+    checkResumeConfig(saved, config, path);
+  }
+}
+
 async function truncateMetrics(path: string, step: number): Promise<void> {
   let text = "";
   try {
@@ -555,9 +602,15 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
   } catch {
     return;
   }
-  const kept = text.split("\n").filter((line) =>
-    line.trim() && JSON.parse(line).step <= step
-  );
+  // A line torn by a kill mid-append is dropped with the steps after the
+  // checkpoint: the resumed run writes them again.
+  const kept = text.split("\n").filter((line) => {
+    try {
+      return line.trim() !== "" && JSON.parse(line).step <= step;
+    } catch {
+      return false;
+    }
+  });
   await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
 }
 

@@ -10,7 +10,7 @@ import {
   assertRejects,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { type PretrainConfig, resolveConfig } from "./config.ts";
+import { ConfigError, type PretrainConfig, resolveConfig } from "./config.ts";
 import {
   buildNetworks,
   disposeNetworks,
@@ -265,5 +265,41 @@ Deno.test("pretrain() resumed after its last step rewrites no checkpoint", async
   assertEquals(again.last?.step, 3);
   assertEquals(await Deno.readTextFile(path), before);
   assertEquals(JSON.parse(before).batch, 3);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("pretrain() refuses to start over a run or to resume it with a different model", async () => {
+  const dir = await Deno.makeTempDir();
+  await pretrain(smallConfig(dir, { "max-steps": 2, "use-local-loss": false }));
+  const before = await Deno.readTextFile(`${dir}/metrics.jsonl`);
+  await assertRejects(
+    () =>
+      pretrain(smallConfig(dir, { "max-steps": 2, "use-local-loss": false })),
+    ConfigError,
+    "already holds a run (checkpoint-00000002.json): pass --resume",
+  );
+  await assertRejects(
+    () =>
+      pretrain(
+        smallConfig(dir, {
+          "max-steps": 3,
+          "use-local-loss": false,
+          mlp: "64-64",
+          resume: true,
+        }),
+      ),
+    ConfigError,
+    'Key "mlp" is "64-64" but the run being resumed used "32-32"',
+  );
+  assertEquals(await Deno.readTextFile(`${dir}/metrics.jsonl`), before);
+  // A line torn by a kill mid-append does not stop a resume.
+  await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step":3,"lo', {
+    append: true,
+  });
+  const more = await pretrain(
+    smallConfig(dir, { "max-steps": 3, "use-local-loss": false, resume: true }),
+  );
+  assertEquals(more.steps, 3);
+  assertEquals((await readMetrics(dir)).map((m) => m.step), [1, 2, 3]);
   await Deno.remove(dir, { recursive: true });
 });

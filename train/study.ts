@@ -16,6 +16,7 @@ import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   DATASET_KINDS,
   type DatasetKind,
+  defaultDecodeWorkers,
   type ImageSource,
   openDataset,
   proceduralDataset,
@@ -991,6 +992,7 @@ async function pretrainRow(
       seed: study.budget.seed,
       strict: config.strict,
       onWarning: (message) => onEvent({ kind: "warning", message }),
+      workers: defaultDecodeWorkers(),
     });
   const result = await pretrain(runConfig(study, c, resume), {
     source,
@@ -1014,6 +1016,7 @@ async function pretrainRow(
       }
     },
   });
+  source?.close?.();
   const wallSeconds = (progress?.wallSeconds ?? 0) +
     (performance.now() - t0) / 1000;
   const sessions = (progress?.sessions ?? 0) + 1;
@@ -1106,7 +1109,11 @@ export async function openDownstream(
       test: proceduralDataset({ ...common, n: d.testImages, split: "test" }),
     };
   }
-  const options = { seed: d.seed, ...(d.kind ? { kind: d.kind } : {}) };
+  const options = {
+    seed: d.seed,
+    workers: defaultDecodeWorkers(),
+    ...(d.kind ? { kind: d.kind } : {}),
+  };
   return {
     train: await openDataset(d.data, { ...options, split: "train" }),
     test: await openDataset(d.data, { ...options, split: "test" }),
