@@ -9,6 +9,7 @@ import {
   buildCache,
   DATASET_KINDS,
   type DatasetKind,
+  defaultDecodeWorkers,
   openDataset,
   skippedReport,
 } from "@scaling-vicreg/data";
@@ -83,6 +84,7 @@ or damaged one is rebuilt. Skipped files are listed in OUT/skipped.json.`,
       testFraction: flags["test-fraction"] as number,
       partition: flags.partition as number,
       onWarning: (message) => console.error(`warning: ${message}`),
+      workers: defaultDecodeWorkers(),
     });
     console.error(`Source: ${source.describe()}`);
     const started = performance.now();
@@ -93,6 +95,7 @@ or damaged one is rebuilt. Skipped files are listed in OUT/skipped.json.`,
       onProgress: (done, total) => console.error(`cached ${done}/${total}`),
     });
     cache.close();
+    source.close();
     if (source.skipped.length > 0) {
       await Deno.writeTextFile(
         join(out, "skipped.json"),
