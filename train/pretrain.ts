@@ -565,7 +565,7 @@ function restore(
  */
 async function checkRunDirectory(config: PretrainConfig): Promise<void> {
   const dir = config.expDir;
-  let names: string[] = [];
+  const names: string[] = [];
   try {
     for await (const e of Deno.readDir(dir)) names.push(e.name);
   } catch (error) {
