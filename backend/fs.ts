@@ -77,3 +77,24 @@ export async function sha256Hex(input: Uint8Array | string): Promise<string> {
     (b) => b.toString(16).padStart(2, "0"),
   ).join("");
 }
+
+/**
+ * Whether a path exists and can be stat'ed (file, folder or anything else).
+ *
+ * @example
+ * ```ts
+ * import { exists } from "@scaling-vicreg/backend/fs";
+ * console.log(await exists("/")); // true
+ * ```
+ *
+ * @param path The path.
+ * @returns `true` when `Deno.stat` succeeds, else `false`.
+ */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { exists } from "@scaling-vicreg/backend/fs";
 import { Rng } from "@scaling-vicreg/backend";
 import { createResNet, type ResNet } from "@scaling-vicreg/models";
 import {
@@ -23,15 +24,6 @@ import { type Command, UsageError } from "./args.ts";
 import { runPretrain } from "./pretrain.ts";
 
 const MARKER = ".vicreg-demo";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The `demo` subcommand. */
 export const demoCommand: Command = {

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { exists } from "@scaling-vicreg/backend/fs";
 import { join } from "node:path";
 import { Rng } from "@scaling-vicreg/backend/random";
 import type { RgbImage } from "@scaling-vicreg/backend/image";
@@ -207,15 +208,6 @@ export function parseDataSpec(
     }
   }
   return { path: spec };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function isDir(path: string): Promise<boolean> {
