@@ -2,8 +2,8 @@
  * Memory over a long run of the real pretraining loop: live tensors and RSS
  * every `--every` steps of `--steps` steps (tiny ResNet, 16 px views, batch 8,
  * local loss on), printed as JSON lines, then one summary line saying whether
- * the tensor count stayed constant and how much RSS grew after the first
- * tenth of the run (the warm-up of allocators and JIT).
+ * the tensor count stayed constant and how RSS moved after the first tenth
+ * of the run (the warm-up of allocators and JIT).
  *
  * ```sh
  * deno task bench:soak                        # 1000 steps on the auto backend
@@ -64,7 +64,11 @@ if (import.meta.main) {
     steps,
     tensorsConstant: new Set(samples.map((s) => s.tensors)).size === 1,
     tensors: samples.at(-1)?.tensors,
-    rssGrowthMiB: rss.length ? Math.max(...rss) - rss[0] : null,
+    // After warm-up: the first, lowest, highest and last RSS sample; a leak
+    // shows as last well above first, not as noise between min and max.
+    rssFirstMiB: rss[0] ?? null,
+    rssMinMiB: rss.length ? Math.min(...rss) : null,
+    rssMaxMiB: rss.length ? Math.max(...rss) : null,
     rssLastMiB: rss.at(-1) ?? null,
   }));
 }
