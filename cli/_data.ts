@@ -27,13 +27,26 @@ export async function openTrainingData(
       split: "train",
     });
   }
-  return await openDataset(config.data, {
-    split: "train",
-    strict: config.strict,
-    seed: config.seed,
-    onWarning: warn,
-    workers: defaultDecodeWorkers(),
-  });
+  return await namingFlag("data", () =>
+    openDataset(config.data, {
+      split: "train",
+      strict: config.strict,
+      seed: config.seed,
+      onWarning: warn,
+      workers: defaultDecodeWorkers(),
+    }));
+}
+
+/** Runs `open`, prefixing an error's message with the flag it came from. */
+async function namingFlag<T>(flag: string, open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (error) {
+    if (error instanceof Error && !error.message.startsWith("Flag --")) {
+      error.message = `Flag --${flag}: ${error.message}`;
+    }
+    throw error;
+  }
 }
 
 /** How {@linkcode openLabelledSplits} makes the procedural set. */
@@ -88,5 +101,8 @@ export async function openLabelledSplits(
       onWarning: warn,
       workers: defaultDecodeWorkers(),
     });
-  return { train: await open("train"), test: await open("test") };
+  return await namingFlag("data", async () => ({
+    train: await open("train"),
+    test: await open("test"),
+  }));
 }

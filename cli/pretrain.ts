@@ -74,13 +74,20 @@ export async function runPretrain(
   config: PretrainConfig,
   label = "pretrain",
 ): Promise<number> {
-  const backend = await useBackend(config.backend as "auto");
-  console.error(
-    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
-  );
+  // The data is opened (and its layout checked) before a backend is started.
   const source = await openTrainingData(
     config,
     (message) => console.error(`${label}: warning: ${message}`),
+  );
+  let backend;
+  try {
+    backend = await useBackend(config.backend as "auto");
+  } catch (error) {
+    source.close?.();
+    throw error;
+  }
+  console.error(
+    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
   );
   console.error(
     `${label}: data ${source.describe()}; run directory ${config.expDir}`,

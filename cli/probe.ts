@@ -7,6 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng, useBackend } from "@scaling-vicreg/backend";
+import { exists } from "@scaling-vicreg/backend/fs";
 import {
   createResNet,
   loadWeights,
@@ -254,6 +255,36 @@ Examples:
     }
     if (values.run !== undefined && values.weights !== undefined) {
       throw new UsageError("Flags --run and --weights exclude each other");
+    }
+    const batchSize = values["batch-size"] as number;
+    if (batchSize < 1) {
+      throw new UsageError(
+        `Flag --batch-size expects a positive integer: received ${batchSize}`,
+      );
+    }
+    // Paths are checked before a backend is started, so a typo costs nothing.
+    const needed: [string, string][] = [];
+    if (values.run !== undefined) {
+      needed.push(["run", `${values.run}/config.yaml`], [
+        "run",
+        `${values.run}/backbone.safetensors`,
+      ]);
+    }
+    for (
+      const f of [
+        "weights",
+        "train-features",
+        "train-labels",
+        "test-features",
+        "test-labels",
+      ]
+    ) {
+      if (values[f] !== undefined) needed.push([f, values[f] as string]);
+    }
+    for (const [f, path] of needed) {
+      if (!await exists(path)) {
+        throw new UsageError(`Flag --${f}: ${path} does not exist`);
+      }
     }
     const backend = await useBackend(values.backend as "auto");
     console.error(`probe: backend ${backend.name} (${backend.reason})`);
