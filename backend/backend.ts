@@ -114,6 +114,27 @@ async function importOptional(specifier: string): Promise<unknown> {
   return await import(specifier);
 }
 
+/**
+ * Asks for a WebGPU adapter. Mesa's Vulkan drivers print
+ * "error: XDG_RUNTIME_DIR is invalid or not set" on every adapter request
+ * when that variable is unset (servers, CI); they only need some private
+ * runtime directory, so one is made for this process first.
+ */
+async function requestAdapter(gpu: GPU): Promise<GPUAdapter | null> {
+  try {
+    if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
+      // One directory per user, reused by every process.
+      const dir = `/tmp/vicreg-runtime-${Deno.uid() ?? "user"}`;
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      await Deno.chmod(dir, 0o700);
+      Deno.env.set("XDG_RUNTIME_DIR", dir);
+    }
+  } catch {
+    // Without env or write permission Mesa just prints its warning.
+  }
+  return await gpu.requestAdapter();
+}
+
 const cpu: TensorBackend = {
   name: "cpu",
   device: "pure JavaScript on the CPU (reference backend)",
@@ -154,7 +175,7 @@ const webgpu: TensorBackend = {
         'Backend "webgpu" is unavailable: navigator.gpu is not defined in this runtime',
       );
     }
-    const adapter = await gpu.requestAdapter();
+    const adapter = await requestAdapter(gpu);
     if (adapter === null) {
       throw new BackendError(
         "webgpu",
@@ -384,7 +405,7 @@ export async function useBackend(
 async function isSoftwareGpu(): Promise<boolean> {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (gpu === undefined) return false;
-  const adapter = await gpu.requestAdapter();
+  const adapter = await requestAdapter(gpu);
   if (adapter === null) return false;
   return (adapter as GPUAdapter & { isFallbackAdapter?: boolean })
         .isFallbackAdapter === true ||
