@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkProbeFlags } from "./_checks.ts";
 import { exists } from "@scaling-vicreg/backend/fs";
 import { Rng } from "@scaling-vicreg/backend";
 import { createResNet, type ResNet } from "@scaling-vicreg/models";
@@ -90,16 +91,7 @@ network at random initialisation. The run directory is recreated each time.`,
     const trials = values.trials as number;
     const maxEpochs = values["max-epochs"] as number;
     const probeImages = values["probe-images"] as number;
-    if (trials < 1) {
-      throw new UsageError(
-        `Flag --trials expects a positive integer: received ${trials}`,
-      );
-    }
-    if (maxEpochs < 1 || maxEpochs > 100) {
-      throw new UsageError(
-        `Flag --max-epochs expects an integer in [1, 100]: received ${maxEpochs}`,
-      );
-    }
+    checkProbeFlags(trials, maxEpochs);
     if (probeImages < 40) {
       throw new UsageError(
         `Flag --probe-images expects at least 40 (4 per class, for the validation split): received ${probeImages}`,

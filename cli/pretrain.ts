@@ -8,6 +8,7 @@ import { useBackend } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { type SkippedFile, skippedReport } from "@scaling-vicreg/data";
 import {
+  DEFAULT_PRETRAIN_CONFIG,
   pretrain,
   PRETRAIN_SCHEMA,
   type PretrainConfig,
@@ -55,7 +56,7 @@ export async function configFromFlags(
     // A resumed run starts from its own saved configuration; --config and the
     // flags given change it (pretrain refuses changes to what it trains).
     const dir = (flags["exp-dir"] ?? file?.["exp-dir"] ??
-      PRETRAIN_SCHEMA.find((k) => k.key === "expDir")!.default) as string;
+      DEFAULT_PRETRAIN_CONFIG.expDir) as string;
     const savedPath = `${dir}/config.yaml`;
     const saved = await readConfigFile(savedPath).catch(() => undefined);
     if (saved !== undefined) {

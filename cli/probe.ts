@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { checkProbeFlags } from "./_checks.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng, useBackend } from "@scaling-vicreg/backend";
 import { exists } from "@scaling-vicreg/backend/fs";
@@ -243,16 +244,7 @@ Examples:
   async run(values) {
     const trials = values.trials as number;
     const maxEpochs = values["max-epochs"] as number;
-    if (trials < 1) {
-      throw new UsageError(
-        `Flag --trials expects a positive integer: received ${trials}`,
-      );
-    }
-    if (maxEpochs < 1 || maxEpochs > 100) {
-      throw new UsageError(
-        `Flag --max-epochs expects an integer in [1, 100]: received ${maxEpochs}`,
-      );
-    }
+    checkProbeFlags(trials, maxEpochs);
     if (values.run !== undefined && values.weights !== undefined) {
       throw new UsageError("Flags --run and --weights exclude each other");
     }
