@@ -12,16 +12,45 @@ import * as tf from "@tensorflow/tfjs-core";
 import { registerConvGradKernels } from "./kernels/conv_grad.ts";
 
 /** Names of the backends this project knows how to load. */
-export type BackendName = "cpu" | "cpu-fast" | "wasm" | "webgpu" | "tensorflow";
+export type BackendName =
+  | "cpu"
+  | "cpu-fast"
+  | "wasm"
+  | "blas"
+  | "webgpu"
+  | "tensorflow";
 
 /** Every backend name, in order of preference for `auto` (fastest first). */
 export const BACKEND_NAMES: readonly BackendName[] = [
   "tensorflow",
   "webgpu",
+  "blas",
   "wasm",
   "cpu-fast",
   "cpu",
 ];
+
+/** What a `--backend` flag or `backend:` key accepts: `auto` or a name. */
+export const BACKEND_CHOICES: readonly (BackendName | "auto")[] = [
+  "auto",
+  ...BACKEND_NAMES,
+];
+
+/** One line of help for a `--backend` flag. */
+export const BACKEND_HELP =
+  "Tensor backend; auto = the fastest that passes a self-test here (see `vicreg backends`)";
+
+/**
+ * Whether a backend keeps its tensors in the wasm heap (`wasm`, `blas`),
+ * which stops at 4 GiB: training steps there back-propagate one view at a
+ * time.
+ *
+ * @param name A TF.js backend name.
+ * @returns Whether its tensors live in the wasm heap.
+ */
+export function usesWasmHeap(name: string): boolean {
+  return name === "wasm" || name === "blas";
+}
 
 /** A tensor backend: its name, what it runs on, and an async initialiser. */
 export interface TensorBackend {
@@ -220,10 +249,32 @@ const cpuFast: TensorBackend = {
   },
 };
 
+const blas: TensorBackend = {
+  name: "blas",
+  device:
+    "WebAssembly, with convolutions and matrix products on a native BLAS (FFI)",
+  async init() {
+    try {
+      const { registerBlasBackend } = await import(
+        "./kernels/blas_backend.ts"
+      );
+      await registerBlasBackend();
+    } catch (cause) {
+      throw new BackendError(
+        "blas",
+        `Backend "blas" is unavailable: ${errorText(cause)}`,
+        { cause },
+      );
+    }
+    await activate("blas");
+  },
+};
+
 const BACKENDS: Record<BackendName, TensorBackend> = {
   cpu,
   "cpu-fast": cpuFast,
   wasm,
+  blas,
   webgpu,
   tensorflow,
 };

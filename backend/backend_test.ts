@@ -22,7 +22,7 @@ Deno.test("getBackend() rejects an unknown name, listing the known ones", () => 
   assertThrows(
     () => getBackend("cuda"),
     BackendError,
-    "expected one of auto, tensorflow, webgpu, wasm, cpu-fast, cpu",
+    "expected one of auto, tensorflow, webgpu, blas, wasm, cpu-fast, cpu",
   );
 });
 

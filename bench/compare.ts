@@ -20,7 +20,12 @@
  */
 import { flag, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
+import {
+  type BackendName,
+  Rng,
+  useBackend,
+  usesWasmHeap,
+} from "@scaling-vicreg/backend";
 import { useCpuFastBackend } from "@scaling-vicreg/backend/cpu-fast";
 import {
   makeStepModel,
@@ -230,7 +235,7 @@ async function main(args: string[]): Promise<number> {
         : await useBackend(requested as BackendName | "auto");
       // The wasm heap is 4 GiB at most: back-propagate one view at a time.
       const viewByView = viewFlag === "auto"
-        ? info.name === "wasm"
+        ? usesWasmHeap(info.name)
         : viewFlag === "true";
       const ours = await timeTfjsStep(spec, { steps, warmup, viewByView });
       const memory = stepMemory();

@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { useBackend } from "@scaling-vicreg/backend";
+import {
+  BACKEND_CHOICES,
+  BACKEND_HELP,
+  useBackend,
+} from "@scaling-vicreg/backend";
 import {
   formatStudyTable,
   readStudyFile,
@@ -60,9 +64,9 @@ Examples:
     out: { type: "string", help: "Output directory (overrides the study's)" },
     backend: {
       type: "string",
-      help: "Tensor backend; auto = the fastest that passes a self-test here",
+      help: BACKEND_HELP,
       default: "auto",
-      choices: ["auto", "cpu", "cpu-fast", "wasm", "webgpu", "tensorflow"],
+      choices: BACKEND_CHOICES,
     },
     "max-steps": {
       type: "int",

@@ -7,7 +7,7 @@
  */
 import { checkProbeFlags } from "./_checks.ts";
 import { exists } from "@scaling-vicreg/backend/fs";
-import { Rng } from "@scaling-vicreg/backend";
+import { BACKEND_CHOICES, BACKEND_HELP, Rng } from "@scaling-vicreg/backend";
 import { createResNet, type ResNet } from "@scaling-vicreg/models";
 import {
   formatHeadline,
@@ -68,9 +68,9 @@ network at random initialisation. The run directory is recreated each time.`,
     },
     backend: {
       type: "string",
-      help: "Tensor backend",
+      help: BACKEND_HELP,
       default: "auto",
-      choices: ["auto", "cpu", "cpu-fast", "wasm", "webgpu", "tensorflow"],
+      choices: BACKEND_CHOICES,
     },
     seed: { type: "int", help: "Seed", default: 0 },
   },

@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { useBackend } from "@scaling-vicreg/backend";
+import {
+  BACKEND_CHOICES,
+  BACKEND_HELP,
+  useBackend,
+} from "@scaling-vicreg/backend";
 import {
   createResNet,
   decodeSafetensors,
@@ -85,9 +89,9 @@ normalised with the ImageNet mean and std, in sorted path order.`,
     "batch-size": { type: "int", help: "Images per forward pass", default: 64 },
     backend: {
       type: "string",
-      help: "Tensor backend",
+      help: BACKEND_HELP,
       default: "auto",
-      choices: ["auto", "tensorflow", "webgpu", "wasm", "cpu-fast", "cpu"],
+      choices: BACKEND_CHOICES,
     },
   },
   async run(values) {

@@ -7,7 +7,12 @@
  */
 import { checkProbeFlags } from "./_checks.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { Rng, useBackend } from "@scaling-vicreg/backend";
+import {
+  BACKEND_CHOICES,
+  BACKEND_HELP,
+  Rng,
+  useBackend,
+} from "@scaling-vicreg/backend";
 import { exists } from "@scaling-vicreg/backend/fs";
 import {
   createResNet,
@@ -229,9 +234,9 @@ Examples:
     },
     backend: {
       type: "string",
-      help: "Tensor backend",
+      help: BACKEND_HELP,
       default: "auto",
-      choices: ["auto", "cpu", "cpu-fast", "wasm", "webgpu", "tensorflow"],
+      choices: BACKEND_CHOICES,
     },
     "train-features": {
       type: "string",

@@ -7,6 +7,7 @@
  * @module
  */
 import { parseYaml, stringifyYaml } from "./_yaml.ts";
+import { BACKEND_CHOICES, BACKEND_HELP } from "@scaling-vicreg/backend";
 
 /** A configuration value that is unknown, mistyped or impossible. */
 export class ConfigError extends Error {
@@ -381,8 +382,8 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     flag: "backend",
     type: "string",
     default: "auto",
-    choices: ["auto", "cpu", "cpu-fast", "wasm", "webgpu", "tensorflow"],
-    help: "Tensor backend; auto = the fastest that passes a self-test here",
+    choices: BACKEND_CHOICES,
+    help: BACKEND_HELP,
   },
   {
     key: "seed",

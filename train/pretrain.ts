@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { Rng } from "@scaling-vicreg/backend";
+import { Rng, usesWasmHeap } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { TrainTransform, viewMix } from "@scaling-vicreg/augment";
 import { type ImageSource, Loader } from "@scaling-vicreg/data";
@@ -498,7 +498,7 @@ async function trainStep(
     geometryOf(views.params[0]),
     geometryOf(views.params[1]),
   ];
-  // The wasm heap is 4 GiB at most: back-propagate one view at a time there
+  // The wasm heap (wasm, blas) is 4 GiB at most: back-propagate one view at a time there
   // (the same update, one more backbone forward pass).
   const { value, metrics, grads } = stepGradients(
     nets,
@@ -506,7 +506,7 @@ async function trainStep(
     [x1, x2],
     geometry,
     { config, lossOptions, projectorDim },
-    tf.getBackend() === "wasm",
+    usesWasmHeap(tf.getBackend()),
   );
   tf.dispose([x1, x2]);
   optimizer.step(Object.fromEntries(grads), lr);

@@ -21,6 +21,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { type Geometry, geometry } from "./_geometry.ts";
 
 /** Options of {@linkcode convGradKernelConfigs}. */
 export interface ConvGradOptions {
@@ -128,71 +129,6 @@ function hostFor(backend: unknown, backendName: string): Host {
 /** The same buffer seen with another shape (no copy, no refcount change). */
 function as(info: tf.TensorInfo, shape: number[]): tf.TensorInfo {
   return { dataId: info.dataId, shape, dtype: info.dtype };
-}
-
-interface Geometry {
-  n: number;
-  h: number;
-  w: number;
-  ci: number;
-  oh: number;
-  ow: number;
-  co: number;
-  kh: number;
-  kw: number;
-  sh: number;
-  sw: number;
-  top: number;
-  left: number;
-  bottom: number;
-  right: number;
-}
-
-function geometry(
-  xShape: [number, number, number, number],
-  filterShape: [number, number, number, number],
-  attrs: tf.NamedAttrMap,
-  kernel: string,
-): Geometry {
-  const dataFormat = (attrs.dataFormat ?? "NHWC") as "NHWC" | "NCHW";
-  if (dataFormat !== "NHWC") {
-    throw new TypeError(
-      `${kernel}: expected dataFormat NHWC: received ${dataFormat}`,
-    );
-  }
-  const dilations = (attrs.dilations ?? 1) as number | [number, number];
-  if (!tf.backend_util.tupleValuesAreOne(dilations)) {
-    throw new RangeError(
-      `${kernel}: expected dilations 1: received ${dilations}`,
-    );
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    xShape,
-    filterShape,
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as "valid" | "same" | number,
-    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
-    false,
-    "channelsLast",
-  );
-  return {
-    n: info.batchSize,
-    h: info.inHeight,
-    w: info.inWidth,
-    ci: info.inChannels,
-    oh: info.outHeight,
-    ow: info.outWidth,
-    co: info.outChannels,
-    kh: info.filterHeight,
-    kw: info.filterWidth,
-    sh: info.strideHeight,
-    sw: info.strideWidth,
-    top: info.padInfo.top,
-    left: info.padInfo.left,
-    bottom: info.padInfo.bottom,
-    right: info.padInfo.right,
-  };
 }
 
 /**

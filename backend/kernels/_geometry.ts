@@ -1,0 +1,81 @@
+/**
+ * Geometry of an NHWC 2-D convolution, shared by the conv kernels.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Shapes, strides and padding of one NHWC 2-D convolution. */
+export interface Geometry {
+  n: number;
+  h: number;
+  w: number;
+  ci: number;
+  oh: number;
+  ow: number;
+  co: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
+  top: number;
+  left: number;
+  bottom: number;
+  right: number;
+}
+
+/**
+ * Reads a conv kernel's shapes and attributes (NHWC, dilation 1 only).
+ *
+ * @param xShape The input's shape `[N, H, W, Ci]`.
+ * @param filterShape The filter's shape `[KH, KW, Ci, Co]`.
+ * @param attrs The kernel's attributes (`strides`, `pad`, ...).
+ * @param kernel The kernel's name, for errors.
+ * @returns The geometry.
+ */
+export function geometry(
+  xShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: tf.NamedAttrMap,
+  kernel: string,
+): Geometry {
+  const dataFormat = (attrs.dataFormat ?? "NHWC") as "NHWC" | "NCHW";
+  if (dataFormat !== "NHWC") {
+    throw new TypeError(
+      `${kernel}: expected dataFormat NHWC: received ${dataFormat}`,
+    );
+  }
+  const dilations = (attrs.dilations ?? 1) as number | [number, number];
+  if (!tf.backend_util.tupleValuesAreOne(dilations)) {
+    throw new RangeError(
+      `${kernel}: expected dilations 1: received ${dilations}`,
+    );
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape,
+    filterShape,
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as "valid" | "same" | number,
+    attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    false,
+    "channelsLast",
+  );
+  return {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    ci: info.inChannels,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    co: info.outChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    bottom: info.padInfo.bottom,
+    right: info.padInfo.right,
+  };
+}

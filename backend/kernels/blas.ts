@@ -1,0 +1,794 @@
+/**
+ * A native BLAS (OpenBLAS, MKL or Apple Accelerate) reached through Deno's
+ * FFI, and the 2-D convolutions (forward, input and filter gradients) and
+ * matrix products written on its `cblas_sgemm`.
+ *
+ * The BLAS is multithreaded and uses the CPU's widest vector units, which
+ * WebAssembly cannot (single-threaded under Deno, 128-bit SIMD). The
+ * convolutions work on NHWC float32 arrays:
+ *
+ * - stride 1 with enough channels: the "shifted GEMM" form. The padded
+ *   input is laid out once; each filter tap `(a, b)` is then one GEMM over
+ *   the whole padded grid, reading the input at a fixed row offset, so there
+ *   is no im2col copy at all. Grid positions outside the output are computed
+ *   and dropped (13 % extra work for a 32 px map with a 3×3 filter).
+ * - otherwise (strides, few channels, tiny maps): im2col rows + one GEMM.
+ *
+ * Loading needs `--allow-ffi` (or `-A`).
+ *
+ * @module
+ */
+
+/** A loaded BLAS library. */
+export interface Blas {
+  /** The library file that was opened. */
+  readonly library: string;
+  /** Threads the library uses, when it says (OpenBLAS does). */
+  readonly threads: number | undefined;
+  /** Its CPU kernel set, when it says (e.g. OpenBLAS's `Haswell`). */
+  readonly core: string | undefined;
+  /**
+   * Row-major `C = alpha·op(A)·op(B) + beta·C` (`cblas_sgemm`), with
+   * `op(A)` of shape `[m, k]` and `op(B)` of shape `[k, n]`. The arrays start
+   * at the matrices' first elements (pass `subarray`s for offsets).
+   */
+  sgemm(
+    transA: boolean,
+    transB: boolean,
+    m: number,
+    n: number,
+    k: number,
+    alpha: number,
+    a: Float32Array,
+    lda: number,
+    b: Float32Array,
+    ldb: number,
+    beta: number,
+    c: Float32Array,
+    ldc: number,
+  ): void;
+}
+
+const CBLAS_ROW_MAJOR = 101;
+const CBLAS_NO_TRANS = 111;
+const CBLAS_TRANS = 112;
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  openblas_get_num_threads: {
+    parameters: [],
+    result: "i32",
+    optional: true,
+  },
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
+  MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
+} as const;
+
+/**
+ * Library files tried, in order, when no path is given (and
+ * `VICREG_BLAS` is unset). The generic `libblas.so.3` is left out on
+ * purpose: it is often the slow reference BLAS.
+ *
+ * @returns The candidates for this operating system.
+ */
+export function blasCandidates(): string[] {
+  switch (Deno.build.os) {
+    case "darwin":
+      return [
+        "/System/Library/Frameworks/Accelerate.framework/Accelerate",
+        "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+        "/usr/local/opt/openblas/lib/libopenblas.dylib",
+      ];
+    case "windows":
+      return ["libopenblas.dll", "mkl_rt.2.dll", "mkl_rt.dll"];
+    default:
+      return [
+        "libopenblas.so.0",
+        "libopenblas.so",
+        "libmkl_rt.so.2",
+        "libmkl_rt.so",
+      ];
+  }
+}
+
+/** Where to install a BLAS, for error messages. */
+export const BLAS_INSTALL_HINT =
+  "install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0-pthread; macOS has Accelerate) or set VICREG_BLAS to a library with cblas_sgemm";
+
+let cached: Blas | undefined;
+
+/**
+ * Opens a BLAS once per process: `library` when given, else `VICREG_BLAS`,
+ * else the first of {@linkcode blasCandidates} that opens.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadBlas } from "@scaling-vicreg/backend/blas";
+ * const blas = loadBlas();
+ * const c = new Float32Array(1);
+ * blas.sgemm(false, false, 1, 1, 2, 1, new Float32Array([1, 2]), 2,
+ *   new Float32Array([3, 4]), 1, 0, c, 1);
+ * console.log(c[0]); // 11
+ * ```
+ *
+ * @param library A library path or name for `Deno.dlopen`.
+ * @returns The library.
+ * @throws {Error} One line naming the files tried and how to get one.
+ */
+export function loadBlas(library?: string): Blas {
+  if (cached !== undefined && library === undefined) return cached;
+  const fromEnv = library === undefined ? envBlas() : undefined;
+  const tried = library !== undefined
+    ? [library]
+    : fromEnv !== undefined
+    ? [fromEnv]
+    : blasCandidates();
+  const failures: string[] = [];
+  for (const path of tried) {
+    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+    try {
+      lib = Deno.dlopen(path, SYMBOLS);
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      if (/permission|--allow-ffi/i.test(text)) {
+        throw new Error(
+          `Cannot open a BLAS: FFI is not allowed (run deno with --allow-ffi or -A)`,
+        );
+      }
+      failures.push(`${path}: ${text.split("\n")[0]}`);
+      continue;
+    }
+    const blas = wrap(path, lib);
+    if (library === undefined) cached = blas;
+    return blas;
+  }
+  throw new Error(
+    `No BLAS library found (tried ${tried.join(", ")}): ${BLAS_INSTALL_HINT}`,
+    { cause: failures.join("; ") },
+  );
+}
+
+function envBlas(): string | undefined {
+  try {
+    return Deno.env.get("VICREG_BLAS") || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): Blas {
+  const s = lib.symbols;
+  let core: string | undefined;
+  const corePointer = s.openblas_get_corename?.();
+  if (corePointer) {
+    core = new Deno.UnsafePointerView(corePointer).getCString();
+  }
+  const threads = s.openblas_get_num_threads?.() ??
+    s.MKL_Get_Max_Threads?.();
+  const sgemm = s.cblas_sgemm;
+  return {
+    library: path,
+    threads,
+    core,
+    sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+      if (m === 0 || n === 0) return;
+      if (k === 0) {
+        // BLASes differ on whether beta = 0 clears NaNs; do it here.
+        for (let i = 0; i < m; i++) {
+          const row = c.subarray(i * ldc, i * ldc + n);
+          if (beta === 0) row.fill(0);
+          else for (let j = 0; j < n; j++) row[j] *= beta;
+        }
+        return;
+      }
+      sgemm(
+        CBLAS_ROW_MAJOR,
+        transA ? CBLAS_TRANS : CBLAS_NO_TRANS,
+        transB ? CBLAS_TRANS : CBLAS_NO_TRANS,
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        lda,
+        b,
+        ldb,
+        beta,
+        c,
+        ldc,
+      );
+    },
+  };
+}
+
+/** Shapes, strides and padding of one NHWC convolution. */
+export interface ConvShape {
+  /** Batch size. */
+  n: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Input channels. */
+  ci: number;
+  /** Output height. */
+  oh: number;
+  /** Output width. */
+  ow: number;
+  /** Output channels. */
+  co: number;
+  /** Filter height. */
+  kh: number;
+  /** Filter width. */
+  kw: number;
+  /** Vertical stride. */
+  sh: number;
+  /** Horizontal stride. */
+  sw: number;
+  /** Zero rows above the input. */
+  top: number;
+  /** Zero columns left of the input. */
+  left: number;
+  /** Zero rows below the input. */
+  bottom: number;
+  /** Zero columns right of the input. */
+  right: number;
+}
+
+/** Reusable scratch buffers, grown on demand and kept between calls. */
+export class Scratch {
+  #slots: Float32Array[] = [];
+  #ones: Float32Array = new Float32Array(0);
+  /** Largest buffer, in floats, the convolutions plan their chunks for. */
+  readonly maxFloats: number;
+
+  /**
+   * Makes an empty set of buffers.
+   *
+   * @param maxFloats Largest buffer in floats (the batch is split to fit).
+   */
+  constructor(maxFloats: number = 1 << 24) {
+    if (!(maxFloats >= 1)) {
+      throw new RangeError(`Expected maxFloats >= 1: received ${maxFloats}`);
+    }
+    this.maxFloats = maxFloats;
+  }
+
+  /**
+   * A buffer of at least `size` floats; its contents are left over.
+   *
+   * @param slot Which buffer (buffers of different slots never alias).
+   * @param size Floats needed.
+   * @returns A view of exactly `size` floats.
+   */
+  get(slot: number, size: number): Float32Array {
+    let buffer = this.#slots[slot];
+    if (buffer === undefined || buffer.length < size) {
+      buffer = new Float32Array(Math.max(size, 1));
+      this.#slots[slot] = buffer;
+    }
+    return buffer.subarray(0, size);
+  }
+
+  /**
+   * A vector of `size` ones (kept apart from the slots).
+   *
+   * @param size Its length.
+   * @returns The ones.
+   */
+  ones(size: number): Float32Array {
+    if (this.#ones.length < size) {
+      this.#ones = new Float32Array(size).fill(1);
+    }
+    return this.#ones.subarray(0, size);
+  }
+
+  /** Drops every buffer. */
+  clear(): void {
+    this.#slots = [];
+    this.#ones = new Float32Array(0);
+  }
+}
+
+/** Whether the conv is a plain matrix product (1×1, stride 1, no padding). */
+function isPointwise(g: ConvShape): boolean {
+  return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 &&
+    g.top === 0 && g.left === 0 && g.bottom === 0 && g.right === 0;
+}
+
+/**
+ * Whether a stride-1 conv with `channels` input channels per tap should use
+ * the shifted-GEMM form: enough channels for a GEMM per tap to pay, and a
+ * padded grid not much larger than the output.
+ */
+function useShift(
+  hp: number,
+  wp: number,
+  outH: number,
+  outW: number,
+  channels: number,
+): boolean {
+  return channels >= 16 && hp * wp <= 1.5 * outH * outW;
+}
+
+/**
+ * Copies `src [n, hs, ws, c]` into the zeroed padded grid `dst`
+ * `[n, hs + top + bottom, ws + left + right, c]`.
+ */
+function padInto(
+  src: Float32Array,
+  srcOffset: number,
+  n: number,
+  hs: number,
+  ws: number,
+  c: number,
+  top: number,
+  left: number,
+  hp: number,
+  wp: number,
+  dst: Float32Array,
+): void {
+  dst.fill(0);
+  const row = ws * c;
+  for (let i = 0; i < n; i++) {
+    for (let y = 0; y < hs; y++) {
+      const s = srcOffset + ((i * hs + y) * ws) * c;
+      dst.set(src.subarray(s, s + row), ((i * hp + y + top) * wp + left) * c);
+    }
+  }
+}
+
+/**
+ * Stride-1 convolution in shifted-GEMM form.
+ *
+ * `dst [n, ho, wo, cout] = Σ_{a,b} pad(src)[., y + a, x + b, :] · tap(a, b)`,
+ * where `tap(a, b)` is a `[cs, cout]` matrix (or, with `transposed`, the
+ * transpose of a stored `[cout, cs]` one, row stride `ldb`).
+ */
+function shiftConv(
+  blas: Blas,
+  scratch: Scratch,
+  src: Float32Array,
+  n: number,
+  hs: number,
+  ws: number,
+  cs: number,
+  pads: [number, number, number, number],
+  kh: number,
+  kw: number,
+  tap: (a: number, b: number) => Float32Array,
+  transposed: boolean,
+  ldb: number,
+  cout: number,
+  dst: Float32Array,
+): void {
+  const [top, bottom, left, right] = pads;
+  const hp = hs + top + bottom;
+  const wp = ws + left + right;
+  const ho = hp - kh + 1;
+  const wo = wp - kw + 1;
+  const plane = hp * wp;
+  const nb = chunk(n, plane * Math.max(cs, cout), scratch);
+  const reach = (kh - 1) * wp + (kw - 1);
+  for (let n0 = 0; n0 < n; n0 += nb) {
+    const nc = Math.min(nb, n - n0);
+    const xp = scratch.get(0, nc * plane * cs);
+    padInto(src, n0 * hs * ws * cs, nc, hs, ws, cs, top, left, hp, wp, xp);
+    const mg = nc * plane - reach;
+    const grid = scratch.get(1, mg * cout);
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        blas.sgemm(
+          false,
+          transposed,
+          mg,
+          cout,
+          cs,
+          1,
+          xp.subarray((a * wp + b) * cs),
+          cs,
+          tap(a, b),
+          ldb,
+          a === 0 && b === 0 ? 0 : 1,
+          grid,
+          cout,
+        );
+      }
+    }
+    const row = wo * cout;
+    for (let i = 0; i < nc; i++) {
+      for (let y = 0; y < ho; y++) {
+        const s = (i * hp + y) * wp * cout;
+        dst.set(grid.subarray(s, s + row), ((n0 + i) * ho + y) * row);
+      }
+    }
+  }
+}
+
+/** Images per chunk so that `perImage` floats a buffer stay in scratch. */
+function chunk(n: number, perImage: number, scratch: Scratch): number {
+  return Math.max(1, Math.min(n, Math.floor(scratch.maxFloats / perImage)));
+}
+
+/**
+ * Writes rows `m0 .. m0 + mc` of the im2col matrix of `x`:
+ * `cols[m, (a·KW + b)·Ci + c]` for output pixel `m = (n·OH + y)·OW + x`.
+ */
+function im2colRows(
+  x: Float32Array,
+  cols: Float32Array,
+  g: ConvShape,
+  m0: number,
+  mc: number,
+): void {
+  const { h, w, ci, oh, ow, kh, kw, sh, sw, top, left } = g;
+  const k = kh * kw * ci;
+  const small = ci < 16;
+  for (let m = m0; m < m0 + mc; m++) {
+    const n = Math.floor(m / (oh * ow));
+    const r = m - n * oh * ow;
+    const oy = Math.floor(r / ow);
+    const ox = r - oy * ow;
+    let dst = (m - m0) * k;
+    for (let a = 0; a < kh; a++) {
+      const iy = oy * sh - top + a;
+      if (iy < 0 || iy >= h) {
+        cols.fill(0, dst, dst + kw * ci);
+        dst += kw * ci;
+        continue;
+      }
+      for (let b = 0; b < kw; b++, dst += ci) {
+        const ix = ox * sw - left + b;
+        if (ix < 0 || ix >= w) {
+          cols.fill(0, dst, dst + ci);
+          continue;
+        }
+        const s = ((n * h + iy) * w + ix) * ci;
+        if (small) {
+          for (let c = 0; c < ci; c++) cols[dst + c] = x[s + c];
+        } else {
+          cols.set(x.subarray(s, s + ci), dst);
+        }
+      }
+    }
+  }
+}
+
+/** Adds rows `m0 .. m0 + mc` of an im2col matrix back into `dx` (adjoint). */
+function col2imRowsAdd(
+  cols: Float32Array,
+  dx: Float32Array,
+  g: ConvShape,
+  m0: number,
+  mc: number,
+): void {
+  const { h, w, ci, oh, ow, kh, kw, sh, sw, top, left } = g;
+  const k = kh * kw * ci;
+  for (let m = m0; m < m0 + mc; m++) {
+    const n = Math.floor(m / (oh * ow));
+    const r = m - n * oh * ow;
+    const oy = Math.floor(r / ow);
+    const ox = r - oy * ow;
+    const base = (m - m0) * k;
+    for (let a = 0; a < kh; a++) {
+      const iy = oy * sh - top + a;
+      if (iy < 0 || iy >= h) continue;
+      for (let b = 0; b < kw; b++) {
+        const ix = ox * sw - left + b;
+        if (ix < 0 || ix >= w) continue;
+        let s = base + (a * kw + b) * ci;
+        let d = ((n * h + iy) * w + ix) * ci;
+        for (let c = 0; c < ci; c++) dx[d++] += cols[s++];
+      }
+    }
+  }
+}
+
+/** How a convolution and its two gradients are computed. */
+export interface ConvPaths {
+  /** The forward pass (the filter gradient takes the same path). */
+  forward: "pointwise" | "shift" | "im2col";
+  /** The input gradient. */
+  input: "pointwise" | "shift" | "im2col";
+}
+
+/**
+ * Which form {@linkcode conv2d}, {@linkcode conv2dBackpropInput} and
+ * {@linkcode conv2dBackpropFilter} use for a geometry.
+ *
+ * @param g The convolution's geometry.
+ * @returns The forms.
+ */
+export function convPaths(g: ConvShape): ConvPaths {
+  if (isPointwise(g)) return { forward: "pointwise", input: "pointwise" };
+  const stride1 = g.sh === 1 && g.sw === 1;
+  const forward = stride1 &&
+      useShift(
+        g.h + g.top + g.bottom,
+        g.w + g.left + g.right,
+        g.oh,
+        g.ow,
+        g.ci,
+      )
+    ? "shift"
+    : "im2col";
+  const pads = inputPads(g);
+  const input = stride1 && pads.every((p) => p >= 0) &&
+      useShift(oh2(g, pads), ow2(g, pads), g.h, g.w, g.co)
+    ? "shift"
+    : "im2col";
+  return { forward, input };
+}
+
+/** Padding of `dy` for the input gradient as a stride-1 convolution. */
+function inputPads(g: ConvShape): [number, number, number, number] {
+  return [
+    g.kh - 1 - g.top,
+    g.kh - 1 - g.bottom,
+    g.kw - 1 - g.left,
+    g.kw - 1 - g.right,
+  ];
+}
+
+function oh2(g: ConvShape, pads: number[]): number {
+  return g.oh + pads[0] + pads[1];
+}
+
+function ow2(g: ConvShape, pads: number[]): number {
+  return g.ow + pads[2] + pads[3];
+}
+
+/** Output rows per im2col chunk. */
+function rowChunk(g: ConvShape, scratch: Scratch): number {
+  const k = g.kh * g.kw * g.ci;
+  return Math.max(1, Math.floor(scratch.maxFloats / k));
+}
+
+/**
+ * Forward convolution: `out [N, OH, OW, Co] = conv(x [N, H, W, Ci],
+ * w [KH, KW, Ci, Co])`.
+ *
+ * @param blas The BLAS.
+ * @param scratch Buffers for padding and im2col.
+ * @param g The convolution's geometry.
+ * @param x The input.
+ * @param w The filter.
+ * @param out The output, overwritten.
+ */
+export function conv2d(
+  blas: Blas,
+  scratch: Scratch,
+  g: ConvShape,
+  x: Float32Array,
+  w: Float32Array,
+  out: Float32Array,
+): void {
+  const { n, ci, co, kh, kw, oh, ow } = g;
+  const m = n * oh * ow;
+  if (isPointwise(g)) {
+    blas.sgemm(false, false, m, co, ci, 1, x, ci, w, co, 0, out, co);
+    return;
+  }
+  if (convPaths(g).forward === "shift") {
+    const tap = (a: number, b: number) => w.subarray((a * kw + b) * ci * co);
+    shiftConv(
+      blas,
+      scratch,
+      x,
+      n,
+      g.h,
+      g.w,
+      ci,
+      [g.top, g.bottom, g.left, g.right],
+      kh,
+      kw,
+      tap,
+      false,
+      co,
+      co,
+      out,
+    );
+    return;
+  }
+  const k = kh * kw * ci;
+  const rows = rowChunk(g, scratch);
+  for (let m0 = 0; m0 < m; m0 += rows) {
+    const mc = Math.min(rows, m - m0);
+    const cols = scratch.get(2, mc * k);
+    im2colRows(x, cols, g, m0, mc);
+    blas.sgemm(
+      false,
+      false,
+      mc,
+      co,
+      k,
+      1,
+      cols,
+      k,
+      w,
+      co,
+      0,
+      out.subarray(m0 * co),
+      co,
+    );
+  }
+}
+
+/**
+ * Input gradient: `dx [N, H, W, Ci]` of a convolution, from
+ * `dy [N, OH, OW, Co]` and `w [KH, KW, Ci, Co]`.
+ *
+ * @param blas The BLAS.
+ * @param scratch Buffers for padding and im2col.
+ * @param g The forward convolution's geometry.
+ * @param dy The output gradient.
+ * @param w The filter.
+ * @param dx The input gradient, overwritten.
+ */
+export function conv2dBackpropInput(
+  blas: Blas,
+  scratch: Scratch,
+  g: ConvShape,
+  dy: Float32Array,
+  w: Float32Array,
+  dx: Float32Array,
+): void {
+  const { n, ci, co, kh, kw, oh, ow } = g;
+  const m = n * oh * ow;
+  if (isPointwise(g)) {
+    blas.sgemm(false, true, m, ci, co, 1, dy, co, w, co, 0, dx, ci);
+    return;
+  }
+  if (convPaths(g).input === "shift") {
+    // dx = stride-1 conv of dy with the filter rotated 180°, each tap
+    // transposed ([Ci, Co] read as [Co, Ci]).
+    const tap = (a: number, b: number) =>
+      w.subarray(((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co);
+    shiftConv(
+      blas,
+      scratch,
+      dy,
+      n,
+      oh,
+      ow,
+      co,
+      inputPads(g),
+      kh,
+      kw,
+      tap,
+      true,
+      co,
+      ci,
+      dx,
+    );
+    return;
+  }
+  // cols [M, K] = dy [M, Co] · wᵀ [Co, K], added back into dx.
+  const k = kh * kw * ci;
+  dx.fill(0);
+  const rows = rowChunk(g, scratch);
+  for (let m0 = 0; m0 < m; m0 += rows) {
+    const mc = Math.min(rows, m - m0);
+    const cols = scratch.get(2, mc * k);
+    blas.sgemm(
+      false,
+      true,
+      mc,
+      k,
+      co,
+      1,
+      dy.subarray(m0 * co),
+      co,
+      w,
+      co,
+      0,
+      cols,
+      k,
+    );
+    col2imRowsAdd(cols, dx, g, m0, mc);
+  }
+}
+
+/**
+ * Filter gradient: `dw [KH, KW, Ci, Co]` of a convolution, from
+ * `x [N, H, W, Ci]` and `dy [N, OH, OW, Co]`.
+ *
+ * @param blas The BLAS.
+ * @param scratch Buffers for padding and im2col.
+ * @param g The forward convolution's geometry.
+ * @param x The input.
+ * @param dy The output gradient.
+ * @param dw The filter gradient, overwritten.
+ */
+export function conv2dBackpropFilter(
+  blas: Blas,
+  scratch: Scratch,
+  g: ConvShape,
+  x: Float32Array,
+  dy: Float32Array,
+  dw: Float32Array,
+): void {
+  const { n, h, w, ci, co, kh, kw, oh, ow, top, left } = g;
+  const m = n * oh * ow;
+  if (isPointwise(g)) {
+    blas.sgemm(true, false, ci, co, m, 1, x, ci, dy, co, 0, dw, co);
+    return;
+  }
+  if (convPaths(g).forward === "shift") {
+    const hp = h + top + g.bottom;
+    const wp = w + left + g.right;
+    // dw(a, b) = Σ_p pad(x)[p + a·Wp + b]ᵀ · dy_grid[p], with dy laid on the
+    // padded grid (zeros where no output is).
+    const plane = hp * wp;
+    const nb = chunk(n, plane * Math.max(ci, co), scratch);
+    const reach = (kh - 1) * wp + (kw - 1);
+    for (let n0 = 0; n0 < n; n0 += nb) {
+      const nc = Math.min(nb, n - n0);
+      const xp = scratch.get(0, nc * plane * ci);
+      padInto(x, n0 * h * w * ci, nc, h, w, ci, top, left, hp, wp, xp);
+      const mg = nc * plane - reach;
+      const grid = scratch.get(1, mg * co);
+      padInto(dy, n0 * oh * ow * co, nc, oh, ow, co, 0, 0, hp, wp, grid);
+      for (let a = 0; a < kh; a++) {
+        for (let b = 0; b < kw; b++) {
+          blas.sgemm(
+            true,
+            false,
+            ci,
+            co,
+            mg,
+            1,
+            xp.subarray((a * wp + b) * ci),
+            ci,
+            grid,
+            co,
+            n0 === 0 ? 0 : 1,
+            dw.subarray((a * kw + b) * ci * co),
+            co,
+          );
+        }
+      }
+    }
+    return;
+  }
+  const k = kh * kw * ci;
+  const rows = rowChunk(g, scratch);
+  for (let m0 = 0; m0 < m; m0 += rows) {
+    const mc = Math.min(rows, m - m0);
+    const cols = scratch.get(2, mc * k);
+    im2colRows(x, cols, g, m0, mc);
+    blas.sgemm(
+      true,
+      false,
+      k,
+      co,
+      mc,
+      1,
+      cols,
+      k,
+      dy.subarray(m0 * co),
+      co,
+      m0 === 0 ? 0 : 1,
+      dw,
+      co,
+    );
+  }
+}

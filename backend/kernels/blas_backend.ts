@@ -1,0 +1,404 @@
+/**
+ * `blas`: the wasm backend (XNNPACK, SIMD) with its convolutions, their
+ * gradients and its matrix products moved to a native multithreaded BLAS
+ * through Deno's FFI (see `blas.ts`). Everything else (batch norm,
+ * element-wise ops, reductions, the optimizer) stays on wasm.
+ *
+ * It is a second TF.js backend sharing the wasm module, so tensors stay in
+ * the wasm heap and the BLAS reads and writes them in place; `wasm` itself is
+ * left as it was.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { geometry } from "./_geometry.ts";
+import {
+  type Blas,
+  conv2d,
+  conv2dBackpropFilter,
+  conv2dBackpropInput,
+  loadBlas,
+  Scratch,
+} from "./blas.ts";
+
+/** The TF.js name of the backend {@linkcode registerBlasBackend} registers. */
+export const BLAS_BACKEND = "blas";
+
+/** The wasm backend's buffer access, as the BLAS kernels use it. */
+interface WasmBackend {
+  wasm: unknown;
+  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+type Shape4 = [number, number, number, number];
+
+function float32(
+  inputs: tf.NamedTensorInfoMap,
+  name: string,
+  kernel: string,
+  rank?: number,
+): tf.TensorInfo {
+  const info = inputs[name];
+  if (info === undefined) {
+    throw new TypeError(`${kernel}: missing input '${name}'`);
+  }
+  if (info.dtype !== "float32") {
+    throw new TypeError(
+      `${kernel}: expected '${name}' float32: received ${info.dtype}`,
+    );
+  }
+  if (rank !== undefined && info.shape.length !== rank) {
+    throw new TypeError(
+      `${kernel}: expected '${name}' of rank ${rank}: received rank ${info.shape.length}`,
+    );
+  }
+  return info;
+}
+
+/**
+ * Runs `compute` on heap views of `inputs` and a new output of `shape`.
+ * Views are taken after the output is allocated: an allocation may grow the
+ * wasm memory, which detaches earlier views.
+ */
+function withHeap(
+  backend: WasmBackend,
+  shape: number[],
+  inputs: tf.TensorInfo[],
+  compute: (out: Float32Array, ...views: Float32Array[]) => void,
+): tf.TensorInfo {
+  const out = backend.makeOutput(shape, "float32");
+  if (tf.util.sizeFromShape(shape) === 0) return out;
+  compute(
+    backend.typedArrayFromHeap(out),
+    ...inputs.map((i) => backend.typedArrayFromHeap(i)),
+  );
+  return out;
+}
+
+/**
+ * Kernel configs running `Conv2D`, `Conv2DBackpropInput`,
+ * `Conv2DBackpropFilter`, `BatchMatMul`, and `Sum`/`Mean` over leading axes
+ * on a BLAS, for a wasm-style
+ * backend (one with `makeOutput` and `typedArrayFromHeap`).
+ *
+ * @example
+ * ```ts ignore
+ * import { blasKernelConfigs } from "@scaling-vicreg/backend/blas-backend";
+ * import { loadBlas } from "@scaling-vicreg/backend/blas";
+ * console.log(blasKernelConfigs("blas", loadBlas()).length); // 6
+ * ```
+ *
+ * @param backendName The TF.js backend the kernels are for.
+ * @param blas The BLAS.
+ * @param scratch Buffers the convolutions reuse.
+ * @returns Six kernel configs.
+ */
+export function blasKernelConfigs(
+  backendName: string,
+  blas: Blas,
+  scratch: Scratch = new Scratch(),
+): tf.KernelConfig[] {
+  const fallbackMatMul = tf.getKernel(tf.BatchMatMul, "wasm");
+  return [
+    leadingReduction(backendName, tf.Sum, blas, scratch, false),
+    leadingReduction(backendName, tf.Mean, blas, scratch, true),
+    {
+      kernelName: tf.Conv2D,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = float32(inputs, "x", tf.Conv2D, 4);
+        const filter = float32(inputs, "filter", tf.Conv2D, 4);
+        const g = geometry(
+          x.shape as Shape4,
+          filter.shape as Shape4,
+          attrs ?? {},
+          tf.Conv2D,
+        );
+        return withHeap(
+          backend as unknown as WasmBackend,
+          [g.n, g.oh, g.ow, g.co],
+          [x, filter],
+          (out, xv, wv) => conv2d(blas, scratch, g, xv, wv, out),
+        );
+      },
+    },
+    {
+      kernelName: tf.Conv2DBackpropInput,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const dy = float32(inputs, "dy", tf.Conv2DBackpropInput, 4);
+        const filter = float32(inputs, "filter", tf.Conv2DBackpropInput, 4);
+        const inputShape = (attrs ?? {}).inputShape as Shape4;
+        const g = geometry(
+          inputShape,
+          filter.shape as Shape4,
+          attrs ?? {},
+          tf.Conv2DBackpropInput,
+        );
+        return withHeap(
+          backend as unknown as WasmBackend,
+          inputShape,
+          [dy, filter],
+          (dx, dyv, wv) => conv2dBackpropInput(blas, scratch, g, dyv, wv, dx),
+        );
+      },
+    },
+    {
+      kernelName: tf.Conv2DBackpropFilter,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const x = float32(inputs, "x", tf.Conv2DBackpropFilter, 4);
+        const dy = float32(inputs, "dy", tf.Conv2DBackpropFilter, 4);
+        const filterShape = (attrs ?? {}).filterShape as Shape4;
+        const g = geometry(
+          x.shape as Shape4,
+          filterShape,
+          attrs ?? {},
+          tf.Conv2DBackpropFilter,
+        );
+        return withHeap(
+          backend as unknown as WasmBackend,
+          filterShape,
+          [x, dy],
+          (dw, xv, dyv) => conv2dBackpropFilter(blas, scratch, g, xv, dyv, dw),
+        );
+      },
+    },
+    {
+      kernelName: tf.BatchMatMul,
+      backendName,
+      kernelFunc: (args) => {
+        const { inputs, backend, attrs } = args;
+        const a = inputs.a;
+        const b = inputs.b;
+        const plan = a !== undefined && b !== undefined
+          ? matMulPlan(a, b, attrs ?? {})
+          : undefined;
+        if (plan === undefined) {
+          if (fallbackMatMul === undefined) {
+            throw new TypeError(
+              `${tf.BatchMatMul}: unsupported inputs and no wasm fallback`,
+            );
+          }
+          return fallbackMatMul.kernelFunc(args);
+        }
+        return withHeap(
+          backend as unknown as WasmBackend,
+          plan.outShape,
+          [a!, b!],
+          (c, av, bv) => {
+            for (let i = 0; i < plan.batch; i++) {
+              blas.sgemm(
+                plan.transA,
+                plan.transB,
+                plan.m,
+                plan.n,
+                plan.k,
+                1,
+                av.subarray(plan.strideA * i),
+                plan.transA ? plan.m : plan.k,
+                bv.subarray(plan.strideB * i),
+                plan.transB ? plan.k : plan.n,
+                0,
+                c.subarray(plan.m * plan.n * i),
+                plan.n,
+              );
+            }
+          },
+        );
+      },
+    },
+  ];
+}
+
+/**
+ * `Sum` or `Mean` over the leading axes `[0, j)` of a float32 tensor (what
+ * BatchNorm asks for on NHWC maps) as one product `ones[1, M] · x[M, C]`:
+ * wasm transposes the input first for any axes but the last.
+ */
+function leadingReduction(
+  backendName: string,
+  kernelName: string,
+  blas: Blas,
+  scratch: Scratch,
+  mean: boolean,
+): tf.KernelConfig {
+  return {
+    kernelName,
+    backendName,
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args;
+      const x = inputs.x;
+      const plan = x === undefined ? undefined : reductionPlan(x, attrs ?? {});
+      if (plan === undefined) {
+        const fallback = tf.getKernel(kernelName, "wasm");
+        if (fallback === undefined) {
+          throw new TypeError(`${kernelName}: no wasm kernel to fall back to`);
+        }
+        return fallback.kernelFunc(args);
+      }
+      const { m, c, outShape } = plan;
+      const ones = scratch.ones(m);
+      return withHeap(
+        backend as unknown as WasmBackend,
+        outShape,
+        [x!],
+        (out, xv) =>
+          blas.sgemm(
+            false,
+            false,
+            1,
+            c,
+            m,
+            mean ? 1 / m : 1,
+            ones,
+            m,
+            xv,
+            c,
+            0,
+            out,
+            c,
+          ),
+      );
+    },
+  };
+}
+
+function reductionPlan(
+  x: tf.TensorInfo,
+  attrs: tf.NamedAttrMap,
+): { m: number; c: number; outShape: number[] } | undefined {
+  if (x.dtype !== "float32" || x.shape.length === 0) return undefined;
+  const axes = tf.util.parseAxisParam(
+    attrs.axis as number | number[],
+    x.shape,
+  ).sort((a, b) => a - b);
+  const j = axes.length;
+  if (j === 0 || axes.some((a, i) => a !== i)) return undefined;
+  const m = tf.util.sizeFromShape(x.shape.slice(0, j));
+  const c = tf.util.sizeFromShape(x.shape.slice(j));
+  if (m === 0) return undefined;
+  const outShape = attrs.keepDims === true
+    ? x.shape.map((d, i) => (i < j ? 1 : d))
+    : x.shape.slice(j);
+  return { m, c, outShape };
+}
+
+interface MatMulPlan {
+  outShape: number[];
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  transA: boolean;
+  transB: boolean;
+  strideA: number;
+  strideB: number;
+}
+
+/**
+ * How to run a `BatchMatMul` as sgemm calls, or `undefined` for the cases
+ * left to wasm (non-float32, or batch dimensions that broadcast other than
+ * all-or-one).
+ */
+function matMulPlan(
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  attrs: tf.NamedAttrMap,
+): MatMulPlan | undefined {
+  if (a.dtype !== "float32" || b.dtype !== "float32") return undefined;
+  if (a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const transA = attrs.transposeA === true;
+  const transB = attrs.transposeB === true;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = transA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = transA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = transB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = transB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (k !== kb) return undefined;
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const sizeA = tf.util.sizeFromShape(batchA);
+  const sizeB = tf.util.sizeFromShape(batchB);
+  let outBatch: number[];
+  if (sizeA === 1) outBatch = batchB.length >= batchA.length ? batchB : batchA;
+  else if (sizeB === 1) {
+    outBatch = batchA.length >= batchB.length ? batchA : batchB;
+  } else if (tf.util.arraysEqual(batchA, batchB)) outBatch = batchA;
+  else return undefined;
+  if (sizeA !== 1 && sizeB !== 1 && sizeA !== sizeB) return undefined;
+  const batch = Math.max(sizeA, sizeB);
+  return {
+    outShape: [...outBatch, m, n],
+    batch,
+    m,
+    n,
+    k,
+    transA,
+    transB,
+    strideA: sizeA === 1 ? 0 : m * k,
+    strideB: sizeB === 1 ? 0 : k * n,
+  };
+}
+
+let registered: Promise<Blas> | undefined;
+
+/**
+ * Registers the `blas` backend with TF.js once, without activating it: loads
+ * the BLAS (see `loadBlas`), initialises the wasm module, and registers a
+ * second wasm backend on it with every wasm kernel plus the BLAS ones.
+ *
+ * @example
+ * ```ts ignore
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { registerBlasBackend } from "@scaling-vicreg/backend/blas-backend";
+ * const blas = await registerBlasBackend();
+ * await tf.setBackend("blas");
+ * console.log(blas.library);
+ * ```
+ *
+ * @returns The BLAS in use.
+ * @throws {Error} When no BLAS opens, naming what was tried.
+ */
+export function registerBlasBackend(): Promise<Blas> {
+  registered ??= (async () => {
+    const blas = loadBlas();
+    await import("@tensorflow/tfjs-backend-wasm");
+    let wasm = tf.findBackend("wasm") as unknown as WasmBackend | null;
+    if (wasm === null) {
+      // Initialises the wasm module (the only way TF.js exposes), then puts
+      // the previous backend back.
+      const previous = tf.getBackend();
+      await tf.setBackend("wasm");
+      wasm = tf.findBackend("wasm") as unknown as WasmBackend;
+      if (previous !== undefined && previous !== "wasm") {
+        await tf.setBackend(previous);
+      }
+    }
+    const WasmClass = (wasm as unknown as { constructor: WasmConstructor })
+      .constructor;
+    const module = wasm.wasm;
+    // A second backend object on the same wasm module: its own tensors,
+    // the same heap and kernels. Disposing it must not tear the module
+    // down under the `wasm` backend.
+    class BlasBackend extends WasmClass {
+      override dispose(): void {}
+    }
+    // Priority 0: never chosen by TF.js on its own, only when named.
+    tf.registerBackend(BLAS_BACKEND, () => new BlasBackend(module), 0);
+    tf.copyRegisteredKernels("wasm", BLAS_BACKEND);
+    for (const config of blasKernelConfigs(BLAS_BACKEND, blas)) {
+      if (tf.getKernel(config.kernelName, BLAS_BACKEND) !== undefined) {
+        tf.unregisterKernel(config.kernelName, BLAS_BACKEND);
+      }
+      tf.registerKernel(config);
+    }
+    return blas;
+  })();
+  registered.catch(() => registered = undefined);
+  return registered;
+}
+
+type WasmConstructor = new (module: unknown) => tf.KernelBackend;

@@ -1,0 +1,335 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { useBackend } from "../backend.ts";
+import { Rng } from "../random.ts";
+import { assertEquals, assertThrows, assertTrue } from "../testing.ts";
+import {
+  type Blas,
+  conv2d,
+  conv2dBackpropFilter,
+  conv2dBackpropInput,
+  type ConvPaths,
+  convPaths,
+  type ConvShape,
+  loadBlas,
+  Scratch,
+} from "./blas.ts";
+
+function tryLoad(): Blas | undefined {
+  try {
+    return loadBlas();
+  } catch {
+    return undefined;
+  }
+}
+
+const blas = tryLoad();
+const ignore = blas === undefined;
+if (ignore) {
+  console.warn(
+    "blas_test: no BLAS library here (apt-get install libopenblas0-pthread); skipping",
+  );
+}
+
+function random(rng: Rng, size: number): Float32Array {
+  const out = new Float32Array(size);
+  for (let i = 0; i < size; i++) out[i] = rng.normal();
+  return out;
+}
+
+/** A conv geometry from sizes, stride and explicit padding. */
+function shape(
+  n: number,
+  h: number,
+  w: number,
+  ci: number,
+  co: number,
+  k: number,
+  s: number,
+  pad: [number, number, number, number],
+): ConvShape {
+  const [top, bottom, left, right] = pad;
+  return {
+    n,
+    h,
+    w,
+    ci,
+    co,
+    kh: k,
+    kw: k,
+    sh: s,
+    sw: s,
+    top,
+    bottom,
+    left,
+    right,
+    oh: Math.floor((h + top + bottom - k) / s) + 1,
+    ow: Math.floor((w + left + right - k) / s) + 1,
+  };
+}
+
+/** Direct float64 loops over every (output, tap, channel) term. */
+function reference(
+  g: ConvShape,
+  x: Float32Array,
+  w: Float32Array,
+  dy: Float32Array,
+): { y: Float64Array; dx: Float64Array; dw: Float64Array } {
+  const y = new Float64Array(g.n * g.oh * g.ow * g.co);
+  const dx = new Float64Array(x.length);
+  const dw = new Float64Array(w.length);
+  for (let n = 0; n < g.n; n++) {
+    for (let oy = 0; oy < g.oh; oy++) {
+      for (let ox = 0; ox < g.ow; ox++) {
+        const o0 = ((n * g.oh + oy) * g.ow + ox) * g.co;
+        for (let a = 0; a < g.kh; a++) {
+          const iy = oy * g.sh - g.top + a;
+          if (iy < 0 || iy >= g.h) continue;
+          for (let b = 0; b < g.kw; b++) {
+            const ix = ox * g.sw - g.left + b;
+            if (ix < 0 || ix >= g.w) continue;
+            for (let c = 0; c < g.ci; c++) {
+              const xi = ((n * g.h + iy) * g.w + ix) * g.ci + c;
+              const w0 = ((a * g.kw + b) * g.ci + c) * g.co;
+              for (let o = 0; o < g.co; o++) {
+                y[o0 + o] += x[xi] * w[w0 + o];
+                dx[xi] += dy[o0 + o] * w[w0 + o];
+                dw[w0 + o] += x[xi] * dy[o0 + o];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return { y, dx, dw };
+}
+
+function assertNear(
+  actual: Float32Array,
+  expected: Float64Array,
+  what: string,
+): void {
+  assertEquals(actual.length, expected.length, what);
+  let scale = 0;
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    scale = Math.max(scale, Math.abs(expected[i]));
+    worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+  }
+  assertTrue(
+    worst <= 1e-5 * Math.max(1, scale),
+    `${what}: max error ${worst} (scale ${scale})`,
+  );
+}
+
+const CASES: [string, ConvShape, ConvPaths][] = [
+  [
+    "3x3 s1 same",
+    shape(3, 12, 12, 16, 16, 3, 1, [1, 1, 1, 1]),
+    { forward: "shift", input: "shift" },
+  ],
+  [
+    "3x3 s1 valid",
+    shape(2, 14, 14, 24, 5, 3, 1, [0, 0, 0, 0]),
+    { forward: "shift", input: "im2col" },
+  ],
+  [
+    "3x3 s1 on a 2x2 map",
+    shape(4, 2, 2, 32, 6, 3, 1, [1, 1, 1, 1]),
+    { forward: "im2col", input: "im2col" },
+  ],
+  [
+    "3x3 s1 with 3 channels",
+    shape(2, 8, 8, 3, 4, 3, 1, [1, 1, 1, 1]),
+    { forward: "im2col", input: "im2col" },
+  ],
+  [
+    "3x3 s2 same",
+    shape(2, 8, 8, 16, 8, 3, 2, [0, 1, 0, 1]),
+    { forward: "im2col", input: "im2col" },
+  ],
+  [
+    "7x7 s2 stem",
+    shape(2, 12, 12, 3, 8, 7, 2, [3, 3, 3, 3]),
+    { forward: "im2col", input: "im2col" },
+  ],
+  [
+    "1x1 s1",
+    shape(2, 5, 5, 20, 12, 1, 1, [0, 0, 0, 0]),
+    { forward: "pointwise", input: "pointwise" },
+  ],
+  [
+    "1x1 s2 downsample",
+    shape(2, 6, 6, 20, 12, 1, 2, [0, 0, 0, 0]),
+    { forward: "im2col", input: "im2col" },
+  ],
+  [
+    "5x5 s1 asymmetric",
+    shape(2, 24, 24, 16, 16, 5, 1, [2, 1, 1, 2]),
+    { forward: "shift", input: "shift" },
+  ],
+];
+
+for (const [name, g, paths] of CASES) {
+  for (const maxFloats of [1 << 24, 700]) {
+    const chunked = maxFloats < 1000 ? ", chunked" : "";
+    Deno.test({
+      name: `blas conv: ${name} (${paths.forward}/${paths.input}${chunked}) ` +
+        "matches direct float64 loops",
+      ignore,
+      fn() {
+        assertEquals(convPaths(g), paths);
+        const rng = new Rng(7);
+        const x = random(rng, g.n * g.h * g.w * g.ci);
+        const w = random(rng, g.kh * g.kw * g.ci * g.co);
+        const dy = random(rng, g.n * g.oh * g.ow * g.co);
+        const expected = reference(g, x, w, dy);
+        const scratch = new Scratch(maxFloats);
+        // Outputs start as NaN: every element must be written.
+        const y = new Float32Array(expected.y.length).fill(NaN);
+        conv2d(blas!, scratch, g, x, w, y);
+        assertNear(y, expected.y, "forward");
+        const dx = new Float32Array(x.length).fill(NaN);
+        conv2dBackpropInput(blas!, scratch, g, dy, w, dx);
+        assertNear(dx, expected.dx, "input gradient");
+        const dw = new Float32Array(w.length).fill(NaN);
+        conv2dBackpropFilter(blas!, scratch, g, x, dy, dw);
+        assertNear(dw, expected.dw, "filter gradient");
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "blas sgemm: transposes and offsets, checked by hand",
+  ignore,
+  fn() {
+    // A = [[1, 2, 3], [4, 5, 6]], B = [[1, 0], [0, 1], [1, 1]].
+    const a = new Float32Array([9, 1, 2, 3, 4, 5, 6]);
+    const b = new Float32Array([1, 0, 0, 1, 1, 1]);
+    const c = new Float32Array(4).fill(1);
+    blas!.sgemm(false, false, 2, 2, 3, 1, a.subarray(1), 3, b, 2, 2, c, 2);
+    assertEquals(Array.from(c), [4 + 2, 5 + 2, 10 + 2, 11 + 2]);
+    // Aᵀ·A = [[17, 22, 27], [22, 29, 36], [27, 36, 45]], from A stored [2, 3].
+    const ata = new Float32Array(9);
+    blas!.sgemm(
+      true,
+      false,
+      3,
+      3,
+      2,
+      1,
+      a.subarray(1),
+      3,
+      a.subarray(1),
+      3,
+      0,
+      ata,
+      3,
+    );
+    assertEquals(Array.from(ata), [17, 22, 27, 22, 29, 36, 27, 36, 45]);
+    // k = 0 with beta = 0 clears C, even of NaN.
+    const z = new Float32Array(2).fill(NaN);
+    blas!.sgemm(false, true, 1, 2, 0, 1, a, 1, b, 1, 0, z, 2);
+    assertEquals(Array.from(z), [0, 0]);
+  },
+});
+
+Deno.test("loadBlas: a missing library is one clear error", () => {
+  assertThrows(
+    () => loadBlas("/nonexistent/libnothing.so"),
+    Error,
+    "No BLAS library found (tried /nonexistent/libnothing.so)",
+  );
+});
+
+async function onBackend(
+  name: "cpu" | "blas",
+  seed: number,
+  run: (rng: Rng) => tf.Tensor[],
+): Promise<Float32Array[]> {
+  await useBackend(name);
+  const outs = tf.tidy(() => run(new Rng(seed)));
+  const values = await Promise.all(
+    outs.map(async (t) => (await t.data()) as Float32Array),
+  );
+  tf.dispose(outs);
+  return values;
+}
+
+function tensor(rng: Rng, dims: number[]): tf.Tensor {
+  return tf.tensor(random(rng, tf.util.sizeFromShape(dims)), dims);
+}
+
+function assertSame(a: Float32Array[], b: Float32Array[], what: string) {
+  assertEquals(a.length, b.length);
+  a.forEach((values, i) =>
+    assertNear(values, Float64Array.from(b[i]), `${what} #${i}`)
+  );
+}
+
+Deno.test({
+  name: "blas backend: conv2d, its gradients and matMul equal the cpu backend",
+  ignore,
+  async fn() {
+    const convStep = (rng: Rng) => {
+      const x = tensor(rng, [3, 10, 10, 16]) as tf.Tensor4D;
+      const w1 = tensor(rng, [3, 3, 16, 16]) as tf.Tensor4D;
+      const w2 = tensor(rng, [3, 3, 16, 8]) as tf.Tensor4D;
+      const w3 = tensor(rng, [1, 1, 8, 4]) as tf.Tensor4D;
+      const f = (...args: tf.Tensor[]) => {
+        const [xa, a, b, c] = args as tf.Tensor4D[];
+        const h1 = tf.relu(tf.conv2d(xa, a, 1, "same"));
+        const h2 = tf.relu(tf.conv2d(h1, b, 2, "same"));
+        const h3 = tf.conv2d(h2, c, 1, "valid");
+        return tf.sum(tf.square(h3));
+      };
+      return [f(x, w1, w2, w3), ...tf.grads(f)([x, w1, w2, w3])];
+    };
+    assertSame(
+      await onBackend("blas", 3, convStep),
+      await onBackend("cpu", 3, convStep),
+      "conv step",
+    );
+    const matmuls = (rng: Rng) => {
+      const a = tensor(rng, [5, 7]);
+      const b = tensor(rng, [7, 3]);
+      const bt = tensor(rng, [3, 7]);
+      const at = tensor(rng, [7, 5]);
+      const batched = tensor(rng, [2, 4, 5, 7]);
+      return [
+        tf.matMul(a, b),
+        tf.matMul(a, bt, false, true),
+        tf.matMul(at, b, true, false),
+        tf.matMul(at, bt, true, true),
+        tf.matMul(batched, b), // b broadcast over the batch
+        tf.matMul(batched, tensor(rng, [2, 4, 7, 2])),
+      ];
+    };
+    assertSame(
+      await onBackend("blas", 4, matmuls),
+      await onBackend("cpu", 4, matmuls),
+      "matMul",
+    );
+    const reductions = (rng: Rng) => {
+      const x = tensor(rng, [4, 6, 5, 3]);
+      return [
+        tf.sum(x, [0, 1, 2]), // BatchNorm's axes: one BLAS product
+        tf.mean(x, [0, 1, 2]),
+        tf.mean(x, [2, 0, 1], true), // any order, keepDims
+        tf.sum(x), // every axis
+        tf.mean(x, 0),
+        tf.sum(x, [1, 2]), // not leading: left to wasm
+        tf.mean(x, -1),
+        tf.sum(tf.cast(x, "int32"), [0, 1]), // int32: left to wasm
+      ];
+    };
+    const [blasReductions, cpuReductions] = [
+      await onBackend("blas", 5, reductions),
+      await onBackend("cpu", 5, reductions),
+    ];
+    assertSame(blasReductions, cpuReductions, "Sum/Mean");
+    assertEquals(blasReductions[2].length, 3);
+    await useBackend("cpu");
+  },
+});
