@@ -13,3 +13,4 @@ export * from "./backend.ts";
 export * from "./random.ts";
 export * from "./image.ts";
 export * from "./fs.ts";
+export * from "./lean_tape.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Rng } from "@scaling-vicreg/backend";
+import { leanTape, type Rng } from "@scaling-vicreg/backend";
 import { vicregLoss } from "@scaling-vicreg/losses";
 import {
   createProjector,
@@ -184,7 +184,7 @@ export function trainStep(
   let grads: tf.Tensor[];
   if (!viewByView) {
     const out = tf.variableGrads(
-      () => heads(embed(views[0]), embed(views[1])),
+      () => leanTape(() => heads(embed(views[0]), embed(views[1]))),
       variables,
     );
     loss = out.value;

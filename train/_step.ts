@@ -2,6 +2,7 @@
 // tape over both views) or view by view with block-wise recomputation, which
 // gives the same update in a fraction of the memory.
 import * as tf from "@tensorflow/tfjs-core";
+import { leanTape } from "@scaling-vicreg/backend";
 import {
   embeddingStd,
   localLoss,
@@ -71,13 +72,15 @@ export function stepGradients(
     const names = [...params.keys()];
     const { value, grads: byId } = tf.variableGrads(
       () =>
-        headsLoss(
-          nets,
-          backbone(views[0]),
-          backbone(views[1]),
-          geometry,
-          settings,
-          metrics,
+        leanTape(() =>
+          headsLoss(
+            nets,
+            backbone(views[0]),
+            backbone(views[1]),
+            geometry,
+            settings,
+            metrics,
+          )
         ),
       [...params.values()],
     );

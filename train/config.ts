@@ -89,6 +89,13 @@ export interface PretrainConfig {
   expDir: string;
   /** Tensor backend, or `auto`. */
   backend: string;
+  /**
+   * How a step back-propagates: `joint` (one tape over both views),
+   * `view-by-view` (block-wise recomputation, a fraction of the memory, one
+   * more forward pass) or `auto` (view-by-view where tensors live in the
+   * 4 GiB wasm heap, i.e. on `wasm` and `blas`; joint elsewhere).
+   */
+  step: string;
   /** Seed of every random draw. */
   seed: number;
   /** Checkpoint every N steps (0: only at epoch ends). */
@@ -384,6 +391,15 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: "auto",
     choices: BACKEND_CHOICES,
     help: BACKEND_HELP,
+  },
+  {
+    key: "step",
+    flag: "step",
+    type: "string",
+    default: "auto",
+    choices: ["auto", "joint", "view-by-view"],
+    help:
+      "Back-propagation: joint = one tape over both views (fastest); view-by-view = block-wise recomputation (a fraction of the memory, one more forward pass); auto = view-by-view on wasm and blas, whose heap stops at 4 GiB (joint fits there for small runs, e.g. ResNet-18 at 32 px, batch 64)",
   },
   {
     key: "seed",
@@ -690,6 +706,7 @@ export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
   "keepCheckpoints",
   "logEvery",
   "backend",
+  "step",
   "strict",
   "resume",
   "expDir",

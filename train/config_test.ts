@@ -53,6 +53,16 @@ Deno.test("resolveConfig() rejects wrong types and impossible values, naming the
     "one of lars, adamw, sgd",
   );
   assertThrows(
+    () => resolveConfig({ flags: { step: "fast" } }),
+    ConfigError,
+    "one of auto, joint, view-by-view",
+  );
+  assertThrows(
+    () => resolveConfig({ flags: { backend: "cuda" } }),
+    ConfigError,
+    "one of auto, tensorflow, webgpu, blas, wasm, cpu-fast, cpu",
+  );
+  assertThrows(
     () => resolveConfig({ flags: { mlp: "2048--x" } }),
     ConfigError,
     'Key "mlp"',

@@ -498,15 +498,18 @@ async function trainStep(
     geometryOf(views.params[0]),
     geometryOf(views.params[1]),
   ];
-  // The wasm heap (wasm, blas) is 4 GiB at most: back-propagate one view at a time there
-  // (the same update, one more backbone forward pass).
+  // The wasm heap (wasm, blas) is 4 GiB at most: unless the config says
+  // otherwise, back-propagate one view at a time there (the same update, one
+  // more backbone forward pass).
   const { value, metrics, grads } = stepGradients(
     nets,
     params,
     [x1, x2],
     geometry,
     { config, lossOptions, projectorDim },
-    usesWasmHeap(tf.getBackend()),
+    config.step === "auto"
+      ? usesWasmHeap(tf.getBackend())
+      : config.step === "view-by-view",
   );
   tf.dispose([x1, x2]);
   optimizer.step(Object.fromEntries(grads), lr);
