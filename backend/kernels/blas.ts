@@ -308,6 +308,9 @@ export class Scratch {
   }
 }
 
+/** Largest padded-grid / output area ratio the shifted form accepts. */
+const SHIFT_MAX_GROWTH = 1.5;
+
 /** Whether the conv is a plain matrix product (1×1, stride 1, no padding). */
 function isPointwise(g: ConvShape): boolean {
   return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 &&
@@ -326,7 +329,7 @@ function useShift(
   outW: number,
   channels: number,
 ): boolean {
-  return channels >= 16 && hp * wp <= 1.5 * outH * outW;
+  return channels >= 16 && hp * wp <= SHIFT_MAX_GROWTH * outH * outW;
 }
 
 /**
@@ -359,9 +362,18 @@ function padInto(
 /**
  * Stride-1 convolution in shifted-GEMM form.
  *
- * `dst [n, ho, wo, cout] = Σ_{a,b} pad(src)[., y + a, x + b, :] · tap(a, b)`,
- * where `tap(a, b)` is a `[cs, cout]` matrix (or, with `transposed`, the
- * transpose of a stored `[cout, cs]` one, row stride `ldb`).
+ * `dst [n, ho, wo, cout] = Σ_{a,b} pad(src)[., y + a, x + b, :] · W(a, b)`,
+ * where `tapRow(a)` holds the taps of filter row `a` stacked as one
+ * `[kw·cs, cout]` matrix (row stride `ldb`).
+ *
+ * On the padded grid (positions `p`, `cs` floats each), the `kw` taps of
+ * row `a` read the `kw·cs` contiguous floats from position `p + a·Wp`, so
+ * one GEMM with `K = kw·cs` covers them. Consecutive positions overlap, which
+ * BLAS forbids (`lda ≥ K`), so the positions are taken `kw` apart: residue
+ * `r` covers `p = r, r + kw, r + 2kw, …` with `lda = kw·cs` and writes every
+ * `kw`-th output row (`ldc = kw·cout`). That is `kh·kw` GEMMs, each with
+ * `kw`× the depth and a `kw`th of the rows of one GEMM per tap: fewer passes
+ * over the output, and no copy of the input beyond the padding.
  */
 function shiftConv(
   blas: Blas,
@@ -374,8 +386,7 @@ function shiftConv(
   pads: [number, number, number, number],
   kh: number,
   kw: number,
-  tap: (a: number, b: number) => Float32Array,
-  transposed: boolean,
+  tapRow: (a: number) => Float32Array,
   ldb: number,
   cout: number,
   dst: Float32Array,
@@ -395,21 +406,22 @@ function shiftConv(
     const mg = nc * plane - reach;
     const grid = scratch.get(1, mg * cout);
     for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
+      const taps = tapRow(a);
+      for (let r = 0; r < kw && r < mg; r++) {
         blas.sgemm(
           false,
-          transposed,
-          mg,
+          false,
+          Math.ceil((mg - r) / kw),
           cout,
-          cs,
+          kw * cs,
           1,
-          xp.subarray((a * wp + b) * cs),
-          cs,
-          tap(a, b),
+          xp.subarray((a * wp + r) * cs),
+          kw * cs,
+          taps,
           ldb,
-          a === 0 && b === 0 ? 0 : 1,
-          grid,
-          cout,
+          a === 0 ? 0 : 1,
+          grid.subarray(r * cout),
+          kw * cout,
         );
       }
     }
@@ -588,7 +600,8 @@ export function conv2d(
     return;
   }
   if (convPaths(g).forward === "shift") {
-    const tap = (a: number, b: number) => w.subarray((a * kw + b) * ci * co);
+    // Row a's taps, [KW, Ci, Co], are already one [KW·Ci, Co] matrix.
+    const tapRow = (a: number) => w.subarray(a * kw * ci * co);
     shiftConv(
       blas,
       scratch,
@@ -600,8 +613,7 @@ export function conv2d(
       [g.top, g.bottom, g.left, g.right],
       kh,
       kw,
-      tap,
-      false,
+      tapRow,
       co,
       co,
       out,
@@ -658,10 +670,22 @@ export function conv2dBackpropInput(
     return;
   }
   if (convPaths(g).input === "shift") {
-    // dx = stride-1 conv of dy with the filter rotated 180°, each tap
-    // transposed ([Ci, Co] read as [Co, Ci]).
-    const tap = (a: number, b: number) =>
-      w.subarray(((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co);
+    // dx = stride-1 conv of dy with the filter rotated 180° and each tap
+    // transposed: row a of it is [KW·Co, Ci] with
+    // rot[a][(b·Co + o)·Ci + c] = w[KH-1-a][KW-1-b][c][o].
+    const rot = scratch.get(3, kh * kw * co * ci);
+    for (let a = 0; a < kh; a++) {
+      for (let b = 0; b < kw; b++) {
+        const s0 = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+        const d0 = (a * kw + b) * co * ci;
+        for (let c = 0; c < ci; c++) {
+          for (let o = 0; o < co; o++) {
+            rot[d0 + o * ci + c] = w[s0 + c * co + o];
+          }
+        }
+      }
+    }
+    const tapRow = (a: number) => rot.subarray(a * kw * co * ci);
     shiftConv(
       blas,
       scratch,
@@ -673,9 +697,8 @@ export function conv2dBackpropInput(
       inputPads(g),
       kh,
       kw,
-      tap,
-      true,
-      co,
+      tapRow,
+      ci,
       ci,
       dx,
     );
@@ -736,7 +759,7 @@ export function conv2dBackpropFilter(
     const hp = h + top + g.bottom;
     const wp = w + left + g.right;
     // dw(a, b) = Σ_p pad(x)[p + a·Wp + b]ᵀ · dy_grid[p], with dy laid on the
-    // padded grid (zeros where no output is).
+    // padded grid (zeros where no output is); row a's taps at once.
     const plane = hp * wp;
     const nb = chunk(n, plane * Math.max(ci, co), scratch);
     const reach = (kh - 1) * wp + (kw - 1);
@@ -747,21 +770,23 @@ export function conv2dBackpropFilter(
       const mg = nc * plane - reach;
       const grid = scratch.get(1, mg * co);
       padInto(dy, n0 * oh * ow * co, nc, oh, ow, co, 0, 0, hp, wp, grid);
+      // Row a of dw, [KW·Ci, Co], in kw GEMMs over the grid's residues
+      // (see shiftConv).
       for (let a = 0; a < kh; a++) {
-        for (let b = 0; b < kw; b++) {
+        for (let r = 0; r < kw && r < mg; r++) {
           blas.sgemm(
             true,
             false,
-            ci,
+            kw * ci,
             co,
-            mg,
+            Math.ceil((mg - r) / kw),
             1,
-            xp.subarray((a * wp + b) * ci),
-            ci,
-            grid,
-            co,
-            n0 === 0 ? 0 : 1,
-            dw.subarray((a * kw + b) * ci * co),
+            xp.subarray((a * wp + r) * ci),
+            kw * ci,
+            grid.subarray(r * co),
+            kw * co,
+            n0 === 0 && r === 0 ? 0 : 1,
+            dw.subarray(a * kw * ci * co),
             co,
           );
         }

@@ -79,20 +79,20 @@ function withHeap(
 /**
  * Kernel configs running `Conv2D`, `Conv2DBackpropInput`,
  * `Conv2DBackpropFilter`, `BatchMatMul`, and `Sum`/`Mean` over leading axes
- * on a BLAS, for a wasm-style
+ * on a BLAS, plus a copy-free `Identity`, for a wasm-style
  * backend (one with `makeOutput` and `typedArrayFromHeap`).
  *
  * @example
  * ```ts ignore
  * import { blasKernelConfigs } from "@scaling-vicreg/backend/blas-backend";
  * import { loadBlas } from "@scaling-vicreg/backend/blas";
- * console.log(blasKernelConfigs("blas", loadBlas()).length); // 6
+ * console.log(blasKernelConfigs("blas", loadBlas()).length); // 7
  * ```
  *
  * @param backendName The TF.js backend the kernels are for.
  * @param blas The BLAS.
  * @param scratch Buffers the convolutions reuse.
- * @returns Six kernel configs.
+ * @returns Seven kernel configs.
  */
 export function blasKernelConfigs(
   backendName: string,
@@ -101,6 +101,31 @@ export function blasKernelConfigs(
 ): tf.KernelConfig[] {
   const fallbackMatMul = tf.getKernel(tf.BatchMatMul, "wasm");
   return [
+    {
+      // wasm's Identity copies the tensor; TF.js clones every tensor a tape
+      // node saves for the backward pass, so a training step made hundreds
+      // of activation-sized copies. Sharing the buffer (with a reference
+      // count, as wasm's own Reshape does) is enough: kernels never write
+      // into their inputs.
+      kernelName: tf.Identity,
+      backendName,
+      kernelFunc: (args) => {
+        const x = args.inputs.x;
+        if (x === undefined || x.dtype === "string") {
+          const fallback = tf.getKernel(tf.Identity, "wasm");
+          if (fallback === undefined) {
+            throw new TypeError(
+              `${tf.Identity}: no wasm kernel to fall back to`,
+            );
+          }
+          return fallback.kernelFunc(args);
+        }
+        (args.backend as unknown as { incRef(id: tf.DataId): void }).incRef(
+          x.dataId,
+        );
+        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+      },
+    },
     leadingReduction(backendName, tf.Sum, blas, scratch, false),
     leadingReduction(backendName, tf.Mean, blas, scratch, true),
     {
