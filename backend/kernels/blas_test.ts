@@ -329,6 +329,13 @@ Deno.test({
       await onBackend("cpu", 5, reductions),
     ];
     assertSame(blasReductions, cpuReductions, "Sum/Mean");
+    // Identity shares the buffer: a clone outlives its original.
+    await useBackend("blas");
+    const original = tf.tensor1d([1, 2, 3]);
+    const copy = tf.clone(original);
+    original.dispose();
+    assertEquals(Array.from(await copy.data()), [1, 2, 3]);
+    copy.dispose();
     assertEquals(blasReductions[2].length, 3);
     await useBackend("cpu");
   },
