@@ -180,8 +180,11 @@ export class BatchNorm implements Module {
         beta: tf.Tensor,
         save: tf.GradSaveFunc,
       ) => {
-        // x: [N, ..., C] -> mean, variance (biased), invStd, scale: [C]
-        const { mean, variance } = tf.moments(x, axes);
+        // x: [N, ..., C] -> mean, variance (biased), invStd: [C]. Not
+        // tf.moments, which also makes a float32 -> float32 copy of x.
+        const mean = tf.mean(x, axes);
+        const centred = tf.sub(x, mean);
+        const variance = tf.mean(tf.square(centred), axes);
         if (update) {
           const m = this.momentum;
           this.runningMean.assign(
@@ -197,8 +200,9 @@ export class BatchNorm implements Module {
         const invStd = tf.rsqrt(tf.add(variance, this.eps));
         const scale = tf.mul(gamma, invStd);
         // (x − μ)·scale + β, not x·scale + (β − μ·scale): the latter cancels
-        // badly when |μ| ≫ σ.
-        const affine = tf.add(tf.mul(tf.sub(x, mean), scale), beta);
+        // badly when |μ| ≫ σ. (wasm's one-pass FusedBatchNorm is slower than
+        // these two broadcast ops.)
+        const affine = tf.add(tf.mul(centred, scale), beta);
         const value = relu ? tf.relu(affine) : affine;
         save(relu ? [x, mean, invStd, gamma, value] : [x, mean, invStd, gamma]);
         return { value, gradFunc: batchNormGrad(axes, n, relu) };

@@ -329,6 +329,30 @@ Deno.test({
       await onBackend("cpu", 5, reductions),
     ];
     assertSame(blasReductions, cpuReductions, "Sum/Mean");
+    const pools = (rng: Rng) => {
+      const x = tensor(rng, [2, 9, 9, 5]);
+      // Ties: two zero columns, where the first maximum gets the gradient.
+      const flat = tf.concat([
+        tf.zeros([2, 9, 2, 5]),
+        tf.slice(x, [0, 0, 2, 0], [2, 9, 7, 5]),
+      ], 2);
+      const weights = tf.reshape(tf.range(1, 1 + 2 * 5 * 5 * 5), [2, 5, 5, 5]);
+      const f = (a: tf.Tensor) =>
+        tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 3, 2, 1), weights));
+      const g = (a: tf.Tensor) =>
+        tf.sum(tf.square(tf.maxPool(a as tf.Tensor4D, 2, 2, "valid")));
+      return [
+        tf.grad(f)(x),
+        tf.grad(f)(flat),
+        tf.grad(g)(x),
+        tf.cast(x, "float32"),
+      ];
+    };
+    assertSame(
+      await onBackend("blas", 6, pools),
+      await onBackend("cpu", 6, pools),
+      "MaxPoolGrad/Cast",
+    );
     // Identity shares the buffer: a clone outlives its original.
     await useBackend("blas");
     const original = tf.tensor1d([1, 2, 3]);
