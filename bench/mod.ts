@@ -16,3 +16,4 @@
 export * from "./resnet_step.ts";
 export * from "./compare.ts";
 export * from "./augment_compare.ts";
+export * from "./probe_compare.ts";
