@@ -38,3 +38,32 @@ Deno.test("useBackend('tensorflow') without libtensorflow gives a clear error", 
   assertEquals(error.message.includes("\n"), false);
   await useBackend("cpu");
 });
+
+Deno.test("useBackend('blas') without a BLAS library gives a clear error", async () => {
+  // A child process: the BLAS is looked up once per process.
+  const code = `
+    import { useBackend } from "${new URL("./backend.ts", import.meta.url)}";
+    try {
+      await useBackend("blas");
+      console.log("loaded");
+    } catch (error) {
+      console.log(error.name + ": " + error.message);
+    }
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", code],
+    env: { VICREG_BLAS: "/nonexistent/libnothing.so", NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assertEquals(
+    text.startsWith(
+      'BackendError: Backend "blas" is unavailable: No BLAS library found (tried /nonexistent/libnothing.so): install OpenBLAS',
+    ),
+    true,
+    text,
+  );
+  assertEquals(text.includes("Available here: "), true, text);
+  assertEquals(text.split("\n").length, 1, text);
+});
