@@ -12,7 +12,8 @@
  * Flags: `--archs a,b` (tiny, resnet18, resnet34, resnet50, resnet50x2),
  * `--backends a,b` (default `auto`), `--steps N` (timed steps after one warm-up
  * step; default 4), `--batch N` (default 32), `--size N` (default 32),
- * `--stem cifar|imagenet` (default cifar), `--local` (add the local loss).
+ * `--stem cifar|imagenet` (default cifar), `--local` (add the local loss),
+ * `--step auto|joint|view-by-view` (default auto).
  *
  * @module
  */
@@ -55,6 +56,8 @@ export async function timePretrain(
     steps: number;
     local: boolean;
     stem: "cifar" | "imagenet";
+    /** `auto`, `joint` or `view-by-view` (the `step` key). */
+    step?: string;
   },
 ): Promise<Omit<PretrainSpeed, "backend">> {
   const dir = await Deno.makeTempDir();
@@ -76,6 +79,7 @@ export async function timePretrain(
         epochs: 1,
         "log-every": 1,
         optimizer: "lars",
+        step: options.step ?? "auto",
       },
     });
     const result = await pretrain(config, {
@@ -111,12 +115,15 @@ if (import.meta.main) {
     steps: Number(flag(args, "steps", "4")),
     local: args.includes("--local"),
     stem: flag(args, "stem", "cifar") as "cifar" | "imagenet",
+    step: flag(args, "step", "auto"),
   };
   for (const backend of backends) {
     const info = await useBackend(backend as BackendName | "auto");
     for (const arch of archs) {
       const m = await timePretrain(arch, options);
-      console.log(JSON.stringify({ ...m, backend: info.name }));
+      console.log(
+        JSON.stringify({ ...m, backend: info.name, step: options.step }),
+      );
     }
   }
 }
