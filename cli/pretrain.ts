@@ -127,9 +127,8 @@ export async function runPretrain(
         );
       },
       onEvent: (e) => {
-        if (e.level === "warning") {
-          console.error(`\n${label}: warning: ${e.message}`);
-        }
+        const kind = e.level === "warning" ? "warning: " : "";
+        console.error(`\n${label}: ${kind}${e.message}`);
       },
     });
     progress?.done();

@@ -188,3 +188,79 @@ function headsLoss(
   for (const t of kept) metrics.push(tf.keep(t));
   return total;
 }
+
+/**
+ * Bytes that every kernel of one eval-mode backbone forward pass outputs, per
+ * image: the size of what a training tape over one view keeps alive,
+ * measured with `tf.profile` on a batch of 2 (no state changes).
+ */
+export async function activationBytesPerView(
+  backbone: VicregNetworks["backbone"],
+  size: number,
+): Promise<number> {
+  const x = tf.zeros([2, size, size, 3]) as tf.Tensor4D;
+  try {
+    const info = await tf.profile(() =>
+      backbone.forward(x, { training: false }).embedding
+    );
+    tf.dispose(info.result as tf.Tensor);
+    const bytes = info.kernels.reduce(
+      (a, k) => a + Math.max(0, k.bytesAdded),
+      0,
+    );
+    return bytes / 2;
+  } finally {
+    x.dispose();
+  }
+}
+
+/** Tensor bytes the joint step may take in the 4 GiB wasm heap. */
+export const JOINT_STEP_BUDGET_BYTES = 3 * 2 ** 30;
+
+/**
+ * Whether a step should go view by view, and why.
+ *
+ * `auto` goes joint off the wasm heap, and on it (wasm, blas) when the joint
+ * step's estimated peak fits {@linkcode JOINT_STEP_BUDGET_BYTES}: twice
+ * the activation bytes per view (a leanTape'd training tape keeps about that
+ * much: 2.5 GiB for ResNet-18, 32 px, batch 64, both views) times 2 views
+ * times the batch, ×1.5 with the local loss (its feature maps and
+ * projector).
+ *
+ * @param step The `step` key: `auto`, `joint` or `view-by-view`.
+ * @param wasmHeap Whether the backend keeps tensors in the wasm heap.
+ * @param perViewBytes {@linkcode activationBytesPerView}, for `auto`.
+ * @param batch The batch size.
+ * @param local Whether the local loss is on.
+ * @returns The choice and a one-line reason.
+ */
+export function chooseViewByView(
+  step: string,
+  wasmHeap: boolean,
+  perViewBytes: number,
+  batch: number,
+  local: boolean,
+): { viewByView: boolean; reason: string } {
+  if (step !== "auto") {
+    return {
+      viewByView: step === "view-by-view",
+      reason: "set by the step key",
+    };
+  }
+  if (!wasmHeap) {
+    return { viewByView: false, reason: "tensors are not in the wasm heap" };
+  }
+  const estimate = 2 * perViewBytes * 2 * batch * (local ? 1.5 : 1);
+  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+  return estimate <= JOINT_STEP_BUDGET_BYTES
+    ? {
+      viewByView: false,
+      reason: `an estimated ${gib(estimate)} GiB fits the 4 GiB wasm heap`,
+    }
+    : {
+      viewByView: true,
+      reason: `a joint step's estimated ${
+        gib(estimate)
+      } GiB would not fit the 4 GiB wasm heap`,
+    };
+}

@@ -4,11 +4,17 @@ import {
   assertClose,
   assertEquals,
   assertNoLeak,
+  assertTrue,
 } from "@scaling-vicreg/backend/testing";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { resolveConfig } from "./config.ts";
 import { buildNetworks, disposeNetworks, namedVariables } from "./pretrain.ts";
-import { stepGradients } from "./_step.ts";
+import {
+  activationBytesPerView,
+  chooseViewByView,
+  stepGradients,
+} from "./_step.ts";
+import { createResNet } from "@scaling-vicreg/models";
 
 await useBackend("cpu-fast");
 
@@ -96,3 +102,59 @@ for (const local of [false, true]) {
     tf.dispose(views);
   });
 }
+
+Deno.test("chooseViewByView() keeps an explicit step and, for auto, goes view by view only when the joint step would not fit the wasm heap", () => {
+  const mib = 2 ** 20;
+  assertEquals(
+    chooseViewByView("joint", true, 100 * mib, 1024, true).viewByView,
+    false,
+  );
+  assertEquals(
+    chooseViewByView("view-by-view", false, 0, 8, false).viewByView,
+    true,
+  );
+  assertEquals(
+    chooseViewByView("auto", false, 100 * mib, 1024, true),
+    { viewByView: false, reason: "tensors are not in the wasm heap" },
+  );
+  // ResNet-18, 32 px: ~10 MiB per view. Batch 64 → 2 · 10 · 2 · 64 = 2.5 GiB.
+  assertEquals(
+    chooseViewByView("auto", true, 10 * mib, 64, false),
+    {
+      viewByView: false,
+      reason: "an estimated 2.5 GiB fits the 4 GiB wasm heap",
+    },
+  );
+  assertEquals(
+    chooseViewByView("auto", true, 10 * mib, 96, false),
+    {
+      viewByView: true,
+      reason:
+        "a joint step's estimated 3.8 GiB would not fit the 4 GiB wasm heap",
+    },
+  );
+  // The local loss counts 1.5×: 2.5 GiB becomes 3.8.
+  assertEquals(
+    chooseViewByView("auto", true, 10 * mib, 64, true).viewByView,
+    true,
+  );
+});
+
+Deno.test("activationBytesPerView() grows with the image area and changes no state", async () => {
+  const net = createResNet("tiny", new Rng(0), { stem: "cifar" });
+  const before = tf.memory().numTensors;
+  const stats = await Promise.all(
+    [...net.buffers().values()].map(async (v) => Array.from(await v.data())),
+  );
+  const small = await activationBytesPerView(net, 16);
+  const large = await activationBytesPerView(net, 32);
+  assertTrue(small > 0, `small ${small}`);
+  // 4× the pixels: every map is 4× larger (the pooled embedding is not).
+  assertTrue(large / small > 3 && large / small <= 4, `${large / small}`);
+  assertEquals(tf.memory().numTensors, before);
+  const after = await Promise.all(
+    [...net.buffers().values()].map(async (v) => Array.from(await v.data())),
+  );
+  assertEquals(after, stats);
+  net.dispose();
+});

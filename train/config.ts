@@ -92,8 +92,8 @@ export interface PretrainConfig {
   /**
    * How a step back-propagates: `joint` (one tape over both views),
    * `view-by-view` (block-wise recomputation, a fraction of the memory, one
-   * more forward pass) or `auto` (view-by-view where tensors live in the
-   * 4 GiB wasm heap, i.e. on `wasm` and `blas`; joint elsewhere).
+   * more forward pass) or `auto` (joint, except on the 4 GiB wasm heap of
+   * `wasm` and `blas` when the joint step's estimated memory exceeds 3 GiB).
    */
   step: string;
   /** Seed of every random draw. */
@@ -399,7 +399,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: "auto",
     choices: ["auto", "joint", "view-by-view"],
     help:
-      "Back-propagation: joint = one tape over both views (fastest); view-by-view = block-wise recomputation (a fraction of the memory, one more forward pass); auto = view-by-view on wasm and blas, whose heap stops at 4 GiB (joint fits there for small runs, e.g. ResNet-18 at 32 px, batch 64)",
+      "Back-propagation: joint = one tape over both views (fastest); view-by-view = block-wise recomputation (a fraction of the memory, one more forward pass); auto = joint, except on wasm and blas (4 GiB heap) when the joint step's estimated memory exceeds 3 GiB",
   },
   {
     key: "seed",

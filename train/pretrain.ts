@@ -37,7 +37,11 @@ import {
   type Optimizer,
   type OptimizerKind,
 } from "./optimizer.ts";
-import { stepGradients } from "./_step.ts";
+import {
+  activationBytesPerView,
+  chooseViewByView,
+  stepGradients,
+} from "./_step.ts";
 import {
   loadLatestCheckpoint,
   saveCheckpoint,
@@ -292,6 +296,20 @@ export async function pretrain(
     variant: config.lossVariant as "vicreg" | "paper-code",
   };
   const projectorDim = nets.projector.outputDim;
+  const wasmHeap = usesWasmHeap(tf.getBackend());
+  const { viewByView, reason: stepReason } = chooseViewByView(
+    config.step,
+    wasmHeap,
+    config.step === "auto" && wasmHeap
+      ? await activationBytesPerView(nets.backbone, config.size)
+      : 0,
+    config.batchSize,
+    config.useLocalLoss,
+  );
+  onEvent({
+    level: "info",
+    message: `Step: ${viewByView ? "view by view" : "joint"} (${stepReason})`,
+  });
 
   let step = 0;
   let epoch = 0;
@@ -393,6 +411,7 @@ export async function pretrain(
           config,
           lossOptions,
           projectorDim,
+          viewByView,
         );
         step += 1;
         if (!Number.isFinite(out.loss)) {
@@ -486,6 +505,7 @@ async function trainStep(
     variant: "vicreg" | "paper-code";
   },
   projectorDim: number,
+  viewByView: boolean,
 ): Promise<StepOutput> {
   const views = transform.apply(images, rng);
   let [x1, x2] = [views.view1, views.view2];
@@ -498,18 +518,15 @@ async function trainStep(
     geometryOf(views.params[0]),
     geometryOf(views.params[1]),
   ];
-  // The wasm heap (wasm, blas) is 4 GiB at most: unless the config says
-  // otherwise, back-propagate one view at a time there (the same update, one
-  // more backbone forward pass).
+  // View by view: the same update in a fraction of the memory, for one
+  // more backbone forward pass (see chooseViewByView).
   const { value, metrics, grads } = stepGradients(
     nets,
     params,
     [x1, x2],
     geometry,
     { config, lossOptions, projectorDim },
-    config.step === "auto"
-      ? usesWasmHeap(tf.getBackend())
-      : config.step === "view-by-view",
+    viewByView,
   );
   tf.dispose([x1, x2]);
   optimizer.step(Object.fromEntries(grads), lr);
