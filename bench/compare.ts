@@ -14,7 +14,10 @@
  * backend name, or `cpu-fast`: `cpu` with im2col conv gradients),
  * `--steps N`, `--warmup N`, `--batch N` (overrides the cases' batch),
  * `--torch-threads N` (0 = every core), `--python PATH`, `--no-torch`,
- * `--view-by-view true|false|auto` (auto: on for wasm, whose heap is 4 GiB).
+ * `--step auto|joint|mixed|view-by-view` (how to back-propagate; auto: what
+ * `vicreg pretrain` picks, i.e. `train`'s `chooseStepMode`: the fastest mode
+ * whose estimated memory fits the 4 GiB wasm heap on wasm and blas, joint
+ * elsewhere).
  *
  * @module
  */
@@ -28,6 +31,11 @@ import {
 } from "@scaling-vicreg/backend";
 import { useCpuFastBackend } from "@scaling-vicreg/backend/cpu-fast";
 import {
+  activationBytesPerView,
+  chooseStepMode,
+  type StepMode,
+} from "@scaling-vicreg/train";
+import {
   makeStepModel,
   STEP_CASES,
   type StepCase,
@@ -40,6 +48,8 @@ export interface StepTiming {
   ms_per_step: number;
   /** Images (pairs of views) per second: `batch / seconds per step`. */
   images_per_s: number;
+  /** How the step back-propagated (see `TrainStepOptions.mode`). */
+  mode?: StepMode;
 }
 
 /** Peak memory of the TF.js side of a comparison. */
@@ -83,17 +93,18 @@ export interface TimeStepOptions {
    */
   warmup?: number;
   /**
-   * Back-propagate one view at a time (see `TrainStepOptions.viewByView`).
-   * @default {false}
+   * How to back-propagate (see `TrainStepOptions.mode`); `auto` as
+   * `vicreg pretrain` does (`chooseStepMode`).
+   * @default {"joint"}
    */
-  viewByView?: boolean;
+  mode?: StepMode | "auto";
 }
 
 /** Defaults of {@linkcode TimeStepOptions}. */
 export const DEFAULT_TIME_STEP_OPTIONS: Required<TimeStepOptions> = {
   steps: 3,
   warmup: 1,
-  viewByView: false,
+  mode: "joint",
 };
 
 /**
@@ -118,11 +129,18 @@ export async function timeTfjsStep(
   spec: StepCase,
   options: TimeStepOptions = {},
 ): Promise<StepTiming> {
-  const { steps, warmup, viewByView } = {
+  const { steps, warmup, mode: requested } = {
     ...DEFAULT_TIME_STEP_OPTIONS,
     ...options,
   };
   const model = makeStepModel(spec, new Rng(0));
+  const mode = requested !== "auto" ? requested : chooseStepMode(
+    "auto",
+    usesWasmHeap(tf.getBackend()),
+    await activationBytesPerView(model.backbone, spec.imageSize),
+    spec.batch,
+    false,
+  ).mode;
   const rng = new Rng(1);
   const view = (): tf.Tensor4D => {
     const values = new Float32Array(
@@ -140,13 +158,13 @@ export async function timeTfjsStep(
   const xb = view();
   try {
     for (let i = 0; i < warmup; i++) {
-      const loss = trainStep(model, [xa, xb], { lr: 0.01, viewByView });
+      const loss = trainStep(model, [xa, xb], { lr: 0.01, mode });
       await loss.data();
       loss.dispose();
     }
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
-      const loss = trainStep(model, [xa, xb], { lr: 0.01, viewByView });
+      const loss = trainStep(model, [xa, xb], { lr: 0.01, mode });
       await loss.data();
       loss.dispose();
     }
@@ -154,6 +172,7 @@ export async function timeTfjsStep(
     return {
       ms_per_step: round(ms, 1),
       images_per_s: round(spec.batch * 1000 / ms, 2),
+      mode,
     };
   } finally {
     tf.dispose([xa, xb]);
@@ -210,7 +229,13 @@ async function main(args: string[]): Promise<number> {
   const threads = Number(flag(args, "torch-threads", "0"));
   const python = flag(args, "python", "/usr/bin/python3");
   const torch = !args.includes("--no-torch");
-  const viewFlag = flag(args, "view-by-view", "auto");
+  const stepFlag = flag(args, "step", "auto");
+  if (!["auto", "joint", "mixed", "view-by-view"].includes(stepFlag)) {
+    console.error(
+      `Flag --step: expected one of auto, joint, mixed, view-by-view: received ${stepFlag}`,
+    );
+    return 1;
+  }
   for (const name of caseNames) {
     if (!Object.hasOwn(STEP_CASES, name)) {
       console.error(
@@ -233,11 +258,11 @@ async function main(args: string[]): Promise<number> {
       const info = requested === "cpu-fast"
         ? { name: await useCpuFastBackend() }
         : await useBackend(requested as BackendName | "auto");
-      // The wasm heap is 4 GiB at most: back-propagate one view at a time.
-      const viewByView = viewFlag === "auto"
-        ? usesWasmHeap(info.name)
-        : viewFlag === "true";
-      const ours = await timeTfjsStep(spec, { steps, warmup, viewByView });
+      const ours = await timeTfjsStep(spec, {
+        steps,
+        warmup,
+        mode: stepFlag as StepMode | "auto",
+      });
       const memory = stepMemory();
       const ratio = "images_per_s" in theirs
         ? round(ours.images_per_s / theirs.images_per_s, 3)
@@ -247,7 +272,6 @@ async function main(args: string[]): Promise<number> {
         batch: spec.batch,
         image_size: spec.imageSize,
         backend: info.name,
-        view_by_view: viewByView,
         steps,
         tfjs: { ...ours, ...memory },
         torch: theirs,

@@ -13,7 +13,7 @@
  * `--backends a,b` (default `auto`), `--steps N` (timed steps after one warm-up
  * step; default 4), `--batch N` (default 32), `--size N` (default 32),
  * `--stem cifar|imagenet` (default cifar), `--local` (add the local loss),
- * `--step auto|joint|view-by-view` (default auto).
+ * `--step auto|joint|mixed|view-by-view` (default auto).
  *
  * @module
  */
@@ -56,7 +56,7 @@ export async function timePretrain(
     steps: number;
     local: boolean;
     stem: "cifar" | "imagenet";
-    /** `auto`, `joint` or `view-by-view` (the `step` key). */
+    /** `auto`, `joint`, `mixed` or `view-by-view` (the `step` key). */
     step?: string;
   },
 ): Promise<Omit<PretrainSpeed, "backend">> {

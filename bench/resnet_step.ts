@@ -124,21 +124,24 @@ export interface TrainStepOptions {
    */
   lr?: number;
   /**
-   * Back-propagate one view at a time, as `train` does on wasm: embed both
-   * views without a tape (`ResNet.forwardCheckpointed`), take the loss
-   * gradient w.r.t. the two embeddings and the projector, then
-   * back-propagate each view's backbone block by block (recomputed, running
-   * statistics frozen). Exact (BN statistics are per view either way), one
-   * extra backbone forward pass, a fraction of the memory.
-   * @default {false}
+   * How to back-propagate, as `train`'s `StepMode`: `joint` (one tape over
+   * both views); `mixed` (view 1 embedded without a tape by
+   * `ResNet.forwardCheckpointed`, view 2 and the projector on one tape, then
+   * view 1 back-propagated block by block); `view-by-view` (both views
+   * embedded without a tape, the loss gradient taken w.r.t. the two
+   * embeddings and the projector, each backbone back-propagated block by
+   * block, recomputed with running statistics frozen). All three give the
+   * same update (BN statistics are per view either way); each trades memory
+   * for one more backbone forward pass per recomputed view.
+   * @default {"joint"}
    */
-  viewByView?: boolean;
+  mode?: "joint" | "mixed" | "view-by-view";
 }
 
 /** Defaults of {@linkcode TrainStepOptions}. */
 export const DEFAULT_TRAIN_STEP_OPTIONS: Required<TrainStepOptions> = {
   lr: 0.01,
-  viewByView: false,
+  mode: "joint",
 };
 
 /**
@@ -170,7 +173,7 @@ export function trainStep(
   views: [tf.Tensor4D, tf.Tensor4D],
   options: TrainStepOptions = {},
 ): tf.Scalar {
-  const { lr, viewByView } = { ...DEFAULT_TRAIN_STEP_OPTIONS, ...options };
+  const { lr, mode } = { ...DEFAULT_TRAIN_STEP_OPTIONS, ...options };
   if (!(lr > 0)) throw new RangeError(`Expected lr > 0: received ${lr}`);
   const { backbone, projector, variables } = model;
   const embed = (x: tf.Tensor4D, updateRunningStats = true) =>
@@ -182,7 +185,29 @@ export function trainStep(
     ).loss;
   let loss: tf.Scalar;
   let grads: tf.Tensor[];
-  if (!viewByView) {
+  const trunk = [...backbone.parameters()];
+  const head = variables.slice(trunk.length);
+  if (mode === "mixed") {
+    // No tape: view 1 keeps its embedding [N, E] and its blocks' inputs.
+    const run = backbone.forwardCheckpointed(views[0], { training: true });
+    const out = tf.engine().gradients(
+      () => leanTape(() => heads(run.embedding, embed(views[1]))),
+      [...variables, run.embedding],
+      undefined,
+      true,
+    );
+    loss = out.value as tf.Scalar;
+    const de = out.grads[variables.length] as tf.Tensor2D;
+    const part = run.backward({ embedding: de });
+    run.dispose();
+    de.dispose();
+    grads = variables.map((_, i) => {
+      if (i >= trunk.length) return out.grads[i];
+      const sum = tf.add(out.grads[i], part.get(trunk[i][0])!);
+      tf.dispose([out.grads[i], part.get(trunk[i][0])!]);
+      return sum;
+    });
+  } else if (mode === "joint") {
     const out = tf.variableGrads(
       () => leanTape(() => heads(embed(views[0]), embed(views[1]))),
       variables,
@@ -190,8 +215,6 @@ export function trainStep(
     loss = out.value;
     grads = variables.map((v) => out.grads[v.name]);
   } else {
-    const trunk = [...backbone.parameters()];
-    const head = variables.slice(trunk.length);
     // No tape: each run keeps its embedding [N, E] and its blocks' inputs.
     const runs = views.map((x) =>
       backbone.forwardCheckpointed(x, { training: true })

@@ -60,11 +60,11 @@ Deno.test("trainStep() updates every variable and leaks no tensor", async () => 
   model.dispose();
 });
 
-Deno.test("trainStep() with viewByView gives the joint step's loss, update and running statistics", async () => {
+Deno.test("trainStep() mixed and view by view give the joint step's loss, update and running statistics", async () => {
   const [x, y] = views();
-  const after = async (viewByView: boolean) => {
+  const after = async (mode: "joint" | "mixed" | "view-by-view") => {
     const model = makeStepModel(spec, new Rng(0));
-    const loss = trainStep(model, [x, y], { lr: 0.1, viewByView });
+    const loss = trainStep(model, [x, y], { lr: 0.1, mode });
     const values = [
       await loss.data(),
       ...model.variables.map((v) => v.dataSync()),
@@ -74,12 +74,18 @@ Deno.test("trainStep() with viewByView gives the joint step's loss, update and r
     model.dispose();
     return values;
   };
-  const joint = await after(false);
-  await assertNoLeak(async () => {
-    const split = await after(true);
-    joint.forEach((v, i) =>
-      assertClose(split[i], v, { rtol: 1e-5, atol: 1e-7 })
-    );
-  });
+  const joint = await after("joint");
+  for (const mode of ["mixed", "view-by-view"] as const) {
+    await assertNoLeak(async () => {
+      const split = await after(mode);
+      joint.forEach((v, i) =>
+        assertClose(split[i], v, {
+          rtol: 1e-5,
+          atol: 1e-7,
+          message: `${mode} #${i}`,
+        })
+      );
+    });
+  }
   tf.dispose([x, y]);
 });

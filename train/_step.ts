@@ -42,9 +42,20 @@ export interface StepGradients {
 }
 
 /**
+ * How a step back-propagates, from fastest and largest to slowest and
+ * smallest: `joint` (one tape over both views), `mixed` (view 1 recomputed
+ * block by block, view 2 on one tape: one more forward pass, about half the
+ * memory), `view-by-view` (both views recomputed block by block: two more
+ * forward passes, one residual block's activations at a time).
+ */
+export type StepMode = "joint" | "mixed" | "view-by-view";
+
+/**
  * Loss and gradients of one step on the two views `[N, H, W, 3]`.
  *
- * `viewByView`: embed both views without a tape
+ * `joint`: one `leanTape`'d tape over both views.
+ *
+ * `view-by-view`: embed both views without a tape
  * (`ResNet.forwardCheckpointed`, which updates the BatchNorm running
  * statistics, view 1 then view 2, as the joint pass does), take the
  * gradients of the heads (projectors + losses) w.r.t. their parameters and
@@ -52,8 +63,13 @@ export interface StepGradients {
  * back-propagate each view's backbone block by block (recomputed, running
  * statistics frozen) with both upstream gradients. BatchNorm statistics are
  * per view, so this is the joint step's update at the cost of one more
- * backbone forward pass; only one residual block's activations and
+ * backbone forward pass per view; only one residual block's activations and
  * gradients are alive at a time.
+ *
+ * `mixed`: embed view 1 without a tape (running statistics first, as in the
+ * joint pass), then take one tape over view 2's backbone and the heads with
+ * view 1's embedding as an input, and back-propagate view 1 block by block
+ * with the gradient w.r.t. its embedding (and feature map).
  */
 export function stepGradients(
   nets: VicregNetworks,
@@ -61,14 +77,63 @@ export function stepGradients(
   views: [tf.Tensor4D, tf.Tensor4D],
   geometry: [ViewGeometry[], ViewGeometry[]],
   settings: StepSettings,
-  viewByView: boolean,
+  mode: StepMode,
 ): StepGradients {
   const useLocal = nets.localProjector !== undefined;
   const backbone = (x: tf.Tensor4D) =>
     nets.backbone.forward(x, { training: true, returnFeatureMap: useLocal });
   const metrics: tf.Scalar[] = [];
   const grads = new Map<string, tf.Tensor>();
-  if (!viewByView) {
+  const addBackbone = (part: Map<string, tf.Tensor>) => {
+    for (const [name, g] of part) {
+      const key = `backbone.${name}`;
+      const sum = grads.get(key);
+      if (sum === undefined) {
+        grads.set(key, g);
+      } else {
+        grads.set(key, tf.add(sum, g));
+        tf.dispose([sum, g]);
+      }
+    }
+  };
+  if (mode === "mixed") {
+    // No tape: view 1 keeps its outputs and its residual blocks' inputs.
+    const run = nets.backbone.forwardCheckpointed(views[0], {
+      training: true,
+      returnFeatureMap: useLocal,
+    });
+    const first: tf.Tensor[] = useLocal
+      ? [run.embedding, run.featureMap!]
+      : [run.embedding];
+    const names = [...params.keys()];
+    const { value, grads: all } = tf.engine().gradients(
+      () =>
+        leanTape(() =>
+          headsLoss(
+            nets,
+            { embedding: run.embedding, featureMap: run.featureMap },
+            backbone(views[1]),
+            geometry,
+            settings,
+            metrics,
+          )
+        ),
+      [...params.values(), ...first],
+      undefined,
+      true,
+    );
+    names.forEach((name, i) => grads.set(name, all[i]));
+    const upstream = all.slice(names.length);
+    const part = run.backward({
+      embedding: upstream[0] as tf.Tensor2D,
+      featureMap: useLocal ? upstream[1] as tf.Tensor4D : undefined,
+    });
+    run.dispose();
+    tf.dispose(upstream);
+    addBackbone(part);
+    return { value: value as tf.Scalar, metrics, grads };
+  }
+  if (mode === "joint") {
     const names = [...params.keys()];
     const { value, grads: byId } = tf.variableGrads(
       () =>
@@ -121,16 +186,7 @@ export function stepGradients(
     });
     run.dispose();
     tf.dispose(dy);
-    for (const [name, g] of part) {
-      const key = `backbone.${name}`;
-      const sum = grads.get(key);
-      if (sum === undefined) {
-        grads.set(key, g);
-      } else {
-        grads.set(key, tf.add(sum, g));
-        tf.dispose([sum, g]);
-      }
-    }
+    addBackbone(part);
   });
   return { value: value as tf.Scalar, metrics, grads };
 }
@@ -214,53 +270,62 @@ export async function activationBytesPerView(
   }
 }
 
-/** Tensor bytes the joint step may take in the 4 GiB wasm heap. */
-export const JOINT_STEP_BUDGET_BYTES = 3 * 2 ** 30;
+/** Tensor bytes a step may take in the 4 GiB wasm heap. */
+export const STEP_BUDGET_BYTES = 3 * 2 ** 30;
 
 /**
- * Whether a step should go view by view, and why.
+ * The step mode for the `step` key, and why.
  *
- * `auto` goes joint off the wasm heap, and on it (wasm, blas) when the joint
- * step's estimated peak fits {@linkcode JOINT_STEP_BUDGET_BYTES}: twice
- * the activation bytes per view (a leanTape'd training tape keeps about that
- * much: 2.5 GiB for ResNet-18, 32 px, batch 64, both views) times 2 views
- * times the batch, ×1.5 with the local loss (its feature maps and
- * projector).
+ * `auto` is `joint` off the wasm heap. On it (wasm, blas) it is the fastest
+ * mode whose estimated peak fits {@linkcode STEP_BUDGET_BYTES}: the joint
+ * step takes about twice the activation bytes per view (what a `leanTape`'d
+ * training tape keeps: 2.5 GiB measured for ResNet-18, 32 px, batch 64, both
+ * views) times 2 views times the batch, ×1.5 with the local loss (its feature
+ * maps and projector); `mixed` about half of that; `view-by-view` one
+ * residual block's worth.
  *
- * @param step The `step` key: `auto`, `joint` or `view-by-view`.
+ * @param step The `step` key: `auto`, `joint`, `mixed` or `view-by-view`.
  * @param wasmHeap Whether the backend keeps tensors in the wasm heap.
  * @param perViewBytes {@linkcode activationBytesPerView}, for `auto`.
  * @param batch The batch size.
  * @param local Whether the local loss is on.
- * @returns The choice and a one-line reason.
+ * @returns The mode and a one-line reason.
  */
-export function chooseViewByView(
+export function chooseStepMode(
   step: string,
   wasmHeap: boolean,
   perViewBytes: number,
   batch: number,
   local: boolean,
-): { viewByView: boolean; reason: string } {
+): { mode: StepMode; reason: string } {
   if (step !== "auto") {
-    return {
-      viewByView: step === "view-by-view",
-      reason: "set by the step key",
-    };
+    return { mode: step as StepMode, reason: "set by the step key" };
   }
   if (!wasmHeap) {
-    return { viewByView: false, reason: "tensors are not in the wasm heap" };
+    return { mode: "joint", reason: "tensors are not in the wasm heap" };
   }
-  const estimate = 2 * perViewBytes * 2 * batch * (local ? 1.5 : 1);
+  const joint = 2 * perViewBytes * 2 * batch * (local ? 1.5 : 1);
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
-  return estimate <= JOINT_STEP_BUDGET_BYTES
-    ? {
-      viewByView: false,
-      reason: `an estimated ${gib(estimate)} GiB fits the 4 GiB wasm heap`,
-    }
-    : {
-      viewByView: true,
-      reason: `a joint step's estimated ${
-        gib(estimate)
-      } GiB would not fit the 4 GiB wasm heap`,
+  if (joint <= STEP_BUDGET_BYTES) {
+    return {
+      mode: "joint",
+      reason: `an estimated ${gib(joint)} GiB fits the 4 GiB wasm heap`,
     };
+  }
+  if (joint / 2 <= STEP_BUDGET_BYTES) {
+    return {
+      mode: "mixed",
+      reason: `a joint step's estimated ${
+        gib(joint)
+      } GiB would not fit the 4 GiB wasm heap; one view's ${
+        gib(joint / 2)
+      } GiB does`,
+    };
+  }
+  return {
+    mode: "view-by-view",
+    reason: `one view's estimated ${
+      gib(joint / 2)
+    } GiB would not fit the 4 GiB wasm heap`,
+  };
 }

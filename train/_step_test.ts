@@ -11,15 +11,16 @@ import { resolveConfig } from "./config.ts";
 import { buildNetworks, disposeNetworks, namedVariables } from "./pretrain.ts";
 import {
   activationBytesPerView,
-  chooseViewByView,
+  chooseStepMode,
   stepGradients,
+  type StepMode,
 } from "./_step.ts";
 import { createResNet } from "@scaling-vicreg/models";
 
 await useBackend("cpu-fast");
 
 for (const local of [false, true]) {
-  Deno.test(`stepGradients() view by view gives the joint step's loss, gradients and running statistics (local loss ${local})`, async () => {
+  Deno.test(`stepGradients() mixed and view by view give the joint step's loss, gradients and running statistics (local loss ${local})`, async () => {
     const config = resolveConfig({
       flags: {
         preset: "tiny",
@@ -54,7 +55,7 @@ for (const local of [false, true]) {
       },
       projectorDim: 32,
     };
-    const run = async (viewByView: boolean) => {
+    const run = async (mode: StepMode) => {
       const nets = buildNetworks(config);
       const params = namedVariables(nets, "parameters");
       const out = stepGradients(
@@ -63,7 +64,7 @@ for (const local of [false, true]) {
         views,
         geometry,
         settings,
-        viewByView,
+        mode,
       );
       const read = async (ts: tf.Tensor[]) =>
         await Promise.all(ts.map((t) => t.data()));
@@ -79,64 +80,68 @@ for (const local of [false, true]) {
       disposeNetworks(nets);
       return result;
     };
-    const joint = await run(false);
-    await assertNoLeak(async () => {
-      const split = await run(true);
-      assertEquals(split.names.sort(), [...joint.names].sort());
-      assertEquals(split.metrics.length, local ? 6 : 5);
-      assertClose(split.loss, joint.loss, { rtol: 1e-5 });
-      split.metrics.forEach((m, i) =>
-        assertClose(m, joint.metrics[i], { rtol: 1e-5 })
-      );
-      split.grads.forEach((g, i) =>
-        assertClose(g, joint.grads[i], {
-          rtol: 1e-5,
-          atol: 1e-7,
-          message: `grad of ${joint.order[i]}`,
-        })
-      );
-      split.buffers.forEach((b, i) =>
-        assertClose(b, joint.buffers[i], { rtol: 1e-5, atol: 1e-7 })
-      );
-    });
+    const joint = await run("joint");
+    for (const mode of ["mixed", "view-by-view"] as const) {
+      await assertNoLeak(async () => {
+        const split = await run(mode);
+        assertEquals(split.names.sort(), [...joint.names].sort());
+        assertEquals(split.metrics.length, local ? 6 : 5);
+        assertClose(split.loss, joint.loss, { rtol: 1e-5 });
+        split.metrics.forEach((m, i) =>
+          assertClose(m, joint.metrics[i], { rtol: 1e-5 })
+        );
+        split.grads.forEach((g, i) =>
+          assertClose(g, joint.grads[i], {
+            rtol: 1e-5,
+            atol: 1e-7,
+            message: `${mode}: grad of ${joint.order[i]}`,
+          })
+        );
+        split.buffers.forEach((b, i) =>
+          assertClose(b, joint.buffers[i], { rtol: 1e-5, atol: 1e-7 })
+        );
+      });
+    }
     tf.dispose(views);
   });
 }
 
-Deno.test("chooseViewByView() keeps an explicit step and, for auto, goes view by view only when the joint step would not fit the wasm heap", () => {
+Deno.test("chooseStepMode() keeps an explicit step and, for auto, takes the fastest mode whose estimate fits the wasm heap", () => {
   const mib = 2 ** 20;
   assertEquals(
-    chooseViewByView("joint", true, 100 * mib, 1024, true).viewByView,
-    false,
+    chooseStepMode("joint", true, 100 * mib, 1024, true).mode,
+    "joint",
+  );
+  assertEquals(chooseStepMode("mixed", false, 0, 8, false).mode, "mixed");
+  assertEquals(
+    chooseStepMode("view-by-view", false, 0, 8, false).mode,
+    "view-by-view",
   );
   assertEquals(
-    chooseViewByView("view-by-view", false, 0, 8, false).viewByView,
-    true,
-  );
-  assertEquals(
-    chooseViewByView("auto", false, 100 * mib, 1024, true),
-    { viewByView: false, reason: "tensors are not in the wasm heap" },
+    chooseStepMode("auto", false, 100 * mib, 1024, true),
+    { mode: "joint", reason: "tensors are not in the wasm heap" },
   );
   // ResNet-18, 32 px: ~10 MiB per view. Batch 64 → 2 · 10 · 2 · 64 = 2.5 GiB.
   assertEquals(
-    chooseViewByView("auto", true, 10 * mib, 64, false),
-    {
-      viewByView: false,
-      reason: "an estimated 2.5 GiB fits the 4 GiB wasm heap",
-    },
+    chooseStepMode("auto", true, 10 * mib, 64, false),
+    { mode: "joint", reason: "an estimated 2.5 GiB fits the 4 GiB wasm heap" },
   );
   assertEquals(
-    chooseViewByView("auto", true, 10 * mib, 96, false),
+    chooseStepMode("auto", true, 10 * mib, 96, false),
     {
-      viewByView: true,
+      mode: "mixed",
       reason:
-        "a joint step's estimated 3.8 GiB would not fit the 4 GiB wasm heap",
+        "a joint step's estimated 3.8 GiB would not fit the 4 GiB wasm heap; one view's 1.9 GiB does",
     },
   );
   // The local loss counts 1.5×: 2.5 GiB becomes 3.8.
+  assertEquals(chooseStepMode("auto", true, 10 * mib, 64, true).mode, "mixed");
   assertEquals(
-    chooseViewByView("auto", true, 10 * mib, 64, true).viewByView,
-    true,
+    chooseStepMode("auto", true, 10 * mib, 256, false),
+    {
+      mode: "view-by-view",
+      reason: "one view's estimated 5.0 GiB would not fit the 4 GiB wasm heap",
+    },
   );
 });
 

@@ -90,10 +90,10 @@ export interface PretrainConfig {
   /** Tensor backend, or `auto`. */
   backend: string;
   /**
-   * How a step back-propagates: `joint` (one tape over both views),
-   * `view-by-view` (block-wise recomputation, a fraction of the memory, one
-   * more forward pass) or `auto` (joint, except on the 4 GiB wasm heap of
-   * `wasm` and `blas` when the joint step's estimated memory exceeds 3 GiB).
+   * How a step back-propagates: `joint`, `mixed`, `view-by-view` (see
+   * `StepMode`; the same update, less memory for more forward passes) or
+   * `auto` (joint, except on the 4 GiB wasm heap of `wasm` and `blas`, where
+   * it is the fastest mode whose estimated memory fits 3 GiB).
    */
   step: string;
   /** Seed of every random draw. */
@@ -397,9 +397,9 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     flag: "step",
     type: "string",
     default: "auto",
-    choices: ["auto", "joint", "view-by-view"],
+    choices: ["auto", "joint", "mixed", "view-by-view"],
     help:
-      "Back-propagation: joint = one tape over both views (fastest); view-by-view = block-wise recomputation (a fraction of the memory, one more forward pass); auto = joint, except on wasm and blas (4 GiB heap) when the joint step's estimated memory exceeds 3 GiB",
+      "Back-propagation (all give the same update): joint = one tape over both views (fastest, most memory); mixed = view 1 recomputed block by block, view 2 on one tape (one more forward pass, about half the memory); view-by-view = both views recomputed block by block (two more forward passes, least memory); auto = joint, except on wasm and blas (4 GiB heap), where it is the fastest whose estimated memory fits 3 GiB",
   },
   {
     key: "seed",

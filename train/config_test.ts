@@ -55,7 +55,7 @@ Deno.test("resolveConfig() rejects wrong types and impossible values, naming the
   assertThrows(
     () => resolveConfig({ flags: { step: "fast" } }),
     ConfigError,
-    "one of auto, joint, view-by-view",
+    "one of auto, joint, mixed, view-by-view",
   );
   assertThrows(
     () => resolveConfig({ flags: { backend: "cuda" } }),

@@ -17,6 +17,12 @@ export * from "./schedule.ts";
 export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
 export * from "./pretrain.ts";
+export {
+  activationBytesPerView,
+  chooseStepMode,
+  STEP_BUDGET_BYTES,
+  type StepMode,
+} from "./_step.ts";
 export * from "./evaluate.ts";
 export * from "./study.ts";
 export * from "./study_report.ts";

@@ -39,8 +39,9 @@ import {
 } from "./optimizer.ts";
 import {
   activationBytesPerView,
-  chooseViewByView,
+  chooseStepMode,
   stepGradients,
+  type StepMode,
 } from "./_step.ts";
 import {
   loadLatestCheckpoint,
@@ -297,7 +298,7 @@ export async function pretrain(
   };
   const projectorDim = nets.projector.outputDim;
   const wasmHeap = usesWasmHeap(tf.getBackend());
-  const { viewByView, reason: stepReason } = chooseViewByView(
+  const { mode: stepMode, reason: stepReason } = chooseStepMode(
     config.step,
     wasmHeap,
     config.step === "auto" && wasmHeap
@@ -308,7 +309,7 @@ export async function pretrain(
   );
   onEvent({
     level: "info",
-    message: `Step: ${viewByView ? "view by view" : "joint"} (${stepReason})`,
+    message: `Step: ${stepMode} (${stepReason})`,
   });
 
   let step = 0;
@@ -411,7 +412,7 @@ export async function pretrain(
           config,
           lossOptions,
           projectorDim,
-          viewByView,
+          stepMode,
         );
         step += 1;
         if (!Number.isFinite(out.loss)) {
@@ -505,7 +506,7 @@ async function trainStep(
     variant: "vicreg" | "paper-code";
   },
   projectorDim: number,
-  viewByView: boolean,
+  stepMode: StepMode,
 ): Promise<StepOutput> {
   const views = transform.apply(images, rng);
   let [x1, x2] = [views.view1, views.view2];
@@ -518,15 +519,15 @@ async function trainStep(
     geometryOf(views.params[0]),
     geometryOf(views.params[1]),
   ];
-  // View by view: the same update in a fraction of the memory, for one
-  // more backbone forward pass (see chooseViewByView).
+  // Every mode gives the same update; they trade memory for forward passes
+  // (see chooseStepMode).
   const { value, metrics, grads } = stepGradients(
     nets,
     params,
     [x1, x2],
     geometry,
     { config, lossOptions, projectorDim },
-    viewByView,
+    stepMode,
   );
   tf.dispose([x1, x2]);
   optimizer.step(Object.fromEntries(grads), lr);
