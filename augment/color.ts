@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/color-kernels";
 
 /**
  * ITU-R 601-2 luma weights, as Pillow's `convert("L")` (used by the paper's
@@ -368,8 +369,17 @@ export function adjustHue(
       );
     }
   }
+  checkFactors(factors, x.shape[0], "adjustHue");
+  if (tf.getKernel(ADJUST_HUE_KERNEL, tf.getBackend()) !== undefined) {
+    // One pass per pixel on host-memory backends that register it.
+    return tf.tidy(() =>
+      tf.engine().runKernel(ADJUST_HUE_KERNEL, {
+        x,
+        shifts: tf.tensor1d(Float32Array.from(factors)),
+      }, {}) as tf.Tensor4D
+    );
+  }
   return tf.tidy(() => {
-    checkFactors(factors, x.shape[0], "adjustHue");
     const [r, g, b] = planes(x);
     const [h, s, v] = rgbToHsv(r, g, b);
     // Per-sample shifts as a [1, M] plane (samples are contiguous in M).

@@ -1,10 +1,12 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { useBackend } from "@scaling-vicreg/backend";
+import { Rng, useBackend } from "@scaling-vicreg/backend";
 import {
   assertClose,
   assertNoLeak,
   assertThrows,
+  assertTrue,
 } from "@scaling-vicreg/backend/testing";
+import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/color-kernels";
 import {
   adjustBrightness,
   adjustContrast,
@@ -55,6 +57,52 @@ Deno.test("colour ops match torchvision's functional tensor ops to 1e-5", () => 
   }
   x.dispose();
 });
+
+for (const name of ["cpu-fast", "wasm", "blas"] as const) {
+  let loads = true;
+  try {
+    await useBackend(name);
+  } catch {
+    loads = false;
+  }
+  await useBackend("cpu");
+  Deno.test({
+    name:
+      `adjustHue() on ${name} (one fused kernel) matches torchvision and the cpu backend's tensor ops`,
+    ignore: !loads,
+    async fn() {
+      // Random pixels plus greys, pure colours and ties between channels.
+      const rng = new Rng(3);
+      const pixels = Array.from({ length: 400 * 3 }, () => rng.uniform());
+      pixels.push(0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0.3, 0.3, 0.1);
+      pixels.push(0.7, 0.2, 0.7, 0.5, 0.5, 0.5);
+      const n = pixels.length / 3 / 2;
+      const shifts = Array.from({ length: 2 }, (_, i) => [0.5, -0.37][i]);
+      const expected = tf.tidy(() =>
+        adjustHue(tf.tensor4d(pixels, [2, n, 1, 3]), shifts).dataSync()
+      );
+      await useBackend(name);
+      try {
+        assertTrue(tf.getKernel(ADJUST_HUE_KERNEL, name) !== undefined);
+        const x = tf.tensor4d(pixels, [2, n, 1, 3]);
+        const y = adjustHue(x, shifts);
+        assertClose(await y.data(), expected, { atol: 2e-6, rtol: 0 });
+        tf.dispose([x, y]);
+        const f = input();
+        for (
+          const { factor, out } of fixture.ops.filter((o) => o.op === "hue")
+        ) {
+          const h = adjustHue(f, [factor]);
+          assertClose(await h.data(), out, { atol: 1e-5, rtol: 0 });
+          h.dispose();
+        }
+        f.dispose();
+      } finally {
+        await useBackend("cpu");
+      }
+    },
+  });
+}
 
 Deno.test("colour ops apply a separate factor to each image of a batch", () => {
   const one = input();

@@ -22,6 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type Geometry, geometry } from "./_geometry.ts";
+import { type Host, hostFor } from "./_host.ts";
 
 /** Options of {@linkcode convGradKernelConfigs}. */
 export interface ConvGradOptions {
@@ -37,94 +38,6 @@ export interface ConvGradOptions {
 export const DEFAULT_CONV_GRAD_OPTIONS: Required<ConvGradOptions> = {
   maxColsFloats: 1 << 22,
 };
-
-/** Raw access to a backend's float32 buffers, for the im2col loops. */
-interface Host {
-  /** An uninitialised float32 buffer of `shape`. */
-  alloc(shape: number[]): tf.TensorInfo;
-  /** A view of a buffer; valid until the next `alloc` or kernel call. */
-  view(info: tf.TensorInfo): Float32Array;
-  /** Releases a buffer made by `alloc` or by a kernel. */
-  free(info: tf.TensorInfo): void;
-  /** Runs another kernel of the same backend on backend-level buffers. */
-  run(
-    kernel: string,
-    inputs: tf.NamedTensorInfoMap,
-    attrs: tf.NamedAttrMap,
-  ): tf.TensorInfo;
-}
-
-interface WasmLike {
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-}
-
-interface CpuLike {
-  data: { get(dataId: tf.DataId): { values: unknown } };
-  makeTensorInfo(
-    shape: number[],
-    dtype: "float32",
-    values: Float32Array,
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-}
-
-function hostFor(backend: unknown, backendName: string): Host {
-  const run = (
-    kernel: string,
-    inputs: tf.NamedTensorInfoMap,
-    attrs: tf.NamedAttrMap,
-  ): tf.TensorInfo => {
-    const config = tf.getKernel(kernel, backendName);
-    if (config === undefined) {
-      throw new Error(
-        `Kernel '${kernel}' not registered for backend '${backendName}'`,
-      );
-    }
-    return config.kernelFunc({
-      inputs,
-      attrs,
-      backend: backend as tf.KernelBackend,
-    }) as tf.TensorInfo;
-  };
-  const wasm = backend as Partial<WasmLike>;
-  if (typeof wasm.typedArrayFromHeap === "function") {
-    const b = backend as WasmLike;
-    return {
-      alloc: (shape) => b.makeOutput(shape, "float32"),
-      view: (info) => b.typedArrayFromHeap(info),
-      free: (info) => void b.disposeData(info.dataId),
-      run,
-    };
-  }
-  const cpu = backend as Partial<CpuLike>;
-  if (cpu.data !== undefined && typeof cpu.makeTensorInfo === "function") {
-    const b = backend as CpuLike;
-    return {
-      alloc: (shape) =>
-        b.makeTensorInfo(
-          shape,
-          "float32",
-          new Float32Array(tf.util.sizeFromShape(shape)),
-        ),
-      view: (info) => {
-        const values = b.data.get(info.dataId).values;
-        if (!(values instanceof Float32Array)) {
-          throw new TypeError(
-            `Expected float32 data on backend '${backendName}'`,
-          );
-        }
-        return values;
-      },
-      free: (info) => void b.disposeData(info.dataId),
-      run,
-    };
-  }
-  throw new TypeError(
-    `Backend '${backendName}' gives no host access to its buffers`,
-  );
-}
 
 /** The same buffer seen with another shape (no copy, no refcount change). */
 function as(info: tf.TensorInfo, shape: number[]): tf.TensorInfo {
