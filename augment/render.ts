@@ -39,6 +39,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { checkRgbImage, type RgbImage } from "@scaling-vicreg/backend";
+import { COLOR_JITTER_KERNEL } from "@scaling-vicreg/backend/color-kernels";
 import {
   applyGroups,
   bandedMatMul,
@@ -414,6 +415,9 @@ export function colorJitter(
 ): tf.Tensor4D {
   if (hostBackend()) {
     if (!params.some((p) => p.jitter.applied)) return tf.clone(x);
+    if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) !== undefined) {
+      return jitterKernel(x, params, luma);
+    }
     const batch = new HostBatch(x);
     colorJitterOnHost(batch, params, luma);
     return batch.toTensor();
@@ -429,6 +433,41 @@ export function colorJitter(
     y = next;
   }
   return y === x ? tf.clone(x) : y;
+}
+
+/** {@linkcode COLOR_JITTER_KERNEL} on `x`, one jitter draw per image. */
+function jitterKernel(
+  x: tf.Tensor4D,
+  params: readonly Pick<ViewParams, "jitter">[],
+  luma: readonly [number, number, number],
+): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.engine().runKernel(COLOR_JITTER_KERNEL, {
+      x,
+      params: jitterTable(params),
+    }, { luma: [...luma] }) as tf.Tensor4D
+  );
+}
+
+/** `[N, 9]` rows of {@linkcode COLOR_JITTER_KERNEL}'s `params`. */
+function jitterTable(
+  params: readonly Pick<ViewParams, "jitter">[],
+): tf.Tensor2D {
+  const rows = new Float32Array(params.length * 9);
+  params.forEach(({ jitter: j }, i) => {
+    rows.set(
+      [
+        j.applied ? 1 : 0,
+        ...(j.applied ? j.order : [0, 1, 2, 3]),
+        j.brightness,
+        j.contrast,
+        j.saturation,
+        j.hue,
+      ],
+      i * 9,
+    );
+  });
+  return tf.tensor2d(rows, [params.length, 9]);
 }
 
 /** The jitter op of each group: brightness, contrast, saturation, hue. */
@@ -454,6 +493,14 @@ function colorJitterOnHost(
   params: readonly Pick<ViewParams, "jitter">[],
   luma: readonly [number, number, number],
 ): void {
+  if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) !== undefined) {
+    // The jittered samples in one kernel (see backend/kernels/color.ts).
+    batch.apply(
+      params.flatMap((p, i) => (p.jitter.applied ? [i] : [])),
+      (s, idx) => jitterKernel(s, idx.map((i) => params[i]), luma),
+    );
+    return;
+  }
   const ops = jitterOps(params, luma);
   for (let stage = 0; stage < 4; stage++) {
     const groups: number[][] = [[], [], [], []];

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { type RgbImage, useBackend } from "@scaling-vicreg/backend";
+import { type RgbImage, Rng, useBackend } from "@scaling-vicreg/backend";
+import { COLOR_JITTER_KERNEL } from "@scaling-vicreg/backend/color-kernels";
 import {
   assertClose,
   assertEquals,
@@ -139,6 +140,65 @@ Deno.test("colorJitter() applies each sample's factors in its own order, as torc
   assertClose(data.slice(n), jitter.out, { atol: 1e-5, rtol: 0 });
   tf.dispose([one, x, y]);
 });
+
+for (const name of ["cpu-fast", "wasm", "blas"] as const) {
+  let loads = true;
+  try {
+    await useBackend(name);
+  } catch {
+    loads = false;
+  }
+  await useBackend("cpu");
+  Deno.test({
+    name:
+      `colorJitter() on ${name} (one fused kernel) matches torchvision and the cpu backend's tensor ops`,
+    ignore: !loads,
+    async fn() {
+      // 24 images of 5×4 random pixels; every order of the four ops once,
+      // factors across their ranges, every fourth image not jittered.
+      const rng = new Rng(11);
+      const orders: number[][] = [];
+      const permute = (prefix: number[]) => {
+        if (prefix.length === 4) return void orders.push(prefix);
+        for (let k = 0; k < 4; k++) {
+          if (!prefix.includes(k)) permute([...prefix, k]);
+        }
+      };
+      permute([]);
+      const params = orders.map((order, i) => ({
+        jitter: {
+          applied: i % 4 !== 3,
+          order,
+          brightness: rng.uniform(0.2, 1.8),
+          contrast: rng.uniform(0.2, 1.8),
+          saturation: rng.uniform(0.2, 1.8),
+          hue: rng.uniform(-0.2, 0.2),
+        },
+      }));
+      const pixels = Array.from({ length: 24 * 20 * 3 }, () => rng.uniform());
+      const expected = tf.tidy(() =>
+        colorJitter(tf.tensor4d(pixels, [24, 5, 4, 3]), params).dataSync()
+      );
+      await useBackend(name);
+      try {
+        assertTrue(tf.getKernel(COLOR_JITTER_KERNEL, name) !== undefined);
+        const x = tf.tensor4d(pixels, [24, 5, 4, 3]);
+        const y = colorJitter(x, params);
+        assertClose(await y.data(), expected, { atol: 2e-6, rtol: 0 });
+        tf.dispose([x, y]);
+        const { height, width, input, jitter } = colorFixture;
+        const one = tf.tensor4d(input, [1, height, width, 3]);
+        const z = colorJitter(one, [{
+          jitter: { ...jitter, applied: true },
+        }], LUMA_TORCHVISION);
+        assertClose(await z.data(), jitter.out, { atol: 1e-5, rtol: 0 });
+        tf.dispose([one, z]);
+      } finally {
+        await useBackend("cpu");
+      }
+    },
+  });
+}
 
 Deno.test("rotateNearest() rotates counter-clockwise about the centre like Pillow", () => {
   // 90°: out[y][x] = in[x][S − 1 − y]; 0 or null: unchanged.

@@ -1,11 +1,17 @@
 /**
- * A fused hue-shift kernel for the host-memory backends (`cpu-fast`, `wasm`,
- * `blas`): RGB → HSV, shift, HSV → RGB in one pass over the pixels, where the
- * same work written as tensor ops takes ~40 element-wise kernels.
+ * Fused colour kernels for the host-memory backends (`cpu-fast`, `wasm`,
+ * `blas`):
  *
- * `@scaling-vicreg/augment`'s `adjustHue` runs it when the active backend
- * has it and falls back to tensor ops elsewhere (`cpu`, the untouched
- * reference, and the GPU backends).
+ * - {@linkcode ADJUST_HUE_KERNEL}: RGB → HSV, shift, HSV → RGB in one pass
+ *   over the pixels, where the same work as tensor ops takes ~40 element-wise
+ *   kernels;
+ * - {@linkcode COLOR_JITTER_KERNEL}: torchvision's `ColorJitter` with
+ *   per-image factors and op order, on the whole batch in one kernel instead
+ *   of sixteen (four stages × four ops) uploads and read-backs.
+ *
+ * `@scaling-vicreg/augment` runs them when the active backend has them and
+ * falls back to tensor ops elsewhere (`cpu`, the untouched reference, and the
+ * GPU backends); tests check both paths against each other and torchvision.
  *
  * @module
  */
@@ -82,12 +88,78 @@ export function adjustHuePixels(
   }
 }
 
+/**
+ * Name of the colour-jitter kernel: inputs `x` (`[N, H, W, 3]` float32 in
+ * [0, 1]) and `params` (`[N, 9]` float32 rows `applied (0/1), order₀..order₃
+ * (0 brightness, 1 contrast, 2 saturation, 3 hue), brightness, contrast,
+ * saturation, hue`); attribute `luma` (three weights); output like `x`.
+ */
+export const COLOR_JITTER_KERNEL = "VicregColorJitter";
+
+/**
+ * torchvision's `ColorJitter` on each image whose `applied` is 1, its four
+ * ops in the image's own order: brightness `clamp(f·x)`, contrast
+ * `clamp(f·x + (1 − f)·mean(luma))`, saturation `clamp(f·x + (1 − f)·luma)`,
+ * hue as {@linkcode adjustHuePixels}. Arithmetic in float64, stored as
+ * float32.
+ *
+ * @param x `[N·H·W·3]` RGB in [0, 1].
+ * @param params `[N·9]`, see {@linkcode COLOR_JITTER_KERNEL}.
+ * @param pixelsPerImage `H·W`.
+ * @param luma The luma weights of contrast and saturation.
+ * @param out Written, same length as `x` (may be `x` itself).
+ */
+export function colorJitterPixels(
+  x: Float32Array,
+  params: Float32Array,
+  pixelsPerImage: number,
+  luma: readonly [number, number, number],
+  out: Float32Array,
+): void {
+  const [wr, wg, wb] = luma;
+  const per = pixelsPerImage * 3;
+  const n = params.length / 9;
+  if (out !== x) out.set(x);
+  const shift = new Float32Array(1);
+  for (let i = 0; i < n; i++) {
+    const p = params.subarray(i * 9, i * 9 + 9);
+    if (p[0] === 0) continue;
+    const img = out.subarray(i * per, (i + 1) * per);
+    for (let stage = 0; stage < 4; stage++) {
+      const op = p[1 + stage];
+      const f = p[5 + op];
+      if (op === 0) {
+        for (let j = 0; j < per; j++) img[j] = clamp01(f * img[j]);
+      } else if (op === 1) {
+        let sum = 0;
+        for (let j = 0; j < per; j += 3) {
+          sum += wr * img[j] + wg * img[j + 1] + wb * img[j + 2];
+        }
+        const base = (1 - f) * (sum / pixelsPerImage);
+        for (let j = 0; j < per; j++) img[j] = clamp01(f * img[j] + base);
+      } else if (op === 2) {
+        for (let j = 0; j < per; j += 3) {
+          const gray = (1 - f) *
+            (wr * img[j] + wg * img[j + 1] + wb * img[j + 2]);
+          img[j] = clamp01(f * img[j] + gray);
+          img[j + 1] = clamp01(f * img[j + 1] + gray);
+          img[j + 2] = clamp01(f * img[j + 2] + gray);
+        }
+      } else {
+        shift[0] = f;
+        adjustHuePixels(img, shift, pixelsPerImage, img);
+      }
+    }
+  }
+}
+
 function clamp01(x: number): number {
   return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
 /**
- * Registers {@linkcode ADJUST_HUE_KERNEL} for a host-memory backend (once).
+ * Registers {@linkcode ADJUST_HUE_KERNEL} and {@linkcode COLOR_JITTER_KERNEL}
+ * for a host-memory backend (once).
  *
  * @example
  * ```ts ignore
@@ -120,6 +192,35 @@ export function registerColorKernels(backendName: string): void {
         host.view(x),
         host.view(shifts),
         x.shape[1] * x.shape[2],
+        host.view(out),
+      );
+      return out;
+    },
+  });
+  tf.registerKernel({
+    kernelName: COLOR_JITTER_KERNEL,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, params } = inputs;
+      const luma = (attrs ?? {}).luma as number[] | undefined;
+      if (
+        x === undefined || params === undefined || x.shape.length !== 4 ||
+        x.shape[3] !== 3 || x.dtype !== "float32" ||
+        params.shape.length !== 2 || params.shape[0] !== x.shape[0] ||
+        params.shape[1] !== 9 || params.dtype !== "float32" ||
+        luma === undefined || luma.length !== 3
+      ) {
+        throw new TypeError(
+          `${COLOR_JITTER_KERNEL}: expected x float32 [N, H, W, 3], params float32 [N, 9] and luma [3]`,
+        );
+      }
+      const host = hostFor(backend, backendName);
+      const out = host.alloc(x.shape);
+      colorJitterPixels(
+        host.view(x),
+        host.view(params),
+        x.shape[1] * x.shape[2],
+        luma as [number, number, number],
         host.view(out),
       );
       return out;
