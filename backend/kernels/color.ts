@@ -62,9 +62,13 @@ export function adjustHuePixels(
       const h6 = h * 6;
       const k = Math.floor(h6);
       const f = h6 - k;
-      const p = clamp01(v * (1 - s));
-      const q = clamp01(v * (1 - s * f));
-      const t = clamp01(v * (1 - s * (1 - f)));
+      // torchvision clamps p, q, t to [0, 1] (in range for v, s in [0, 1]).
+      let p = v * (1 - s);
+      let q = v * (1 - s * f);
+      let t = v * (1 - s * (1 - f));
+      p = p < 0 ? 0 : p > 1 ? 1 : p;
+      q = q < 0 ? 0 : q > 1 ? 1 : q;
+      t = t < 0 ? 0 : t > 1 ? 1 : t;
       switch (k % 6) {
         case 0:
           out[i] = v, out[i + 1] = t, out[i + 2] = p;
@@ -129,21 +133,30 @@ export function colorJitterPixels(
       const op = p[1 + stage];
       const f = p[5 + op];
       if (op === 0) {
-        for (let j = 0; j < per; j++) img[j] = clamp01(f * img[j]);
+        for (let j = 0; j < per; j++) {
+          const y = f * img[j];
+          img[j] = y < 0 ? 0 : y > 1 ? 1 : y;
+        }
       } else if (op === 1) {
         let sum = 0;
         for (let j = 0; j < per; j += 3) {
           sum += wr * img[j] + wg * img[j + 1] + wb * img[j + 2];
         }
         const base = (1 - f) * (sum / pixelsPerImage);
-        for (let j = 0; j < per; j++) img[j] = clamp01(f * img[j] + base);
+        for (let j = 0; j < per; j++) {
+          const y = f * img[j] + base;
+          img[j] = y < 0 ? 0 : y > 1 ? 1 : y;
+        }
       } else if (op === 2) {
         for (let j = 0; j < per; j += 3) {
           const gray = (1 - f) *
             (wr * img[j] + wg * img[j + 1] + wb * img[j + 2]);
-          img[j] = clamp01(f * img[j] + gray);
-          img[j + 1] = clamp01(f * img[j + 1] + gray);
-          img[j + 2] = clamp01(f * img[j + 2] + gray);
+          const r = f * img[j] + gray;
+          const g = f * img[j + 1] + gray;
+          const b = f * img[j + 2] + gray;
+          img[j] = r < 0 ? 0 : r > 1 ? 1 : r;
+          img[j + 1] = g < 0 ? 0 : g > 1 ? 1 : g;
+          img[j + 2] = b < 0 ? 0 : b > 1 ? 1 : b;
         }
       } else {
         shift[0] = f;
@@ -151,10 +164,6 @@ export function colorJitterPixels(
       }
     }
   }
-}
-
-function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
 }
 
 /**
