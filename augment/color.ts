@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/color-kernels";
+import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/augment-kernels";
 
 /**
  * ITU-R 601-2 luma weights, as Pillow's `convert("L")` (used by the paper's

@@ -6,7 +6,7 @@ import {
   assertThrows,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/color-kernels";
+import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/augment-kernels";
 import {
   adjustBrightness,
   adjustContrast,

@@ -39,7 +39,10 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { checkRgbImage, type RgbImage } from "@scaling-vicreg/backend";
-import { COLOR_JITTER_KERNEL } from "@scaling-vicreg/backend/color-kernels";
+import {
+  COLOR_JITTER_KERNEL,
+  CROP_RESIZE_KERNEL,
+} from "@scaling-vicreg/backend/augment-kernels";
 import {
   applyGroups,
   bandedMatMul,
@@ -48,7 +51,11 @@ import {
   resampleSeparable,
   writeAxisWeights,
 } from "./_batch.ts";
-import { pilBicubicMatrix } from "./_pil_resample.ts";
+import {
+  pilBicubicMatrix,
+  type PilCoefficients,
+  pilCoefficients,
+} from "./_pil_resample.ts";
 import { type BlurOptions, gaussianBlur } from "./blur.ts";
 import {
   adjustBrightness,
@@ -214,6 +221,9 @@ export function cropResize(
       );
     }
   });
+  if (tf.getKernel(CROP_RESIZE_KERNEL, tf.getBackend()) !== undefined) {
+    return cropResizeKernel(source.pixels, crops, flips, width, height);
+  }
   if (hostBackend()) {
     return cropResizeWindows(
       source.pixels,
@@ -250,6 +260,65 @@ export function cropResize(
     );
   });
   return resampleSeparable(source.pixels, wx, wy, width, height);
+}
+
+/**
+ * {@linkcode cropResize} as one {@linkcode CROP_RESIZE_KERNEL} call (host
+ * backends that register it): Pillow's coefficient tables per image, packed
+ * as `[N, out, K]` taps with `[N, out, 2]` bounds, the 1/255 of ToTensor in
+ * the horizontal taps, the horizontal rows reversed for a mirror.
+ */
+function cropResizeKernel(
+  pixels: tf.Tensor4D,
+  crops: readonly CropBox[],
+  flips: readonly boolean[],
+  width: number,
+  height: number,
+): tf.Tensor4D {
+  const n = crops.length;
+  const xs = crops.map((c) => pilCoefficients(c.width, width));
+  const ys = crops.map((c) => pilCoefficients(c.height, height));
+  const pack = (
+    tables: PilCoefficients[],
+    out: number,
+    scale: number,
+    reverse: (i: number) => boolean,
+  ): [tf.Tensor3D, tf.Tensor3D] => {
+    const k = Math.max(...tables.map((t) => t.ksize));
+    const bounds = new Float32Array(n * out * 2);
+    const weights = new Float32Array(n * out * k);
+    tables.forEach((t, i) => {
+      for (let o = 0; o < out; o++) {
+        const row = reverse(i) ? out - 1 - o : o;
+        const to = i * out + row;
+        bounds[to * 2] = t.bounds[o * 2];
+        bounds[to * 2 + 1] = t.bounds[o * 2 + 1];
+        for (let j = 0; j < t.bounds[o * 2 + 1]; j++) {
+          weights[to * k + j] = t.weights[o * t.ksize + j] * scale;
+        }
+      }
+    });
+    return [
+      tf.tensor3d(bounds, [n, out, 2]),
+      tf.tensor3d(weights, [n, out, k]),
+    ];
+  };
+  return tf.tidy(() => {
+    const [xBounds, xWeights] = pack(xs, width, 1 / 255, (i) => flips[i]);
+    const [yBounds, yWeights] = pack(ys, height, 1, () => false);
+    const windows = tf.tensor2d(
+      crops.flatMap((c) => [c.x, c.y, c.width, c.height]),
+      [n, 4],
+    );
+    return tf.engine().runKernel(CROP_RESIZE_KERNEL, {
+      x: pixels,
+      windows,
+      xBounds,
+      xWeights,
+      yBounds,
+      yWeights,
+    }, {}) as tf.Tensor4D;
+  });
 }
 
 /**

@@ -1,6 +1,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type RgbImage, Rng, useBackend } from "@scaling-vicreg/backend";
-import { COLOR_JITTER_KERNEL } from "@scaling-vicreg/backend/color-kernels";
+import {
+  COLOR_JITTER_KERNEL,
+  CROP_RESIZE_KERNEL,
+} from "@scaling-vicreg/backend/augment-kernels";
 import {
   assertClose,
   assertEquals,
@@ -101,6 +104,58 @@ function cropResizeMatchesPillow(): void {
     out.dispose();
   }
   batch.pixels.dispose();
+}
+
+for (const name of ["cpu-fast", "wasm", "blas"] as const) {
+  let loads = true;
+  try {
+    await useBackend(name);
+  } catch {
+    loads = false;
+  }
+  await useBackend("cpu");
+  Deno.test({
+    name:
+      `cropResize() on ${name} (one fused kernel) matches Pillow and the cpu backend's tensor path`,
+    ignore: !loads,
+    async fn() {
+      // Random images of several sizes, crops up- and downscaled, mirrored
+      // or not.
+      const rng = new Rng(5);
+      const images: RgbImage[] = [[40, 30], [64, 64], [23, 57], [90, 70]].map((
+        [w, h],
+      ) => ({
+        width: w,
+        height: h,
+        data: Uint8Array.from({ length: w * h * 3 }, () => rng.int(256)),
+      }));
+      const crops = images.map((im) => {
+        const width = 1 + rng.int(im.width), height = 1 + rng.int(im.height);
+        return {
+          x: rng.int(im.width - width + 1),
+          y: rng.int(im.height - height + 1),
+          width,
+          height,
+        };
+      });
+      const flips = [false, true, true, false];
+      const batchCpu = uploadImages(images);
+      const expected = cropResize(batchCpu, crops, flips, 24, 20).dataSync();
+      batchCpu.pixels.dispose();
+      await useBackend(name);
+      try {
+        assertTrue(tf.getKernel(CROP_RESIZE_KERNEL, name) !== undefined);
+        const batch = uploadImages(images);
+        const out = cropResize(batch, crops, flips, 24, 20);
+        assertEquals(out.shape, [4, 20, 24, 3]);
+        assertClose(await out.data(), expected, { atol: 2e-6, rtol: 0 });
+        tf.dispose([out, batch.pixels]);
+        cropResizeMatchesPillow();
+      } finally {
+        await useBackend("cpu");
+      }
+    },
+  });
 }
 
 Deno.test("renderViews() mirrors the view when flip is set", () => {

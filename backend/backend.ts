@@ -9,7 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { registerColorKernels } from "./kernels/color.ts";
+import { registerAugmentKernels } from "./kernels/augment_kernels.ts";
 import { registerConvGradKernels } from "./kernels/conv_grad.ts";
 
 /** Names of the backends this project knows how to load. */
@@ -190,7 +190,7 @@ const wasm: TensorBackend = {
     // wasm lacks Conv2DBackpropFilter and its Conv2DBackpropInput is a naive
     // loop; ours run on XNNPACK's matmul and forward conv instead.
     registerConvGradKernels("wasm");
-    registerColorKernels("wasm");
+    registerAugmentKernels("wasm");
     await activate("wasm");
   },
 };

@@ -20,7 +20,7 @@ import {
   loadBlas,
   Scratch,
 } from "./blas.ts";
-import { registerColorKernels } from "./color.ts";
+import { registerAugmentKernels } from "./augment_kernels.ts";
 
 /** The TF.js name of the backend {@linkcode registerBlasBackend} registers. */
 export const BLAS_BACKEND = "blas";
@@ -514,7 +514,7 @@ export function registerBlasBackend(): Promise<Blas> {
     // Priority 0: never chosen by TF.js on its own, only when named.
     tf.registerBackend(BLAS_BACKEND, () => new BlasBackend(module), 0);
     tf.copyRegisteredKernels("wasm", BLAS_BACKEND);
-    registerColorKernels(BLAS_BACKEND);
+    registerAugmentKernels(BLAS_BACKEND);
     for (const config of blasKernelConfigs(BLAS_BACKEND, blas)) {
       if (tf.getKernel(config.kernelName, BLAS_BACKEND) !== undefined) {
         tf.unregisterKernel(config.kernelName, BLAS_BACKEND);

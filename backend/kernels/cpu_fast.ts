@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { registerGradients } from "../backend.ts";
-import { registerColorKernels } from "./color.ts";
+import { registerAugmentKernels } from "./augment_kernels.ts";
 import { registerConvGradKernels } from "./conv_grad.ts";
 
 /** The TF.js name of the backend {@linkcode useCpuFastBackend} registers. */
@@ -50,6 +50,6 @@ export async function registerCpuFastBackend(): Promise<void> {
     tf.registerBackend(CPU_FAST_BACKEND, () => new MathBackendCPU(), 0);
     tf.copyRegisteredKernels("cpu", CPU_FAST_BACKEND);
     registerConvGradKernels(CPU_FAST_BACKEND);
-    registerColorKernels(CPU_FAST_BACKEND);
+    registerAugmentKernels(CPU_FAST_BACKEND);
   }
 }
