@@ -16,7 +16,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { CROP_RESIZE_KERNEL } from "@scaling-vicreg/backend/augment-kernels";
 import { applySeparable, bandedLeftMultiply, hostBackend } from "./_batch.ts";
 
 /** Options of {@linkcode blurMatrix} and {@linkcode gaussianBlur}. */
@@ -220,9 +219,6 @@ export function gaussianBlur(
       );
     }
   }
-  if (tf.getKernel(CROP_RESIZE_KERNEL, tf.getBackend()) !== undefined) {
-    return blurWithKernel(x, rows, cols);
-  }
   if (hostBackend()) return blurOnHost(x, rows, cols);
   return tf.tidy(() =>
     applySeparable(
@@ -239,61 +235,6 @@ export function gaussianBlur(
  * touches: the blur matrices are ~10 % non-zero), with one transpose between
  * and after the passes.
  */
-/**
- * The separable blur as one {@linkcode CROP_RESIZE_KERNEL} call (host
- * backends that register it): each image's whole frame is the window, and
- * each row of the blur matrices becomes its band of non-zero taps. The
- * kernel's clamps to [0, 1] change nothing: the weights are ≥ 0 and sum to 1.
- */
-function blurWithKernel(
-  x: tf.Tensor4D,
-  rows: Float32Array,
-  cols: Float32Array,
-): tf.Tensor4D {
-  const [n, h, w] = x.shape;
-  const bands = (m: Float32Array, size: number): [tf.Tensor3D, tf.Tensor3D] => {
-    const bounds = new Float32Array(n * size * 2);
-    let k = 1;
-    for (let r = 0; r < n * size; r++) {
-      const row = m.subarray(r * size, (r + 1) * size);
-      let a = 0, b = size;
-      while (a < size - 1 && row[a] === 0) a++;
-      while (b > a + 1 && row[b - 1] === 0) b--;
-      bounds[r * 2] = a;
-      bounds[r * 2 + 1] = b - a;
-      if (b - a > k) k = b - a;
-    }
-    const weights = new Float32Array(n * size * k);
-    for (let r = 0; r < n * size; r++) {
-      const a = bounds[r * 2];
-      weights.set(
-        m.subarray(r * size + a, r * size + a + bounds[r * 2 + 1]),
-        r * k,
-      );
-    }
-    return [
-      tf.tensor3d(bounds, [n, size, 2]),
-      tf.tensor3d(weights, [n, size, k]),
-    ];
-  };
-  return tf.tidy(() => {
-    const [xBounds, xWeights] = bands(cols, w);
-    const [yBounds, yWeights] = bands(rows, h);
-    const windows = tf.tensor2d(
-      Array.from({ length: n }, () => [0, 0, w, h]).flat(),
-      [n, 4],
-    );
-    return tf.engine().runKernel(CROP_RESIZE_KERNEL, {
-      x,
-      windows,
-      xBounds,
-      xWeights,
-      yBounds,
-      yWeights,
-    }, {}) as tf.Tensor4D;
-  });
-}
-
 function blurOnHost(
   x: tf.Tensor4D,
   rows: Float32Array,
