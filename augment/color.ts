@@ -8,7 +8,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/augment-kernels";
+import {
+  ADJUST_HUE_KERNEL,
+  CHANNEL_AFFINE_KERNEL,
+} from "@scaling-vicreg/backend/augment-kernels";
 
 /**
  * ITU-R 601-2 luma weights, as Pillow's `convert("L")` (used by the paper's
@@ -465,6 +468,13 @@ function affinePerChannel(
   scale: readonly number[],
   shift: readonly number[],
 ): tf.Tensor4D {
+  if (tf.getKernel(CHANNEL_AFFINE_KERNEL, tf.getBackend()) !== undefined) {
+    // One pass on host backends that register it.
+    return tf.engine().runKernel(CHANNEL_AFFINE_KERNEL, { x }, {
+      scale: [...scale],
+      shift: [...shift],
+    }) as tf.Tensor4D;
+  }
   const tile = (v: readonly number[]) => {
     const out = new Float32Array(x.size);
     out.set(v.slice(0, Math.min(3, out.length)));

@@ -6,7 +6,10 @@ import {
   assertThrows,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { ADJUST_HUE_KERNEL } from "@scaling-vicreg/backend/augment-kernels";
+import {
+  ADJUST_HUE_KERNEL,
+  CHANNEL_AFFINE_KERNEL,
+} from "@scaling-vicreg/backend/augment-kernels";
 import {
   adjustBrightness,
   adjustContrast,
@@ -168,3 +171,41 @@ Deno.test("colour ops do not leak tensors", async () => {
   });
   x.dispose();
 });
+
+for (const name of ["cpu-fast", "wasm", "blas"] as const) {
+  let loads = true;
+  try {
+    await useBackend(name);
+  } catch {
+    loads = false;
+  }
+  await useBackend("cpu");
+  Deno.test({
+    name:
+      `normalize() and denormalize() on ${name} (one fused kernel) match the cpu backend's tensor ops`,
+    ignore: !loads,
+    async fn() {
+      const rng = new Rng(4);
+      const pixels = Array.from({ length: 3 * 7 * 5 * 3 }, () => rng.uniform());
+      const run = () =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(pixels, [3, 7, 5, 3]);
+          const y = normalize(x);
+          return [y, denormalize(y)];
+        });
+      const reference = run();
+      const expected = await Promise.all(reference.map((t) => t.data()));
+      tf.dispose(reference);
+      await useBackend(name);
+      try {
+        assertTrue(tf.getKernel(CHANNEL_AFFINE_KERNEL, name) !== undefined);
+        const got = run();
+        assertClose(await got[0].data(), expected[0], { atol: 1e-6, rtol: 0 });
+        assertClose(await got[1].data(), pixels, { atol: 1e-6, rtol: 0 });
+        tf.dispose(got);
+      } finally {
+        await useBackend("cpu");
+      }
+    },
+  });
+}

@@ -10,7 +10,11 @@
 import { registerColorKernels } from "./color.ts";
 import { registerResampleKernels } from "./resample.ts";
 
-export { ADJUST_HUE_KERNEL, COLOR_JITTER_KERNEL } from "./color.ts";
+export {
+  ADJUST_HUE_KERNEL,
+  CHANNEL_AFFINE_KERNEL,
+  COLOR_JITTER_KERNEL,
+} from "./color.ts";
 export { CROP_RESIZE_KERNEL } from "./resample.ts";
 
 /**

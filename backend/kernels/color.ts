@@ -167,8 +167,15 @@ export function colorJitterPixels(
 }
 
 /**
- * Registers {@linkcode ADJUST_HUE_KERNEL} and {@linkcode COLOR_JITTER_KERNEL}
- * for a host-memory backend (once).
+ * Name of the per-channel affine kernel: input `x` (float32, channels last);
+ * attributes `scale` and `shift` (one number per channel); output
+ * `x · scale[c] + shift[c]`, like `x` (`Normalize` is one).
+ */
+export const CHANNEL_AFFINE_KERNEL = "VicregChannelAffine";
+
+/**
+ * Registers {@linkcode ADJUST_HUE_KERNEL}, {@linkcode COLOR_JITTER_KERNEL}
+ * and {@linkcode CHANNEL_AFFINE_KERNEL} for a host-memory backend (once).
  *
  * @example
  * ```ts ignore
@@ -203,6 +210,33 @@ export function registerColorKernels(backendName: string): void {
         x.shape[1] * x.shape[2],
         host.view(out),
       );
+      return out;
+    },
+  });
+  tf.registerKernel({
+    kernelName: CHANNEL_AFFINE_KERNEL,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x } = inputs;
+      const scale = (attrs ?? {}).scale as number[] | undefined;
+      const shift = (attrs ?? {}).shift as number[] | undefined;
+      const c = x?.shape[x.shape.length - 1];
+      if (
+        x === undefined || x.dtype !== "float32" || scale === undefined ||
+        shift === undefined || scale.length !== c || shift.length !== c
+      ) {
+        throw new TypeError(
+          `${CHANNEL_AFFINE_KERNEL}: expected float32 x and one scale and shift per channel`,
+        );
+      }
+      const host = hostFor(backend, backendName);
+      const out = host.alloc(x.shape);
+      const xv = host.view(x);
+      const ov = host.view(out);
+      for (let ch = 0; ch < c; ch++) {
+        const a = scale[ch], b = shift[ch];
+        for (let i = ch; i < xv.length; i += c) ov[i] = xv[i] * a + b;
+      }
       return out;
     },
   });
