@@ -12,7 +12,7 @@
  *
  * Flags: `--backends a,b` (`auto`, a backend name, or `cpu-fast`), `--batch N`
  * (64), `--side N` (source side, 128), `--size N` (view side, 96),
- * `--iters N` (3), `--warmup N` (1), `--python PATH` (`/usr/bin/python3`),
+ * `--iters N` (3), `--warmup N` (3), `--python PATH` (`/usr/bin/python3`),
  * `--no-torch`.
  *
  * @module
@@ -60,7 +60,7 @@ export interface AugmentBenchOptions {
   iters?: number;
   /**
    * Untimed batches first.
-   * @default {1}
+   * @default {3}
    */
   warmup?: number;
 }
@@ -71,7 +71,7 @@ export const DEFAULT_AUGMENT_BENCH_OPTIONS: Required<AugmentBenchOptions> = {
   side: 128,
   size: 96,
   iters: 3,
-  warmup: 1,
+  warmup: 3,
 };
 
 /**
@@ -166,7 +166,7 @@ async function main(args: string[]): Promise<number> {
     side: Number(flag(args, "side", "128")),
     size: Number(flag(args, "size", "96")),
     iters: Number(flag(args, "iters", "3")),
-    warmup: Number(flag(args, "warmup", "1")),
+    warmup: Number(flag(args, "warmup", "3")),
   };
   const python = flag(args, "python", "/usr/bin/python3");
   const theirs = args.includes("--no-torch")
