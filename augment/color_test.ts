@@ -5,6 +5,8 @@ import {
   assertNoLeak,
   assertThrows,
   assertTrue,
+  loadableBackends,
+  withBackend,
 } from "@scaling-vicreg/backend/testing";
 import {
   ADJUST_HUE_KERNEL,
@@ -61,14 +63,9 @@ Deno.test("colour ops match torchvision's functional tensor ops to 1e-5", () => 
   x.dispose();
 });
 
-for (const name of ["cpu-fast", "wasm", "blas"] as const) {
-  let loads = true;
-  try {
-    await useBackend(name);
-  } catch {
-    loads = false;
-  }
-  await useBackend("cpu");
+for (
+  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+) {
   Deno.test({
     name:
       `adjustHue() on ${name} (one fused kernel) matches torchvision and the cpu backend's tensor ops`,
@@ -84,8 +81,7 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
       const expected = tf.tidy(() =>
         adjustHue(tf.tensor4d(pixels, [2, n, 1, 3]), shifts).dataSync()
       );
-      await useBackend(name);
-      try {
+      await withBackend(name, async () => {
         assertTrue(tf.getKernel(ADJUST_HUE_KERNEL, name) !== undefined);
         const x = tf.tensor4d(pixels, [2, n, 1, 3]);
         const y = adjustHue(x, shifts);
@@ -100,9 +96,7 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
           h.dispose();
         }
         f.dispose();
-      } finally {
-        await useBackend("cpu");
-      }
+      });
     },
   });
 }
@@ -172,14 +166,9 @@ Deno.test("colour ops do not leak tensors", async () => {
   x.dispose();
 });
 
-for (const name of ["cpu-fast", "wasm", "blas"] as const) {
-  let loads = true;
-  try {
-    await useBackend(name);
-  } catch {
-    loads = false;
-  }
-  await useBackend("cpu");
+for (
+  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+) {
   Deno.test({
     name:
       `normalize() and denormalize() on ${name} (one fused kernel) match the cpu backend's tensor ops`,
@@ -196,16 +185,13 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
       const reference = run();
       const expected = await Promise.all(reference.map((t) => t.data()));
       tf.dispose(reference);
-      await useBackend(name);
-      try {
+      await withBackend(name, async () => {
         assertTrue(tf.getKernel(CHANNEL_AFFINE_KERNEL, name) !== undefined);
         const got = run();
         assertClose(await got[0].data(), expected[0], { atol: 1e-6, rtol: 0 });
         assertClose(await got[1].data(), pixels, { atol: 1e-6, rtol: 0 });
         tf.dispose(got);
-      } finally {
-        await useBackend("cpu");
-      }
+      });
     },
   });
 }

@@ -10,6 +10,8 @@ import {
   assertNoLeak,
   assertThrows,
   assertTrue,
+  loadableBackends,
+  withBackend,
 } from "@scaling-vicreg/backend/testing";
 import { LUMA_TORCHVISION } from "./color.ts";
 import type { ViewParams } from "./params.ts";
@@ -106,14 +108,9 @@ function cropResizeMatchesPillow(): void {
   batch.pixels.dispose();
 }
 
-for (const name of ["cpu-fast", "wasm", "blas"] as const) {
-  let loads = true;
-  try {
-    await useBackend(name);
-  } catch {
-    loads = false;
-  }
-  await useBackend("cpu");
+for (
+  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+) {
   Deno.test({
     name:
       `cropResize() on ${name} (one fused kernel) matches Pillow and the cpu backend's tensor path`,
@@ -142,8 +139,7 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
       const batchCpu = uploadImages(images);
       const expected = cropResize(batchCpu, crops, flips, 24, 20).dataSync();
       batchCpu.pixels.dispose();
-      await useBackend(name);
-      try {
+      await withBackend(name, async () => {
         assertTrue(tf.getKernel(CROP_RESIZE_KERNEL, name) !== undefined);
         const batch = uploadImages(images);
         const out = cropResize(batch, crops, flips, 24, 20);
@@ -151,9 +147,7 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
         assertClose(await out.data(), expected, { atol: 2e-6, rtol: 0 });
         tf.dispose([out, batch.pixels]);
         cropResizeMatchesPillow();
-      } finally {
-        await useBackend("cpu");
-      }
+      });
     },
   });
 }
@@ -196,14 +190,9 @@ Deno.test("colorJitter() applies each sample's factors in its own order, as torc
   tf.dispose([one, x, y]);
 });
 
-for (const name of ["cpu-fast", "wasm", "blas"] as const) {
-  let loads = true;
-  try {
-    await useBackend(name);
-  } catch {
-    loads = false;
-  }
-  await useBackend("cpu");
+for (
+  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+) {
   Deno.test({
     name:
       `colorJitter() on ${name} (one fused kernel) matches torchvision and the cpu backend's tensor ops`,
@@ -234,8 +223,7 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
       const expected = tf.tidy(() =>
         colorJitter(tf.tensor4d(pixels, [24, 5, 4, 3]), params).dataSync()
       );
-      await useBackend(name);
-      try {
+      await withBackend(name, async () => {
         assertTrue(tf.getKernel(COLOR_JITTER_KERNEL, name) !== undefined);
         const x = tf.tensor4d(pixels, [24, 5, 4, 3]);
         const y = colorJitter(x, params);
@@ -248,9 +236,7 @@ for (const name of ["cpu-fast", "wasm", "blas"] as const) {
         }], LUMA_TORCHVISION);
         assertClose(await z.data(), jitter.out, { atol: 1e-5, rtol: 0 });
         tf.dispose([one, z]);
-      } finally {
-        await useBackend("cpu");
-      }
+      });
     },
   });
 }

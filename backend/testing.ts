@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
+import { type BackendName, useBackend } from "./backend.ts";
 
 /**
  * Asserts deep equality.
@@ -194,4 +195,68 @@ function collectTensors(value: unknown, out: tf.Tensor[] = []): tf.Tensor[] {
     for (const v of Object.values(value)) collectTensors(v, out);
   }
   return out;
+}
+
+/**
+ * Tries each backend once and says which load here, for
+ * `Deno.test({ ignore })`; makes `restore` the active backend afterwards.
+ *
+ * @example
+ * ```ts
+ * import { loadableBackends } from "@scaling-vicreg/backend/testing";
+ * for (const [name, loads] of await loadableBackends(["cpu-fast"])) {
+ *   console.log(name, loads); // "cpu-fast" true
+ * }
+ * ```
+ *
+ * @typeParam N The backend names.
+ * @param names Backends to try.
+ * @param restore The backend to leave active.
+ * @returns Each name with whether it loaded.
+ */
+export async function loadableBackends<N extends BackendName>(
+  names: readonly N[],
+  restore: BackendName = "cpu",
+): Promise<[N, boolean][]> {
+  const out: [N, boolean][] = [];
+  for (const name of names) {
+    try {
+      await useBackend(name);
+      out.push([name, true]);
+    } catch {
+      out.push([name, false]);
+    }
+  }
+  await useBackend(restore);
+  return out;
+}
+
+/**
+ * Runs `fn` with `name` as the active backend, then makes `restore` active
+ * again (also when `fn` throws).
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { withBackend } from "@scaling-vicreg/backend/testing";
+ * console.log(await withBackend("cpu-fast", () => tf.getBackend())); // "cpu-fast"
+ * ```
+ *
+ * @typeParam T What `fn` returns.
+ * @param name The backend to run on.
+ * @param fn The work.
+ * @param restore The backend to leave active.
+ * @returns What `fn` returns.
+ */
+export async function withBackend<T>(
+  name: BackendName,
+  fn: () => T | Promise<T>,
+  restore: BackendName = "cpu",
+): Promise<T> {
+  await useBackend(name);
+  try {
+    return await fn();
+  } finally {
+    await useBackend(restore);
+  }
 }

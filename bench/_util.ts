@@ -9,6 +9,15 @@ export function flag(args: string[], name: string, fallback: string): string {
   return eq === undefined ? fallback : eq.slice(name.length + 3);
 }
 
+/** What the bench lines record about the machine. */
+export function machine(): { cpus: number; os: string; arch: string } {
+  return {
+    cpus: navigator.hardwareConcurrency,
+    os: Deno.build.os,
+    arch: Deno.build.arch,
+  };
+}
+
 /** `x` rounded to `digits` decimals. */
 export function round(x: number, digits: number): number {
   const f = 10 ** digits;

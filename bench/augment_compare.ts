@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { flag, round, runPythonJson } from "./_util.ts";
+import { flag, machine, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   type BackendName,
@@ -187,11 +187,7 @@ async function main(args: string[]): Promise<number> {
       tfjs: ours,
       torchvision: theirs,
       ratio,
-      machine: {
-        cpus: navigator.hardwareConcurrency,
-        os: Deno.build.os,
-        arch: Deno.build.arch,
-      },
+      machine: machine(),
     }));
   }
   return 0;

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { flag, round, runPythonJson } from "./_util.ts";
+import { flag, machine, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   type BackendName,
@@ -276,11 +276,7 @@ async function main(args: string[]): Promise<number> {
         tfjs: { ...ours, ...memory },
         torch: theirs,
         ratio,
-        machine: {
-          cpus: navigator.hardwareConcurrency,
-          os: Deno.build.os,
-          arch: Deno.build.arch,
-        },
+        machine: machine(),
       }));
     }
   }

@@ -19,7 +19,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
 import { trainLinearClassifier } from "@scaling-vicreg/probe";
-import { flag, round, runPythonJson } from "./_util.ts";
+import { flag, machine, round, runPythonJson } from "./_util.ts";
 
 /** A probe problem's size. */
 export interface ProbeCase {
@@ -106,11 +106,7 @@ async function main(args: string[]): Promise<number> {
       tfjs: { seconds: round(seconds, 2) },
       torch: theirs,
       ratio: "seconds" in theirs ? round(theirs.seconds / seconds, 3) : null,
-      machine: {
-        cpus: navigator.hardwareConcurrency,
-        os: Deno.build.os,
-        arch: Deno.build.arch,
-      },
+      machine: machine(),
     }));
   }
   return 0;

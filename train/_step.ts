@@ -84,7 +84,18 @@ export function stepGradients(
     nets.backbone.forward(x, { training: true, returnFeatureMap: useLocal });
   const metrics: tf.Scalar[] = [];
   const grads = new Map<string, tf.Tensor>();
-  const addBackbone = (part: Map<string, tf.Tensor>) => {
+  // Back-propagates a checkpointed view with its upstream gradients (the
+  // embedding's, then the feature map's) and adds to the backbone's sums.
+  const backpropagate = (
+    run: ReturnType<VicregNetworks["backbone"]["forwardCheckpointed"]>,
+    dy: tf.Tensor[],
+  ) => {
+    const part = run.backward({
+      embedding: dy[0] as tf.Tensor2D,
+      featureMap: useLocal ? dy[1] as tf.Tensor4D : undefined,
+    });
+    run.dispose();
+    tf.dispose(dy);
     for (const [name, g] of part) {
       const key = `backbone.${name}`;
       const sum = grads.get(key);
@@ -123,14 +134,7 @@ export function stepGradients(
       true,
     );
     names.forEach((name, i) => grads.set(name, all[i]));
-    const upstream = all.slice(names.length);
-    const part = run.backward({
-      embedding: upstream[0] as tf.Tensor2D,
-      featureMap: useLocal ? upstream[1] as tf.Tensor4D : undefined,
-    });
-    run.dispose();
-    tf.dispose(upstream);
-    addBackbone(part);
+    backpropagate(run, all.slice(names.length));
     return { value: value as tf.Scalar, metrics, grads };
   }
   if (mode === "joint") {
@@ -178,16 +182,9 @@ export function stepGradients(
   );
   heads.forEach(([name], i) => grads.set(name, headGrads[i]));
   const upstream = headGrads.slice(heads.length);
-  runs.forEach((run, v) => {
-    const dy = upstream.slice(v * perView, (v + 1) * perView);
-    const part = run.backward({
-      embedding: dy[0] as tf.Tensor2D,
-      featureMap: useLocal ? dy[1] as tf.Tensor4D : undefined,
-    });
-    run.dispose();
-    tf.dispose(dy);
-    addBackbone(part);
-  });
+  runs.forEach((run, v) =>
+    backpropagate(run, upstream.slice(v * perView, (v + 1) * perView))
+  );
   return { value: value as tf.Scalar, metrics, grads };
 }
 

@@ -7,20 +7,35 @@ import * as tf from "@tensorflow/tfjs-core";
 
 /** Shapes, strides and padding of one NHWC 2-D convolution. */
 export interface Geometry {
+  /** Batch size. */
   n: number;
+  /** Input height. */
   h: number;
+  /** Input width. */
   w: number;
+  /** Input channels. */
   ci: number;
+  /** Output height. */
   oh: number;
+  /** Output width. */
   ow: number;
+  /** Output channels. */
   co: number;
+  /** Filter height. */
   kh: number;
+  /** Filter width. */
   kw: number;
+  /** Vertical stride. */
   sh: number;
+  /** Horizontal stride. */
   sw: number;
+  /** Zero rows above the input. */
   top: number;
+  /** Zero columns left of the input. */
   left: number;
+  /** Zero rows below the input. */
   bottom: number;
+  /** Zero columns right of the input. */
   right: number;
 }
 

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import type { Geometry } from "./_geometry.ts";
 
 /** A loaded BLAS library. */
 export interface Blas {
@@ -220,38 +221,7 @@ function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): Blas {
 }
 
 /** Shapes, strides and padding of one NHWC convolution. */
-export interface ConvShape {
-  /** Batch size. */
-  n: number;
-  /** Input height. */
-  h: number;
-  /** Input width. */
-  w: number;
-  /** Input channels. */
-  ci: number;
-  /** Output height. */
-  oh: number;
-  /** Output width. */
-  ow: number;
-  /** Output channels. */
-  co: number;
-  /** Filter height. */
-  kh: number;
-  /** Filter width. */
-  kw: number;
-  /** Vertical stride. */
-  sh: number;
-  /** Horizontal stride. */
-  sw: number;
-  /** Zero rows above the input. */
-  top: number;
-  /** Zero columns left of the input. */
-  left: number;
-  /** Zero rows below the input. */
-  bottom: number;
-  /** Zero columns right of the input. */
-  right: number;
-}
+export type ConvShape = Geometry;
 
 /** Reusable scratch buffers, grown on demand and kept between calls. */
 export class Scratch {
@@ -568,6 +538,27 @@ function ow2(g: ConvShape, pads: number[]): number {
   return g.ow + pads[2] + pads[3];
 }
 
+/**
+ * Calls `fn(cols, m0, mc)` for each chunk of rows `m0 .. m0 + mc` of the
+ * im2col matrix of `x` (chunked to fit the scratch buffer).
+ */
+function eachIm2colChunk(
+  g: ConvShape,
+  scratch: Scratch,
+  x: Float32Array,
+  fn: (cols: Float32Array, m0: number, mc: number) => void,
+): void {
+  const m = g.n * g.oh * g.ow;
+  const k = g.kh * g.kw * g.ci;
+  const rows = rowChunk(g, scratch);
+  for (let m0 = 0; m0 < m; m0 += rows) {
+    const mc = Math.min(rows, m - m0);
+    const cols = scratch.get(2, mc * k);
+    im2colRows(x, cols, g, m0, mc);
+    fn(cols, m0, mc);
+  }
+}
+
 /** Output rows per im2col chunk. */
 function rowChunk(g: ConvShape, scratch: Scratch): number {
   const k = g.kh * g.kw * g.ci;
@@ -621,11 +612,7 @@ export function conv2d(
     return;
   }
   const k = kh * kw * ci;
-  const rows = rowChunk(g, scratch);
-  for (let m0 = 0; m0 < m; m0 += rows) {
-    const mc = Math.min(rows, m - m0);
-    const cols = scratch.get(2, mc * k);
-    im2colRows(x, cols, g, m0, mc);
+  eachIm2colChunk(g, scratch, x, (cols, m0, mc) =>
     blas.sgemm(
       false,
       false,
@@ -640,8 +627,7 @@ export function conv2d(
       0,
       out.subarray(m0 * co),
       co,
-    );
-  }
+    ));
 }
 
 /**
@@ -795,11 +781,7 @@ export function conv2dBackpropFilter(
     return;
   }
   const k = kh * kw * ci;
-  const rows = rowChunk(g, scratch);
-  for (let m0 = 0; m0 < m; m0 += rows) {
-    const mc = Math.min(rows, m - m0);
-    const cols = scratch.get(2, mc * k);
-    im2colRows(x, cols, g, m0, mc);
+  eachIm2colChunk(g, scratch, x, (cols, m0, mc) =>
     blas.sgemm(
       true,
       false,
@@ -814,6 +796,5 @@ export function conv2dBackpropFilter(
       m0 === 0 ? 0 : 1,
       dw,
       co,
-    );
-  }
+    ));
 }

@@ -116,10 +116,7 @@ export function blasKernelConfigs(
         if (x === undefined || x.dtype === "string") {
           return wasmKernel(tf.Identity).kernelFunc(args);
         }
-        (args.backend as unknown as { incRef(id: tf.DataId): void }).incRef(
-          x.dataId,
-        );
-        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+        return shareBuffer(args.backend, x);
       },
     },
     {
@@ -133,10 +130,7 @@ export function blasKernelConfigs(
         if (x === undefined || x.dtype === "string" || x.dtype !== dtype) {
           return wasmKernel(tf.Cast).kernelFunc(args);
         }
-        (args.backend as unknown as { incRef(id: tf.DataId): void }).incRef(
-          x.dataId,
-        );
-        return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+        return shareBuffer(args.backend, x);
       },
     },
     {
@@ -275,6 +269,12 @@ export function blasKernelConfigs(
       },
     },
   ];
+}
+
+/** `x`'s buffer as a new output (one more reference, no copy). */
+function shareBuffer(backend: unknown, x: tf.TensorInfo): tf.TensorInfo {
+  (backend as { incRef(id: tf.DataId): void }).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 function wasmKernel(kernelName: string): tf.KernelConfig {
