@@ -313,6 +313,8 @@ export interface BackendProbe {
   ok: boolean;
   /** Why not, when `ok` is false. */
   reason?: string;
+  /** What it runs on, when `ok` (e.g. the BLAS library and its threads). */
+  detail?: string;
 }
 
 /**
@@ -351,11 +353,25 @@ async function selfTest(name: BackendName): Promise<void> {
   }
 }
 
+/** A backend's device in words, with its BLAS for `blas`. */
+async function describe(backend: TensorBackend): Promise<string> {
+  if (backend.name !== "blas") return backend.device;
+  const { loadBlas } = await import("./kernels/blas.ts");
+  const blas = loadBlas();
+  const parts = [
+    blas.library,
+    blas.core,
+    blas.threads === undefined ? undefined : `${blas.threads} threads`,
+  ].filter((p) => p !== undefined);
+  return `${backend.device}: ${parts.join(", ")}`;
+}
+
 async function tryBackend(name: BackendName): Promise<BackendProbe> {
   try {
-    await getBackend(name).init();
+    const backend = getBackend(name);
+    await backend.init();
     await selfTest(name);
-    return { name, ok: true };
+    return { name, ok: true, detail: await describe(backend) };
   } catch (error) {
     return { name, ok: false, reason: errorText(error) };
   }

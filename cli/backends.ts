@@ -16,7 +16,7 @@ export const backendsCommand: Command = {
     for (const probe of await probeBackends()) {
       console.log(
         `${probe.ok ? "ok  " : "no  "} ${probe.name.padEnd(10)} ${
-          probe.reason ?? ""
+          probe.reason ?? probe.detail ?? ""
         }`,
       );
     }
