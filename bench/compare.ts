@@ -13,7 +13,8 @@
  * Flags: `--cases a,b` (keys of `STEP_CASES`), `--backends a,b` (`auto`, a
  * backend name, or `cpu-fast`: `cpu` with im2col conv gradients),
  * `--steps N`, `--warmup N`, `--batch N` (overrides the cases' batch),
- * `--torch-threads N` (0 = every core), `--python PATH`, `--no-torch`,
+ * `--torch-threads N` (0 = every core), `--torch-device cpu|cuda`,
+ * `--python PATH`, `--no-torch`,
  * `--step auto|joint|mixed|view-by-view` (how to back-propagate; auto: what
  * `vicreg pretrain` picks, i.e. `train`'s `chooseStepMode`: the fastest mode
  * whose estimated memory fits the 4 GiB wasm heap on wasm and blas, joint
@@ -198,6 +199,8 @@ export interface TorchStepOptions {
   threads: number;
   /** The python executable, e.g. `/usr/bin/python3`. */
   python: string;
+  /** PyTorch's device: `cpu` or `cuda`. @default {"cpu"} */
+  device?: string;
 }
 
 /**
@@ -217,6 +220,7 @@ export async function timeTorchStep(
     JSON.stringify(spec),
     ...["--steps", String(options.steps), "--warmup", String(options.warmup)],
     ...["--threads", String(options.threads)],
+    ...["--device", options.device ?? "cpu"],
   ]);
 }
 
@@ -228,6 +232,7 @@ async function main(args: string[]): Promise<number> {
   const batch = Number(flag(args, "batch", "0"));
   const threads = Number(flag(args, "torch-threads", "0"));
   const python = flag(args, "python", "/usr/bin/python3");
+  const device = flag(args, "torch-device", "cpu");
   const torch = !args.includes("--no-torch");
   const stepFlag = flag(args, "step", "auto");
   if (!["auto", "joint", "mixed", "view-by-view"].includes(stepFlag)) {
@@ -252,7 +257,7 @@ async function main(args: string[]): Promise<number> {
       ? { ...base, name: base.name.replace(/-b\d+$/, `-b${batch}`), batch }
       : base;
     const theirs = torch
-      ? await timeTorchStep(spec, { steps, warmup, threads, python })
+      ? await timeTorchStep(spec, { steps, warmup, threads, python, device })
       : { error: "skipped (--no-torch)" };
     for (const requested of backends) {
       const info = requested === "cpu-fast"

@@ -31,6 +31,14 @@ export interface StepCase {
   batch: number;
   /** Projector layer widths after the backbone, e.g. `[512, 512]`. */
   projector: number[];
+  /**
+   * With a local loss: the local projector's widths, applied to every cell
+   * of the backbone's last feature map (VICRegL-style); cells of the two
+   * views are paired by grid index and their VICReg loss is added × `localAlpha`.
+   */
+  localProjector?: number[];
+  /** Weight of the local loss. @default {0.2} */
+  localAlpha?: number;
 }
 
 /** The cases `bench:compare` runs (issue 11). */
@@ -51,6 +59,17 @@ export const STEP_CASES: Record<string, StepCase> = {
     batch: 32,
     projector: [2048, 2048, 1024],
   },
+  // GPU only: a step takes minutes on a CPU.
+  "resnet50x2-96px-b256-local": {
+    name: "resnet50x2-96px-b256-local",
+    arch: "resnet50x2",
+    stem: "imagenet",
+    imageSize: 96,
+    batch: 256,
+    projector: [2048, 2048, 1024],
+    localProjector: [1024, 512],
+    localAlpha: 0.2,
+  },
   "tiny-16px-b16": {
     name: "tiny-16px-b16",
     arch: "tiny",
@@ -69,6 +88,8 @@ export interface StepModel {
   readonly backbone: ResNet;
   /** The projector. */
   readonly projector: Projector;
+  /** The local projector, when the case has a local loss. */
+  readonly localProjector?: Projector;
   /** Every trainable variable, backbone first, in a fixed order. */
   readonly variables: tf.Variable[];
   /** Frees the variables. */
@@ -101,17 +122,27 @@ export function makeStepModel(spec: StepCase, rng: Rng): StepModel {
     spec.projector.join("-"),
     rng.fork("projector"),
   );
+  const localProjector = spec.localProjector === undefined
+    ? undefined
+    : createProjector(
+      backbone.embeddingDim,
+      spec.localProjector.join("-"),
+      rng.fork("local-projector"),
+    );
   return {
     spec,
     backbone,
     projector,
+    localProjector,
     variables: [
       ...backbone.parameters().values(),
       ...projector.parameters().values(),
+      ...(localProjector?.parameters().values() ?? []),
     ],
     dispose(): void {
       backbone.dispose();
       projector.dispose();
+      localProjector?.dispose();
     },
   };
 }
@@ -175,32 +206,74 @@ export function trainStep(
 ): tf.Scalar {
   const { lr, mode } = { ...DEFAULT_TRAIN_STEP_OPTIONS, ...options };
   if (!(lr > 0)) throw new RangeError(`Expected lr > 0: received ${lr}`);
-  const { backbone, projector, variables } = model;
-  const embed = (x: tf.Tensor4D, updateRunningStats = true) =>
-    backbone.forward(x, { training: true, updateRunningStats }).embedding;
-  const heads = (ea: tf.Tensor2D, eb: tf.Tensor2D) =>
-    vicregLoss(
-      projector.forward(ea, { training: true }),
-      projector.forward(eb, { training: true }),
+  const { backbone, projector, localProjector, variables } = model;
+  const local = localProjector !== undefined;
+  const alpha = model.spec.localAlpha ?? 0.2;
+  // A view's outputs the heads use: the embedding, and the feature map with
+  // a local loss.
+  const embed = (x: tf.Tensor4D): tf.Tensor[] => {
+    const out = backbone.forward(x, {
+      training: true,
+      returnFeatureMap: local,
+    });
+    return local ? [out.embedding, out.featureMap!] : [out.embedding];
+  };
+  const cells = (f: tf.Tensor) => {
+    const [n, h, w, e] = f.shape;
+    return localProjector!.forward(
+      tf.reshape(f, [n * h * w, e]) as tf.Tensor2D,
+      {
+        training: true,
+      },
+    );
+  };
+  const heads = (a: tf.Tensor[], b: tf.Tensor[]): tf.Scalar => {
+    const global = vicregLoss(
+      projector.forward(a[0] as tf.Tensor2D, { training: true }),
+      projector.forward(b[0] as tf.Tensor2D, { training: true }),
     ).loss;
+    if (!local) return global;
+    return tf.add(
+      global,
+      tf.mul(vicregLoss(cells(a[1]), cells(b[1])).loss, alpha),
+    ) as tf.Scalar;
+  };
+  const outputsOf = (
+    run: ReturnType<ResNet["forwardCheckpointed"]>,
+  ): tf.Tensor[] => local ? [run.embedding, run.featureMap!] : [run.embedding];
+  const backward = (
+    run: ReturnType<ResNet["forwardCheckpointed"]>,
+    dy: tf.Tensor[],
+  ) => {
+    const part = run.backward({
+      embedding: dy[0] as tf.Tensor2D,
+      featureMap: local ? dy[1] as tf.Tensor4D : undefined,
+    });
+    run.dispose();
+    tf.dispose(dy);
+    return part;
+  };
   let loss: tf.Scalar;
   let grads: tf.Tensor[];
   const trunk = [...backbone.parameters()];
   const head = variables.slice(trunk.length);
+  const checkpointed = (x: tf.Tensor4D) =>
+    backbone.forwardCheckpointed(x, {
+      training: true,
+      returnFeatureMap: local,
+    });
   if (mode === "mixed") {
-    // No tape: view 1 keeps its embedding [N, E] and its blocks' inputs.
-    const run = backbone.forwardCheckpointed(views[0], { training: true });
+    // No tape: view 1 keeps its outputs and its blocks' inputs.
+    const run = checkpointed(views[0]);
+    const first = outputsOf(run);
     const out = tf.engine().gradients(
-      () => leanTape(() => heads(run.embedding, embed(views[1]))),
-      [...variables, run.embedding],
+      () => leanTape(() => heads(first, embed(views[1]))),
+      [...variables, ...first],
       undefined,
       true,
     );
     loss = out.value as tf.Scalar;
-    const de = out.grads[variables.length] as tf.Tensor2D;
-    const part = run.backward({ embedding: de });
-    run.dispose();
-    de.dispose();
+    const part = backward(run, out.grads.slice(variables.length));
     grads = variables.map((_, i) => {
       if (i >= trunk.length) return out.grads[i];
       const sum = tf.add(out.grads[i], part.get(trunk[i][0])!);
@@ -215,23 +288,21 @@ export function trainStep(
     loss = out.value;
     grads = variables.map((v) => out.grads[v.name]);
   } else {
-    // No tape: each run keeps its embedding [N, E] and its blocks' inputs.
-    const runs = views.map((x) =>
-      backbone.forwardCheckpointed(x, { training: true })
-    );
+    // No tape: each run keeps its outputs and its blocks' inputs.
+    const runs = views.map(checkpointed);
+    const outputs = runs.map(outputsOf);
     const out = tf.engine().gradients(
-      () => heads(runs[0].embedding, runs[1].embedding),
-      [...head, runs[0].embedding, runs[1].embedding],
+      () => heads(outputs[0], outputs[1]),
+      [...head, ...outputs[0], ...outputs[1]],
       undefined,
       true,
     );
     loss = out.value as tf.Scalar;
+    const per = outputs[0].length;
     const sums: tf.Tensor[] = [];
     runs.forEach((run, v) => {
-      const de = out.grads[head.length + v] as tf.Tensor2D;
-      const part = run.backward({ embedding: de });
-      run.dispose();
-      de.dispose();
+      const start = head.length + v * per;
+      const part = backward(run, out.grads.slice(start, start + per));
       trunk.forEach(([name], i) => {
         const g = part.get(name)!;
         if (v === 0) {

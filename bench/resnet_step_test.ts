@@ -8,7 +8,12 @@ import {
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
 import { resnetParameterCount } from "@scaling-vicreg/models";
-import { makeStepModel, STEP_CASES, trainStep } from "./resnet_step.ts";
+import {
+  makeStepModel,
+  STEP_CASES,
+  type StepCase,
+  trainStep,
+} from "./resnet_step.ts";
 
 await useBackend("cpu-fast");
 
@@ -60,32 +65,62 @@ Deno.test("trainStep() updates every variable and leaks no tensor", async () => 
   model.dispose();
 });
 
-Deno.test("trainStep() mixed and view by view give the joint step's loss, update and running statistics", async () => {
+for (
+  const [label, stepSpec] of [
+    ["global loss", spec],
+    ["local loss", { ...spec, localProjector: [16, 8], localAlpha: 0.5 }],
+  ] as [string, StepCase][]
+) {
+  Deno.test(`trainStep() mixed and view by view give the joint step's loss, update and running statistics (${label})`, async () => {
+    const [x, y] = views();
+    const after = async (mode: "joint" | "mixed" | "view-by-view") => {
+      const model = makeStepModel(stepSpec, new Rng(0));
+      const loss = trainStep(model, [x, y], { lr: 0.1, mode });
+      const values = [
+        await loss.data(),
+        ...model.variables.map((v) => v.dataSync()),
+        ...[...model.backbone.buffers().values()].map((v) => v.dataSync()),
+      ];
+      loss.dispose();
+      model.dispose();
+      return values;
+    };
+    const joint = await after("joint");
+    for (const mode of ["mixed", "view-by-view"] as const) {
+      await assertNoLeak(async () => {
+        const split = await after(mode);
+        joint.forEach((v, i) =>
+          assertClose(split[i], v, {
+            rtol: 1e-5,
+            atol: 1e-7,
+            message: `${mode} #${i}`,
+          })
+        );
+      });
+    }
+    tf.dispose([x, y]);
+  });
+}
+
+Deno.test("trainStep() with a local projector adds α × the cells' VICReg loss", async () => {
   const [x, y] = views();
-  const after = async (mode: "joint" | "mixed" | "view-by-view") => {
-    const model = makeStepModel(spec, new Rng(0));
-    const loss = trainStep(model, [x, y], { lr: 0.1, mode });
-    const values = [
-      await loss.data(),
-      ...model.variables.map((v) => v.dataSync()),
-      ...[...model.backbone.buffers().values()].map((v) => v.dataSync()),
-    ];
+  const lossOf = async (s: StepCase) => {
+    const model = makeStepModel(s, new Rng(0));
+    const loss = trainStep(model, [x, y], { lr: 0.1 });
+    const value = (await loss.data())[0];
     loss.dispose();
     model.dispose();
-    return values;
+    return value;
   };
-  const joint = await after("joint");
-  for (const mode of ["mixed", "view-by-view"] as const) {
-    await assertNoLeak(async () => {
-      const split = await after(mode);
-      joint.forEach((v, i) =>
-        assertClose(split[i], v, {
-          rtol: 1e-5,
-          atol: 1e-7,
-          message: `${mode} #${i}`,
-        })
-      );
-    });
-  }
+  const global = await lossOf(spec);
+  const half = await lossOf({
+    ...spec,
+    localProjector: [16, 8],
+    localAlpha: 0.5,
+  });
+  const one = await lossOf({ ...spec, localProjector: [16, 8], localAlpha: 1 });
+  // The same backbone, projector and local projector: loss = g + α·l.
+  assertTrue(half > global, `${half} > ${global}`);
+  assertClose(one - global, 2 * (half - global), { rtol: 1e-4 });
   tf.dispose([x, y]);
 });

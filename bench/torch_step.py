@@ -3,8 +3,10 @@
 Same network (models' ResNet = torchvision's structure without fc, CIFAR or
 ImageNet stem, zero-init residual), projector (VICReg's: Linear-BN-ReLU hidden
 layers with bias, last Linear without), VICReg loss (25, 25, 1) over two views
-of `batch` images in training-mode BN, and a plain SGD update. Prints one JSON
-line.
+of `batch` images in training-mode BN, and a plain SGD update. With
+`localProjector` in the case, a local projector on every cell of the last
+feature map and α × the VICReg loss of the two views' cells paired by grid
+index are added, as bench/resnet_step.ts does. Prints one JSON line.
 
 Usage: python3 bench/torch_step.py '<case JSON>' [--steps N] [--warmup N]
        [--threads N] [--device cpu|cuda]
@@ -74,8 +76,10 @@ class Backbone(nn.Module):
         return nn.Sequential(*blocks)
 
     def forward(self, x):
+        """The embedding [N, C] and the last feature map [N, C, h, w]."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layers(x).mean(dim=(2, 3))
+        fmap = self.layers(x)
+        return fmap.mean(dim=(2, 3)), fmap
 
 
 def projector(dim, widths):
@@ -92,9 +96,16 @@ class Net(nn.Module):
         super().__init__()
         self.backbone = Backbone(spec["arch"], spec["stem"])
         self.projector = projector(self.backbone.dim, spec["projector"])
+        local = spec.get("localProjector")
+        self.local = None if local is None else projector(self.backbone.dim, local)
 
     def forward(self, x):
-        return self.projector(self.backbone(x))
+        """The global projection, and the cells' local projections or None."""
+        emb, fmap = self.backbone(x)
+        if self.local is None:
+            return self.projector(emb), None
+        cells = fmap.permute(0, 2, 3, 1).reshape(-1, fmap.shape[1])
+        return self.projector(emb), self.local(cells)
 
 
 def vicreg(za, zb):
@@ -130,9 +141,14 @@ def main():
     xa = torch.randn(b, 3, s, s, device=device)
     xb = torch.randn(b, 3, s, s, device=device)
 
+    alpha = spec.get("localAlpha", 0.2)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = vicreg(net(xa), net(xb))
+        (za, la), (zb, lb) = net(xa), net(xb)
+        loss = vicreg(za, zb)
+        if la is not None:
+            loss = loss + alpha * vicreg(la, lb)
         loss.backward()
         opt.step()
         return loss
