@@ -150,11 +150,18 @@ async function importOptional(specifier: string): Promise<unknown> {
  * when that variable is unset (servers, CI); they only need some private
  * runtime directory, so one is made for this process first.
  */
+/** The user id, or undefined without `--allow-sys` (never prompts). */
+function uid(): number | undefined {
+  const query = { name: "sys", kind: "uid" } as const;
+  if (Deno.permissions.querySync(query).state !== "granted") return undefined;
+  return Deno.uid() ?? undefined;
+}
+
 async function requestAdapter(gpu: GPU): Promise<GPUAdapter | null> {
   try {
     if (Deno.build.os === "linux" && !Deno.env.get("XDG_RUNTIME_DIR")) {
       // One directory per user, reused by every process.
-      const dir = `/tmp/vicreg-runtime-${Deno.uid() ?? "user"}`;
+      const dir = `/tmp/vicreg-runtime-${uid() ?? "user"}`;
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       await Deno.chmod(dir, 0o700);
       Deno.env.set("XDG_RUNTIME_DIR", dir);

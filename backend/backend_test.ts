@@ -67,3 +67,45 @@ Deno.test("useBackend('blas') without a BLAS library gives a clear error", async
   assertEquals(text.includes("Available here: "), true, text);
   assertEquals(text.split("\n").length, 1, text);
 });
+
+Deno.test("useBackend('blas') without FFI permission says so, and auto falls back without a prompt", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".ts" });
+  try {
+    await Deno.writeTextFile(
+      file,
+      `
+      import { useBackend } from "${new URL("./backend.ts", import.meta.url)}";
+      try {
+        await useBackend("blas");
+      } catch (error) {
+        console.log(error.message.split(". Available")[0]);
+      }
+      console.log((await useBackend("auto")).name);
+    `,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      // No --allow-ffi; stdin closed, so a permission prompt would fail.
+      args: [
+        "run",
+        "--allow-read",
+        "--allow-env",
+        "--allow-net",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        file,
+      ],
+      env: { NO_COLOR: "1" },
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+    assertEquals(
+      lines[0],
+      'Backend "blas" is unavailable: Cannot open a BLAS: FFI is not allowed (run deno with --allow-ffi or -A)',
+    );
+    assertEquals(lines[1] !== "blas", true, lines.join(" | "));
+  } finally {
+    await Deno.remove(file);
+  }
+});

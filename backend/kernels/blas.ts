@@ -136,6 +136,12 @@ let cached: Blas | undefined;
  */
 export function loadBlas(library?: string): Blas {
   if (cached !== undefined && library === undefined) return cached;
+  // Query, never prompt: `auto` probes this backend on every machine.
+  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
+    throw new Error(
+      "Cannot open a BLAS: FFI is not allowed (run deno with --allow-ffi or -A)",
+    );
+  }
   const fromEnv = library === undefined ? envBlas() : undefined;
   const tried = library !== undefined
     ? [library]
@@ -168,11 +174,9 @@ export function loadBlas(library?: string): Blas {
 }
 
 function envBlas(): string | undefined {
-  try {
-    return Deno.env.get("VICREG_BLAS") || undefined;
-  } catch {
-    return undefined;
-  }
+  const query = { name: "env", variable: "VICREG_BLAS" } as const;
+  if (Deno.permissions.querySync(query).state !== "granted") return undefined;
+  return Deno.env.get("VICREG_BLAS") || undefined;
 }
 
 function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): Blas {
