@@ -165,13 +165,24 @@ export function blasKernelConfigs(
     {
       kernelName: tf.Conv2D,
       backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => {
+      kernelFunc: (args) => {
+        const { inputs, backend, attrs } = args;
         const x = float32(inputs, "x", tf.Conv2D, 4);
         const filter = float32(inputs, "filter", tf.Conv2D, 4);
+        const a = attrs ?? {};
+        if (
+          (a.dataFormat ?? "NHWC") !== "NHWC" ||
+          !tf.backend_util.tupleValuesAreOne(
+            (a.dilations ?? 1) as number | [number, number],
+          )
+        ) {
+          // NCHW or dilated: wasm's own kernel.
+          return wasmKernel(tf.Conv2D).kernelFunc(args);
+        }
         const g = geometry(
           x.shape as Shape4,
           filter.shape as Shape4,
-          attrs ?? {},
+          a,
           tf.Conv2D,
         );
         return withHeap(

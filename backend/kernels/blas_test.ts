@@ -353,6 +353,22 @@ Deno.test({
       await onBackend("cpu", 6, pools),
       "MaxPoolGrad/Cast",
     );
+    // A dilated conv (no BLAS path) runs wasm's kernel.
+    const dilated = (rng: Rng) => [
+      tf.conv2d(
+        tensor(rng, [2, 9, 9, 4]) as tf.Tensor4D,
+        tensor(rng, [3, 3, 4, 5]) as tf.Tensor4D,
+        1,
+        "same",
+        "NHWC",
+        2,
+      ),
+    ];
+    assertSame(
+      await onBackend("blas", 8, dilated),
+      await onBackend("cpu", 8, dilated),
+      "dilated Conv2D",
+    );
     // Identity shares the buffer: a clone outlives its original.
     await useBackend("blas");
     const original = tf.tensor1d([1, 2, 3]);
