@@ -1,8 +1,11 @@
 /**
  * `blas`: the wasm backend (XNNPACK, SIMD) with its convolutions, their
- * gradients and its matrix products moved to a native multithreaded BLAS
- * through Deno's FFI (see `blas.ts`). Everything else (batch norm,
- * element-wise ops, reductions, the optimizer) stays on wasm.
+ * gradients, its matrix products and BatchNorm's sums over leading axes moved
+ * to a native multithreaded BLAS through Deno's FFI (see `blas.ts`), copies
+ * that TF.js makes of saved tensors (`Identity`, same-type `Cast`) replaced by
+ * shared buffers, a one-pass `MaxPoolGrad`, and the fused augmentation
+ * kernels. The other element-wise ops, the other reductions and the optimizer
+ * stay on wasm.
  *
  * It is a second TF.js backend sharing the wasm module, so tensors stay in
  * the wasm heap and the BLAS reads and writes them in place; `wasm` itself is
