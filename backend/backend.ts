@@ -470,7 +470,9 @@ export async function useBackend(
         }`,
       };
     }
-    skipped.push(`${candidate} (${probe.reason?.slice(0, 60)})`);
+    // "Backend "x" is unavailable: " repeats the name; keep what follows.
+    const why = (probe.reason ?? "").replace(/^Backend "[^"]+" is \w+: /, "");
+    skipped.push(`${candidate} (${why.slice(0, 100)})`);
   }
   throw new BackendError(
     "auto",

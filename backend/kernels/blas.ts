@@ -168,7 +168,7 @@ export function loadBlas(library?: string): Blas {
     return blas;
   }
   throw new Error(
-    `No BLAS library found (tried ${tried.join(", ")}): ${BLAS_INSTALL_HINT}`,
+    `No BLAS library found: ${BLAS_INSTALL_HINT} (tried ${tried.join(", ")})`,
     { cause: failures.join("; ") },
   );
 }

@@ -239,7 +239,7 @@ Deno.test("loadBlas: a missing library is one clear error", () => {
   assertThrows(
     () => loadBlas("/nonexistent/libnothing.so"),
     Error,
-    "No BLAS library found (tried /nonexistent/libnothing.so)",
+    "No BLAS library found: install OpenBLAS",
   );
 });
 
