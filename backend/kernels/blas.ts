@@ -8,10 +8,11 @@
  * convolutions work on NHWC float32 arrays:
  *
  * - stride 1 with enough channels: the "shifted GEMM" form. The padded
- *   input is laid out once; each filter tap `(a, b)` is then one GEMM over
- *   the whole padded grid, reading the input at a fixed row offset, so there
- *   is no im2col copy at all. Grid positions outside the output are computed
- *   and dropped (13 % extra work for a 32 px map with a 3×3 filter).
+ *   input is laid out once; each filter row is then a few GEMMs over the
+ *   whole padded grid, reading the input at fixed offsets (see
+ *   `shiftConv`), so there is no im2col copy at all. Grid positions outside
+ *   the output are computed and dropped (13 % extra work for a 32 px map with
+ *   a 3×3 filter).
  * - otherwise (strides, few channels, tiny maps): im2col rows + one GEMM.
  *
  * Loading needs `--allow-ffi` (or `-A`).
@@ -114,6 +115,9 @@ export function blasCandidates(): string[] {
 export const BLAS_INSTALL_HINT =
   "install OpenBLAS (Debian/Ubuntu: apt-get install libopenblas0-pthread; macOS has Accelerate) or set VICREG_BLAS to a library with cblas_sgemm";
 
+const NO_FFI =
+  "Cannot open a BLAS: FFI is not allowed (run deno with --allow-ffi or -A)";
+
 let cached: Blas | undefined;
 
 /**
@@ -138,9 +142,7 @@ export function loadBlas(library?: string): Blas {
   if (cached !== undefined && library === undefined) return cached;
   // Query, never prompt: `auto` probes this backend on every machine.
   if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    throw new Error(
-      "Cannot open a BLAS: FFI is not allowed (run deno with --allow-ffi or -A)",
-    );
+    throw new Error(NO_FFI);
   }
   const fromEnv = library === undefined ? envBlas() : undefined;
   const tried = library !== undefined
@@ -155,11 +157,6 @@ export function loadBlas(library?: string): Blas {
       lib = Deno.dlopen(path, SYMBOLS);
     } catch (error) {
       const text = error instanceof Error ? error.message : String(error);
-      if (/permission|--allow-ffi/i.test(text)) {
-        throw new Error(
-          `Cannot open a BLAS: FFI is not allowed (run deno with --allow-ffi or -A)`,
-        );
-      }
       failures.push(`${path}: ${text.split("\n")[0]}`);
       continue;
     }
@@ -274,12 +271,6 @@ export class Scratch {
     }
     return this.#ones.subarray(0, size);
   }
-
-  /** Drops every buffer. */
-  clear(): void {
-    this.#slots = [];
-    this.#ones = new Float32Array(0);
-  }
 }
 
 /** Largest padded-grid / output area ratio the shifted form accepts. */
@@ -334,6 +325,40 @@ function padInto(
 }
 
 /**
+ * Calls `fn(n0, nc, xp, mg)` for each chunk of images `n0 .. n0 + nc` of
+ * `src [n, hs, ws, cs]`: `xp` is the chunk laid out zero-padded on its
+ * `[nc, hp, wp, cs]` grid, and `mg` the number of grid positions whose
+ * `kh × kw` window stays inside `xp` (every output position is among them).
+ * Chunks are sized so that grids of `max(cs, cout)` floats a position fit
+ * the scratch buffers.
+ */
+function eachGridChunk(
+  scratch: Scratch,
+  src: Float32Array,
+  n: number,
+  hs: number,
+  ws: number,
+  cs: number,
+  cout: number,
+  [top, bottom, left, right]: [number, number, number, number],
+  kh: number,
+  kw: number,
+  fn: (n0: number, nc: number, xp: Float32Array, mg: number) => void,
+): void {
+  const hp = hs + top + bottom;
+  const wp = ws + left + right;
+  const plane = hp * wp;
+  const nb = chunk(n, plane * Math.max(cs, cout), scratch);
+  const reach = (kh - 1) * wp + (kw - 1);
+  for (let n0 = 0; n0 < n; n0 += nb) {
+    const nc = Math.min(nb, n - n0);
+    const xp = scratch.get(0, nc * plane * cs);
+    padInto(src, n0 * hs * ws * cs, nc, hs, ws, cs, top, left, hp, wp, xp);
+    fn(n0, nc, xp, nc * plane - reach);
+  }
+}
+
+/**
  * Stride-1 convolution in shifted-GEMM form.
  *
  * `dst [n, ho, wo, cout] = Σ_{a,b} pad(src)[., y + a, x + b, :] · W(a, b)`,
@@ -365,19 +390,16 @@ function shiftConv(
   cout: number,
   dst: Float32Array,
 ): void {
-  const [top, bottom, left, right] = pads;
-  const hp = hs + top + bottom;
-  const wp = ws + left + right;
+  const hp = hs + pads[0] + pads[1];
+  const wp = ws + pads[2] + pads[3];
   const ho = hp - kh + 1;
   const wo = wp - kw + 1;
-  const plane = hp * wp;
-  const nb = chunk(n, plane * Math.max(cs, cout), scratch);
-  const reach = (kh - 1) * wp + (kw - 1);
-  for (let n0 = 0; n0 < n; n0 += nb) {
-    const nc = Math.min(nb, n - n0);
-    const xp = scratch.get(0, nc * plane * cs);
-    padInto(src, n0 * hs * ws * cs, nc, hs, ws, cs, top, left, hp, wp, xp);
-    const mg = nc * plane - reach;
+  eachGridChunk(scratch, src, n, hs, ws, cs, cout, pads, kh, kw, (
+    n0,
+    nc,
+    xp,
+    mg,
+  ) => {
     const grid = scratch.get(1, mg * cout);
     for (let a = 0; a < kh; a++) {
       const taps = tapRow(a);
@@ -406,7 +428,7 @@ function shiftConv(
         dst.set(grid.subarray(s, s + row), ((n0 + i) * ho + y) * row);
       }
     }
-  }
+  });
 }
 
 /** Images per chunk so that `perImage` floats a buffer stay in scratch. */
@@ -516,9 +538,9 @@ export function convPaths(g: ConvShape): ConvPaths {
       )
     ? "shift"
     : "im2col";
-  const pads = inputPads(g);
-  const input = stride1 && pads.every((p) => p >= 0) &&
-      useShift(oh2(g, pads), ow2(g, pads), g.h, g.w, g.co)
+  const [pt, pb, pl, pr] = inputPads(g);
+  const input = stride1 && Math.min(pt, pb, pl, pr) >= 0 &&
+      useShift(g.oh + pt + pb, g.ow + pl + pr, g.h, g.w, g.co)
     ? "shift"
     : "im2col";
   return { forward, input };
@@ -534,39 +556,27 @@ function inputPads(g: ConvShape): [number, number, number, number] {
   ];
 }
 
-function oh2(g: ConvShape, pads: number[]): number {
-  return g.oh + pads[0] + pads[1];
-}
-
-function ow2(g: ConvShape, pads: number[]): number {
-  return g.ow + pads[2] + pads[3];
-}
-
 /**
  * Calls `fn(cols, m0, mc)` for each chunk of rows `m0 .. m0 + mc` of the
- * im2col matrix of `x` (chunked to fit the scratch buffer).
+ * im2col matrix (`[M, KH·KW·Ci]`, chunked to fit the scratch buffer); `cols`
+ * is a scratch buffer of that chunk's size, filled with the rows of `x`'s
+ * im2col matrix when `x` is given.
  */
-function eachIm2colChunk(
+function eachRowChunk(
   g: ConvShape,
   scratch: Scratch,
-  x: Float32Array,
+  x: Float32Array | undefined,
   fn: (cols: Float32Array, m0: number, mc: number) => void,
 ): void {
   const m = g.n * g.oh * g.ow;
   const k = g.kh * g.kw * g.ci;
-  const rows = rowChunk(g, scratch);
+  const rows = Math.max(1, Math.floor(scratch.maxFloats / k));
   for (let m0 = 0; m0 < m; m0 += rows) {
     const mc = Math.min(rows, m - m0);
     const cols = scratch.get(2, mc * k);
-    im2colRows(x, cols, g, m0, mc);
+    if (x !== undefined) im2colRows(x, cols, g, m0, mc);
     fn(cols, m0, mc);
   }
-}
-
-/** Output rows per im2col chunk. */
-function rowChunk(g: ConvShape, scratch: Scratch): number {
-  const k = g.kh * g.kw * g.ci;
-  return Math.max(1, Math.floor(scratch.maxFloats / k));
 }
 
 /**
@@ -616,7 +626,7 @@ export function conv2d(
     return;
   }
   const k = kh * kw * ci;
-  eachIm2colChunk(g, scratch, x, (cols, m0, mc) =>
+  eachRowChunk(g, scratch, x, (cols, m0, mc) =>
     blas.sgemm(
       false,
       false,
@@ -697,10 +707,7 @@ export function conv2dBackpropInput(
   // cols [M, K] = dy [M, Co] · wᵀ [Co, K], added back into dx.
   const k = kh * kw * ci;
   dx.fill(0);
-  const rows = rowChunk(g, scratch);
-  for (let m0 = 0; m0 < m; m0 += rows) {
-    const mc = Math.min(rows, m - m0);
-    const cols = scratch.get(2, mc * k);
+  eachRowChunk(g, scratch, undefined, (cols, m0, mc) => {
     blas.sgemm(
       false,
       true,
@@ -717,7 +724,7 @@ export function conv2dBackpropInput(
       k,
     );
     col2imRowsAdd(cols, dx, g, m0, mc);
-  }
+  });
 }
 
 /**
@@ -750,14 +757,18 @@ export function conv2dBackpropFilter(
     const wp = w + left + g.right;
     // dw(a, b) = Σ_p pad(x)[p + a·Wp + b]ᵀ · dy_grid[p], with dy laid on the
     // padded grid (zeros where no output is); row a's taps at once.
-    const plane = hp * wp;
-    const nb = chunk(n, plane * Math.max(ci, co), scratch);
-    const reach = (kh - 1) * wp + (kw - 1);
-    for (let n0 = 0; n0 < n; n0 += nb) {
-      const nc = Math.min(nb, n - n0);
-      const xp = scratch.get(0, nc * plane * ci);
-      padInto(x, n0 * h * w * ci, nc, h, w, ci, top, left, hp, wp, xp);
-      const mg = nc * plane - reach;
+    const pads: [number, number, number, number] = [
+      top,
+      g.bottom,
+      left,
+      g.right,
+    ];
+    eachGridChunk(scratch, x, n, h, w, ci, co, pads, kh, kw, (
+      n0,
+      nc,
+      xp,
+      mg,
+    ) => {
       const grid = scratch.get(1, mg * co);
       padInto(dy, n0 * oh * ow * co, nc, oh, ow, co, 0, 0, hp, wp, grid);
       // Row a of dw, [KW·Ci, Co], in kw GEMMs over the grid's residues
@@ -781,11 +792,11 @@ export function conv2dBackpropFilter(
           );
         }
       }
-    }
+    });
     return;
   }
   const k = kh * kw * ci;
-  eachIm2colChunk(g, scratch, x, (cols, m0, mc) =>
+  eachRowChunk(g, scratch, x, (cols, m0, mc) =>
     blas.sgemm(
       true,
       false,
