@@ -39,6 +39,33 @@ interface CpuLike {
 }
 
 /**
+ * Registers a kernel written on host buffers for one backend, unless that
+ * backend already has it: `run` gets the inputs, the attributes (`{}` when
+ * none) and the backend's {@linkcode Host}.
+ *
+ * @param kernelName The kernel's name.
+ * @param backendName A cpu-style or wasm-style TF.js backend.
+ * @param run The kernel.
+ */
+export function registerHostKernel(
+  kernelName: string,
+  backendName: string,
+  run: (
+    inputs: tf.NamedTensorInfoMap,
+    attrs: tf.NamedAttrMap,
+    host: Host,
+  ) => tf.TensorInfo,
+): void {
+  if (tf.getKernel(kernelName, backendName) !== undefined) return;
+  tf.registerKernel({
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) =>
+      run(inputs, attrs ?? {}, hostFor(backend, backendName)),
+  });
+}
+
+/**
  * Host access to a wasm-style (`typedArrayFromHeap`) or cpu-style (`data`)
  * backend's buffers.
  *

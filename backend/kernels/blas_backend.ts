@@ -84,8 +84,8 @@ function withHeap(
  * Kernel configs running `Conv2D`, `Conv2DBackpropInput`,
  * `Conv2DBackpropFilter`, `BatchMatMul`, and `Sum`/`Mean` over leading axes
  * on a BLAS, plus a copy-free `Identity` and same-type `Cast` and a one-pass
- * `MaxPoolGrad`, for a wasm-style
- * backend (one with `makeOutput` and `typedArrayFromHeap`).
+ * `MaxPoolGrad`, for a wasm-style backend (one with `makeOutput` and
+ * `typedArrayFromHeap`). Inputs they do not handle go to wasm's kernels.
  *
  * @example
  * ```ts ignore
@@ -104,7 +104,6 @@ export function blasKernelConfigs(
   blas: Blas,
   scratch: Scratch = new Scratch(),
 ): tf.KernelConfig[] {
-  const fallbackMatMul = tf.getKernel(tf.BatchMatMul, "wasm");
   return [
     {
       // wasm's Identity copies the tensor; TF.js clones every tensor a tape
@@ -249,12 +248,7 @@ export function blasKernelConfigs(
           ? matMulPlan(a, b, attrs ?? {})
           : undefined;
         if (plan === undefined) {
-          if (fallbackMatMul === undefined) {
-            throw new TypeError(
-              `${tf.BatchMatMul}: unsupported inputs and no wasm fallback`,
-            );
-          }
-          return fallbackMatMul.kernelFunc(args);
+          return wasmKernel(tf.BatchMatMul).kernelFunc(args);
         }
         return withHeap(
           backend as unknown as WasmBackend,

@@ -15,8 +15,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
-import { hostFor } from "./_host.ts";
+import { registerHostKernel } from "./_host.ts";
 
 /**
  * Name of the kernel: inputs `x` (`[N, H, W, 3]` float32 in [0, 1]) and
@@ -175,51 +174,40 @@ export const CHANNEL_AFFINE_KERNEL = "VicregChannelAffine";
 
 /**
  * Registers {@linkcode ADJUST_HUE_KERNEL}, {@linkcode COLOR_JITTER_KERNEL}
- * and {@linkcode CHANNEL_AFFINE_KERNEL} for a host-memory backend (once).
- *
- * @example
- * ```ts ignore
- * import { registerColorKernels } from "@scaling-vicreg/backend/color-kernels";
- * registerColorKernels("wasm");
- * ```
+ * and {@linkcode CHANNEL_AFFINE_KERNEL} for a host-memory backend (once;
+ * `registerAugmentKernels` in `augment_kernels.ts` is the entry point).
  *
  * @param backendName A cpu-style or wasm-style TF.js backend.
  */
 export function registerColorKernels(backendName: string): void {
-  if (tf.getKernel(ADJUST_HUE_KERNEL, backendName) !== undefined) return;
-  tf.registerKernel({
-    kernelName: ADJUST_HUE_KERNEL,
-    backendName,
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, shifts } = inputs;
-      if (
-        x === undefined || shifts === undefined || x.shape.length !== 4 ||
-        x.shape[3] !== 3 || x.dtype !== "float32" ||
-        shifts.shape.length !== 1 || shifts.shape[0] !== x.shape[0] ||
-        shifts.dtype !== "float32"
-      ) {
-        throw new TypeError(
-          `${ADJUST_HUE_KERNEL}: expected x float32 [N, H, W, 3] and shifts float32 [N]`,
-        );
-      }
-      const host = hostFor(backend, backendName);
-      const out = host.alloc(x.shape);
-      adjustHuePixels(
-        host.view(x),
-        host.view(shifts),
-        x.shape[1] * x.shape[2],
-        host.view(out),
+  registerHostKernel(ADJUST_HUE_KERNEL, backendName, (inputs, _, host) => {
+    const { x, shifts } = inputs;
+    if (
+      x === undefined || shifts === undefined || x.shape.length !== 4 ||
+      x.shape[3] !== 3 || x.dtype !== "float32" ||
+      shifts.shape.length !== 1 || shifts.shape[0] !== x.shape[0] ||
+      shifts.dtype !== "float32"
+    ) {
+      throw new TypeError(
+        `${ADJUST_HUE_KERNEL}: expected x float32 [N, H, W, 3] and shifts float32 [N]`,
       );
-      return out;
-    },
+    }
+    const out = host.alloc(x.shape);
+    adjustHuePixels(
+      host.view(x),
+      host.view(shifts),
+      x.shape[1] * x.shape[2],
+      host.view(out),
+    );
+    return out;
   });
-  tf.registerKernel({
-    kernelName: CHANNEL_AFFINE_KERNEL,
+  registerHostKernel(
+    CHANNEL_AFFINE_KERNEL,
     backendName,
-    kernelFunc: ({ inputs, backend, attrs }) => {
+    (inputs, attrs, host) => {
       const { x } = inputs;
-      const scale = (attrs ?? {}).scale as number[] | undefined;
-      const shift = (attrs ?? {}).shift as number[] | undefined;
+      const scale = attrs.scale as number[] | undefined;
+      const shift = attrs.shift as number[] | undefined;
       const c = x?.shape[x.shape.length - 1];
       if (
         x === undefined || x.dtype !== "float32" || scale === undefined ||
@@ -229,7 +217,6 @@ export function registerColorKernels(backendName: string): void {
           `${CHANNEL_AFFINE_KERNEL}: expected float32 x and one scale and shift per channel`,
         );
       }
-      const host = hostFor(backend, backendName);
       const out = host.alloc(x.shape);
       const xv = host.view(x);
       const ov = host.view(out);
@@ -239,13 +226,13 @@ export function registerColorKernels(backendName: string): void {
       }
       return out;
     },
-  });
-  tf.registerKernel({
-    kernelName: COLOR_JITTER_KERNEL,
+  );
+  registerHostKernel(
+    COLOR_JITTER_KERNEL,
     backendName,
-    kernelFunc: ({ inputs, backend, attrs }) => {
+    (inputs, attrs, host) => {
       const { x, params } = inputs;
-      const luma = (attrs ?? {}).luma as number[] | undefined;
+      const luma = attrs.luma as number[] | undefined;
       if (
         x === undefined || params === undefined || x.shape.length !== 4 ||
         x.shape[3] !== 3 || x.dtype !== "float32" ||
@@ -257,7 +244,6 @@ export function registerColorKernels(backendName: string): void {
           `${COLOR_JITTER_KERNEL}: expected x float32 [N, H, W, 3], params float32 [N, 9] and luma [3]`,
         );
       }
-      const host = hostFor(backend, backendName);
       const out = host.alloc(x.shape);
       colorJitterPixels(
         host.view(x),
@@ -268,5 +254,5 @@ export function registerColorKernels(backendName: string): void {
       );
       return out;
     },
-  });
+  );
 }

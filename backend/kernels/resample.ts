@@ -7,8 +7,8 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
-import { hostFor } from "./_host.ts";
+import type * as tf from "@tensorflow/tfjs-core";
+import { registerHostKernel } from "./_host.ts";
 
 /**
  * Name of the kernel. Inputs:
@@ -126,41 +126,35 @@ export function cropResizePixels(a: CropResizeArrays, out: Float32Array): void {
  * @param backendName A cpu-style or wasm-style TF.js backend.
  */
 export function registerResampleKernels(backendName: string): void {
-  if (tf.getKernel(CROP_RESIZE_KERNEL, backendName) !== undefined) return;
-  tf.registerKernel({
-    kernelName: CROP_RESIZE_KERNEL,
-    backendName,
-    kernelFunc: ({ inputs, backend }) => {
-      const { x, windows, xBounds, xWeights, yBounds, yWeights } = inputs;
-      if (
-        x === undefined || windows === undefined || xBounds === undefined ||
-        xWeights === undefined || yBounds === undefined ||
-        yWeights === undefined || x.shape.length !== 4 ||
-        x.dtype !== "float32" || xBounds.shape.length !== 3 ||
-        yBounds.shape.length !== 3
-      ) {
-        throw new TypeError(
-          `${CROP_RESIZE_KERNEL}: expected x [N, H, W, C] float32, windows [N, 4], xBounds [N, outW, 2], xWeights [N, outW, K], yBounds [N, outH, 2], yWeights [N, outH, K]`,
-        );
-      }
-      const [n, , , c] = x.shape;
-      const outW = xBounds.shape[1];
-      const outH = yBounds.shape[1];
-      const host = hostFor(backend, backendName);
-      const out = host.alloc([n, outH, outW, c]);
-      const ints = (info: tf.TensorInfo) => Int32Array.from(host.view(info));
-      cropResizePixels({
-        x: host.view(x),
-        shape: x.shape as [number, number, number, number],
-        windows: ints(windows),
-        xBounds: ints(xBounds),
-        xWeights: host.view(xWeights),
-        yBounds: ints(yBounds),
-        yWeights: host.view(yWeights),
-        outW,
-        outH,
-      }, host.view(out));
-      return out;
-    },
+  registerHostKernel(CROP_RESIZE_KERNEL, backendName, (inputs, _, host) => {
+    const { x, windows, xBounds, xWeights, yBounds, yWeights } = inputs;
+    if (
+      x === undefined || windows === undefined || xBounds === undefined ||
+      xWeights === undefined || yBounds === undefined ||
+      yWeights === undefined || x.shape.length !== 4 ||
+      x.dtype !== "float32" || xBounds.shape.length !== 3 ||
+      yBounds.shape.length !== 3
+    ) {
+      throw new TypeError(
+        `${CROP_RESIZE_KERNEL}: expected x [N, H, W, C] float32, windows [N, 4], xBounds [N, outW, 2], xWeights [N, outW, K], yBounds [N, outH, 2], yWeights [N, outH, K]`,
+      );
+    }
+    const [n, , , c] = x.shape;
+    const outW = xBounds.shape[1];
+    const outH = yBounds.shape[1];
+    const out = host.alloc([n, outH, outW, c]);
+    const ints = (info: tf.TensorInfo) => Int32Array.from(host.view(info));
+    cropResizePixels({
+      x: host.view(x),
+      shape: x.shape as [number, number, number, number],
+      windows: ints(windows),
+      xBounds: ints(xBounds),
+      xWeights: host.view(xWeights),
+      yBounds: ints(yBounds),
+      yWeights: host.view(yWeights),
+      outW,
+      outH,
+    }, host.view(out));
+    return out;
   });
 }
