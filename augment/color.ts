@@ -12,6 +12,7 @@ import {
   ADJUST_HUE_KERNEL,
   CHANNEL_AFFINE_KERNEL,
 } from "@scaling-vicreg/backend/augment-kernels";
+import { activeBackendHas } from "./_batch.ts";
 
 /**
  * ITU-R 601-2 luma weights, as Pillow's `convert("L")` (used by the paper's
@@ -373,7 +374,7 @@ export function adjustHue(
     }
   }
   checkFactors(factors, x.shape[0], "adjustHue");
-  if (tf.getKernel(ADJUST_HUE_KERNEL, tf.getBackend()) !== undefined) {
+  if (activeBackendHas(ADJUST_HUE_KERNEL)) {
     // One pass per pixel on host-memory backends that register it.
     return tf.tidy(() =>
       tf.engine().runKernel(ADJUST_HUE_KERNEL, {
@@ -468,7 +469,7 @@ function affinePerChannel(
   scale: readonly number[],
   shift: readonly number[],
 ): tf.Tensor4D {
-  if (tf.getKernel(CHANNEL_AFFINE_KERNEL, tf.getBackend()) !== undefined) {
+  if (activeBackendHas(CHANNEL_AFFINE_KERNEL)) {
     // One pass on host backends that register it.
     return tf.engine().runKernel(CHANNEL_AFFINE_KERNEL, { x }, {
       scale: [...scale],

@@ -44,6 +44,7 @@ import {
   CROP_RESIZE_KERNEL,
 } from "@scaling-vicreg/backend/augment-kernels";
 import {
+  activeBackendHas,
   applyGroups,
   bandedMatMul,
   hostBackend,
@@ -221,7 +222,7 @@ export function cropResize(
       );
     }
   });
-  if (tf.getKernel(CROP_RESIZE_KERNEL, tf.getBackend()) !== undefined) {
+  if (activeBackendHas(CROP_RESIZE_KERNEL)) {
     return cropResizeKernel(source.pixels, crops, flips, width, height);
   }
   if (hostBackend()) {
@@ -484,7 +485,7 @@ export function colorJitter(
 ): tf.Tensor4D {
   if (hostBackend()) {
     if (!params.some((p) => p.jitter.applied)) return tf.clone(x);
-    if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) !== undefined) {
+    if (activeBackendHas(COLOR_JITTER_KERNEL)) {
       return jitterKernel(x, params, luma);
     }
     const batch = new HostBatch(x);
@@ -562,7 +563,7 @@ function colorJitterOnHost(
   params: readonly Pick<ViewParams, "jitter">[],
   luma: readonly [number, number, number],
 ): void {
-  if (tf.getKernel(COLOR_JITTER_KERNEL, tf.getBackend()) !== undefined) {
+  if (activeBackendHas(COLOR_JITTER_KERNEL)) {
     // The jittered samples in one kernel (see backend/kernels/color.ts).
     batch.apply(
       params.flatMap((p, i) => (p.jitter.applied ? [i] : [])),
