@@ -82,14 +82,21 @@ export function stepGradients(
   const useLocal = nets.localProjector !== undefined;
   const backbone = (x: tf.Tensor4D) =>
     nets.backbone.forward(x, { training: true, returnFeatureMap: useLocal });
+  // A view without a tape: it keeps its outputs and its residual blocks'
+  // inputs. `outputsOf` lists what the heads read of it.
+  const checkpointed = (x: tf.Tensor4D) =>
+    nets.backbone.forwardCheckpointed(x, {
+      training: true,
+      returnFeatureMap: useLocal,
+    });
+  type Run = ReturnType<typeof checkpointed>;
+  const outputsOf = (run: Run): tf.Tensor[] =>
+    useLocal ? [run.embedding, run.featureMap!] : [run.embedding];
   const metrics: tf.Scalar[] = [];
   const grads = new Map<string, tf.Tensor>();
   // Back-propagates a checkpointed view with its upstream gradients (the
   // embedding's, then the feature map's) and adds to the backbone's sums.
-  const backpropagate = (
-    run: ReturnType<VicregNetworks["backbone"]["forwardCheckpointed"]>,
-    dy: tf.Tensor[],
-  ) => {
+  const backpropagate = (run: Run, dy: tf.Tensor[]) => {
     const part = run.backward({
       embedding: dy[0] as tf.Tensor2D,
       featureMap: useLocal ? dy[1] as tf.Tensor4D : undefined,
@@ -108,14 +115,8 @@ export function stepGradients(
     }
   };
   if (mode === "mixed") {
-    // No tape: view 1 keeps its outputs and its residual blocks' inputs.
-    const run = nets.backbone.forwardCheckpointed(views[0], {
-      training: true,
-      returnFeatureMap: useLocal,
-    });
-    const first: tf.Tensor[] = useLocal
-      ? [run.embedding, run.featureMap!]
-      : [run.embedding];
+    const run = checkpointed(views[0]);
+    const first = outputsOf(run);
     const names = [...params.keys()];
     const { value, grads: all } = tf.engine().gradients(
       () =>
@@ -157,16 +158,8 @@ export function stepGradients(
     return { value, metrics, grads };
   }
   const heads = [...params].filter(([name]) => !name.startsWith("backbone."));
-  // No tape: each run keeps its outputs and its residual blocks' inputs.
-  const runs = views.map((x) =>
-    nets.backbone.forwardCheckpointed(x, {
-      training: true,
-      returnFeatureMap: useLocal,
-    })
-  );
-  const features: tf.Tensor[] = runs.flatMap((o) =>
-    useLocal ? [o.embedding, o.featureMap!] : [o.embedding]
-  );
+  const runs = views.map(checkpointed);
+  const features = runs.flatMap(outputsOf);
   const perView = useLocal ? 2 : 1;
   const { value, grads: headGrads } = tf.engine().gradients(
     () => {
