@@ -261,7 +261,7 @@ const cpuFast: TensorBackend = {
 const blas: TensorBackend = {
   name: "blas",
   device:
-    "WebAssembly, with convolutions and matrix products on a native BLAS (FFI)",
+    "WebAssembly, with convolutions and matrix products on native libraries (FFI: a BLAS, and oneDNN when installed)",
   async init() {
     try {
       const { registerBlasBackend } = await import(
@@ -360,17 +360,20 @@ async function selfTest(name: BackendName): Promise<void> {
   }
 }
 
-/** A backend's device in words, with its BLAS for `blas`. */
+/** A backend's device in words, with its native libraries for `blas`. */
 async function describe(backend: TensorBackend): Promise<string> {
   if (backend.name !== "blas") return backend.device;
-  const { loadBlas } = await import("./kernels/blas.ts");
-  const blas = loadBlas();
+  const { registerBlasBackend } = await import("./kernels/blas_backend.ts");
+  const { blas, dnnl, dnnlUnavailable } = await registerBlasBackend();
   const parts = [
     blas.library,
     blas.core,
     blas.threads === undefined ? undefined : `${blas.threads} threads`,
   ].filter((p) => p !== undefined);
-  return `${backend.device}: ${parts.join(", ")}`;
+  const convolutions = dnnl !== undefined
+    ? `convolutions on oneDNN ${dnnl.version} (${dnnl.library})`
+    : `convolutions on the BLAS (${dnnlUnavailable})`;
+  return `${backend.device}: ${parts.join(", ")}; ${convolutions}`;
 }
 
 async function tryBackend(name: BackendName): Promise<BackendProbe> {

@@ -24,6 +24,7 @@ import {
   Scratch,
 } from "./blas.ts";
 import { registerAugmentKernels } from "./augment_kernels.ts";
+import { type Dnnl, loadDnnl } from "./dnnl.ts";
 
 /** The TF.js name of the backend {@linkcode registerBlasBackend} registers. */
 export const BLAS_BACKEND = "blas";
@@ -97,12 +98,15 @@ function withHeap(
  * @param backendName The TF.js backend the kernels are for.
  * @param blas The BLAS.
  * @param scratch Buffers the convolutions reuse.
+ * @param dnnl oneDNN, when loaded: the three convolution kernels run on it
+ * wherever it has a primitive for the geometry, and on the BLAS elsewhere.
  * @returns Nine kernel configs.
  */
 export function blasKernelConfigs(
   backendName: string,
   blas: Blas,
   scratch: Scratch = new Scratch(),
+  dnnl?: Dnnl,
 ): tf.KernelConfig[] {
   return [
     {
@@ -191,7 +195,10 @@ export function blasKernelConfigs(
           backend as unknown as WasmBackend,
           [g.n, g.oh, g.ow, g.co],
           [x, filter],
-          (out, xv, wv) => conv2d(blas, scratch, g, xv, wv, out),
+          (out, xv, wv) => {
+            if (dnnl?.conv2d(g, xv, wv, out)) return;
+            conv2d(blas, scratch, g, xv, wv, out);
+          },
         );
       },
     },
@@ -212,7 +219,10 @@ export function blasKernelConfigs(
           backend as unknown as WasmBackend,
           inputShape,
           [dy, filter],
-          (dx, dyv, wv) => conv2dBackpropInput(blas, scratch, g, dyv, wv, dx),
+          (dx, dyv, wv) => {
+            if (dnnl?.conv2dBackpropInput(g, dyv, wv, dx)) return;
+            conv2dBackpropInput(blas, scratch, g, dyv, wv, dx);
+          },
         );
       },
     },
@@ -233,7 +243,10 @@ export function blasKernelConfigs(
           backend as unknown as WasmBackend,
           filterShape,
           [x, dy],
-          (dw, xv, dyv) => conv2dBackpropFilter(blas, scratch, g, xv, dyv, dw),
+          (dw, xv, dyv) => {
+            if (dnnl?.conv2dBackpropFilter(g, xv, dyv, dw)) return;
+            conv2dBackpropFilter(blas, scratch, g, xv, dyv, dw);
+          },
         );
       },
     },
@@ -476,28 +489,47 @@ function matMulPlan(
   };
 }
 
-let registered: Promise<Blas> | undefined;
+/** The native libraries the `blas` backend runs on. */
+export interface NativeLibraries {
+  /** The BLAS (matrix products, reductions, convolutions without oneDNN). */
+  blas: Blas;
+  /** oneDNN for the convolutions, when one loaded. */
+  dnnl?: Dnnl;
+  /** Why oneDNN is not in use, when it is not. */
+  dnnlUnavailable?: string;
+}
+
+let registered: Promise<NativeLibraries> | undefined;
 
 /**
  * Registers the `blas` backend with TF.js once, without activating it: loads
- * the BLAS (see `loadBlas`), initialises the wasm module, and registers a
- * second wasm backend on it with every wasm kernel plus the BLAS ones.
+ * the BLAS (see `loadBlas`) and, when it can, oneDNN for the convolutions
+ * (see `loadDnnl`; without it they run on the BLAS), initialises the wasm
+ * module, and registers a second wasm backend on it with every wasm kernel
+ * plus the native ones.
  *
  * @example
  * ```ts ignore
  * import * as tf from "@tensorflow/tfjs-core";
  * import { registerBlasBackend } from "@scaling-vicreg/backend/blas-backend";
- * const blas = await registerBlasBackend();
+ * const { blas, dnnl } = await registerBlasBackend();
  * await tf.setBackend("blas");
- * console.log(blas.library);
+ * console.log(blas.library, dnnl?.version);
  * ```
  *
- * @returns The BLAS in use.
+ * @returns The libraries in use.
  * @throws {Error} When no BLAS opens, naming what was tried.
  */
-export function registerBlasBackend(): Promise<Blas> {
+export function registerBlasBackend(): Promise<NativeLibraries> {
   registered ??= (async () => {
     const blas = loadBlas();
+    let dnnl: Dnnl | undefined;
+    let dnnlUnavailable: string | undefined;
+    try {
+      dnnl = loadDnnl();
+    } catch (error) {
+      dnnlUnavailable = error instanceof Error ? error.message : String(error);
+    }
     await import("@tensorflow/tfjs-backend-wasm");
     let wasm = tf.findBackend("wasm") as unknown as WasmBackend | null;
     if (wasm === null) {
@@ -523,13 +555,20 @@ export function registerBlasBackend(): Promise<Blas> {
     tf.registerBackend(BLAS_BACKEND, () => new BlasBackend(module), 0);
     tf.copyRegisteredKernels("wasm", BLAS_BACKEND);
     registerAugmentKernels(BLAS_BACKEND);
-    for (const config of blasKernelConfigs(BLAS_BACKEND, blas)) {
+    for (
+      const config of blasKernelConfigs(
+        BLAS_BACKEND,
+        blas,
+        new Scratch(),
+        dnnl,
+      )
+    ) {
       if (tf.getKernel(config.kernelName, BLAS_BACKEND) !== undefined) {
         tf.unregisterKernel(config.kernelName, BLAS_BACKEND);
       }
       tf.registerKernel(config);
     }
-    return blas;
+    return { blas, dnnl, dnnlUnavailable };
   })();
   registered.catch(() => registered = undefined);
   return registered;

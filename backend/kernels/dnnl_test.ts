@@ -1,0 +1,104 @@
+import { Rng } from "../random.ts";
+import { assertEquals, assertThrows, assertTrue } from "../testing.ts";
+import { type Dnnl, loadDnnl } from "./dnnl.ts";
+import {
+  assertNear,
+  CONV_CASES,
+  random,
+  reference,
+  shape,
+} from "./_conv_test_util.ts";
+
+function tryLoad(): Dnnl | undefined {
+  try {
+    return loadDnnl();
+  } catch {
+    return undefined;
+  }
+}
+
+const dnnl = tryLoad();
+const ignore = dnnl === undefined;
+if (ignore) {
+  console.warn(
+    "dnnl_test: no oneDNN 2.x here (apt-get install libdnnl2); skipping",
+  );
+}
+
+for (const [name, g] of CONV_CASES) {
+  Deno.test({
+    name: `dnnl conv: ${name} matches direct float64 loops`,
+    ignore,
+    fn() {
+      const rng = new Rng(11);
+      const x = random(rng, g.n * g.h * g.w * g.ci);
+      const w = random(rng, g.kh * g.kw * g.ci * g.co);
+      const dy = random(rng, g.n * g.oh * g.ow * g.co);
+      const expected = reference(g, x, w, dy);
+      for (const direction of ["forward", "input", "filter"] as const) {
+        assertTrue(dnnl!.implementation(g, direction) !== undefined);
+      }
+      // Outputs start as NaN: every element must be written. Twice: the
+      // second call runs the cached primitives on the same geometry.
+      for (let round = 0; round < 2; round++) {
+        const y = new Float32Array(expected.y.length).fill(NaN);
+        assertTrue(dnnl!.conv2d(g, x, w, y));
+        assertNear(y, expected.y, "forward");
+        const dx = new Float32Array(x.length).fill(NaN);
+        assertTrue(dnnl!.conv2dBackpropInput(g, dy, w, dx));
+        assertNear(dx, expected.dx, "input gradient");
+        const dw = new Float32Array(w.length).fill(NaN);
+        assertTrue(dnnl!.conv2dBackpropFilter(g, x, dy, dw));
+        assertNear(dw, expected.dw, "filter gradient");
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "dnnl conv: views at offsets into a larger buffer",
+  ignore,
+  fn() {
+    const g = shape(2, 6, 6, 8, 4, 3, 1, [1, 1, 1, 1]);
+    const rng = new Rng(3);
+    const heap = random(rng, 10_000);
+    const x = heap.subarray(17, 17 + g.n * g.h * g.w * g.ci);
+    const w = heap.subarray(3001, 3001 + 9 * g.ci * g.co);
+    const dy = heap.subarray(5003, 5003 + g.n * g.oh * g.ow * g.co);
+    const expected = reference(g, x, w, dy);
+    const outputs = new Float32Array(20_000).fill(NaN);
+    const y = outputs.subarray(5, 5 + expected.y.length);
+    assertTrue(dnnl!.conv2d(g, x, w, y));
+    assertNear(y, expected.y, "forward");
+    const dw = outputs.subarray(9001, 9001 + w.length);
+    assertTrue(dnnl!.conv2dBackpropFilter(g, x, dy, dw));
+    assertNear(dw, expected.dw, "filter gradient");
+    // Nothing outside the two outputs was written.
+    assertTrue(Number.isNaN(outputs[4]) && Number.isNaN(outputs[9000]));
+    assertTrue(Number.isNaN(outputs[5 + expected.y.length]));
+  },
+});
+
+Deno.test({
+  name: "dnnl conv: a geometry oneDNN rejects returns false, writing nothing",
+  ignore,
+  fn() {
+    // Padding that does not match the output size is inconsistent.
+    const g = { ...shape(1, 4, 4, 2, 2, 3, 1, [1, 1, 1, 1]), oh: 7 };
+    const y = new Float32Array(7 * g.ow * 2).fill(NaN);
+    assertEquals(
+      dnnl!.conv2d(g, random(new Rng(1), 32), random(new Rng(2), 36), y),
+      false,
+    );
+    assertTrue(y.every(Number.isNaN));
+    assertEquals(dnnl!.implementation(g, "forward"), undefined);
+  },
+});
+
+Deno.test("loadDnnl: a missing library is one clear error", () => {
+  assertThrows(
+    () => loadDnnl("/nonexistent/libdnnl.so.2"),
+    Error,
+    "No usable oneDNN found: install oneDNN 2.x",
+  );
+});
