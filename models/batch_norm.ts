@@ -40,6 +40,13 @@ export interface ForwardOptions {
    * @default {true}
    */
   updateRunningStats?: boolean;
+  /**
+   * In evaluation mode, fold each BatchNorm into the convolution before it
+   * (filter × scale, bias = shift) and run conv → BN → ReLU as one fused op.
+   * The same function up to float rounding; off, each op runs on its own.
+   * @default {true}
+   */
+  foldBatchNorm?: boolean;
 }
 
 /** Options of {@linkcode BatchNorm.forward}. */
@@ -155,12 +162,8 @@ export class BatchNorm implements Module {
     const relu = options.relu ?? false;
     if (!options.training) {
       return tf.tidy(() => {
-        // scale, shift: [C]; y = x·scale + shift broadcasts over [N, ..., C].
-        const scale = tf.mul(
-          this.weight,
-          tf.rsqrt(tf.add(this.runningVar, this.eps)),
-        );
-        const shift = tf.sub(this.bias, tf.mul(this.runningMean, scale));
+        // y = x·scale + shift broadcasts over [N, ..., C].
+        const { scale, shift } = this.evalAffine();
         const y = tf.add(tf.mul(x, scale), shift);
         return relu ? tf.relu(y) : y;
       }) as T;
@@ -215,6 +218,39 @@ export class BatchNorm implements Module {
         this.bias,
       )
     ) as T;
+  }
+
+  /**
+   * The evaluation-mode transform as one per-channel affine map,
+   * `y = x·scale + shift`: `scale = γ/√(running_var + eps)` and
+   * `shift = β − running_mean·scale`. A preceding convolution can absorb it
+   * (its filter times `scale`, plus a bias `shift`).
+   *
+   * @example
+   * ```ts
+   * import { useBackend } from "@scaling-vicreg/backend";
+   * import { BatchNorm } from "@scaling-vicreg/models";
+   * await useBackend("cpu");
+   * const bn = new BatchNorm(1, { eps: 0.25 }); // running var 1 → scale 1/√1.25
+   * const { scale, shift } = bn.evalAffine();
+   * console.log(scale.dataSync()[0].toFixed(4), shift.dataSync()[0]); // 0.8944 0
+   * bn.dispose();
+   * ```
+   *
+   * @returns `scale` and `shift`, `[C]` each (new tensors).
+   */
+  evalAffine(): { scale: tf.Tensor1D; shift: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const scale = tf.mul(
+        this.weight,
+        tf.rsqrt(tf.add(this.runningVar, this.eps)),
+      ) as tf.Tensor1D;
+      const shift = tf.sub(
+        this.bias,
+        tf.mul(this.runningMean, scale),
+      ) as tf.Tensor1D;
+      return { scale, shift };
+    });
   }
 
   /** `weight` and `bias`. */

@@ -115,11 +115,7 @@ export class Conv2d implements Module {
    * @returns NHWC output.
    */
   forward(x: tf.Tensor4D): tf.Tensor4D {
-    if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
-      throw new TypeError(
-        `Expected Conv2d input [N, H, W, ${this.inChannels}]: received shape [${x.shape}]`,
-      );
-    }
+    this.#checkInput(x);
     // A numeric pad is symmetric (top = bottom = left = right), as PyTorch's.
     return tf.conv2d(
       x,
@@ -127,6 +123,48 @@ export class Conv2d implements Module {
       this.stride,
       this.padding === 0 ? "valid" : this.padding,
     );
+  }
+
+  /**
+   * `act(conv(x)·scale + shift)` as one fused op (`tf.fused.conv2d`, which
+   * backends run as a single kernel where they can: XNNPACK on wasm, oneDNN
+   * on blas, one shader on WebGPU): the filter is multiplied by `scale` per
+   * output channel and `shift` is its bias. This is an evaluation-mode
+   * conv → BatchNorm (→ ReLU) with the BatchNorm folded in
+   * ({@linkcode BatchNorm.evalAffine}); not for training (no gradients are
+   * meant to flow through the folded statistics).
+   *
+   * @param x NHWC input.
+   * @param scale Per-output-channel factor, `[out]`.
+   * @param shift Per-output-channel offset, `[out]`.
+   * @param relu Whether a ReLU follows.
+   * @returns NHWC output, as {@linkcode Conv2d.forward}'s shape.
+   */
+  forwardAffine(
+    x: tf.Tensor4D,
+    scale: tf.Tensor1D,
+    shift: tf.Tensor1D,
+    relu: boolean,
+  ): tf.Tensor4D {
+    this.#checkInput(x);
+    return tf.tidy(() =>
+      tf.fused.conv2d({
+        x,
+        filter: tf.mul(this.weight, scale) as tf.Tensor4D,
+        strides: this.stride,
+        pad: this.padding === 0 ? "valid" : this.padding,
+        bias: shift,
+        activation: relu ? "relu" : "linear",
+      })
+    );
+  }
+
+  #checkInput(x: tf.Tensor4D): void {
+    if (x.rank !== 4 || x.shape[3] !== this.inChannels) {
+      throw new TypeError(
+        `Expected Conv2d input [N, H, W, ${this.inChannels}]: received shape [${x.shape}]`,
+      );
+    }
   }
 
   /** `weight`. */

@@ -71,3 +71,28 @@ Deno.test("splitWeightDecay() separates weights from biases and BatchNorm parame
   assertEquals(countParameters(p), 4 * 8 + 8 + 8 + 8 + 8 * 2);
   p.dispose();
 });
+
+Deno.test("Conv2d.forwardAffine() folds a per-channel scale and shift, then ReLU", async () => {
+  const conv = new Conv2d(1, 2, 1, new Rng(0));
+  // Output channel 0 doubles x, channel 1 negates it.
+  conv.weight.assign(tf.tensor4d([2, -1], [1, 1, 1, 2]));
+  const x = tf.tensor4d([1, -2, 3, 0.5], [1, 2, 2, 1]);
+  const scale = tf.tensor1d([3, 10]);
+  const shift = tf.tensor1d([-1, 4]);
+  // channel 0: 2x·3 − 1; channel 1: −x·10 + 4.
+  const linear = [5, -6, -13, 24, 17, -26, 2, -1];
+  assertClose(
+    Array.from(conv.forwardAffine(x, scale, shift, false).dataSync()),
+    linear,
+  );
+  assertClose(
+    Array.from(conv.forwardAffine(x, scale, shift, true).dataSync()),
+    linear.map((v) => Math.max(v, 0)),
+  );
+  tf.dispose([x, scale, shift]);
+  const ones = tf.ones([1, 2, 2, 1]) as tf.Tensor4D;
+  const s = tf.ones([2]) as tf.Tensor1D;
+  await assertNoLeak(() => conv.forwardAffine(ones, s, s, true));
+  tf.dispose([ones, s]);
+  conv.dispose();
+});

@@ -110,6 +110,7 @@ function bnOptionsOf(options: ResNetForwardOptions): ForwardOptions {
   return {
     training: options.training ?? false,
     updateRunningStats: options.updateRunningStats ?? true,
+    foldBatchNorm: options.foldBatchNorm ?? true,
   };
 }
 
@@ -314,6 +315,27 @@ export function resnetParameterCount(
 }
 
 /** A residual block: BasicBlock (two 3x3) or Bottleneck (1x1, 3x3/s, 1x1). */
+/**
+ * conv → BatchNorm (→ ReLU). In evaluation mode the BatchNorm is folded into
+ * the convolution (filter × scale, bias = shift) and run as one fused op,
+ * unless `foldBatchNorm` is false.
+ */
+function convBn(
+  conv: Conv2d,
+  bn: BatchNorm,
+  x: tf.Tensor4D,
+  options: ForwardOptions,
+  relu: boolean,
+): tf.Tensor4D {
+  if (options.training || options.foldBatchNorm === false) {
+    return bn.forward(conv.forward(x), { ...options, relu });
+  }
+  return tf.tidy(() => {
+    const { scale, shift } = bn.evalAffine();
+    return conv.forwardAffine(x, scale, shift, relu);
+  });
+}
+
 class Block implements Module {
   readonly #convs: Conv2d[];
   readonly #bns: BatchNorm[];
@@ -362,13 +384,16 @@ class Block implements Module {
     return tf.tidy(() => {
       let out = x;
       this.#convs.forEach((conv, i) => {
-        out = this.#bns[i].forward(conv.forward(out), {
-          ...options,
-          relu: i < this.#convs.length - 1,
-        });
+        out = convBn(
+          conv,
+          this.#bns[i],
+          out,
+          options,
+          i < this.#convs.length - 1,
+        );
       });
       const identity = this.#downsample
-        ? this.#downsample[1].forward(this.#downsample[0].forward(x), options)
+        ? convBn(this.#downsample[0], this.#downsample[1], x, options, false)
         : x;
       return tf.relu(tf.add(out, identity));
     });
@@ -449,7 +474,7 @@ export class ResNet implements Module {
    * used.
    *
    * @param x Normalised images `[N, H, W, 3]`, float32.
-   * @param options `training`, `updateRunningStats` and `returnFeatureMap`; see {@linkcode ResNetForwardOptions}.
+   * @param options `training`, `updateRunningStats`, `foldBatchNorm` and `returnFeatureMap`; see {@linkcode ResNetForwardOptions}.
    * @returns The pooled embedding `[N, E]` and optionally the last feature map `[N, h, w, E]`.
    */
   forward(x: tf.Tensor4D, options: ResNetForwardOptions = {}): ResNetOutput {
@@ -581,10 +606,7 @@ export class ResNet implements Module {
     const stem: Segment = {
       forward: (x, options) =>
         tf.tidy(() => {
-          const h = this.#bn1.forward(this.#conv1.forward(x), {
-            ...options,
-            relu: true,
-          });
+          const h = convBn(this.#conv1, this.#bn1, x, options, true);
           // PyTorch's MaxPool2d(3, 2, padding=1): a numeric pad is symmetric
           // and padded cells never win the max.
           return this.stem === "imagenet" ? tf.maxPool(h, 3, 2, 1) : h;

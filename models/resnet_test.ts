@@ -388,3 +388,34 @@ for (
     net.dispose();
   });
 }
+
+Deno.test("ResNet.forward() in eval mode: folding BatchNorm into the convs changes only rounding", () => {
+  const net = createResNet("tiny", new Rng(4), { stem: "imagenet" });
+  const rng = new Rng(5);
+  const x = tf.tensor4d(
+    rng.fillNormal(new Float32Array(3 * 24 * 24 * 3), 0.5, 2),
+    [3, 24, 24, 3],
+  );
+  // Two training passes move the running statistics away from (0, 1).
+  for (let i = 0; i < 2; i++) {
+    tf.dispose(net.forward(x, { training: true }).embedding);
+  }
+  const folded = net.forward(x, { returnFeatureMap: true });
+  const plain = net.forward(x, {
+    returnFeatureMap: true,
+    foldBatchNorm: false,
+  });
+  assertClose(folded.embedding, plain.embedding, { rtol: 1e-5, atol: 1e-5 });
+  assertClose(folded.featureMap!, plain.featureMap!, {
+    rtol: 1e-5,
+    atol: 1e-5,
+  });
+  tf.dispose([
+    x,
+    folded.embedding,
+    folded.featureMap!,
+    plain.embedding,
+    plain.featureMap!,
+  ]);
+  net.dispose();
+});

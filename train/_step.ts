@@ -247,7 +247,8 @@ export async function activationBytesPerView(
   const x = tf.zeros([2, size, size, 3]) as tf.Tensor4D;
   try {
     const info = await tf.profile(() =>
-      backbone.forward(x, { training: false }).embedding
+      // Unfolded: each op's output counts, as on a training tape.
+      backbone.forward(x, { training: false, foldBatchNorm: false }).embedding
     );
     tf.dispose(info.result as tf.Tensor);
     const bytes = info.kernels.reduce(

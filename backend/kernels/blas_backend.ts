@@ -83,7 +83,7 @@ function withHeap(
 
 /**
  * Kernel configs running `Conv2D`, `Conv2DBackpropInput`,
- * `Conv2DBackpropFilter`, `BatchMatMul`, and `Sum`/`Mean` over leading axes
+ * `Conv2DBackpropFilter`, `FusedConv2D` (with oneDNN), `BatchMatMul`, and `Sum`/`Mean` over leading axes
  * on a BLAS, plus a copy-free `Identity` and same-type `Cast` and a one-pass
  * `MaxPoolGrad`, for a wasm-style backend (one with `makeOutput` and
  * `typedArrayFromHeap`). Inputs they do not handle go to wasm's kernels.
@@ -92,7 +92,7 @@ function withHeap(
  * ```ts ignore
  * import { blasKernelConfigs } from "@scaling-vicreg/backend/blas-backend";
  * import { loadBlas } from "@scaling-vicreg/backend/blas";
- * console.log(blasKernelConfigs("blas", loadBlas()).length); // 9
+ * console.log(blasKernelConfigs("blas", loadBlas()).length); // 10
  * ```
  *
  * @param backendName The TF.js backend the kernels are for.
@@ -100,7 +100,7 @@ function withHeap(
  * @param scratch Buffers the convolutions reuse.
  * @param dnnl oneDNN, when loaded: the three convolution kernels run on it
  * wherever it has a primitive for the geometry, and on the BLAS elsewhere.
- * @returns Nine kernel configs.
+ * @returns Ten kernel configs.
  */
 export function blasKernelConfigs(
   backendName: string,
@@ -200,6 +200,56 @@ export function blasKernelConfigs(
             conv2d(blas, scratch, g, xv, wv, out);
           },
         );
+      },
+    },
+    {
+      // Conv + bias + ReLU (an eval-mode conv → BatchNorm → ReLU with the
+      // BatchNorm folded in) as one oneDNN primitive; wasm's XNNPACK kernel
+      // for other activations, NCHW, dilation, or without oneDNN.
+      kernelName: tf.FusedConv2D,
+      backendName,
+      kernelFunc: (args) => {
+        const { inputs, backend, attrs } = args;
+        const a = attrs ?? {};
+        const bias = inputs.bias;
+        const activation = (a.activation ?? "linear") as string;
+        const x = inputs.x;
+        const filter = inputs.filter;
+        if (
+          dnnl === undefined || x === undefined || filter === undefined ||
+          x.dtype !== "float32" || filter.dtype !== "float32" ||
+          (activation !== "linear" && activation !== "relu") ||
+          inputs.preluActivationWeights !== undefined ||
+          (bias !== undefined &&
+            (bias.dtype !== "float32" ||
+              tf.util.sizeFromShape(bias.shape) !==
+                filter.shape[filter.shape.length - 1])) ||
+          (a.dataFormat ?? "NHWC") !== "NHWC" ||
+          !tf.backend_util.tupleValuesAreOne(
+            (a.dilations ?? 1) as number | [number, number],
+          )
+        ) {
+          return wasmKernel(tf.FusedConv2D).kernelFunc(args);
+        }
+        const g = geometry(
+          x.shape as Shape4,
+          filter.shape as Shape4,
+          a,
+          tf.FusedConv2D,
+        );
+        let done = false;
+        const out = withHeap(
+          backend as unknown as WasmBackend,
+          [g.n, g.oh, g.ow, g.co],
+          bias === undefined ? [x, filter] : [x, filter, bias],
+          (y, xv, wv, bv) => {
+            done = dnnl.conv2dFused(g, xv, wv, bv, activation === "relu", y);
+          },
+        );
+        if (done || g.n * g.oh * g.ow * g.co === 0) return out;
+        (backend as unknown as { disposeData(id: tf.DataId): void })
+          .disposeData(out.dataId);
+        return wasmKernel(tf.FusedConv2D).kernelFunc(args);
       },
     },
     {

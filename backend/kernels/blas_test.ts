@@ -155,6 +155,42 @@ Deno.test({
       await onBackend("cpu", 3, convStep),
       "conv step",
     );
+    const fused = (rng: Rng) => {
+      const x = tensor(rng, [2, 9, 9, 16]) as tf.Tensor4D;
+      const w = tensor(rng, [3, 3, 16, 8]) as tf.Tensor4D;
+      const bias = tensor(rng, [8]);
+      return [
+        tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias }),
+        tf.fused.conv2d({
+          x,
+          filter: w,
+          strides: 2,
+          pad: "same",
+          bias,
+          activation: "relu",
+        }),
+        tf.fused.conv2d({
+          x,
+          filter: w,
+          strides: 1,
+          pad: 1,
+          activation: "relu",
+        }),
+        // Not a oneDNN post-op here: wasm's kernel.
+        tf.fused.conv2d({
+          x,
+          filter: w,
+          strides: 1,
+          pad: 0,
+          activation: "elu",
+        }),
+      ];
+    };
+    assertSame(
+      await onBackend("blas", 6, fused),
+      await onBackend("cpu", 6, fused),
+      "fused conv2d",
+    );
     const matmuls = (rng: Rng) => {
       const a = tensor(rng, [5, 7]);
       const b = tensor(rng, [7, 3]);

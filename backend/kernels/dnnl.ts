@@ -59,6 +59,21 @@ export interface Dnnl {
     dw: Float32Array,
   ): boolean;
   /**
+   * `y = act(conv(x, w) + bias)` as one inference primitive (the conv of a
+   * conv → BatchNorm → ReLU whose BatchNorm is folded into `w` and `bias`):
+   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity.
+   *
+   * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
+   */
+  conv2dFused(
+    g: Geometry,
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | undefined,
+    relu: boolean,
+    y: Float32Array,
+  ): boolean;
+  /**
    * The name of the implementation oneDNN chose for a direction of `g`
    * (e.g. `brgconv:avx512_core`), or `undefined` when it has none.
    */
@@ -76,6 +91,10 @@ const TAG_ANY = 1;
 const CPU = 1;
 const STREAM_IN_ORDER = 1;
 const FORWARD_TRAINING = 64;
+const FORWARD_INFERENCE = 96;
+const TAG_A = 2;
+const ELTWISE_RELU = 31;
+const ARG_BIAS = 41;
 const CONVOLUTION_DIRECT = 1;
 const ARG_SRC = 1;
 const ARG_DST = 17;
@@ -162,6 +181,18 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "pointer", "pointer", "pointer"],
     result: "i32",
     optional: true,
+  },
+  dnnl_primitive_attr_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_primitive_attr_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_create: { parameters: ["buffer"], result: "i32" },
+  dnnl_post_ops_destroy: { parameters: ["pointer"], result: "i32" },
+  dnnl_post_ops_append_eltwise: {
+    parameters: ["pointer", "f32", "i32", "f32", "f32"],
+    result: "i32",
+  },
+  dnnl_primitive_attr_set_post_ops: {
+    parameters: ["pointer", "pointer"],
+    result: "i32",
   },
   dnnl_reorder_primitive_desc_create: {
     parameters: [
@@ -307,6 +338,17 @@ interface Prepared {
   run(a: Float32Array, b: Float32Array, out: Float32Array): void;
 }
 
+/** A fused inference convolution (bias, ReLU) and how to feed it. */
+interface FusedPrepared {
+  impl: string;
+  run(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | undefined,
+    y: Float32Array,
+  ): void;
+}
+
 interface Entry {
   forwardPd: Deno.PointerValue;
   forward?: Prepared;
@@ -353,9 +395,10 @@ function open(path: string, version: string, s: Symbols): Dnnl {
   const primitiveDesc = (
     opDesc: Uint8Array,
     hint: Deno.PointerValue,
+    attr: Deno.PointerValue = null,
   ): Deno.PointerValue => {
     check(
-      s.dnnl_primitive_desc_create!(out, opDesc, null, engine, hint),
+      s.dnnl_primitive_desc_create!(out, opDesc, attr, engine, hint),
       "primitive descriptor",
     );
     return handle();
@@ -446,8 +489,8 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     padR: dims(g.bottom, g.right),
   });
 
-  const entry = (g: Geometry): Entry | null => {
-    const key = [
+  const keyOf = (g: Geometry): string =>
+    [
       g.n,
       g.h,
       g.w,
@@ -462,6 +505,9 @@ function open(path: string, version: string, s: Symbols): Dnnl {
       g.bottom,
       g.right,
     ].join(",");
+
+  const entry = (g: Geometry): Entry | null => {
+    const key = keyOf(g);
     let e = entries.get(key);
     if (e === undefined) {
       try {
@@ -597,6 +643,79 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     };
   };
 
+  const fusedEntries = new Map<string, FusedPrepared | null>();
+  const buildFused = (
+    g: Geometry,
+    hasBias: boolean,
+    relu: boolean,
+  ): FusedPrepared => {
+    const d = descs(g);
+    const biasMd = hasBias ? memoryDesc([g.co], TAG_A) : undefined;
+    const op = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_convolution_forward_desc_init!(
+        op,
+        FORWARD_INFERENCE,
+        CONVOLUTION_DIRECT,
+        d.src,
+        d.any,
+        biasMd === undefined ? null : Deno.UnsafePointer.of(biasMd),
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      "convolution descriptor",
+    );
+    let pd: Deno.PointerValue;
+    if (relu) {
+      check(s.dnnl_primitive_attr_create(out), "attributes");
+      const attr = handle();
+      check(s.dnnl_post_ops_create(out), "post-ops");
+      const postOps = handle();
+      try {
+        check(
+          s.dnnl_post_ops_append_eltwise(postOps, 1, ELTWISE_RELU, 0, 0),
+          "ReLU post-op",
+        );
+        check(s.dnnl_primitive_attr_set_post_ops(attr, postOps), "post-ops");
+        pd = primitiveDesc(op, null, attr);
+      } finally {
+        s.dnnl_post_ops_destroy(postOps);
+        s.dnnl_primitive_attr_destroy(attr);
+      }
+    } else {
+      pd = primitiveDesc(op, null);
+    }
+    const prim = primitive(pd);
+    const src = memory(d.src);
+    const dst = memory(d.dst);
+    const biasMem = biasMd === undefined ? undefined : memory(biasMd);
+    const f = filterMemories(d.user, pd, QUERY_WEIGHTS_MD, true);
+    return {
+      impl: implOf(pd),
+      run(x, w, bias, y) {
+        setData(src, x);
+        setData(dst, y);
+        setData(f.user, w);
+        if (f.reorder !== undefined) {
+          setData(f.inner, blockedOf(f.bytes));
+          execute(f.reorder, [[ARG_SRC, f.user], [ARG_DST, f.inner]]);
+        }
+        const args: [number, Deno.PointerValue][] = [
+          [ARG_SRC, src],
+          [ARG_WEIGHTS, f.inner],
+          [ARG_DST, dst],
+        ];
+        if (biasMem !== undefined && bias !== undefined) {
+          setData(biasMem, bias);
+          args.push([ARG_BIAS, biasMem]);
+        }
+        execute(prim, args);
+      },
+    };
+  };
+
   const runner = (direction: "forward" | "input" | "filter") =>
   (
     g: Geometry,
@@ -616,6 +735,22 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     conv2d: runner("forward"),
     conv2dBackpropInput: runner("input"),
     conv2dBackpropFilter: runner("filter"),
+    conv2dFused(g, x, w, bias, relu, y) {
+      if (bias !== undefined && bias.length !== g.co) return false;
+      const key = `${keyOf(g)}|${bias !== undefined}|${relu}`;
+      let prepared = fusedEntries.get(key);
+      if (prepared === undefined) {
+        try {
+          prepared = buildFused(g, bias !== undefined, relu);
+        } catch {
+          prepared = null;
+        }
+        fusedEntries.set(key, prepared);
+      }
+      if (prepared === null) return false;
+      prepared.run(x, w, bias, y);
+      return true;
+    },
     implementation: (g, direction) => prepare(g, direction)?.impl,
   };
 }

@@ -56,6 +56,50 @@ for (const [name, g] of CONV_CASES) {
 }
 
 Deno.test({
+  name: "dnnl conv: the fused inference conv adds the bias and applies ReLU",
+  ignore,
+  fn() {
+    for (const [name, g] of CONV_CASES) {
+      const rng = new Rng(5);
+      const x = random(rng, g.n * g.h * g.w * g.ci);
+      const w = random(rng, g.kh * g.kw * g.ci * g.co);
+      const bias = random(rng, g.co);
+      const { y } = reference(
+        g,
+        x,
+        w,
+        new Float32Array(g.n * g.oh * g.ow * g.co),
+      );
+      for (const withBias of [true, false]) {
+        for (const relu of [true, false]) {
+          const expected = y.map((v, i) => {
+            const z = v + (withBias ? bias[i % g.co] : 0);
+            return relu ? Math.max(z, 0) : z;
+          });
+          const out = new Float32Array(y.length).fill(NaN);
+          assertTrue(
+            dnnl!.conv2dFused(g, x, w, withBias ? bias : undefined, relu, out),
+          );
+          assertNear(out, expected, `${name}, bias ${withBias}, relu ${relu}`);
+        }
+      }
+      // A bias of the wrong length is refused, not read past its end.
+      assertEquals(
+        dnnl!.conv2dFused(
+          g,
+          x,
+          w,
+          bias.subarray(1),
+          false,
+          new Float32Array(y.length),
+        ),
+        false,
+      );
+    }
+  },
+});
+
+Deno.test({
   name: "dnnl conv: views at offsets into a larger buffer",
   ignore,
   fn() {
