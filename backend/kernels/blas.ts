@@ -20,6 +20,7 @@
  * @module
  */
 import type { Geometry } from "./_geometry.ts";
+import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 
 /** A loaded BLAS library. */
 export interface Blas {
@@ -140,40 +141,23 @@ let cached: Blas | undefined;
  */
 export function loadBlas(library?: string): Blas {
   if (cached !== undefined && library === undefined) return cached;
-  // Query, never prompt: `auto` probes this backend on every machine.
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    throw new Error(NO_FFI);
-  }
-  const fromEnv = library === undefined ? envBlas() : undefined;
+  requireFfi(NO_FFI);
+  const fromEnv = library === undefined ? grantedEnv("VICREG_BLAS") : undefined;
   const tried = library !== undefined
     ? [library]
     : fromEnv !== undefined
     ? [fromEnv]
     : blasCandidates();
-  const failures: string[] = [];
-  for (const path of tried) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(path, SYMBOLS);
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error);
-      failures.push(`${path}: ${text.split("\n")[0]}`);
-      continue;
-    }
-    const blas = wrap(path, lib);
-    if (library === undefined) cached = blas;
-    return blas;
+  const opened = openFirst(tried, SYMBOLS);
+  if (opened.path === undefined) {
+    throw new Error(
+      `No BLAS library found: ${BLAS_INSTALL_HINT} (tried ${tried.join(", ")})`,
+      { cause: opened.failures.join("; ") },
+    );
   }
-  throw new Error(
-    `No BLAS library found: ${BLAS_INSTALL_HINT} (tried ${tried.join(", ")})`,
-    { cause: failures.join("; ") },
-  );
-}
-
-function envBlas(): string | undefined {
-  const query = { name: "env", variable: "VICREG_BLAS" } as const;
-  if (Deno.permissions.querySync(query).state !== "granted") return undefined;
-  return Deno.env.get("VICREG_BLAS") || undefined;
+  const blas = wrap(opened.path, opened.lib);
+  if (library === undefined) cached = blas;
+  return blas;
 }
 
 function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): Blas {

@@ -25,6 +25,7 @@ import {
 } from "./blas.ts";
 import { registerAugmentKernels } from "./augment_kernels.ts";
 import { type Dnnl, loadDnnl } from "./dnnl.ts";
+import { setEnvUnlessSet } from "./_ffi.ts";
 
 /** The TF.js name of the backend {@linkcode registerBlasBackend} registers. */
 export const BLAS_BACKEND = "blas";
@@ -176,12 +177,7 @@ export function blasKernelConfigs(
         const x = float32(inputs, "x", tf.Conv2D, 4);
         const filter = float32(inputs, "filter", tf.Conv2D, 4);
         const a = attrs ?? {};
-        if (
-          (a.dataFormat ?? "NHWC") !== "NHWC" ||
-          !tf.backend_util.tupleValuesAreOne(
-            (a.dilations ?? 1) as number | [number, number],
-          )
-        ) {
+        if (!isPlainNhwc(a)) {
           // NCHW or dilated: wasm's own kernel.
           return wasmKernel(tf.Conv2D).kernelFunc(args);
         }
@@ -224,10 +220,7 @@ export function blasKernelConfigs(
             (bias.dtype !== "float32" ||
               tf.util.sizeFromShape(bias.shape) !==
                 filter.shape[filter.shape.length - 1])) ||
-          (a.dataFormat ?? "NHWC") !== "NHWC" ||
-          !tf.backend_util.tupleValuesAreOne(
-            (a.dilations ?? 1) as number | [number, number],
-          )
+          !isPlainNhwc(a)
         ) {
           return wasmKernel(tf.FusedConv2D).kernelFunc(args);
         }
@@ -340,6 +333,14 @@ export function blasKernelConfigs(
       },
     },
   ];
+}
+
+/** Whether conv attributes are NHWC with dilation 1 (what the kernels take). */
+function isPlainNhwc(attrs: tf.NamedAttrMap): boolean {
+  return (attrs.dataFormat ?? "NHWC") === "NHWC" &&
+    tf.backend_util.tupleValuesAreOne(
+      (attrs.dilations ?? 1) as number | [number, number],
+    );
 }
 
 /** `x`'s buffer as a new output (one more reference, no copy). */
@@ -576,12 +577,12 @@ export function registerBlasBackend(): Promise<NativeLibraries> {
     // spinning for a while after a call; on a few cores the spinning threads
     // of one take the cores the other needs next (a ResNet-18 step: 2.9 s
     // with spinning, 2.4 s without). Both read these when they load.
-    setUnlessSet("OMP_WAIT_POLICY", "PASSIVE");
+    setEnvUnlessSet("OMP_WAIT_POLICY", "PASSIVE");
     let dnnl: Dnnl | undefined;
     let dnnlUnavailable: string | undefined;
     try {
       dnnl = loadDnnl();
-      setUnlessSet("OPENBLAS_THREAD_TIMEOUT", "4");
+      setEnvUnlessSet("OPENBLAS_THREAD_TIMEOUT", "4");
     } catch (error) {
       dnnlUnavailable = error instanceof Error ? error.message : String(error);
     }
@@ -628,16 +629,6 @@ export function registerBlasBackend(): Promise<NativeLibraries> {
   })();
   registered.catch(() => registered = undefined);
   return registered;
-}
-
-/**
- * Sets an environment variable the native libraries read when they load,
- * unless the user set it (or env access is not granted: never prompts).
- */
-function setUnlessSet(name: string, value: string): void {
-  const query = { name: "env", variable: name } as const;
-  if (Deno.permissions.querySync(query).state !== "granted") return;
-  if (Deno.env.get(name) === undefined) Deno.env.set(name, value);
 }
 
 type WasmConstructor = new (module: unknown) => tf.KernelBackend;

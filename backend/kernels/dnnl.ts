@@ -18,6 +18,7 @@
  * @module
  */
 import type { Geometry } from "./_geometry.ts";
+import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 
 /** A loaded oneDNN with its CPU engine and stream. */
 export interface Dnnl {
@@ -275,12 +276,10 @@ let cached: Dnnl | undefined;
  */
 export function loadDnnl(library?: string): Dnnl {
   if (cached !== undefined && library === undefined) return cached;
-  if (Deno.permissions.querySync({ name: "ffi" }).state !== "granted") {
-    throw new Error(
-      "Cannot open oneDNN: FFI is not allowed (run deno with --allow-ffi or -A)",
-    );
-  }
-  const fromEnv = library === undefined ? envDnnl() : undefined;
+  requireFfi(
+    "Cannot open oneDNN: FFI is not allowed (run deno with --allow-ffi or -A)",
+  );
+  const fromEnv = library === undefined ? grantedEnv("VICREG_DNNL") : undefined;
   if (fromEnv !== undefined && /^(off|0|none|false)$/i.test(fromEnv)) {
     throw new Error("oneDNN is turned off (VICREG_DNNL=off)");
   }
@@ -289,40 +288,27 @@ export function loadDnnl(library?: string): Dnnl {
     : fromEnv !== undefined
     ? [fromEnv]
     : dnnlCandidates();
-  const failures: string[] = [];
-  for (const path of tried) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(path, SYMBOLS);
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error);
-      failures.push(`${path}: ${text.split("\n")[0]}`);
-      continue;
-    }
+  const opened = openFirst(tried, SYMBOLS, (lib) => {
     const version = versionOf(lib.symbols);
-    if (
-      !version.startsWith("2.") ||
-      lib.symbols.dnnl_convolution_forward_desc_init === undefined
-    ) {
-      lib.close();
-      failures.push(`${path}: version ${version}, not the 2.x C API`);
-      continue;
-    }
-    const dnnl = open(path, version, lib.symbols);
-    if (library === undefined) cached = dnnl;
-    return dnnl;
+    return version.startsWith("2.") &&
+        lib.symbols.dnnl_convolution_forward_desc_init !== undefined
+      ? undefined
+      : `version ${version}, not the 2.x C API`;
+  });
+  if (opened.path === undefined) {
+    throw new Error(
+      `No usable oneDNN found: ${DNNL_INSTALL_HINT} (tried ${
+        opened.failures.join("; ")
+      })`,
+    );
   }
-  throw new Error(
-    `No usable oneDNN found: ${DNNL_INSTALL_HINT} (tried ${
-      failures.join("; ")
-    })`,
+  const dnnl = open(
+    opened.path,
+    versionOf(opened.lib.symbols),
+    opened.lib.symbols,
   );
-}
-
-function envDnnl(): string | undefined {
-  const query = { name: "env", variable: "VICREG_DNNL" } as const;
-  if (Deno.permissions.querySync(query).state !== "granted") return undefined;
-  return Deno.env.get("VICREG_DNNL") || undefined;
+  if (library === undefined) cached = dnnl;
+  return dnnl;
 }
 
 function versionOf(s: Symbols): string {
