@@ -34,15 +34,6 @@ export function hostBackend(): boolean {
 }
 
 /**
- * Whether the active backend registers a kernel: `@scaling-vicreg/backend`
- * registers fused augmentation kernels on the host backends that gain from
- * them (`augment-kernels`), and the ops here use them where present.
- */
-export function activeBackendHas(kernelName: string): boolean {
-  return tf.getKernel(kernelName, tf.getBackend()) !== undefined;
-}
-
-/**
  * Splits `x: [N, ...]` into its N samples: on a host backend from one read
  * of the data (see {@linkcode hostBackend}), else by `tf.unstack`.
  */

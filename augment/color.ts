@@ -12,7 +12,7 @@ import {
   ADJUST_HUE_KERNEL,
   CHANNEL_AFFINE_KERNEL,
 } from "@scaling-vicreg/backend/augment-kernels";
-import { activeBackendHas } from "./_batch.ts";
+import { activeBackendHas } from "@scaling-vicreg/backend";
 
 /**
  * ITU-R 601-2 luma weights, as Pillow's `convert("L")` (used by the paper's

@@ -38,13 +38,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { checkRgbImage, type RgbImage } from "@scaling-vicreg/backend";
+import {
+  activeBackendHas,
+  checkRgbImage,
+  type RgbImage,
+} from "@scaling-vicreg/backend";
 import {
   COLOR_JITTER_KERNEL,
   CROP_RESIZE_KERNEL,
 } from "@scaling-vicreg/backend/augment-kernels";
 import {
-  activeBackendHas,
   applyGroups,
   bandedMatMul,
   hostBackend,

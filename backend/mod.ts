@@ -14,3 +14,4 @@ export * from "./random.ts";
 export * from "./image.ts";
 export * from "./fs.ts";
 export * from "./lean_tape.ts";
+export * from "./kernel_names.ts";

@@ -6,6 +6,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import {
+  activeBackendHas,
+  BATCH_NORM_TRAIN_GRAD_KERNEL,
+  BATCH_NORM_TRAIN_KERNEL,
+} from "@scaling-vicreg/backend";
 import type { Module } from "./module.ts";
 import { makeVariable } from "./_util.ts";
 
@@ -175,6 +180,24 @@ export class BatchNorm implements Module {
       );
     }
     const update = options.updateRunningStats ?? true;
+    const updateRunning = (mean: tf.Tensor, variance: tf.Tensor): void => {
+      const m = this.momentum;
+      this.runningMean.assign(
+        tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)),
+      );
+      this.runningVar.assign(
+        tf.add(
+          tf.mul(this.runningVar, 1 - m),
+          tf.mul(variance, (m * n) / (n - 1)),
+        ),
+      );
+    };
+    if (
+      activeBackendHas(BATCH_NORM_TRAIN_KERNEL) &&
+      activeBackendHas(BATCH_NORM_TRAIN_GRAD_KERNEL)
+    ) {
+      return this.#fusedTraining(x, relu, update ? updateRunning : undefined);
+    }
     const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
     const op = tf.customGrad(
       ((
@@ -188,18 +211,7 @@ export class BatchNorm implements Module {
         const mean = tf.mean(x, axes);
         const centred = tf.sub(x, mean);
         const variance = tf.mean(tf.square(centred), axes);
-        if (update) {
-          const m = this.momentum;
-          this.runningMean.assign(
-            tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)),
-          );
-          this.runningVar.assign(
-            tf.add(
-              tf.mul(this.runningVar, 1 - m),
-              tf.mul(variance, (m * n) / (n - 1)),
-            ),
-          );
-        }
+        if (update) updateRunning(mean, variance);
         const invStd = tf.rsqrt(tf.add(variance, this.eps));
         const scale = tf.mul(gamma, invStd);
         // (x − μ)·scale + β, not x·scale + (β − μ·scale): the latter cancels
@@ -209,6 +221,53 @@ export class BatchNorm implements Module {
         const value = relu ? tf.relu(affine) : affine;
         save(relu ? [x, mean, invStd, gamma, value] : [x, mean, invStd, gamma]);
         return { value, gradFunc: batchNormGrad(axes, n, relu) };
+      }) as unknown as Parameters<typeof tf.customGrad>[0],
+    );
+    return tf.tidy(() =>
+      (op as unknown as (...t: tf.Tensor[]) => tf.Tensor)(
+        x,
+        this.weight,
+        this.bias,
+      )
+    ) as T;
+  }
+
+  /**
+   * Training mode on a backend's fused kernel (`BATCH_NORM_TRAIN_KERNEL`:
+   * one pass forward, one backward, ReLU included), as one custom-gradient
+   * op like the tensor-op path.
+   */
+  #fusedTraining<T extends tf.Tensor>(
+    x: T,
+    relu: boolean,
+    updateRunning: ((mean: tf.Tensor, variance: tf.Tensor) => void) | undefined,
+  ): T {
+    const attrs = { eps: this.eps, relu };
+    const op = tf.customGrad(
+      ((
+        x: tf.Tensor,
+        gamma: tf.Tensor,
+        beta: tf.Tensor,
+        save: tf.GradSaveFunc,
+      ) => {
+        const [value, mean, variance, workspace] = tf.engine().runKernel(
+          BATCH_NORM_TRAIN_KERNEL,
+          { x, gamma, beta },
+          attrs,
+        ) as tf.Tensor[];
+        updateRunning?.(mean, variance);
+        save([x, mean, variance, gamma, beta, workspace]);
+        return {
+          value,
+          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+            const [x, mean, variance, gamma, beta, workspace] = saved;
+            return tf.engine().runKernel(
+              BATCH_NORM_TRAIN_GRAD_KERNEL,
+              { dy, x, mean, variance, gamma, beta, workspace },
+              attrs,
+            ) as tf.Tensor[];
+          },
+        };
       }) as unknown as Parameters<typeof tf.customGrad>[0],
     );
     return tf.tidy(() =>

@@ -236,9 +236,11 @@ function headsLoss(
 }
 
 /**
- * Bytes that every kernel of one eval-mode backbone forward pass outputs, per
- * image: the size of what a training tape over one view keeps alive,
- * measured with `tf.profile` on a batch of 2 (no state changes).
+ * Bytes that every kernel of one training-mode backbone forward pass outputs,
+ * per image: the size of what a training tape over one view keeps alive,
+ * measured with `tf.profile` on a batch of 2 (running statistics left
+ * alone). It follows the backend: a fused BatchNorm kernel (blas with
+ * oneDNN) outputs about half the bytes of BatchNorm as tensor ops.
  */
 export async function activationBytesPerView(
   backbone: VicregNetworks["backbone"],
@@ -247,8 +249,8 @@ export async function activationBytesPerView(
   const x = tf.zeros([2, size, size, 3]) as tf.Tensor4D;
   try {
     const info = await tf.profile(() =>
-      // Unfolded: each op's output counts, as on a training tape.
-      backbone.forward(x, { training: false, foldBatchNorm: false }).embedding
+      backbone.forward(x, { training: true, updateRunningStats: false })
+        .embedding
     );
     tf.dispose(info.result as tf.Tensor);
     const bytes = info.kernels.reduce(
@@ -269,11 +271,13 @@ export const STEP_BUDGET_BYTES = 3 * 2 ** 30;
  *
  * `auto` is `joint` off the wasm heap. On it (wasm, blas) it is the fastest
  * mode whose estimated peak fits {@linkcode STEP_BUDGET_BYTES}: the joint
- * step takes about twice the activation bytes per view (what a `leanTape`'d
- * training tape keeps: 2.5 GiB measured for ResNet-18, 32 px, batch 64, both
- * views) times 2 views times the batch, ×1.5 with the local loss (its feature
- * maps and projector); `mixed` about half of that; `view-by-view` one
- * residual block's worth.
+ * step takes at most 1.2 times the activation bytes per view and image
+ * times 2 views times the batch (the wasm heap's peak over that product,
+ * measured on `blas`: 0.88 for ResNet-18 at 32 px, batch 64, and 0.91 for
+ * ResNet-50 at 96 px, batch 32, with oneDNN's fused BatchNorm; 1.19 for
+ * ResNet-18 without it), ×1.5 with the local loss (its feature maps and
+ * projector); `mixed` about half of that; `view-by-view` one residual
+ * block's worth.
  *
  * @param step The `step` key: `auto`, `joint`, `mixed` or `view-by-view`.
  * @param wasmHeap Whether the backend keeps tensors in the wasm heap.
@@ -295,7 +299,7 @@ export function chooseStepMode(
   if (!wasmHeap) {
     return { mode: "joint", reason: "tensors are not in the wasm heap" };
   }
-  const joint = 2 * perViewBytes * 2 * batch * (local ? 1.5 : 1);
+  const joint = 1.2 * perViewBytes * 2 * batch * (local ? 1.5 : 1);
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   if (joint <= STEP_BUDGET_BYTES) {
     return {

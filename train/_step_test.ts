@@ -121,26 +121,31 @@ Deno.test("chooseStepMode() keeps an explicit step and, for auto, takes the fast
     chooseStepMode("auto", false, 100 * mib, 1024, true),
     { mode: "joint", reason: "tensors are not in the wasm heap" },
   );
-  // ResNet-18, 32 px: ~10 MiB per view. Batch 64 → 2 · 10 · 2 · 64 = 2.5 GiB.
+  // 10 MiB per image and view, batch 64 → 1.2 · 10 · 2 · 64 MiB = 1.5 GiB.
   assertEquals(
     chooseStepMode("auto", true, 10 * mib, 64, false),
-    { mode: "joint", reason: "an estimated 2.5 GiB fits the 4 GiB wasm heap" },
+    { mode: "joint", reason: "an estimated 1.5 GiB fits the 4 GiB wasm heap" },
   );
   assertEquals(
-    chooseStepMode("auto", true, 10 * mib, 96, false),
+    chooseStepMode("auto", true, 10 * mib, 160, false),
     {
       mode: "mixed",
       reason:
         "a joint step's estimated 3.8 GiB would not fit the 4 GiB wasm heap; one view's 1.9 GiB does",
     },
   );
-  // The local loss counts 1.5×: 2.5 GiB becomes 3.8.
-  assertEquals(chooseStepMode("auto", true, 10 * mib, 64, true).mode, "mixed");
+  // Batch 128 is 3.0 GiB, just within the budget; the local loss counts
+  // 1.5×, which makes it 4.5.
   assertEquals(
-    chooseStepMode("auto", true, 10 * mib, 256, false),
+    chooseStepMode("auto", true, 10 * mib, 128, false).mode,
+    "joint",
+  );
+  assertEquals(chooseStepMode("auto", true, 10 * mib, 128, true).mode, "mixed");
+  assertEquals(
+    chooseStepMode("auto", true, 10 * mib, 512, false),
     {
       mode: "view-by-view",
-      reason: "one view's estimated 5.0 GiB would not fit the 4 GiB wasm heap",
+      reason: "one view's estimated 6.0 GiB would not fit the 4 GiB wasm heap",
     },
   );
 });

@@ -86,6 +86,7 @@ export function assertNear(
   actual: Float32Array,
   expected: Float64Array,
   what: string,
+  tolerance = 1e-5,
 ): void {
   assertEquals(actual.length, expected.length, what);
   let scale = 0;
@@ -95,7 +96,7 @@ export function assertNear(
     worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
   }
   assertTrue(
-    worst <= 1e-5 * Math.max(1, scale),
+    worst <= tolerance * Math.max(1, scale),
     `${what}: max error ${worst} (scale ${scale})`,
   );
 }

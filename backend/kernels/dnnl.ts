@@ -75,6 +75,66 @@ export interface Dnnl {
     y: Float32Array,
   ): boolean;
   /**
+   * Training-mode batch normalisation of `x`, `rows × channels` floats
+   * (channels last: `[N, C]` or NHWC), with an optional fused ReLU:
+   * `y = act((x − μ)/√(σ² + eps)·γ + β)` with the batch mean μ and biased
+   * variance σ², which it also writes (`[channels]` each). With `relu`,
+   * `workspace` (of {@linkcode Dnnl.batchNormWorkspaceFloats} floats) gets
+   * what the backward pass needs to apply the ReLU's mask.
+   *
+   * @returns `false` (writing nothing) when oneDNN has no primitive.
+   */
+  batchNormForward(
+    rows: number,
+    channels: number,
+    eps: number,
+    relu: boolean,
+    arrays: {
+      x: Float32Array;
+      gamma: Float32Array;
+      beta: Float32Array;
+      y: Float32Array;
+      mean: Float32Array;
+      variance: Float32Array;
+      workspace?: Float32Array;
+    },
+  ): boolean;
+  /**
+   * Floats of workspace a fused-ReLU batch normalisation keeps for its
+   * backward pass (0 without ReLU), or `undefined` when oneDNN has no
+   * primitive for the shape.
+   */
+  batchNormWorkspaceFloats(
+    rows: number,
+    channels: number,
+    eps: number,
+    relu: boolean,
+  ): number | undefined;
+  /**
+   * The backward pass of {@linkcode Dnnl.batchNormForward}: `dx`, `dγ` and
+   * `dβ` from `dy` and what the forward pass saw and wrote.
+   *
+   * @returns `false` (writing nothing) when oneDNN has no primitive.
+   */
+  batchNormBackward(
+    rows: number,
+    channels: number,
+    eps: number,
+    relu: boolean,
+    arrays: {
+      x: Float32Array;
+      dy: Float32Array;
+      mean: Float32Array;
+      variance: Float32Array;
+      gamma: Float32Array;
+      beta: Float32Array;
+      workspace?: Float32Array;
+      dx: Float32Array;
+      dGamma: Float32Array;
+      dBeta: Float32Array;
+    },
+  ): boolean;
+  /**
    * The name of the implementation oneDNN chose for a direction of `g`
    * (e.g. `brgconv:avx512_core`), or `undefined` when it has none.
    */
@@ -106,6 +166,18 @@ const ARG_DIFF_WEIGHTS = 161;
 const QUERY_IMPL_INFO = 8;
 const QUERY_WEIGHTS_MD = 131;
 const QUERY_DIFF_WEIGHTS_MD = 132;
+const QUERY_WORKSPACE_MD = 135;
+const BACKWARD = 128;
+const USE_SCALE = 0x8;
+const USE_SHIFT = 0x10;
+const FUSE_NORM_RELU = 0x4;
+const ARG_MEAN = 49;
+const ARG_VARIANCE = 50;
+const ARG_SCALE = 51;
+const ARG_SHIFT = 52;
+const ARG_WORKSPACE = 64;
+const ARG_DIFF_SCALE = 255;
+const ARG_DIFF_SHIFT = 256;
 /** `sizeof(dnnl_memory_desc_t)` is 696 in 2.x; room to spare. */
 const MD_BYTES = 2048;
 /** `sizeof(dnnl_convolution_desc_t)` is 5976 in 2.x; room to spare. */
@@ -160,6 +232,16 @@ const SYMBOLS = {
       "buffer",
       "buffer",
     ],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_batch_normalization_forward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "f32", "u32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_batch_normalization_backward_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "f32", "u32"],
     result: "i32",
     optional: true,
   },
@@ -325,6 +407,13 @@ interface Prepared {
 }
 
 /** A fused inference convolution (bias, ReLU) and how to feed it. */
+/** A batch normalisation's two primitives and how to feed them. */
+interface BatchNormPrepared {
+  workspaceFloats: number;
+  forward(arrays: Parameters<Dnnl["batchNormForward"]>[4]): void;
+  backward(arrays: Parameters<Dnnl["batchNormBackward"]>[4]): void;
+}
+
 interface FusedPrepared {
   impl: string;
   run(
@@ -629,6 +718,139 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     };
   };
 
+  const batchNorms = new Map<string, BatchNormPrepared | null>();
+  const buildBatchNorm = (
+    rows: number,
+    channels: number,
+    eps: number,
+    relu: boolean,
+  ): BatchNormPrepared => {
+    // Rows as a batch of 1×1 NHWC images: oneDNN's JIT kernels take this
+    // ("nspc") layout; a plain 2-D `[rows, C]` gets its reference kernel,
+    // ~40× slower.
+    const data = memoryDesc([rows, channels, 1, 1], TAG_NHWC);
+    const vector = memoryDesc([channels], TAG_A);
+    const flags = USE_SCALE | USE_SHIFT | (relu ? FUSE_NORM_RELU : 0);
+    const fop = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_batch_normalization_forward_desc_init!(
+        fop,
+        FORWARD_TRAINING,
+        data,
+        eps,
+        flags,
+      ),
+      "batch-norm descriptor",
+    );
+    const fpd = primitiveDesc(fop, null);
+    const forward = primitive(fpd);
+    const bop = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_batch_normalization_backward_desc_init!(
+        bop,
+        BACKWARD,
+        data,
+        data,
+        eps,
+        flags,
+      ),
+      "batch-norm backward descriptor",
+    );
+    const backward = primitive(primitiveDesc(bop, fpd));
+    const [src, dst, diffSrc, diffDst] = [0, 1, 2, 3].map(() => memory(data));
+    const [mean, variance, scale, shift, diffScale, diffShift] = [
+      0,
+      1,
+      2,
+      3,
+      4,
+      5,
+    ].map(() => memory(vector));
+    let workspace: Deno.PointerValue = null;
+    let workspaceFloats = 0;
+    if (relu) {
+      const md = s.dnnl_primitive_desc_query_md(fpd, QUERY_WORKSPACE_MD, 0);
+      if (md === null) throw new Error("oneDNN: no ReLU workspace");
+      workspaceFloats = Math.ceil(Number(s.dnnl_memory_desc_get_size(md)) / 4);
+      workspace = memory(md);
+    }
+    const common = (
+      a: { x: Float32Array; mean: Float32Array; variance: Float32Array },
+      ws: Float32Array | undefined,
+    ): [number, Deno.PointerValue][] => {
+      setData(src, a.x);
+      setData(mean, a.mean);
+      setData(variance, a.variance);
+      const args: [number, Deno.PointerValue][] = [
+        [ARG_SRC, src],
+        [ARG_MEAN, mean],
+        [ARG_VARIANCE, variance],
+      ];
+      if (relu) {
+        if (ws === undefined || ws.length < workspaceFloats) {
+          throw new RangeError(
+            `oneDNN batch norm: expected a workspace of ${workspaceFloats} floats`,
+          );
+        }
+        setData(workspace, ws);
+        args.push([ARG_WORKSPACE, workspace]);
+      }
+      return args;
+    };
+    return {
+      workspaceFloats,
+      forward(a) {
+        const args = common(a, a.workspace);
+        setData(dst, a.y);
+        setData(scale, a.gamma);
+        setData(shift, a.beta);
+        execute(forward, [
+          ...args,
+          [ARG_DST, dst],
+          [ARG_SCALE, scale],
+          [ARG_SHIFT, shift],
+        ]);
+      },
+      backward(a) {
+        const args = common(a, a.workspace);
+        setData(diffDst, a.dy);
+        setData(scale, a.gamma);
+        // oneDNN 2.x's backward primitive takes the shift as an input too.
+        setData(shift, a.beta);
+        setData(diffSrc, a.dx);
+        setData(diffScale, a.dGamma);
+        setData(diffShift, a.dBeta);
+        execute(backward, [
+          ...args,
+          [ARG_DIFF_DST, diffDst],
+          [ARG_SCALE, scale],
+          [ARG_SHIFT, shift],
+          [ARG_DIFF_SRC, diffSrc],
+          [ARG_DIFF_SCALE, diffScale],
+          [ARG_DIFF_SHIFT, diffShift],
+        ]);
+      },
+    };
+  };
+  const batchNorm = (
+    rows: number,
+    channels: number,
+    eps: number,
+    relu: boolean,
+  ): BatchNormPrepared | null => {
+    const key = `${rows},${channels},${eps},${relu}`;
+    let prepared = batchNorms.get(key);
+    if (prepared === undefined) {
+      try {
+        prepared = buildBatchNorm(rows, channels, eps, relu);
+      } catch {
+        prepared = null;
+      }
+      batchNorms.set(key, prepared);
+    }
+    return prepared;
+  };
+
   const fusedEntries = new Map<string, FusedPrepared | null>();
   const buildFused = (
     g: Geometry,
@@ -721,6 +943,20 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     conv2d: runner("forward"),
     conv2dBackpropInput: runner("input"),
     conv2dBackpropFilter: runner("filter"),
+    batchNormForward(rows, channels, eps, relu, arrays) {
+      const prepared = batchNorm(rows, channels, eps, relu);
+      if (prepared === null) return false;
+      prepared.forward(arrays);
+      return true;
+    },
+    batchNormWorkspaceFloats: (rows, channels, eps, relu) =>
+      batchNorm(rows, channels, eps, relu)?.workspaceFloats,
+    batchNormBackward(rows, channels, eps, relu, arrays) {
+      const prepared = batchNorm(rows, channels, eps, relu);
+      if (prepared === null) return false;
+      prepared.backward(arrays);
+      return true;
+    },
     conv2dFused(g, x, w, bias, relu, y) {
       if (bias !== undefined && bias.length !== g.co) return false;
       const key = `${keyOf(g)}|${bias !== undefined}|${relu}`;

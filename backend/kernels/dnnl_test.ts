@@ -146,3 +146,122 @@ Deno.test("loadDnnl: a missing library is one clear error", () => {
     "No usable oneDNN found: install oneDNN 2.x",
   );
 });
+
+/** Training-mode batch norm (+ ReLU) and its gradients in float64. */
+function batchNormReference(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  dy: Float32Array,
+  channels: number,
+  eps: number,
+  relu: boolean,
+) {
+  const rows = x.length / channels;
+  const mean = new Float64Array(channels);
+  const variance = new Float64Array(channels);
+  for (let i = 0; i < x.length; i++) mean[i % channels] += x[i] / rows;
+  for (let i = 0; i < x.length; i++) {
+    variance[i % channels] += (x[i] - mean[i % channels]) ** 2 / rows;
+  }
+  const xHat = new Float64Array(x.length);
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = i % channels;
+    xHat[i] = (x[i] - mean[c]) / Math.sqrt(variance[c] + eps);
+    const v = xHat[i] * gamma[c] + beta[c];
+    y[i] = relu ? Math.max(v, 0) : v;
+  }
+  // g: the gradient reaching the normalisation (the ReLU passes y > 0).
+  const g = dy.map((v, i) => relu && !(y[i] > 0) ? 0 : v);
+  const dBeta = new Float64Array(channels);
+  const dGamma = new Float64Array(channels);
+  for (let i = 0; i < x.length; i++) {
+    dBeta[i % channels] += g[i];
+    dGamma[i % channels] += g[i] * xHat[i];
+  }
+  const dx = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const c = i % channels;
+    dx[i] = gamma[c] / Math.sqrt(variance[c] + eps) *
+      (g[i] - dBeta[c] / rows - xHat[i] * dGamma[c] / rows);
+  }
+  return { y, mean, variance, dx, dGamma, dBeta };
+}
+
+Deno.test({
+  name:
+    "dnnl batch norm: forward, statistics and gradients match float64 loops",
+  ignore,
+  fn() {
+    for (const [rows, channels] of [[50, 7], [2 * 5 * 5, 16], [3, 64]]) {
+      for (const relu of [false, true]) {
+        const rng = new Rng(rows + channels);
+        // A mean far from 0 checks the variance does not cancel.
+        const x = random(rng, rows * channels).map((v) => 3 * v + 20);
+        const gamma = random(rng, channels);
+        const beta = random(rng, channels);
+        const dy = random(rng, rows * channels);
+        const eps = 1e-5;
+        const expected = batchNormReference(
+          x,
+          gamma,
+          beta,
+          dy,
+          channels,
+          eps,
+          relu,
+        );
+        const floats = dnnl!.batchNormWorkspaceFloats(
+          rows,
+          channels,
+          eps,
+          relu,
+        );
+        assertTrue(floats !== undefined && (floats > 0) === relu);
+        const workspace = relu ? new Float32Array(floats!) : undefined;
+        const nan = (n: number) => new Float32Array(n).fill(NaN);
+        const out = {
+          y: nan(x.length),
+          mean: nan(channels),
+          variance: nan(channels),
+        };
+        assertTrue(
+          dnnl!.batchNormForward(rows, channels, eps, relu, {
+            x,
+            gamma,
+            beta,
+            workspace,
+            ...out,
+          }),
+        );
+        const what = `${rows}×${channels}, relu ${relu}`;
+        assertNear(out.y, expected.y, `y, ${what}`);
+        assertNear(out.mean, expected.mean, `mean, ${what}`);
+        assertNear(out.variance, expected.variance, `variance, ${what}`);
+        const grads = {
+          dx: nan(x.length),
+          dGamma: nan(channels),
+          dBeta: nan(channels),
+        };
+        assertTrue(
+          dnnl!.batchNormBackward(rows, channels, eps, relu, {
+            x,
+            dy,
+            mean: out.mean,
+            variance: out.variance,
+            gamma,
+            beta,
+            workspace,
+            ...grads,
+          }),
+        );
+        // dx is a difference of nearly equal terms (three rows, a mean of
+        // 20 and a deviation of 3): float32 rounding shows at ~1e-5.
+        assertNear(grads.dx, expected.dx, `dx, ${what}`, 1e-4);
+        assertNear(grads.dGamma, expected.dGamma, `dγ, ${what}`);
+        assertNear(grads.dBeta, expected.dBeta, `dβ, ${what}`);
+      }
+    }
+  },
+});
