@@ -371,7 +371,7 @@ async function describe(backend: TensorBackend): Promise<string> {
     blas.threads === undefined ? undefined : `${blas.threads} threads`,
   ].filter((p) => p !== undefined);
   const convolutions = dnnl !== undefined
-    ? `convolutions on oneDNN ${dnnl.version} (${dnnl.library})`
+    ? `convolutions and BatchNorm on oneDNN ${dnnl.version} (${dnnl.library})`
     : `convolutions on the BLAS (${dnnlUnavailable})`;
   return `${backend.device}: ${parts.join(", ")}; ${convolutions}`;
 }

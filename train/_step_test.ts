@@ -5,6 +5,8 @@ import {
   assertEquals,
   assertNoLeak,
   assertTrue,
+  loadableBackends,
+  withBackend,
 } from "@scaling-vicreg/backend/testing";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { resolveConfig } from "./config.ts";
@@ -19,91 +21,100 @@ import { createResNet } from "@scaling-vicreg/models";
 
 await useBackend("cpu-fast");
 
-for (const local of [false, true]) {
-  Deno.test(`stepGradients() mixed and view by view give the joint step's loss, gradients and running statistics (local loss ${local})`, async () => {
-    const config = resolveConfig({
-      flags: {
-        preset: "tiny",
-        "exp-dir": "unused",
-        size: 16,
-        "batch-size": 6,
-        mlp: "32-32",
-        "local-mlp": "16-8",
-        "use-local-loss": local,
-        "local-matching": "location",
-      },
-    });
-    const rng = new Rng(7);
-    const view = () =>
-      tf.tensor4d(
-        rng.fillNormal(new Float32Array(6 * 16 * 16 * 3), 0, 1),
-        [6, 16, 16, 3],
-      );
-    const views: [tf.Tensor4D, tf.Tensor4D] = [view(), view()];
-    // Overlapping crops, the second flipped: the location matching pairs cells.
-    const geometry: [ViewGeometry[], ViewGeometry[]] = [
-      Array(6).fill({ box: [0, 0, 0.8, 0.8], flip: false }),
-      Array(6).fill({ box: [0.1, 0.2, 0.9, 0.7], flip: true }),
-    ];
-    const settings = {
-      config,
-      lossOptions: {
-        simCoeff: 25,
-        stdCoeff: 25,
-        covCoeff: 1,
-        variant: "vicreg" as const,
-      },
-      projectorDim: 32,
-    };
-    const run = async (mode: StepMode) => {
-      const nets = buildNetworks(config);
-      const params = namedVariables(nets, "parameters");
-      const out = stepGradients(
-        nets,
-        params,
-        views,
-        geometry,
-        settings,
-        mode,
-      );
-      const read = async (ts: tf.Tensor[]) =>
-        await Promise.all(ts.map((t) => t.data()));
-      const result = {
-        loss: await out.value.data(),
-        metrics: await read(out.metrics),
-        names: [...out.grads.keys()],
-        order: [...params.keys()],
-        grads: await read([...params.keys()].map((k) => out.grads.get(k)!)),
-        buffers: await read([...namedVariables(nets, "buffers").values()]),
-      };
-      tf.dispose([out.value, ...out.metrics, ...out.grads.values()]);
-      disposeNetworks(nets);
-      return result;
-    };
-    const joint = await run("joint");
-    for (const mode of ["mixed", "view-by-view"] as const) {
-      await assertNoLeak(async () => {
-        const split = await run(mode);
-        assertEquals(split.names.sort(), [...joint.names].sort());
-        assertEquals(split.metrics.length, local ? 6 : 5);
-        assertClose(split.loss, joint.loss, { rtol: 1e-5 });
-        split.metrics.forEach((m, i) =>
-          assertClose(m, joint.metrics[i], { rtol: 1e-5 })
-        );
-        split.grads.forEach((g, i) =>
-          assertClose(g, joint.grads[i], {
-            rtol: 1e-5,
-            atol: 1e-7,
-            message: `${mode}: grad of ${joint.order[i]}`,
-          })
-        );
-        split.buffers.forEach((b, i) =>
-          assertClose(b, joint.buffers[i], { rtol: 1e-5, atol: 1e-7 })
-        );
+// blas (with oneDNN: its fused BatchNorm kernels) takes the same three paths.
+const stepBackends = (await loadableBackends(["cpu-fast", "blas"], "cpu-fast"))
+  .filter(([, loads]) => loads).map(([name]) => name);
+
+for (
+  const [backend, local] of stepBackends.flatMap((b) =>
+    [[b, false], [b, true]] as const
+  )
+) {
+  Deno.test(`stepGradients() mixed and view by view give the joint step's loss, gradients and running statistics (${backend}, local loss ${local})`, () =>
+    withBackend(backend, async () => {
+      const config = resolveConfig({
+        flags: {
+          preset: "tiny",
+          "exp-dir": "unused",
+          size: 16,
+          "batch-size": 6,
+          mlp: "32-32",
+          "local-mlp": "16-8",
+          "use-local-loss": local,
+          "local-matching": "location",
+        },
       });
-    }
-    tf.dispose(views);
-  });
+      const rng = new Rng(7);
+      const view = () =>
+        tf.tensor4d(
+          rng.fillNormal(new Float32Array(6 * 16 * 16 * 3), 0, 1),
+          [6, 16, 16, 3],
+        );
+      const views: [tf.Tensor4D, tf.Tensor4D] = [view(), view()];
+      // Overlapping crops, the second flipped: the location matching pairs cells.
+      const geometry: [ViewGeometry[], ViewGeometry[]] = [
+        Array(6).fill({ box: [0, 0, 0.8, 0.8], flip: false }),
+        Array(6).fill({ box: [0.1, 0.2, 0.9, 0.7], flip: true }),
+      ];
+      const settings = {
+        config,
+        lossOptions: {
+          simCoeff: 25,
+          stdCoeff: 25,
+          covCoeff: 1,
+          variant: "vicreg" as const,
+        },
+        projectorDim: 32,
+      };
+      const run = async (mode: StepMode) => {
+        const nets = buildNetworks(config);
+        const params = namedVariables(nets, "parameters");
+        const out = stepGradients(
+          nets,
+          params,
+          views,
+          geometry,
+          settings,
+          mode,
+        );
+        const read = async (ts: tf.Tensor[]) =>
+          await Promise.all(ts.map((t) => t.data()));
+        const result = {
+          loss: await out.value.data(),
+          metrics: await read(out.metrics),
+          names: [...out.grads.keys()],
+          order: [...params.keys()],
+          grads: await read([...params.keys()].map((k) => out.grads.get(k)!)),
+          buffers: await read([...namedVariables(nets, "buffers").values()]),
+        };
+        tf.dispose([out.value, ...out.metrics, ...out.grads.values()]);
+        disposeNetworks(nets);
+        return result;
+      };
+      const joint = await run("joint");
+      for (const mode of ["mixed", "view-by-view"] as const) {
+        await assertNoLeak(async () => {
+          const split = await run(mode);
+          assertEquals(split.names.sort(), [...joint.names].sort());
+          assertEquals(split.metrics.length, local ? 6 : 5);
+          assertClose(split.loss, joint.loss, { rtol: 1e-5 });
+          split.metrics.forEach((m, i) =>
+            assertClose(m, joint.metrics[i], { rtol: 1e-5 })
+          );
+          split.grads.forEach((g, i) =>
+            assertClose(g, joint.grads[i], {
+              rtol: 1e-5,
+              atol: 1e-7,
+              message: `${mode}: grad of ${joint.order[i]}`,
+            })
+          );
+          split.buffers.forEach((b, i) =>
+            assertClose(b, joint.buffers[i], { rtol: 1e-5, atol: 1e-7 })
+          );
+        });
+      }
+      tf.dispose(views);
+    }, "cpu-fast"));
 }
 
 Deno.test("chooseStepMode() keeps an explicit step and, for auto, takes the fastest mode whose estimate fits the wasm heap", () => {
