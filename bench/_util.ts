@@ -25,8 +25,19 @@ export function round(x: number, digits: number): number {
 }
 
 /**
- * Runs `python script args…` and parses the last line of its stdout as JSON,
- * or says why it could not (no python, no torch, a failure).
+ * The environment this process started with, read before any backend loads:
+ * `blas` sets thread variables for its native libraries (`OMP_WAIT_POLICY`,
+ * `OPENBLAS_THREAD_TIMEOUT`), and PyTorch must not inherit them.
+ */
+const LAUNCH_ENV: Record<string, string> | undefined =
+  Deno.permissions.querySync({ name: "env" }).state === "granted"
+    ? Deno.env.toObject()
+    : undefined;
+
+/**
+ * Runs `python script args…` (with the environment this process started
+ * with) and parses the last line of its stdout as JSON, or says why it could
+ * not (no python, no torch, a failure).
  */
 export async function runPythonJson<T>(
   python: string,
@@ -37,6 +48,7 @@ export async function runPythonJson<T>(
   try {
     const out = await new Deno.Command(python, {
       args: [script, ...args],
+      ...(LAUNCH_ENV === undefined ? {} : { env: LAUNCH_ENV, clearEnv: true }),
       stdout: "piped",
       stderr: "piped",
     }).output();
