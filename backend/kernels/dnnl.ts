@@ -1,7 +1,10 @@
 /**
  * oneDNN (the library PyTorch's CPU convolutions run on) reached through
- * Deno's FFI: 2-D convolutions and both their gradients on NHWC float32
- * arrays, for the `blas` backend.
+ * Deno's FFI, for the `blas` backend, on NHWC float32 arrays: 2-D
+ * convolutions and both their gradients, an inference convolution with bias
+ * and ReLU fused (an eval-mode conv → BatchNorm → ReLU with the BatchNorm
+ * folded in), and training-mode batch normalisation (+ ReLU) with its
+ * gradient, one pass each.
  *
  * Activations stay NHWC, as TF.js stores them, so they are never copied; the
  * filter is given as TF.js's `[KH, KW, Ci, Co]` (oneDNN's `hwio`) and
@@ -424,11 +427,13 @@ interface FusedPrepared {
   ): void;
 }
 
+/** One geometry: its forward descriptor and each direction once built. */
 interface Entry {
   forwardPd: Deno.PointerValue;
-  forward?: Prepared;
-  input?: Prepared;
-  filter?: Prepared;
+  /** `null` once oneDNN refused the direction (not asked again). */
+  forward?: Prepared | null;
+  input?: Prepared | null;
+  filter?: Prepared | null;
 }
 
 function open(path: string, version: string, s: Symbols): Dnnl {
@@ -619,15 +624,15 @@ function open(path: string, version: string, s: Symbols): Dnnl {
   ): Prepared | null => {
     const e = entry(g);
     if (e === null) return null;
-    const cachedPrepared = e[direction];
-    if (cachedPrepared !== undefined) return cachedPrepared;
-    let prepared: Prepared;
-    try {
-      prepared = build(g, e, direction);
-    } catch {
-      return null;
+    let prepared = e[direction];
+    if (prepared === undefined) {
+      try {
+        prepared = build(g, e, direction);
+      } catch {
+        prepared = null;
+      }
+      e[direction] = prepared;
     }
-    e[direction] = prepared;
     return prepared;
   };
 
