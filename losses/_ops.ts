@@ -98,13 +98,26 @@ export const gramFrobeniusSq: (x: tf.Tensor2D) => tf.Scalar = custom(
  * `scatterND` (duplicates summed). TF.js's own gather gradient
  * (`unsortedSegmentSum`) loops over all R segments on the cpu backend, which
  * takes minutes at R = 9216.
+ *
+ * `rows` may be an int32 tensor computed from `x` itself (matches found on
+ * the device): it is not an input of the op, so no gradient is asked of the
+ * ops that chose it.
  */
-export function gatherRows(x: tf.Tensor2D, rows: Int32Array): tf.Tensor2D {
+export function gatherRows(
+  x: tf.Tensor2D,
+  rows: Int32Array | tf.Tensor1D,
+): tf.Tensor2D {
   const shape = x.shape;
-  const op = custom((x: tf.Tensor2D, _save: tf.GradSaveFunc) => ({
-    value: tf.gather(x, tf.tensor1d(rows, "int32")) as tf.Tensor2D,
-    gradFunc: (dy: tf.Tensor) =>
-      tf.scatterND(tf.tensor2d(rows, [rows.length, 1], "int32"), dy, shape),
-  }));
+  const op = custom((x: tf.Tensor2D, save: tf.GradSaveFunc) => {
+    const index = rows instanceof Int32Array
+      ? tf.tensor1d(rows, "int32")
+      : rows;
+    save([index]);
+    return {
+      value: tf.gather(x, index) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor, [saved]: tf.Tensor[]) =>
+        tf.scatterND(tf.reshape(saved, [-1, 1]), dy, shape),
+    };
+  });
   return op(x);
 }

@@ -61,8 +61,11 @@ export interface LocalLossOptions extends VicregOptions {
   /**
    * For `"location"`: pairs whose centres are farther apart than this (in
    * normalised image units) are dropped, so that cells with no counterpart
-   * in the other crop do not enter the loss. `Infinity` keeps the `topK`
-   * nearest whatever their distance, as VICRegL does.
+   * in the other crop do not enter the loss. For `"feature"`: pairs whose
+   * descriptors are farther apart (L2) are dropped. `Infinity` keeps the
+   * `topK` nearest whatever their distance, as VICRegL does; feature
+   * matching then runs wholly on the device, while a finite value reads
+   * the distances back synchronously (which Deno's WebGPU cannot do).
    * @default {Infinity}
    */
   maxDistance?: number;
@@ -360,6 +363,9 @@ export function localLoss(
     forward = g1.map((g, k) => matchByLocation(g, g2[k], o));
     backward = g2.map((g, k) => matchByLocation(g, g1[k], o));
   } else if (matching === "feature") {
+    if (maxDistance === Infinity) {
+      return featureLossOnDevice(z1, z2, topK, vicregOptions);
+    }
     const o = { topK, maxDistance };
     const [d12, d21] = featureDistances(z1, z2);
     forward = Array.from(
@@ -379,20 +385,78 @@ export function localLoss(
   }
   const rows12 = matchedRows(forward, l, "z1 → z2");
   const rows21 = matchedRows(backward, l, "z2 → z1");
-  return tf.tidy(() => {
-    const flat1 = tf.reshape(z1, [n * l, d]) as tf.Tensor2D;
-    const flat2 = tf.reshape(z2, [n * l, d]) as tf.Tensor2D;
-    const a = pairedLoss(flat1, flat2, rows12, vicregOptions);
-    const b = pairedLoss(flat2, flat1, rows21, vicregOptions);
-    const mean = (p: tf.Scalar, q: tf.Scalar) =>
-      tf.mul(tf.add(p, q), 0.5) as tf.Scalar;
-    return {
-      loss: mean(a.loss, b.loss),
-      invariance: mean(a.invariance, b.invariance),
-      variance: mean(a.variance, b.variance),
-      covariance: mean(a.covariance, b.covariance),
-    };
-  });
+  return tf.tidy(() => bothWays(z1, z2, () => [rows12, rows21], vicregOptions));
+}
+
+/** Source and target rows of the flattened `[N·L, D]` batches. */
+type Rows = [Int32Array, Int32Array] | [tf.Tensor1D, tf.Tensor1D];
+
+/**
+ * The mean of the two directions' VICReg terms, z1's matched cells against
+ * z2's and z2's against z1's. Call inside `tf.tidy`.
+ */
+function bothWays(
+  z1: tf.Tensor3D,
+  z2: tf.Tensor3D,
+  rows: () => [Rows, Rows],
+  options: VicregOptions,
+): VicregTerms {
+  const [n, l, d] = z1.shape;
+  const flat1 = tf.reshape(z1, [n * l, d]) as tf.Tensor2D;
+  const flat2 = tf.reshape(z2, [n * l, d]) as tf.Tensor2D;
+  const [rows12, rows21] = rows();
+  const a = pairedLoss(flat1, flat2, rows12, options);
+  const b = pairedLoss(flat2, flat1, rows21, options);
+  const mean = (p: tf.Scalar, q: tf.Scalar) =>
+    tf.mul(tf.add(p, q), 0.5) as tf.Scalar;
+  return {
+    loss: mean(a.loss, b.loss),
+    invariance: mean(a.invariance, b.invariance),
+    variance: mean(a.variance, b.variance),
+    covariance: mean(a.covariance, b.covariance),
+  };
+}
+
+/**
+ * Feature matching with every distance kept (`maxDistance` = ∞), done on the
+ * device: `argMin` gives each cell's nearest neighbour and `topk` the `topK`
+ * closest pairs per image, so nothing is read back in the middle of a step
+ * (a read that Deno's WebGPU cannot do synchronously). The same pairs as
+ * {@linkcode nearestMatches}, up to ties between equal distances.
+ */
+function featureLossOnDevice(
+  z1: tf.Tensor3D,
+  z2: tf.Tensor3D,
+  topK: number,
+  options: VicregOptions,
+): VicregTerms {
+  const [n, l] = z1.shape;
+  const k = Math.min(topK, l);
+  if (n * k < 2) {
+    throw new RangeError(
+      `Expected at least 2 matched cells for the local loss: received ${
+        n * k
+      }; raise "topK"`,
+    );
+  }
+  return tf.tidy(() =>
+    bothWays(z1, z2, () => {
+      const [d12, d21] = featureDistanceTensors(z1, z2);
+      // base[i] = i·L, the first row of image i: [N, 1]
+      const base = tf.reshape(tf.range(0, n * l, l, "int32"), [n, 1]);
+      const rowsOf = (dist: tf.Tensor3D): [tf.Tensor1D, tf.Tensor1D] => {
+        const nearest = tf.argMin(dist, 2); // [N, L]
+        const best = tf.min(dist, 2); // [N, L]
+        const { indices } = tf.topk(tf.neg(best), k); // [N, k]
+        const targets = tf.gather(nearest, indices, 1, 1); // [N, k]
+        return [
+          tf.reshape(tf.add(indices, base), [-1]),
+          tf.reshape(tf.add(targets, base), [-1]),
+        ];
+      };
+      return [rowsOf(d12), rowsOf(d21)];
+    }, options)
+  );
 }
 
 /** Rows of the flattened `[N·L, D]` batches paired by `matches`. */
@@ -421,7 +485,7 @@ function matchedRows(
 function pairedLoss(
   source: tf.Tensor2D,
   target: tf.Tensor2D,
-  [rowsS, rowsT]: [Int32Array, Int32Array],
+  [rowsS, rowsT]: Rows,
   options: VicregOptions,
 ): VicregTerms {
   // [N·L, D] -> [M, D]
@@ -440,7 +504,21 @@ function featureDistances(
   z1: tf.Tensor3D,
   z2: tf.Tensor3D,
 ): [Float32Array, Float32Array] {
-  const [d12, d21] = tf.tidy(() => {
+  const [d12, d21] = featureDistanceTensors(z1, z2);
+  const out: [Float32Array, Float32Array] = [
+    d12.dataSync() as Float32Array,
+    d21.dataSync() as Float32Array,
+  ];
+  tf.dispose([d12, d21]);
+  return out;
+}
+
+/** The distances of {@linkcode featureDistances}, as `[N, L, L]` tensors. */
+function featureDistanceTensors(
+  z1: tf.Tensor3D,
+  z2: tf.Tensor3D,
+): [tf.Tensor3D, tf.Tensor3D] {
+  return tf.tidy(() => {
     // ‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b; z: [N, L, D] -> [N, L, L]. Only the
     // indices leave this function, so no gradient flows through it.
     const a = z1;
@@ -450,14 +528,8 @@ function featureDistances(
     const cross = tf.matMul(a, b, false, true); // [N, L, L]
     const sq = tf.relu(tf.sub(tf.add(sa, sb), tf.mul(cross, 2)));
     const dist = tf.sqrt(sq);
-    return [dist, tf.transpose(dist, [0, 2, 1])];
+    return [dist, tf.transpose(dist, [0, 2, 1])] as [tf.Tensor3D, tf.Tensor3D];
   });
-  const out: [Float32Array, Float32Array] = [
-    d12.dataSync() as Float32Array,
-    d21.dataSync() as Float32Array,
-  ];
-  tf.dispose([d12, d21]);
-  return out;
 }
 
 function checkDescriptors(t: tf.Tensor, name: string): void {

@@ -6,6 +6,8 @@ import {
   assertNoLeak,
   assertThrows,
   assertTrue,
+  loadableBackends,
+  withBackend,
 } from "@scaling-vicreg/backend/testing";
 import {
   gridCenters,
@@ -403,3 +405,73 @@ Deno.test("localLoss() gradients equal autodiff through tf.gather, duplicate mat
   assertClose(got[1], want[1], { rtol: 1e-5, atol: 1e-6 });
   tf.dispose([z1, z2, ...got, ...want]);
 });
+
+/** Feature-matching loss terms and both gradients, read back. */
+async function featureRun(
+  a: Float32Array,
+  b: Float32Array,
+  shape: [number, number, number],
+  maxDistance: number,
+): Promise<number[][]> {
+  const z1 = tf.tensor3d(a, shape), z2 = tf.tensor3d(b, shape);
+  const opts = { matching: "feature" as const, topK: 3, maxDistance };
+  const terms = localLoss(z1, z2, opts);
+  const grads = tf.grads((x: tf.Tensor, y: tf.Tensor) =>
+    localLoss(x as tf.Tensor3D, y as tf.Tensor3D, opts).loss
+  )([z1, z2]);
+  const out = await Promise.all(
+    [terms.loss, terms.invariance, terms.variance, terms.covariance, ...grads]
+      .map(async (t) => Array.from(await t.data())),
+  );
+  tf.dispose([z1, z2, terms, grads]);
+  return out;
+}
+
+Deno.test("localLoss() feature matching on the device (maxDistance ∞) equals the host matching of nearestMatches", async () => {
+  const shape: [number, number, number] = [4, 9, 5];
+  const rng = new Rng(12);
+  const a = randomDescriptors(rng, shape);
+  const b = randomDescriptors(rng, shape);
+  // A finite maxDistance no pair reaches takes the host path (read back,
+  // nearestMatches per image); ∞ takes the device path (argMin + topk).
+  const host = await featureRun(a, b, shape, 1e30);
+  const device = await featureRun(a, b, shape, Infinity);
+  const names = ["loss", "invariance", "variance", "covariance", "dz1", "dz2"];
+  device.forEach((v, i) =>
+    assertClose(v, host[i], { rtol: 1e-5, atol: 1e-7, message: names[i] })
+  );
+  // The matching matters: index matching gives another loss.
+  const z1 = tf.tensor3d(a, shape), z2 = tf.tensor3d(b, shape);
+  const index = localLoss(z1, z2);
+  assertTrue(Math.abs(index.loss.dataSync()[0] - device[0][0]) > 1e-3);
+  tf.dispose([z1, z2, index]);
+});
+
+// The device path on the other backends (WebGPU cannot read back
+// synchronously in Deno, so the host path would fail there).
+const [[, webgpuLoads], [, blasLoads]] = await loadableBackends([
+  "webgpu",
+  "blas",
+]);
+for (
+  const [name, loads] of [["webgpu", webgpuLoads], ["blas", blasLoads]] as const
+) {
+  Deno.test({
+    name: `localLoss() feature matching on ${name} equals the cpu result`,
+    ignore: !loads,
+    async fn() {
+      const shape: [number, number, number] = [3, 9, 4];
+      const rng = new Rng(13);
+      const a = randomDescriptors(rng, shape);
+      const b = randomDescriptors(rng, shape);
+      const cpu = await featureRun(a, b, shape, Infinity);
+      const other = await withBackend(
+        name,
+        () => featureRun(a, b, shape, Infinity),
+      );
+      other.forEach((v, i) =>
+        assertClose(v, cpu[i], { rtol: 1e-3, atol: 1e-5 })
+      );
+    },
+  });
+}
