@@ -445,14 +445,17 @@ function featureLossOnDevice(
       // base[i] = i·L, the first row of image i: [N, 1]
       const base = tf.reshape(tf.range(0, n * l, l, "int32"), [n, 1]);
       const rowsOf = (dist: tf.Tensor3D): [tf.Tensor1D, tf.Tensor1D] => {
-        const nearest = tf.argMin(dist, 2); // [N, L]
+        const nearest = tf.reshape(tf.argMin(dist, 2), [-1]); // [N·L]
         const best = tf.min(dist, 2); // [N, L]
         const { indices } = tf.topk(tf.neg(best), k); // [N, k]
-        const targets = tf.gather(nearest, indices, 1, 1); // [N, k]
-        return [
-          tf.reshape(tf.add(indices, base), [-1]),
-          tf.reshape(tf.add(targets, base), [-1]),
-        ];
+        // Rows of the flattened batch; a plain 1-D gather (wasm's gather with
+        // batchDims reads out of bounds).
+        const sources = tf.reshape(tf.add(indices, base), [-1]) as tf.Tensor1D;
+        const targets = tf.reshape(
+          tf.add(tf.reshape(tf.gather(nearest, sources), [n, k]), base),
+          [-1],
+        ) as tf.Tensor1D;
+        return [sources, targets];
       };
       return [rowsOf(d12), rowsOf(d21)];
     }, options)
