@@ -199,37 +199,42 @@ export class BatchNorm implements Module {
       return this.#fusedTraining(x, relu, update ? updateRunning : undefined);
     }
     const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+    return this.#customOp(x, (x, gamma, beta, save) => {
+      // x: [N, ..., C] -> mean, variance (biased), invStd: [C]. Not
+      // tf.moments, which also makes a float32 -> float32 copy of x.
+      const mean = tf.mean(x, axes);
+      const centred = tf.sub(x, mean);
+      const variance = tf.mean(tf.square(centred), axes);
+      if (update) updateRunning(mean, variance);
+      const invStd = tf.rsqrt(tf.add(variance, this.eps));
+      const scale = tf.mul(gamma, invStd);
+      // (x − μ)·scale + β, not x·scale + (β − μ·scale): the latter cancels
+      // badly when |μ| ≫ σ. (wasm's one-pass FusedBatchNorm is slower than
+      // these two broadcast ops.)
+      const affine = tf.add(tf.mul(centred, scale), beta);
+      const value = relu ? tf.relu(affine) : affine;
+      save(relu ? [x, mean, invStd, gamma, value] : [x, mean, invStd, gamma]);
+      return { value, gradFunc: batchNormGrad(axes, n, relu) };
+    });
+  }
+
+  /** `f` over `(x, γ, β)` as one custom-gradient op, applied in a tidy. */
+  #customOp<T extends tf.Tensor>(
+    x: T,
+    f: (
+      x: tf.Tensor,
+      gamma: tf.Tensor,
+      beta: tf.Tensor,
+      save: tf.GradSaveFunc,
+    ) => {
+      value: tf.Tensor;
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+    },
+  ): T {
     const op = tf.customGrad(
-      ((
-        x: tf.Tensor,
-        gamma: tf.Tensor,
-        beta: tf.Tensor,
-        save: tf.GradSaveFunc,
-      ) => {
-        // x: [N, ..., C] -> mean, variance (biased), invStd: [C]. Not
-        // tf.moments, which also makes a float32 -> float32 copy of x.
-        const mean = tf.mean(x, axes);
-        const centred = tf.sub(x, mean);
-        const variance = tf.mean(tf.square(centred), axes);
-        if (update) updateRunning(mean, variance);
-        const invStd = tf.rsqrt(tf.add(variance, this.eps));
-        const scale = tf.mul(gamma, invStd);
-        // (x − μ)·scale + β, not x·scale + (β − μ·scale): the latter cancels
-        // badly when |μ| ≫ σ. (wasm's one-pass FusedBatchNorm is slower than
-        // these two broadcast ops.)
-        const affine = tf.add(tf.mul(centred, scale), beta);
-        const value = relu ? tf.relu(affine) : affine;
-        save(relu ? [x, mean, invStd, gamma, value] : [x, mean, invStd, gamma]);
-        return { value, gradFunc: batchNormGrad(axes, n, relu) };
-      }) as unknown as Parameters<typeof tf.customGrad>[0],
-    );
-    return tf.tidy(() =>
-      (op as unknown as (...t: tf.Tensor[]) => tf.Tensor)(
-        x,
-        this.weight,
-        this.bias,
-      )
-    ) as T;
+      f as unknown as Parameters<typeof tf.customGrad>[0],
+    ) as unknown as (...t: tf.Tensor[]) => tf.Tensor;
+    return tf.tidy(() => op(x, this.weight, this.bias)) as T;
   }
 
   /**
@@ -243,40 +248,26 @@ export class BatchNorm implements Module {
     updateRunning: ((mean: tf.Tensor, variance: tf.Tensor) => void) | undefined,
   ): T {
     const attrs = { eps: this.eps, relu };
-    const op = tf.customGrad(
-      ((
-        x: tf.Tensor,
-        gamma: tf.Tensor,
-        beta: tf.Tensor,
-        save: tf.GradSaveFunc,
-      ) => {
-        const [value, mean, variance, workspace] = tf.engine().runKernel(
-          BATCH_NORM_TRAIN_KERNEL,
-          { x, gamma, beta },
-          attrs,
-        ) as tf.Tensor[];
-        updateRunning?.(mean, variance);
-        save([x, mean, variance, gamma, beta, workspace]);
-        return {
-          value,
-          gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-            const [x, mean, variance, gamma, beta, workspace] = saved;
-            return tf.engine().runKernel(
-              BATCH_NORM_TRAIN_GRAD_KERNEL,
-              { dy, x, mean, variance, gamma, beta, workspace },
-              attrs,
-            ) as tf.Tensor[];
-          },
-        };
-      }) as unknown as Parameters<typeof tf.customGrad>[0],
-    );
-    return tf.tidy(() =>
-      (op as unknown as (...t: tf.Tensor[]) => tf.Tensor)(
-        x,
-        this.weight,
-        this.bias,
-      )
-    ) as T;
+    return this.#customOp(x, (x, gamma, beta, save) => {
+      const [value, mean, variance, workspace] = tf.engine().runKernel(
+        BATCH_NORM_TRAIN_KERNEL,
+        { x, gamma, beta },
+        attrs,
+      ) as tf.Tensor[];
+      updateRunning?.(mean, variance);
+      save([x, mean, variance, gamma, beta, workspace]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [x, mean, variance, gamma, beta, workspace] = saved;
+          return tf.engine().runKernel(
+            BATCH_NORM_TRAIN_GRAD_KERNEL,
+            { dy, x, mean, variance, gamma, beta, workspace },
+            attrs,
+          ) as tf.Tensor[];
+        },
+      };
+    });
   }
 
   /**
