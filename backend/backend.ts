@@ -401,6 +401,48 @@ export async function probeBackends(): Promise<BackendProbe[]> {
   return probes;
 }
 
+/**
+ * Whether a backend's tensors can be read synchronously (`dataSync`,
+ * `arraySync`): not on WebGPU, whose synchronous read needs a 2-D
+ * `OffscreenCanvas`, which Deno does not have.
+ *
+ * @example
+ * ```ts
+ * import { readsSynchronously } from "@scaling-vicreg/backend";
+ * console.log(readsSynchronously("blas"), readsSynchronously("webgpu")); // true false
+ * ```
+ *
+ * @param name A TF.js backend name.
+ * @returns Whether synchronous reads work there.
+ */
+export function readsSynchronously(name: string): boolean {
+  return name !== "webgpu";
+}
+
+/**
+ * The backend to run work on that reads tensors synchronously (the linear
+ * probe's mini-batches, kNN and the metrics): `name` itself where it can,
+ * else the fastest other backend that works here. Leaves `name` active.
+ *
+ * @example
+ * ```ts
+ * import { synchronousBackendFor, useBackend } from "@scaling-vicreg/backend";
+ * await useBackend("cpu");
+ * console.log(await synchronousBackendFor("cpu")); // "cpu"
+ * ```
+ *
+ * @param name The active backend.
+ * @returns `name`, or the backend to switch to for such work.
+ */
+export async function synchronousBackendFor(
+  name: BackendName,
+): Promise<BackendName> {
+  if (readsSynchronously(name)) return name;
+  const other = await useBackend("auto", { exclude: ["webgpu"] });
+  await useBackend(name);
+  return other.name;
+}
+
 /** Options of {@linkcode useBackend}. */
 export interface UseBackendOptions {
   /**

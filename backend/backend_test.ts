@@ -1,10 +1,17 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { BackendError, getBackend, useBackend } from "./backend.ts";
+import {
+  BackendError,
+  getBackend,
+  readsSynchronously,
+  synchronousBackendFor,
+  useBackend,
+} from "./backend.ts";
 import {
   assertClose,
   assertEquals,
   assertRejects,
   assertThrows,
+  assertTrue,
 } from "./testing.ts";
 
 Deno.test("useBackend('cpu') activates the reference backend with gradients", async () => {
@@ -109,4 +116,23 @@ Deno.test("useBackend('blas') without FFI permission says so, and auto falls bac
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test("synchronousBackendFor() keeps a backend that reads synchronously and swaps WebGPU for another", async () => {
+  await useBackend("cpu-fast");
+  assertEquals(await synchronousBackendFor("cpu-fast"), "cpu-fast");
+  assertEquals(tf.getBackend(), "cpu-fast");
+  let webgpu = true;
+  try {
+    await useBackend("webgpu");
+  } catch {
+    webgpu = false; // no adapter here: the swap cannot be observed
+  }
+  if (webgpu) {
+    const other = await synchronousBackendFor("webgpu");
+    assertTrue(other !== "webgpu" && readsSynchronously(other), other);
+    assertEquals(tf.getBackend(), "webgpu");
+  }
+  assertEquals(readsSynchronously("webgpu"), false);
+  await useBackend("cpu");
 });

@@ -20,6 +20,7 @@ import {
   studyTable,
 } from "@scaling-vicreg/train";
 import { type Command, UsageError } from "./args.ts";
+import { probeBackendFor } from "./_backend.ts";
 
 /** The `ablate` subcommand. */
 export const ablateCommand: Command = {
@@ -122,6 +123,7 @@ Examples:
       const result = await runStudy(study, {
         signal: controller.signal,
         backend: backend.name,
+        probeBackend: await probeBackendFor("ablate", backend.name),
         onEvent: (e) => {
           const prefix = e.kind === "warning"
             ? "ablate: warning: "

@@ -7,7 +7,14 @@
  */
 import { checkProbeFlags } from "./_checks.ts";
 import { exists } from "@scaling-vicreg/backend/fs";
-import { BACKEND_CHOICES, BACKEND_HELP, Rng } from "@scaling-vicreg/backend";
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  BACKEND_CHOICES,
+  BACKEND_HELP,
+  type BackendName,
+  Rng,
+} from "@scaling-vicreg/backend";
+import { probeBackendFor } from "./_backend.ts";
 import { createResNet, type ResNet } from "@scaling-vicreg/models";
 import {
   formatHeadline,
@@ -110,6 +117,10 @@ network at random initialisation. The run directory is recreated each time.`,
     const started = performance.now();
     const code = await runPretrain(config, "demo");
     if (code !== 0) return code;
+    const probeBackend = await probeBackendFor(
+      "demo",
+      tf.getBackend() as BackendName,
+    );
     const data = await openLabelledSplits("procedural", {
       numImages: probeImages,
       imageSize: config.imageSize,
@@ -130,6 +141,7 @@ network at random initialisation. The run directory is recreated each time.`,
           seed: config.seed,
           title: `Linear probe: tiny ResNet, ${name}`,
           meta: { backbone: name, data: "procedural", size: config.size },
+          probeBackend,
         });
         await writeReport(`${dir}/probe-${name.replaceAll(" ", "-")}`, report);
         return report;

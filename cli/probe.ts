@@ -34,6 +34,7 @@ import { openLabelledSplits } from "./_data.ts";
 import type { ImageSource } from "@scaling-vicreg/data";
 import { type Command, UsageError } from "./args.ts";
 import { Progress } from "./progress.ts";
+import { probeBackendFor } from "./_backend.ts";
 
 async function loadBackbone(
   values: Record<string, string | number | boolean | undefined>,
@@ -285,10 +286,13 @@ Examples:
     }
     const backend = await useBackend(values.backend as "auto");
     console.error(`probe: backend ${backend.name} (${backend.reason})`);
+    const probeBackend = await probeBackendFor("probe", backend.name);
     const out = (values.out as string | undefined) ??
       (values.run !== undefined ? `${values.run}/probe` : "runs/probe");
     let report: ProbeReport;
     if (values["train-features"] !== undefined) {
+      // Precomputed features: everything runs on the probes' backend.
+      await useBackend(probeBackend);
       report = await fromFeatures(values);
     } else {
       const { backbone, size, imageSize, weightsKey, describe } =
@@ -335,6 +339,7 @@ Examples:
             bar.update(done, "");
             if (done === total) bar.done();
           },
+          probeBackend,
         });
       } finally {
         backbone.dispose();

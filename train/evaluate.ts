@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { type BackendName, useBackend } from "@scaling-vicreg/backend";
 import { evalTransform, tenCrop } from "@scaling-vicreg/augment";
 import { cacheKey, type ImageSource, labelsOf } from "@scaling-vicreg/data";
 import { loadWeights, type ResNet } from "@scaling-vicreg/models";
@@ -93,6 +94,13 @@ export async function embedSource(
 
 /** Options of {@linkcode probeBackbone}. */
 export interface ProbeBackboneOptions {
+  /**
+   * Backend for the probes (linear classifiers, kNN, metrics) once the
+   * features are extracted on the active one: they read tensors back
+   * synchronously, which WebGPU cannot (see `synchronousBackendFor`). The
+   * active backend is restored afterwards. @default {the active backend}
+   */
+  probeBackend?: BackendName;
   /** Input size of the backbone. @default {96} */
   size?: number;
   /** Also evaluate the swept probe on 10-crop TTA test features. @default {true} */
@@ -153,6 +161,7 @@ export async function probeBackbone(
     weightsKey = "unnamed",
     dataKey = "unnamed",
     onProgress,
+    probeBackend,
   } = options;
   const features = async (
     stage: string,
@@ -187,19 +196,29 @@ export async function probeBackbone(
       });
       array = (await loadOrComputeFeatures(cacheDir, key, compute)).array;
     }
-    return toLabelledFeatures(array, labelsOf(source));
+    return { array, labels: labelsOf(source) };
   };
+  // Features come back to the host; the probes then run on `probeBackend`.
+  const trainArray = await features("train", data.train, false);
+  const testArray = await features("test", data.test, false);
+  const ttaArray = tta
+    ? await features("test-tta", data.test, true)
+    : undefined;
+  const active = tf.getBackend() as BackendName;
+  const switched = probeBackend !== undefined && probeBackend !== active;
+  if (switched) await useBackend(probeBackend);
   const sets: LabelledFeatures[] = [];
   try {
-    const train = await features("train", data.train, false);
-    sets.push(train);
-    const test = await features("test", data.test, false);
-    sets.push(test);
-    const testTta = tta
-      ? await features("test-tta", data.test, true)
-      : undefined;
-    if (testTta) sets.push(testTta);
-    return runProbeProtocol({ train, test, testTta }, {
+    const labelled = (f: { array: NpyArray; labels: Int32Array }) => {
+      const set = toLabelledFeatures(f.array, f.labels);
+      sets.push(set);
+      return set;
+    };
+    return runProbeProtocol({
+      train: labelled(trainArray),
+      test: labelled(testArray),
+      testTta: ttaArray && labelled(ttaArray),
+    }, {
       sweep: { trials, maxEpochs, seed },
       baseline: { epochs: Math.min(baselineEpochs, maxEpochs) },
       title: options.title,
@@ -207,6 +226,7 @@ export async function probeBackbone(
     });
   } finally {
     tf.dispose(sets.map((s) => s.features));
+    if (switched) await useBackend(active);
   }
 }
 

@@ -13,6 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
+import type { BackendName } from "@scaling-vicreg/backend";
 import {
   DATASET_KINDS,
   type DatasetKind,
@@ -785,6 +786,11 @@ export interface RunStudyOptions {
   signal?: AbortSignal;
   /** Name of the active backend, for the metadata. @default {tf.getBackend()} */
   backend?: string;
+  /**
+   * Backend for the probes after feature extraction (see
+   * `ProbeBackboneOptions.probeBackend`). @default {the active backend}
+   */
+  probeBackend?: BackendName;
   /** Git commit for the metadata; `undefined` asks `git rev-parse HEAD`. */
   commit?: string | null;
   /** Write `study.md`, `study.json` and the figures at the end. @default {true} */
@@ -908,6 +914,7 @@ export async function runStudy(
           dataKey: JSON.stringify(d),
           title: `${c.name} on ${d.name}`,
           meta: { configuration: c.name, dataset: d.name, backend },
+          probeBackend: options.probeBackend,
         });
       } finally {
         backbone.dispose();
