@@ -163,7 +163,7 @@ normalised with the ImageNet mean and std, in sorted path order.`,
       const started = performance.now();
       let embeddings: NpyArray;
       if (images !== undefined) {
-        embeddings = embedImages(net, images, { batchSize });
+        embeddings = await embedImages(net, images, { batchSize });
       } else {
         const source = await openDataset(`folder:${input}`, {
           strict: values.strict === true,

@@ -98,7 +98,9 @@ data-set spec (kind:path); without it the built-in procedural images are used.`,
       denormalize(view1),
       denormalize(view2),
     ]);
-    const columns = [original, v1, v2].map((t) => t.dataSync());
+    const columns = await Promise.all(
+      [original, v1, v2].map(async (t) => await t.data() as Float32Array),
+    );
     tf.dispose([view1, view2, original, v1, v2]);
     const rows = images.length, per = size * size * 3;
     const grid = new Image(3 * size + 4 * GAP, rows * size + (rows + 1) * GAP);

@@ -24,10 +24,11 @@ export const DEFAULT_EMBED_IMAGES_OPTIONS: Readonly<
 /**
  * Runs a backbone in evaluation mode over normalised images `[N, H, W, 3]`
  * (float32, NHWC, as a `.npy` array) in batches and returns the pooled
- * embeddings `[N, E]` as a float32 array.
+ * embeddings `[N, E]` as a float32 array. Each batch is read back with
+ * `await data()`, so it works on every backend, WebGPU included.
  *
- * Throws a `TypeError` for a non-float32 or non-`[N, H, W, 3]` array and a
- * `RangeError` for a batch size below 1.
+ * Rejects with a `TypeError` for a non-float32 or non-`[N, H, W, 3]` array
+ * and a `RangeError` for a batch size below 1.
  *
  * @example
  * ```ts
@@ -36,7 +37,7 @@ export const DEFAULT_EMBED_IMAGES_OPTIONS: Readonly<
  * await useBackend("cpu");
  * const net = createResNet("tiny", new Rng(0), { widthMultiplier: 0.25 });
  * const images = { shape: [3, 8, 8, 3], dtype: "float32" as const, data: new Float32Array(3 * 8 * 8 * 3) };
- * const out = embedImages(net, images, { batchSize: 2 });
+ * const out = await embedImages(net, images, { batchSize: 2 });
  * console.log(out.shape); // [3, 32]
  * net.dispose();
  * ```
@@ -46,11 +47,11 @@ export const DEFAULT_EMBED_IMAGES_OPTIONS: Readonly<
  * @param options Batch size and progress callback; see {@linkcode EmbedImagesOptions}.
  * @returns Embeddings `[N, E]`, float32.
  */
-export function embedImages(
+export async function embedImages(
   net: ResNet,
   images: NpyArray,
   options: EmbedImagesOptions = {},
-): NpyArray {
+): Promise<NpyArray> {
   const { batchSize } = { ...DEFAULT_EMBED_IMAGES_OPTIONS, ...options };
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(
@@ -79,8 +80,11 @@ export function embedImages(
       );
       return net.forward(x).embedding;
     });
-    out.set(values.dataSync(), start * dim);
-    values.dispose();
+    try {
+      out.set(await values.data() as Float32Array, start * dim);
+    } finally {
+      values.dispose();
+    }
     options.onProgress?.(start + count, n);
   }
   return { shape: [n, dim], dtype: "float32", data: out };

@@ -4,7 +4,7 @@ import {
   assertClose,
   assertEquals,
   assertNoLeak,
-  assertThrows,
+  assertRejects,
 } from "@scaling-vicreg/backend/testing";
 import { createResNet } from "./resnet.ts";
 import { embedImages } from "./embed.ts";
@@ -20,8 +20,8 @@ Deno.test("embedImages() equals one eval-mode forward regardless of batch size",
     net.forward(tf.tensor4d(data, [5, 8, 8, 3])).embedding.dataSync()
   );
   const done: number[] = [];
-  await assertNoLeak(() => {
-    const out = embedImages(net, images, {
+  await assertNoLeak(async () => {
+    const out = await embedImages(net, images, {
       batchSize: 2,
       onProgress: (d) => done.push(d),
     });
@@ -32,9 +32,9 @@ Deno.test("embedImages() equals one eval-mode forward regardless of batch size",
   net.dispose();
 });
 
-Deno.test("embedImages() rejects non-image arrays and bad batch sizes", () => {
+Deno.test("embedImages() rejects non-image arrays and bad batch sizes", async () => {
   const net = createResNet("tiny", new Rng(0), { widthMultiplier: 0.25 });
-  assertThrows(
+  await assertRejects(
     () =>
       embedImages(net, {
         shape: [2, 4, 4, 1],
@@ -44,7 +44,7 @@ Deno.test("embedImages() rejects non-image arrays and bad batch sizes", () => {
     TypeError,
     "[N, H, W, 3]",
   );
-  assertThrows(
+  await assertRejects(
     () =>
       embedImages(net, {
         shape: [1, 1, 1, 3],
@@ -54,7 +54,7 @@ Deno.test("embedImages() rejects non-image arrays and bad batch sizes", () => {
     TypeError,
     "float32",
   );
-  assertThrows(
+  await assertRejects(
     () =>
       embedImages(net, {
         shape: [1, 1, 1, 3],

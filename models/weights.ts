@@ -142,7 +142,9 @@ export function loadStateDict(
 
 /**
  * Reads a module's state into typed arrays (parameters then buffers), in
- * this project's layouts, ready for {@linkcode encodeSafetensors}.
+ * this project's layouts, ready for {@linkcode encodeSafetensors}. It reads
+ * synchronously, which WebGPU cannot: use {@linkcode readStateDictData}
+ * there.
  *
  * @param module The module.
  * @returns F32 tensors by name.
@@ -150,13 +152,31 @@ export function loadStateDict(
 export function stateDictData(module: Module): Record<string, SafeTensor> {
   const out: Record<string, SafeTensor> = {};
   for (const [name, v] of stateDict(module)) {
-    out[name] = {
-      dtype: "F32",
-      shape: [...v.shape],
-      data: Float32Array.from(v.dataSync() as Float32Array),
-    };
+    out[name] = f32(v, v.dataSync());
   }
   return out;
+}
+
+/**
+ * {@linkcode stateDictData} read with `await data()`: works on every
+ * backend, WebGPU included.
+ *
+ * @param module The module.
+ * @returns F32 tensors by name.
+ */
+export async function readStateDictData(
+  module: Module,
+): Promise<Record<string, SafeTensor>> {
+  const out: Record<string, SafeTensor> = {};
+  for (const [name, v] of stateDict(module)) {
+    out[name] = f32(v, await v.data());
+  }
+  return out;
+}
+
+/** A float32 safetensors entry of `v`'s values (copied). */
+function f32(v: tf.Tensor, values: ArrayLike<number>): SafeTensor {
+  return { dtype: "F32", shape: [...v.shape], data: Float32Array.from(values) };
 }
 
 /**
@@ -274,7 +294,7 @@ export async function saveWeights(
     ...DEFAULT_WEIGHTS_FILE_OPTIONS,
     ...options,
   };
-  const data = stateDictData(module);
+  const data = await readStateDictData(module);
   const bytes = encodeSafetensors(torchvision ? toTorchvision(data) : data, {
     ...metadata,
     format: "pt",

@@ -15,6 +15,7 @@ import {
   fromTorchvision,
   loadStateDict,
   loadWeights,
+  readStateDictData,
   saveWeights,
   stateDict,
   stateDictData,
@@ -192,4 +193,16 @@ Deno.test("loadStateDict() leaks no tensors from either source kind", async () =
   });
   p.dispose();
   q.dispose();
+});
+
+Deno.test("readStateDictData() reads what stateDictData() reads, asynchronously", async () => {
+  const net = createResNet("tiny", new Rng(3), { widthMultiplier: 0.25 });
+  const sync = stateDictData(net);
+  const read = await readStateDictData(net);
+  assertEquals(Object.keys(read), Object.keys(sync));
+  for (const [name, t] of Object.entries(sync)) {
+    assertEquals(read[name].shape, t.shape, name);
+    assertEquals(read[name].data, t.data, name);
+  }
+  net.dispose();
 });
