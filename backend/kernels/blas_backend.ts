@@ -735,7 +735,21 @@ export function registerBlasBackend(): Promise<NativeLibraries> {
     // A second backend object on the same wasm module: its own tensors,
     // the same heap and kernels. Disposing it must not tear the module
     // down under the `wasm` backend.
+    const shared = wasm as unknown as { dataIdNextNumber: number };
     class BlasBackend extends WasmClass {
+      constructor(module: unknown) {
+        super(module);
+        // The module keeps one table of tensors by id for both backends, and
+        // each backend object numbers its tensors from 1: two live tensors,
+        // one of each, would share an id and the kernels would read the
+        // wrong one. Both draw from the wasm backend's counter instead.
+        Object.defineProperty(this, "dataIdNextNumber", {
+          get: () => shared.dataIdNextNumber,
+          set: (next: number) => {
+            shared.dataIdNextNumber = next;
+          },
+        });
+      }
       override dispose(): void {}
     }
     // Priority 0: never chosen by TF.js on its own, only when named.

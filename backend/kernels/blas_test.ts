@@ -280,3 +280,26 @@ Deno.test({
     await useBackend("cpu");
   },
 });
+
+Deno.test({
+  name:
+    "blas and wasm tensors alive at once keep their own values (one id counter for the shared module)",
+  ignore,
+  async fn() {
+    await useBackend("wasm");
+    const a = tf.tensor1d([1, 2, 3]);
+    const a2 = tf.tensor1d([7, 8, 9]);
+    await useBackend("blas");
+    const b = tf.tensor1d([4, 5, 6]);
+    const b2 = tf.tensor1d([10, 20, 30]);
+    const onBlas = tf.add(b, b2);
+    assertEquals(Array.from(await onBlas.data()), [14, 25, 36]);
+    await useBackend("wasm");
+    const onWasm = tf.add(a, a2);
+    assertEquals(Array.from(await onWasm.data()), [8, 10, 12]);
+    tf.dispose([a, a2, onWasm]);
+    await useBackend("blas");
+    tf.dispose([b, b2, onBlas]);
+    await useBackend("cpu");
+  },
+});
