@@ -94,3 +94,36 @@ export function geometry(
     right: info.padInfo.right,
   };
 }
+
+/**
+ * The filter of a convolution's input gradient as a stride-1 convolution:
+ * `w [KH, KW, Ci, Co]` rotated 180° with its channels swapped,
+ * `out[a][b][o][c] = w[KH-1-a][KW-1-b][c][o]`.
+ *
+ * @param w The filter, `[KH, KW, Ci, Co]`.
+ * @param kh Filter height.
+ * @param kw Filter width.
+ * @param ci Input channels.
+ * @param co Output channels.
+ * @param out Written, `[KH, KW, Co, Ci]`.
+ */
+export function rotateFilter(
+  w: Float32Array,
+  kh: number,
+  kw: number,
+  ci: number,
+  co: number,
+  out: Float32Array,
+): void {
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const s0 = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
+      const d0 = (a * kw + b) * co * ci;
+      for (let c = 0; c < ci; c++) {
+        for (let o = 0; o < co; o++) {
+          out[d0 + o * ci + c] = w[s0 + c * co + o];
+        }
+      }
+    }
+  }
+}

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { Geometry } from "./_geometry.ts";
+import { type Geometry, rotateFilter } from "./_geometry.ts";
 import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 
 /** A loaded BLAS library. */
@@ -658,17 +658,7 @@ export function conv2dBackpropInput(
     // transposed: row a of it is [KW·Co, Ci] with
     // rot[a][(b·Co + o)·Ci + c] = w[KH-1-a][KW-1-b][c][o].
     const rot = scratch.get(3, kh * kw * co * ci);
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const s0 = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
-        const d0 = (a * kw + b) * co * ci;
-        for (let c = 0; c < ci; c++) {
-          for (let o = 0; o < co; o++) {
-            rot[d0 + o * ci + c] = w[s0 + c * co + o];
-          }
-        }
-      }
-    }
+    rotateFilter(w, kh, kw, ci, co, rot);
     const tapRow = (a: number) => rot.subarray(a * kw * co * ci);
     shiftConv(
       blas,

@@ -21,7 +21,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type Geometry, geometry } from "./_geometry.ts";
+import { type Geometry, geometry, rotateFilter } from "./_geometry.ts";
 import { type Host, hostFor } from "./_host.ts";
 
 /** Options of {@linkcode convGradKernelConfigs}. */
@@ -236,19 +236,7 @@ function backpropInput(
   ) {
     // dx = conv2d(dy, W rotated 180° with in/out channels swapped), stride 1.
     const flipped = host.alloc([kh, kw, co, ci]);
-    const src = host.view(filter);
-    const dst = host.view(flipped);
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const s0 = ((kh - 1 - a) * kw + (kw - 1 - b)) * ci * co;
-        const d0 = (a * kw + b) * co * ci;
-        for (let c = 0; c < ci; c++) {
-          for (let o = 0; o < co; o++) {
-            dst[d0 + o * ci + c] = src[s0 + c * co + o];
-          }
-        }
-      }
-    }
+    rotateFilter(host.view(filter), kh, kw, ci, co, host.view(flipped));
     const out = host.run("Conv2D", { x: dy, filter: flipped }, {
       strides: [1, 1],
       pad: [
