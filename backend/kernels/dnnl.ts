@@ -427,8 +427,21 @@ interface FusedPrepared {
   ): void;
 }
 
+/** A convolution's memory descriptors (oneDNN's, as bytes), strides, padding. */
+interface ConvDescs {
+  src: Uint8Array;
+  dst: Uint8Array;
+  user: Uint8Array;
+  any: Uint8Array;
+  strides: BigInt64Array;
+  padL: BigInt64Array;
+  padR: BigInt64Array;
+}
+
 /** One geometry: its forward descriptor and each direction once built. */
 interface Entry {
+  /** The geometry's memory descriptors, strides and padding. */
+  descs: ConvDescs;
   forwardPd: Deno.PointerValue;
   /** `null` once oneDNN refused the direction (not asked again). */
   forward?: Prepared | null;
@@ -559,7 +572,7 @@ function open(path: string, version: string, s: Symbols): Dnnl {
   };
 
   const entries = new Map<string, Entry | null>();
-  const descs = (g: Geometry) => ({
+  const descs = (g: Geometry): ConvDescs => ({
     src: memoryDesc([g.n, g.ci, g.h, g.w], TAG_NHWC),
     dst: memoryDesc([g.n, g.co, g.oh, g.ow], TAG_NHWC),
     user: memoryDesc([g.co, g.ci, g.kh, g.kw], TAG_HWIO),
@@ -568,6 +581,31 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     padL: dims(g.top, g.left),
     padR: dims(g.bottom, g.right),
   });
+
+  /** A forward convolution's operation descriptor (filter layout `any`). */
+  const forwardOp = (
+    d: ConvDescs,
+    prop: number,
+    biasMd?: Uint8Array,
+  ): Uint8Array => {
+    const op = new Uint8Array(OP_DESC_BYTES);
+    check(
+      s.dnnl_convolution_forward_desc_init!(
+        op,
+        prop,
+        CONVOLUTION_DIRECT,
+        d.src,
+        d.any,
+        biasMd === undefined ? null : Deno.UnsafePointer.of(biasMd),
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      "convolution descriptor",
+    );
+    return op;
+  };
 
   const keyOf = (g: Geometry): string =>
     [
@@ -592,23 +630,10 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     if (e === undefined) {
       try {
         const d = descs(g);
-        const op = new Uint8Array(OP_DESC_BYTES);
-        check(
-          s.dnnl_convolution_forward_desc_init!(
-            op,
-            FORWARD_TRAINING,
-            CONVOLUTION_DIRECT,
-            d.src,
-            d.any,
-            null,
-            d.dst,
-            d.strides,
-            d.padL,
-            d.padR,
-          ),
-          "convolution descriptor",
-        );
-        e = { forwardPd: primitiveDesc(op, null) };
+        e = {
+          descs: d,
+          forwardPd: primitiveDesc(forwardOp(d, FORWARD_TRAINING), null),
+        };
       } catch {
         e = null;
       }
@@ -641,7 +666,7 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     e: Entry,
     direction: "forward" | "input" | "filter",
   ): Prepared => {
-    const d = descs(g);
+    const d = e.descs;
     let pd = e.forwardPd;
     if (direction !== "forward") {
       const op = new Uint8Array(OP_DESC_BYTES);
@@ -864,22 +889,7 @@ function open(path: string, version: string, s: Symbols): Dnnl {
   ): FusedPrepared => {
     const d = descs(g);
     const biasMd = hasBias ? memoryDesc([g.co], TAG_A) : undefined;
-    const op = new Uint8Array(OP_DESC_BYTES);
-    check(
-      s.dnnl_convolution_forward_desc_init!(
-        op,
-        FORWARD_INFERENCE,
-        CONVOLUTION_DIRECT,
-        d.src,
-        d.any,
-        biasMd === undefined ? null : Deno.UnsafePointer.of(biasMd),
-        d.dst,
-        d.strides,
-        d.padL,
-        d.padR,
-      ),
-      "convolution descriptor",
-    );
+    const op = forwardOp(d, FORWARD_INFERENCE, biasMd);
     let pd: Deno.PointerValue;
     if (relu) {
       check(s.dnnl_primitive_attr_create(out), "attributes");
