@@ -652,7 +652,7 @@ function open(path: string, version: string, s: Symbols): Dnnl {
     let prepared = e[direction];
     if (prepared === undefined) {
       try {
-        prepared = build(g, e, direction);
+        prepared = build(e, direction);
       } catch {
         prepared = null;
       }
@@ -662,7 +662,6 @@ function open(path: string, version: string, s: Symbols): Dnnl {
   };
 
   const build = (
-    g: Geometry,
     e: Entry,
     direction: "forward" | "input" | "filter",
   ): Prepared => {
