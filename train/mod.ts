@@ -17,12 +17,9 @@ export * from "./schedule.ts";
 export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
 export * from "./pretrain.ts";
-export {
-  activationBytesPerView,
-  chooseStepMode,
-  STEP_BUDGET_BYTES,
-  type StepMode,
-} from "./_step.ts";
+export * from "./vicreg_model.ts";
+export * from "./step.ts";
+export * from "./step_plan.ts";
 export * from "./evaluate.ts";
 export * from "./study.ts";
 export * from "./study_report.ts";
