@@ -26,3 +26,6 @@ export {
 export * from "./evaluate.ts";
 export * from "./study.ts";
 export * from "./study_report.ts";
+export * from "./communicator.ts";
+export * from "./mpi.ts";
+export * from "./distributed.ts";
