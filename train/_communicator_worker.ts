@@ -1,12 +1,13 @@
 // One rank of the communicator tests (mpi_test.ts), started as
 // `mpiexec -n R <deno> run -A train/_communicator_worker.ts MODE`. Each rank
 // prints one JSON line on stdout.
-//   check: every collective on seeded buffers against what this rank computes
+//   check: every collective (and allReduceInBuckets) on seeded buffers against what this rank computes
 //          itself (it regenerates every rank's buffer from the seed).
 //   kill:  all-reduces in a loop; the last rank SIGKILLs itself mid-call.
 //   stall: the last rank never arrives; the others' watchdog (1.5 s) fires.
 import { createCommunicator } from "./distributed.ts";
 import type { Communicator } from "./communicator.ts";
+import { allReduceInBuckets } from "./bucket_all_reduce.ts";
 
 /** mulberry32: a small seeded generator, values in [-1, 1). */
 function values(seed: number, n: number): Float64Array {
@@ -122,6 +123,22 @@ async function check(comm: Communicator): Promise<Record<string, number>> {
       "config from rank 0"
     ? 0
     : Infinity;
+  // Buckets: odd lengths, several per bucket, one larger than a bucket.
+  const lengths = [5, 0, 17, 1, 300, 9, 2];
+  const grads = lengths.map((n, k) =>
+    Float32Array.from(values(seedOf(rank, n, 5 + k), n))
+  );
+  await allReduceInBuckets(comm, grads, { bucketBytes: 128 });
+  errors["allReduceInBuckets"] = Math.max(
+    ...lengths.map((n, k) => {
+      const want = new Float64Array(n);
+      for (let r = 0; r < size; r++) {
+        const theirs = Float32Array.from(values(seedOf(r, n, 5 + k), n));
+        for (let i = 0; i < n; i++) want[i] += theirs[i];
+      }
+      return worst(grads[k], want) / (1e-6 * size);
+    }),
+  );
   await comm.barrier();
   return errors;
 }

@@ -29,3 +29,4 @@ export * from "./study_report.ts";
 export * from "./communicator.ts";
 export * from "./mpi.ts";
 export * from "./distributed.ts";
+export * from "./bucket_all_reduce.ts";

@@ -74,7 +74,7 @@ Deno.test({
     assertEquals(job.lines.map((l) => [l.rank, l.size]), [[0, 2], [1, 2]]);
     for (const line of job.lines) {
       assertEquals(line.failures, [], `rank ${line.rank}: ${job.stderr}`);
-      assertTrue((line.checks as number) >= 27);
+      assertTrue((line.checks as number) >= 28);
     }
   },
 });
