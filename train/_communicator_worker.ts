@@ -5,6 +5,8 @@
 //          itself (it regenerates every rank's buffer from the seed).
 //   kill:  all-reduces in a loop; the last rank SIGKILLs itself mid-call.
 //   stall: the last rank never arrives; the others' watchdog (1.5 s) fires.
+//   sigint FILE: each rank writes FILE.<rank> once ready, then exits 0 on
+//          SIGINT, or 5 if none comes within 60 s.
 import { createCommunicator } from "./distributed.ts";
 import type { Communicator } from "./communicator.ts";
 import { allReduceInBuckets } from "./bucket_all_reduce.ts";
@@ -168,6 +170,17 @@ if (mode === "check") {
   }
   for (let i = 0; i < 1_000_000; i++) await comm.allReduce(buf);
   print({ finished: true });
+} else if (mode === "sigint") {
+  await comm.barrier();
+  const timer = setTimeout(() => Deno.exit(5), 60_000);
+  Deno.addSignalListener("SIGINT", async () => {
+    clearTimeout(timer);
+    await comm.barrier();
+    await comm.close();
+    print({ sigint: true });
+    Deno.exit(0);
+  });
+  Deno.writeTextFileSync(`${Deno.args[1]}.${comm.rank}`, "ready");
 } else if (mode === "stall") {
   await comm.barrier();
   print({ ready: true });

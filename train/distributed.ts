@@ -298,3 +298,61 @@ export function mpiexecCommand(
     ],
   };
 }
+
+/**
+ * Starts `ranks` local processes of a Deno script under MPI and waits for
+ * them: what `--ranks R` does. Output goes to this process's stdout and
+ * stderr. The launcher runs in its own session, so one Ctrl-C reaches it
+ * once: this process forwards SIGINT and SIGTERM to it, and MPICH's
+ * `mpiexec` passes a first SIGINT on to every rank (a run can stop at a step
+ * boundary) and aborts the job on a second.
+ *
+ * @example
+ * ```ts ignore
+ * import { runRanks } from "@scaling-vicreg/train/distributed";
+ * Deno.exit(await runRanks(2, ["cli/main.ts", "pretrain", "--preset", "tiny"]));
+ * ```
+ *
+ * @param ranks The number of processes, an integer ≥ 1.
+ * @param argv The script, then its arguments.
+ * @param options The launcher, the Deno binary and the arguments around it.
+ * @returns The launcher's exit code (non-zero when any rank failed).
+ * @throws {RangeError} As {@linkcode mpiexecCommand}.
+ * @throws {Error} No launcher was given or found.
+ */
+export async function runRanks(
+  ranks: number,
+  argv: string[],
+  options: MpiexecOptions = {},
+): Promise<number> {
+  const { command, args } = mpiexecCommand(ranks, argv, options);
+  const child = new Deno.Command(command, {
+    args,
+    // In its own session the launcher must not read the terminal (SIGTTIN).
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+    detached: true,
+  }).spawn();
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? []
+    : ["SIGINT", "SIGTERM"];
+  const forwarders = signals.map((signal) => {
+    const forward = () => {
+      try {
+        child.kill(signal);
+      } catch {
+        // it has exited already
+      }
+    };
+    Deno.addSignalListener(signal, forward);
+    return [signal, forward] as const;
+  });
+  try {
+    return (await child.status).code;
+  } finally {
+    for (const [signal, forward] of forwarders) {
+      Deno.removeSignalListener(signal, forward);
+    }
+  }
+}

@@ -149,3 +149,56 @@ Deno.test("mpiRefusal() takes MPICH-ABI libraries and refuses Open MPI by name",
   assertTrue(openMpi?.includes("Open MPI's handles are pointers"), openMpi);
   assertTrue(mpiRefusal("Something MPI 1.0", "h")?.includes("not MPICH"));
 });
+
+Deno.test({
+  name:
+    "runRanks() returns the job's exit code and forwards one SIGINT to every rank",
+  ignore,
+  async fn() {
+    assertPresent("mpi", missing);
+    const dir = await Deno.makeTempDir({ prefix: "run_ranks_test_" });
+    try {
+      const ready = `${dir}/ready`;
+      const module = new URL("./distributed.ts", import.meta.url).href;
+      const wrapper = new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `import { runRanks } from "${module}";
+           Deno.exit(await runRanks(2, ["${WORKER}", "sigint", "${ready}"]));`,
+        ],
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(120_000),
+      }).spawn();
+      const output = wrapper.output();
+      // Wait until both ranks listen for SIGINT.
+      for (let tries = 0; tries < 600; tries++) {
+        const files = [0, 1].map((r) => exists(`${ready}.${r}`));
+        if (files.every(Boolean)) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      wrapper.kill("SIGINT");
+      const out = await output;
+      const text = new TextDecoder();
+      const stdout = text.decode(out.stdout);
+      assertEquals(out.code, 0, stdout + text.decode(out.stderr));
+      assertEquals(
+        stdout.split("\n").filter((l) => l.includes('"sigint":true')).length,
+        2,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
