@@ -23,8 +23,10 @@ export type BroadcastArray = Float32Array | Float64Array | Uint8Array;
  * The calls are asynchronous: an MPI rank waits for its peers on a native
  * thread while the JavaScript event loop (timers, signals, the watchdog) keeps
  * running. A buffer passed in must not be read or written until its promise
- * settles. The communicator queues its calls itself, so a caller may start a
- * second one before the first settles; they run one at a time in call order.
+ * settles, and must not be a view of memory that can move meanwhile (a
+ * WebAssembly heap that may grow, such as TF.js wasm's: copy out first).
+ * The communicator queues its calls itself, so a caller may start a second
+ * one before the first settles; they run one at a time in call order.
  *
  * After a call rejects with a {@linkcode CommunicatorError} (an MPI error, a
  * peer that never arrived within the timeout) the group is broken: later
