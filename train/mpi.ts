@@ -217,6 +217,12 @@ export function mpiCommunicator(options: MpiOptions = {}): MpiCommunicator {
     );
   }
   const lib = open(options.library ?? DEFAULT_MPI_OPTIONS.library);
+  const wrapper = wrapperAboveThisProcess();
+  if (wrapper !== undefined) {
+    throw new CommunicatorError(
+      `MPI cannot start: "${wrapper}" runs between the MPI launcher and this deno and breaks the launcher's PMI connection (MPI_Init would fail with "PMI_Get_appnum returned -1"): launch the deno binary itself (mpiexec -n R ${Deno.execPath()} run -A …) or use --ranks R`,
+    );
+  }
   const s = lib.symbols;
   const flag = new Int32Array(1);
   s.MPI_Finalized(bytes(flag));
@@ -258,6 +264,38 @@ export function mpiCommunicator(options: MpiOptions = {}): MpiCommunicator {
   s.MPI_Comm_rank(MPI_COMM_WORLD, bytes(rank));
   s.MPI_Comm_size(MPI_COMM_WORLD, bytes(size));
   return new World(lib, rank[0], size[0], timeoutMs);
+}
+
+/**
+ * The command line of a Node.js wrapper (`npx deno`, `npm exec`) between
+ * MPICH's hydra proxy and this process, on Linux when hydra started it; such
+ * a wrapper keeps the launcher's PMI socket from working in the deno below
+ * it.
+ */
+function wrapperAboveThisProcess(): string | undefined {
+  if (Deno.build.os !== "linux" || grantedEnv("PMI_FD") === undefined) {
+    return undefined;
+  }
+  const proc = { name: "read", path: "/proc" } as const;
+  if (Deno.permissions.querySync(proc).state !== "granted") return undefined;
+  let pid = Deno.ppid;
+  for (let depth = 0; depth < 8 && pid > 1; depth++) {
+    let argv: string[];
+    let stat: string;
+    try {
+      argv = Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0");
+      stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    } catch {
+      return undefined;
+    }
+    const program = argv[0].split("/").at(-1) ?? "";
+    if (/^(hydra_pmi_proxy|mpiexec|slurmstepd)/.test(program)) return undefined;
+    const head = argv.slice(0, 3).join(" ").trim();
+    if (/(^|[\s/])(npx|npm|node)(\s|$)/.test(head)) return head;
+    // stat: "pid (comm) state ppid …"
+    pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  }
+  return undefined;
 }
 
 function envTimeoutMs(): number | undefined {

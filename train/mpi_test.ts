@@ -5,7 +5,7 @@ import {
 } from "@scaling-vicreg/backend/testing";
 import { CommunicatorError } from "./communicator.ts";
 import { findMpiexec, mpiexecCommand } from "./distributed.ts";
-import { findMpiLibrary, MPI_INSTALL_HINT } from "./mpi.ts";
+import { findMpiLibrary, MPI_INSTALL_HINT, mpiCommunicator } from "./mpi.ts";
 import { mpiRefusal } from "./_mpi_ffi.ts";
 import { assertPresent, ignoreUnlessRequired } from "./_testing_require.ts";
 
@@ -202,3 +202,55 @@ function exists(path: string): boolean {
     return false;
   }
 }
+
+Deno.test({
+  name:
+    "mpiCommunicator() under mpiexec with an npx wrapper above deno names the wrapper instead of failing in MPI_Init",
+  ignore: ignore || Deno.build.os !== "linux",
+  async fn() {
+    assertPresent("mpi", missing);
+    const dir = await Deno.makeTempDir({ prefix: "mpi_wrapper_test_" });
+    try {
+      // A stand-in for npx: a script named npx that runs deno as its child.
+      const npx = `${dir}/npx`;
+      await Deno.writeTextFile(npx, '#!/bin/sh\n"$@"\n');
+      await Deno.chmod(npx, 0o755);
+      const { command, args } = mpiexecCommand(1, [WORKER, "check"], {
+        deno: npx,
+        denoArgs: [Deno.execPath(), "run", "-A"],
+      });
+      const out = await new Deno.Command(command, {
+        args,
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assertTrue(out.code !== 0, "the rank exited 0");
+      assertTrue(
+        stderr.includes(
+          `CommunicatorError: MPI cannot start: "/bin/sh ${npx}`,
+        ) &&
+          stderr.includes("launch the deno binary itself"),
+        stderr,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("mpiCommunicator() rejects a negative or non-finite timeout before touching MPI", () => {
+  assertThrows(
+    () => mpiCommunicator({ timeoutMs: -1, library: "/nonexistent/libmpi.so" }),
+    RangeError,
+    "MPI timeoutMs (or VICREG_MPI_TIMEOUT seconds) must be ≥ 0: received -1",
+  );
+  assertThrows(
+    () => mpiCommunicator({ timeoutMs: NaN }),
+    RangeError,
+    "received NaN",
+  );
+});
