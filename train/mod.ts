@@ -23,3 +23,7 @@ export * from "./step_plan.ts";
 export * from "./evaluate.ts";
 export * from "./study.ts";
 export * from "./study_report.ts";
+export * from "./communicator.ts";
+export * from "./mpi.ts";
+export * from "./distributed.ts";
+export * from "./bucket_all_reduce.ts";
