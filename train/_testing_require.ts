@@ -7,6 +7,8 @@
  * @module
  */
 import { grantedEnv } from "./_mpi_ffi.ts";
+import { findMpiexec } from "./distributed.ts";
+import { findMpiLibrary } from "./mpi.ts";
 
 /**
  * The names in `VICREG_REQUIRE`.
@@ -49,4 +51,19 @@ export function assertPresent(
       `VICREG_REQUIRE lists ${library}, which is missing: ${missing}`,
     );
   }
+}
+
+/**
+ * Why the MPI tests cannot run here (no MPICH library or no `mpiexec`), or
+ * `undefined` when they can.
+ *
+ * @returns The reason, or `undefined`.
+ */
+export function mpiMissing(): string | undefined {
+  try {
+    findMpiLibrary();
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  return findMpiexec() === undefined ? "no mpiexec on PATH" : undefined;
 }
