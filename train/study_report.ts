@@ -20,8 +20,8 @@ export const STUDY_PROTOCOLS: readonly {
   key: StudyProtocol;
   label: string;
 }[] = Object.freeze([
-  { key: "baseline", label: "Baseline probe (fixed lr/wd, centre crop)" },
-  { key: "sweep", label: "Sweep (selected on validation, centre crop)" },
+  { key: "baseline", label: "Baseline probe (fixed lr/wd, single view)" },
+  { key: "sweep", label: "Sweep (selected on validation, single view)" },
   { key: "sweepTta", label: "Sweep + 10-crop TTA" },
   { key: "knn", label: "kNN (k = 20, cosine, T = 0.07)" },
 ]);
@@ -372,6 +372,16 @@ export function lossCurvesSvg(
   return out.join("\n") + "\n";
 }
 
+/** Which features each split gets, in words, for `study.md`. */
+function studyTtaSentence(probe: StudyResult["study"]["probe"]): string {
+  const single =
+    "The baseline, the sweep and kNN use single-view features (bicubic resize to the crop size) for train, validation and test.";
+  if (!probe.tta) return single;
+  return probe.ttaOn === "test"
+    ? `${single} Sweep + 10-crop TTA is the **test-only variant**: the plain sweep's classifier applied to 10-crop mean test features (a train/test shift).`
+    : `${single} Sweep + 10-crop TTA is a second sweep on 10-crop mean features (resize to ⌊size / 0.875⌋², four corner and centre crops and their mirror images, the ten feature vectors averaged) of train, validation and test alike, as the paper's code.`;
+}
+
 /**
  * The Markdown of `study.md`: setup, one table per protocol, the figures,
  * notes and the run metadata.
@@ -387,9 +397,9 @@ export function formatStudyMarkdown(result: StudyResult): string {
     "",
     `Status: **${result.status}**. Every configuration was pretrained with the same budget and seed: ${b.epochs} epoch(s)${
       b.maxSteps > 0 ? `, at most ${b.maxSteps} steps` : ""
-    }, batch ${b.batchSize}, ${b.size} px crops, seed ${b.seed}, on \`${study.pretrainData}\`. Probes: ${study.probe.trials} sweep trials scored on a validation split of each training set (the test split is used once, by the selected probe), ≤ ${study.probe.maxEpochs} epochs, baseline ${study.probe.baselineEpochs} epochs${
-      study.probe.tta ? ", 10-crop TTA" : ""
-    }. Numbers are top-1 accuracy (%) on each data set's test split.`,
+    }, batch ${b.batchSize}, ${b.size} px crops, seed ${b.seed}, on \`${study.pretrainData}\`. Probes: ${study.probe.trials} sweep trials scored on a validation split of each training set (the test split is used once, by the selected probe), ≤ ${study.probe.maxEpochs} epochs, baseline ${study.probe.baselineEpochs} epochs. ${
+      studyTtaSentence(study.probe)
+    } Numbers are top-1 accuracy (%) on each data set's test split.`,
     "",
     "Data sets:",
     "",
@@ -494,6 +504,8 @@ export function studyJson(result: StudyResult): Record<string, unknown> {
       baseline: c.report.baseline,
       sweep: c.report.sweep,
       sweepTta: c.report.sweepTta,
+      ttaOn: c.report.ttaOn,
+      splits: c.report.splits,
       knn: c.report.knn,
       best: c.report.best,
       bestTrial: c.report.bestTrial,

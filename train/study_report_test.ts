@@ -1,6 +1,9 @@
 import { Image } from "imagescript";
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
-import type { ProbeReport } from "@scaling-vicreg/probe";
+import {
+  DEFAULT_REPORT_TRANSFORMS,
+  type ProbeReport,
+} from "@scaling-vicreg/probe";
 import { parseStudy, type StudyResult } from "./study.ts";
 import {
   formatStudyMarkdown,
@@ -28,6 +31,10 @@ function report(top1: number, tta: number | null): ProbeReport {
     baselineParams: params,
     sweep: m(top1),
     sweepTta: tta === null ? null : m(tta),
+    ttaOn: tta === null ? null : "all",
+    ttaSweep: null,
+    splits: [],
+    transforms: { ...DEFAULT_REPORT_TRANSFORMS },
     knn: { top1: top1 / 4, top5: 1, k: 20, temperature: 0.07 },
     best: params,
     bestTrial: 0,
