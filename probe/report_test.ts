@@ -6,7 +6,9 @@ import {
   assertThrows,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
+import { svgTextBoxes } from "./figure_text.ts";
 import {
+  accuracySvg,
   DEFAULT_REPORT_TRANSFORMS,
   formatHeadline,
   makeProbeReport,
@@ -14,6 +16,7 @@ import {
   readReport,
   reportGains,
   reportSplits,
+  sweepSvg,
   writeReport,
 } from "./report.ts";
 import { baselineProbe, sweep, type SweepTrial } from "./sweep.ts";
@@ -265,4 +268,43 @@ Deno.test("readReport() reads a report written before ttaOn as the test-only TTA
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("accuracySvg() and sweepSvg() keep every label inside the canvas, apart", () => {
+  for (
+    const report of [
+      REPORT,
+      { ...REPORT, ttaOn: "test" as const },
+      { ...REPORT, sweepTta: null, ttaOn: null },
+    ]
+  ) {
+    for (const svg of [accuracySvg(report), sweepSvg(report)]) {
+      const width = Number(svg.match(/<svg[^>]* width="(\d+)"/)![1]);
+      const height = Number(svg.match(/<svg[^>]* height="(\d+)"/)![1]);
+      const boxes = svgTextBoxes(svg);
+      assertTrue(boxes.length > 5);
+      for (const b of boxes) {
+        assertTrue(
+          b.x >= 0 && b.y >= 0 && b.x + b.width <= width &&
+            b.y + b.height <= height,
+          `"${b.text}" at ${
+            JSON.stringify(b)
+          } leaves the ${width}×${height} SVG`,
+        );
+      }
+      // Labels on one line do not run into each other.
+      for (const a of boxes) {
+        for (const b of boxes) {
+          if (a === b || Math.abs(a.y - b.y) > 1) continue;
+          assertTrue(
+            a.x + a.width <= b.x || b.x + b.width <= a.x,
+            `"${a.text}" overlaps "${b.text}"`,
+          );
+        }
+      }
+    }
+  }
+  assertTrue(
+    accuracySvg({ ...REPORT, ttaOn: "test" }).includes(">TTA (test only)<"),
+  );
 });
