@@ -160,9 +160,8 @@ async function fromFeatures(
       baseline: { epochs: values["max-epochs"] as number },
       title: "Linear probe on precomputed features",
       meta: { features: values["train-features"] as string },
-      plainTransform: "precomputed (--train-features, --test-features)",
-      ttaTransform:
-        "precomputed 10-crop features (--train-tta-features, --test-tta-features)",
+      plainTransform: "precomputed: --train-features, --test-features",
+      ttaTransform: "precomputed: --train-tta-features, --test-tta-features",
     });
   } finally {
     tf.dispose(sets.map((s) => s.features));

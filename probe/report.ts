@@ -138,9 +138,9 @@ export interface MakeProbeReportInput {
 /** The default {@linkcode ReportTransforms}: the eval transform and the paper's 10-crop mean. */
 export const DEFAULT_REPORT_TRANSFORMS: Readonly<ReportTransforms> = Object
   .freeze({
-    plain: "single view: the eval transform (bicubic resize to size × size)",
+    plain: "the eval transform (bicubic resize to size × size)",
     tta:
-      "10-crop mean: bicubic resize to ⌊size / 0.875⌋², the four corner and centre crops of size × size and their mirror images, the mean of the ten feature vectors",
+      "bicubic resize to ⌊size / 0.875⌋², the four corner and centre crops of size × size and their mirror images, the mean of the ten feature vectors",
   });
 
 const PLAIN = "single view";

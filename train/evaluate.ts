@@ -175,6 +175,8 @@ export async function probeBackbone(
     onProgress,
     probeBackend,
   } = options;
+  // The side of TenCrop's resize (augment's `tenCrop`, the paper's int()).
+  const ttaSide = Math.floor(size / 0.875);
   const features = async (
     stage: string,
     source: ImageSource,
@@ -201,9 +203,7 @@ export async function probeBackbone(
         size,
         // The resize side is named: features of the earlier round(size /
         // 0.875) resize are never reused.
-        transform: crops
-          ? `ten-crop-mean-${Math.floor(size / 0.875)}`
-          : "resize",
+        transform: crops ? `ten-crop-mean-${ttaSide}` : "resize",
         // The files themselves (paths, labels, sizes, mtimes), so features
         // of changed files are never reused.
         source: await cacheKey(source, size),
@@ -245,6 +245,10 @@ export async function probeBackbone(
       testTta: ttaArray && labelled(ttaArray),
     }, {
       ttaOn,
+      plainTransform:
+        `the eval transform (bicubic resize to ${size} × ${size}), in eval mode`,
+      ttaTransform:
+        `bicubic resize to ${ttaSide} × ${ttaSide} (⌊${size} / 0.875⌋), the four corner and centre ${size} × ${size} crops and their mirror images, the mean of the ten feature vectors`,
       sweep: { trials, maxEpochs, seed },
       baseline: { epochs: Math.min(baselineEpochs, maxEpochs) },
       title: options.title,

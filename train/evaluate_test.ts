@@ -174,6 +174,12 @@ Deno.test("probeBackbone() TTA fits on 10-crop mean train features and is not be
     assertEquals(found, 1);
     assertEquals(report.ttaOn, "all");
     assertEquals(report.splits[2].train, "10-crop mean");
+    assertTrue(
+      report.transforms.tta.startsWith(
+        "bicubic resize to 13 × 13 (⌊12 / 0.875⌋)",
+      ),
+      report.transforms.tta,
+    );
     // The test-only variant, on request, is reported as such (and shows the
     // shift: the plain classifier on 10-crop means of two colours).
     const testOnly = await probeBackbone(topLeftBackbone(), data, {
