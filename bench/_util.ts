@@ -10,12 +10,28 @@ export function flag(args: string[], name: string, fallback: string): string {
 }
 
 /** What the bench lines record about the machine. */
-export function machine(): { cpus: number; os: string; arch: string } {
+export function machine(): {
+  cpus: number;
+  cpu: string;
+  os: string;
+  arch: string;
+} {
   return {
     cpus: navigator.hardwareConcurrency,
+    cpu: cpuModel(),
     os: Deno.build.os,
     arch: Deno.build.arch,
   };
+}
+
+/** The processor's model name (Linux), or "unknown". */
+function cpuModel(): string {
+  try {
+    const text = Deno.readTextFileSync("/proc/cpuinfo");
+    return /^model name\s*:\s*(.+)$/m.exec(text)?.[1].trim() ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 /** `x` rounded to `digits` decimals. */
