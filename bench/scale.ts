@@ -69,6 +69,12 @@ function timed(comm: Communicator): { comm: Communicator; ms: () => number } {
       rank: comm.rank,
       size: comm.size,
       allReduce: wrap((b, op) => comm.allReduce(b, op)),
+      allReduceBlocking: (b) => {
+        const start = performance.now();
+        const out = comm.allReduceBlocking(b);
+        total += performance.now() - start;
+        return out;
+      },
       allGather: wrap((b) => comm.allGather(b)),
       broadcast: wrap((b, r) => comm.broadcast(b, r)),
       barrier: wrap(() => comm.barrier()),

@@ -52,6 +52,16 @@ export interface ForwardOptions {
    * @default {true}
    */
   foldBatchNorm?: boolean;
+  /**
+   * In training mode, makes BatchNorm's statistics those of the whole batch
+   * of a data-parallel run (SyncBatchNorm): called with this process's
+   * per-channel sums, it returns the sums over every process (an
+   * all-reduce; every process calls it in the same order). The sums are read
+   * back synchronously, so the backend must allow synchronous reads. Without
+   * it each process normalises with its own statistics.
+   * @default {undefined}
+   */
+  syncStatistics?: (sums: Float64Array) => Float64Array;
 }
 
 /** Options of {@linkcode BatchNorm.forward}. */
@@ -192,13 +202,22 @@ export class BatchNorm implements Module {
         ),
       );
     };
+    const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
+    if (options.syncStatistics !== undefined) {
+      return this.#syncedTraining(
+        x,
+        axes,
+        relu,
+        options.syncStatistics,
+        update,
+      );
+    }
     if (
       activeBackendHas(BATCH_NORM_TRAIN_KERNEL) &&
       activeBackendHas(BATCH_NORM_TRAIN_GRAD_KERNEL)
     ) {
       return this.#fusedTraining(x, relu, update ? updateRunning : undefined);
     }
-    const axes = Array.from({ length: x.rank - 1 }, (_, i) => i);
     return this.#customOp(x, (x, gamma, beta, save) => {
       // x: [N, ..., C] -> mean, variance (biased), invStd: [C]. Not
       // tf.moments, which also makes a float32 -> float32 copy of x.
@@ -215,6 +234,80 @@ export class BatchNorm implements Module {
       const value = relu ? tf.relu(affine) : affine;
       save(relu ? [x, mean, invStd, gamma, value] : [x, mean, invStd, gamma]);
       return { value, gradFunc: batchNormGrad(axes, n, relu) };
+    });
+  }
+
+  /**
+   * Training mode with the statistics of every process (SyncBatchNorm): the
+   * mean from the summed Σx and count, the biased variance from the summed
+   * Σ(x − μ)² (two reductions, as stable as one process's two passes), and
+   * in the backward pass `dx` from the summed Σg and Σg·x̂; `dγ`, `dβ` stay
+   * this process's sums (the parameter gradients are summed over processes
+   * with the rest).
+   */
+  #syncedTraining<T extends tf.Tensor>(
+    x: T,
+    axes: number[],
+    relu: boolean,
+    sync: (sums: Float64Array) => Float64Array,
+    update: boolean,
+  ): T {
+    const c = this.numFeatures;
+    const local = x.size / c;
+    // [count, Σ_1 … Σ_C] summed over processes.
+    const reduce = (count: number, t: tf.Tensor): [number, tf.Tensor1D] => {
+      const sums = new Float64Array(c + 1);
+      sums[0] = count;
+      sums.set(t.dataSync(), 1);
+      const all = sync(sums);
+      return [all[0], tf.tensor1d(Float32Array.from(all.subarray(1)))];
+    };
+    return this.#customOp(x, (x, gamma, beta, save) => {
+      // x: [N, ..., C] -> Σx: [C] -> μ over every process's N·…
+      const [n, sum] = reduce(local, tf.sum(x, axes));
+      const mean = tf.div(sum, n);
+      const centred = tf.sub(x, mean);
+      const [, squares] = reduce(0, tf.sum(tf.square(centred), axes));
+      const variance = tf.div(squares, n);
+      if (update) {
+        const m = this.momentum;
+        this.runningMean.assign(
+          tf.add(tf.mul(this.runningMean, 1 - m), tf.mul(mean, m)),
+        );
+        this.runningVar.assign(
+          tf.add(
+            tf.mul(this.runningVar, 1 - m),
+            tf.mul(variance, (m * n) / (n - 1)),
+          ),
+        );
+      }
+      const invStd = tf.rsqrt(tf.add(variance, this.eps));
+      const affine = tf.add(tf.mul(centred, tf.mul(gamma, invStd)), beta);
+      const value = relu ? tf.relu(affine) : affine;
+      save(relu ? [x, mean, invStd, gamma, value] : [x, mean, invStd, gamma]);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [x, mean, invStd, gamma, out] = saved;
+          const g = relu
+            ? tf.mul(dy as tf.Tensor, tf.step(out))
+            : dy as tf.Tensor;
+          const xHat = tf.mul(tf.sub(x, mean), invStd);
+          // g, xHat: [N, ..., C] -> this process's dβ, dγ: [C]
+          const dBeta = tf.sum(g, axes);
+          const dGamma = tf.sum(tf.mul(g, xHat), axes);
+          const [, allBeta] = reduce(0, dBeta);
+          const [, allGamma] = reduce(0, dGamma);
+          const dx = tf.mul(
+            tf.mul(gamma, invStd),
+            tf.sub(
+              tf.sub(g, tf.div(allBeta, n)),
+              tf.mul(xHat, tf.div(allGamma, n)),
+            ),
+          );
+          return [dx, dGamma, dBeta];
+        },
+      };
     });
   }
 

@@ -275,3 +275,54 @@ for (const shape of [[6, 5], [2, 3, 4, 8]]) {
     });
   }
 }
+
+Deno.test("BatchNorm.forward() with syncStatistics over one process gives the plain training pass, its running statistics and gradients", async () => {
+  const x = tf.randomNormal([4, 3, 3, 5], 2, 3, "float32", 7) as tf.Tensor4D;
+  const dy = tf.randomNormal([4, 3, 3, 5], 0, 1, "float32", 8);
+  const run = async (sync?: (s: Float64Array) => Float64Array) => {
+    const bn = new BatchNorm(5);
+    bn.weight.assign(tf.linspace(0.5, 1.5, 5));
+    const calls: number[] = [];
+    const syncStatistics = sync && ((s: Float64Array) => {
+      calls.push(s[0]);
+      return sync(s);
+    });
+    const f = (input: tf.Tensor) =>
+      tf.sum(
+        tf.mul(
+          bn.forward(input, { training: true, relu: true, syncStatistics }),
+          dy,
+        ),
+      );
+    const { value, grads } = tf.variableGrads(
+      () => f(x) as tf.Scalar,
+      [bn.weight, bn.bias],
+    );
+    const dx = tf.grad((input: tf.Tensor) => f(input))(x);
+    const out = {
+      value: await value.data(),
+      dGamma: await grads[bn.weight.name].data(),
+      dBeta: await grads[bn.bias.name].data(),
+      dx: await dx.data(),
+      mean: await bn.runningMean.data(),
+      variance: await bn.runningVar.data(),
+      calls,
+    };
+    tf.dispose([value, dx, Object.values(grads)]);
+    bn.dispose();
+    return out;
+  };
+  const plain = await run();
+  const synced = await run((s) => s);
+  for (const k of ["value", "dGamma", "dBeta", "dx", "mean", "variance"]) {
+    assertClose(
+      synced[k as keyof typeof synced] as Float32Array,
+      plain[k as keyof typeof plain] as Float32Array,
+      { rtol: 1e-5, atol: 1e-6, message: k },
+    );
+  }
+  // Two reductions forward (Σx with the count 36, then Σ(x − μ)²) and two
+  // backward, per pass: the loss pass and the dx pass.
+  assertEquals(synced.calls, [36, 0, 0, 0, 36, 0, 0, 0]);
+  tf.dispose([x, dy]);
+});

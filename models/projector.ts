@@ -97,7 +97,7 @@ export class Projector implements Module {
    * Projects embeddings `[N, E]` to `[N, outputDim]`.
    *
    * @param x Embeddings `[N, E]`.
-   * @param options `training` (BatchNorm mode) and `updateRunningStats`; see {@linkcode ForwardOptions}.
+   * @param options `training` (BatchNorm mode), `updateRunningStats` and `syncStatistics`; see {@linkcode ForwardOptions}.
    * @returns Projections `[N, outputDim]`.
    */
   forward(x: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor2D {
@@ -109,6 +109,7 @@ export class Projector implements Module {
     const bn = {
       training: options.training ?? false,
       updateRunningStats: options.updateRunningStats ?? true,
+      syncStatistics: options.syncStatistics,
     };
     return tf.tidy(() => {
       let h = x;

@@ -111,6 +111,9 @@ function bnOptionsOf(options: ResNetForwardOptions): ForwardOptions {
     training: options.training ?? false,
     updateRunningStats: options.updateRunningStats ?? true,
     foldBatchNorm: options.foldBatchNorm ?? true,
+    ...(options.syncStatistics
+      ? { syncStatistics: options.syncStatistics }
+      : {}),
   };
 }
 

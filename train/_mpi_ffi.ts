@@ -72,6 +72,12 @@ export const MPI_SYMBOLS = {
     result: "i32",
     nonblocking: true,
   },
+  // The same, on this thread (SyncBatchNorm's moments inside a pass).
+  MPI_Allreduce_blocking: {
+    name: "MPI_Allreduce",
+    parameters: ["pointer", "buffer", "i32", "i32", "i32", "i32"],
+    result: "i32",
+  },
   // sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm
   MPI_Allgather: {
     parameters: ["buffer", "i32", "i32", "buffer", "i32", "i32", "i32"],

@@ -63,6 +63,17 @@ export interface Communicator {
    */
   allReduce<T extends CollectiveArray>(buf: T, op?: "sum"): Promise<T>;
   /**
+   * {@linkcode Communicator.allReduce}, blocking this thread until every rank
+   * has arrived: for a reduction inside a synchronous computation (the
+   * moments of SyncBatchNorm in a forward or backward pass). No other call
+   * may be pending; the watchdog does not cover it (a rank that dies ends
+   * the job through the launcher).
+   *
+   * @param buf This rank's values; overwritten with the sum.
+   * @returns `buf` itself.
+   */
+  allReduceBlocking<T extends CollectiveArray>(buf: T): T;
+  /**
    * Concatenates every rank's `buf` in rank order into a new array, on every
    * rank. The lengths may differ between ranks (and may be 0).
    *
@@ -150,6 +161,17 @@ export class SingleCommunicator implements Communicator {
     checkCollectiveArray("allReduce", buf, FLOATS);
     checkCollectiveArgs("allReduce", 1, op);
     return this.#settle("allReduce", () => buf);
+  }
+
+  /**
+   * The sum over one rank: `buf` as it is.
+   *
+   * @param buf The values.
+   * @returns `buf`.
+   */
+  allReduceBlocking<T extends CollectiveArray>(buf: T): T {
+    checkCollectiveArray("allReduceBlocking", buf, FLOATS);
+    return buf;
   }
 
   /**

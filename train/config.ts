@@ -112,6 +112,11 @@ export interface PretrainConfig {
    * started more than one), `mpi` or `single`.
    */
   distributed: string;
+  /**
+   * With several ranks, BatchNorm normalises with the statistics of the whole
+   * batch (SyncBatchNorm), as the paper's code does.
+   */
+  syncBn: boolean;
   /** Seed of every random draw. */
   seed: number;
   /** Checkpoint every N steps (0: only at epoch ends). */
@@ -447,6 +452,14 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     flagOnly: true,
     help:
       "How this process finds its ranks when started by mpiexec/srun: mpi, single (one process), or auto = mpi when an MPI launcher started more than one rank. BatchNorm statistics are per rank (as DDP without SyncBatchNorm)",
+  },
+  {
+    key: "syncBn",
+    flag: "sync-bn",
+    type: "boolean",
+    default: false,
+    help:
+      "With several ranks, BatchNorm uses the statistics of the whole batch (SyncBatchNorm, as facebookresearch/vicreg): its moments are all-reduced in every forward and backward pass (needs a backend that reads tensors synchronously); without it each rank normalises with its own images (DDP's default)",
   },
   {
     key: "seed",

@@ -149,6 +149,41 @@ Deno.test({
 
 Deno.test({
   name:
+    "pretrain() on 2 MPI ranks with --sync-bn equals one process with the whole batch in one slice: loss curve and every parameter after 5 steps",
+  ignore,
+  async fn() {
+    assertPresent("mpi", missing);
+    const single = await Deno.makeTempDir();
+    const ranks = await Deno.makeTempDir();
+    try {
+      // LARS, the paper's optimizer: AdamW's per-element normalisation
+      // would magnify the float rounding of the summed statistics in
+      // near-zero gradients.
+      const steps = { "max-steps": 5, optimizer: "lars", "base-lr": 0.3 };
+      await pretrain(
+        resolveConfig({
+          flags: { ...FLAGS, ...steps, "exp-dir": single, step: "joint" },
+        }),
+      );
+      const out = await spawnRanks(ranks, { ...steps, "sync-bn": true })
+        .output();
+      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+      assertSameRun(
+        { metrics: await readMetrics(ranks), params: await parameters(ranks) },
+        {
+          metrics: await readMetrics(single),
+          params: await parameters(single),
+        },
+      );
+    } finally {
+      await Deno.remove(single, { recursive: true });
+      await Deno.remove(ranks, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
     "pretrain() on 2 MPI ranks: a killed rank stops the other within 60 s, and --resume on 2 ranks continues exactly",
   ignore,
   async fn() {

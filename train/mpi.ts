@@ -314,6 +314,7 @@ class World implements MpiCommunicator {
   #tail: Promise<void> = Promise.resolve();
   #broken: CommunicatorError | undefined;
   #closed = false;
+  #pending = 0;
 
   constructor(lib: Opened, rank: number, size: number, timeoutMs: number) {
     this.library = lib.path;
@@ -326,6 +327,7 @@ class World implements MpiCommunicator {
 
   /** Runs `body` after every call queued before it. */
   #enqueue<R>(call: string, body: () => Promise<R>): Promise<R> {
+    this.#pending++;
     const result = this.#tail.then(() => {
       if (this.#closed) {
         throw new CommunicatorError(
@@ -341,6 +343,7 @@ class World implements MpiCommunicator {
       return body();
     });
     this.#tail = result.then(() => {}, () => {});
+    result.then(() => this.#pending--, () => this.#pending--);
     return result;
   }
 
@@ -398,6 +401,46 @@ class World implements MpiCommunicator {
       }
       return buf;
     });
+  }
+
+  allReduceBlocking<T extends CollectiveArray>(buf: T): T {
+    checkCollectiveArray("allReduceBlocking", buf, [
+      Float32Array,
+      Float64Array,
+    ]);
+    const state = this.#closed
+      ? "the communicator is closed"
+      : this.#broken !== undefined
+      ? `the group is broken (${this.#broken.message})`
+      : this.#pending > 0
+      ? `${this.#pending} asynchronous calls are still pending`
+      : undefined;
+    if (state !== undefined) {
+      throw new CommunicatorError(
+        `allReduceBlocking on rank ${this.rank}: ${state}`,
+      );
+    }
+    const type = buf instanceof Float64Array ? MPI_DOUBLE : MPI_FLOAT;
+    for (let start = 0; start < buf.length; start += CHUNK) {
+      const part = buf.subarray(start, Math.min(buf.length, start + CHUNK));
+      const rc = this.#s.MPI_Allreduce_blocking(
+        mpiInPlace(),
+        part,
+        part.length,
+        type,
+        MPI_SUM,
+        MPI_COMM_WORLD,
+      );
+      if (rc !== MPI_SUCCESS) {
+        this.#broken = new CommunicatorError(
+          `MPI_Allreduce failed on rank ${this.rank} of ${this.size}: ${
+            errorString(this.#s, rc)
+          }`,
+        );
+        throw this.#broken;
+      }
+    }
+    return buf;
   }
 
   allGather<T extends CollectiveArray>(buf: T): Promise<T> {

@@ -355,6 +355,9 @@ async function setUp(
   const perEpoch = loader.batchesPerEpoch;
   const totalSteps = config.epochs * perEpoch;
   const model = createVicregModel(config);
+  if (config.syncBn && comm.size > 1) {
+    model.syncBatchNorm = (sums) => comm.allReduceBlocking(sums);
+  }
   const params = model.parameters();
   const plan = await stepPlanOf(config, model, config.batchSize / comm.size);
   onEvent({

@@ -158,6 +158,12 @@ export class VicregModel {
   readonly localProjector?: Projector;
   /** The loss settings, defaults filled in. */
   readonly settings: Readonly<Required<VicregLossSettings>>;
+  /**
+   * Sums BatchNorm's statistics over the processes of a data-parallel run
+   * (SyncBatchNorm; see `ForwardOptions.syncStatistics` in `models`), or
+   * `undefined` for each process's own statistics.
+   */
+  syncBatchNorm?: (sums: Float64Array) => Float64Array;
 
   /**
    * Wraps networks with loss settings.
@@ -182,8 +188,9 @@ export class VicregModel {
 
   /**
    * How the networks' BatchNorms run in this model's passes: training mode
-   * (batch statistics) unless `frozenBatchNorm`, never folded into the
-   * convolutions (the passes are differentiated).
+   * (batch statistics, summed over processes with `syncBatchNorm`) unless
+   * `frozenBatchNorm`, never folded into the convolutions (the passes are
+   * differentiated).
    *
    * @param options `updateRunningStats`; see {@linkcode EmbedOptions}.
    * @returns The forward options of the networks.
@@ -194,6 +201,9 @@ export class VicregModel {
       training: !frozen,
       updateRunningStats: !frozen && (options.updateRunningStats ?? true),
       foldBatchNorm: false,
+      ...(this.syncBatchNorm && !frozen
+        ? { syncStatistics: this.syncBatchNorm }
+        : {}),
     };
   }
 
