@@ -188,11 +188,24 @@ async function runRanked(
     : ["SIGINT", "SIGTERM"];
   for (const s of signals) Deno.addSignalListener(s, stop);
   let progress: Progress | undefined;
+  // A step in many micro-batches can take minutes: its slices get a line too.
+  let slices: Progress | undefined;
   try {
     const result = await pretrain(config, {
       source,
       communicator: comm,
       signal: controller.signal,
+      onSlice: (step, done, total) => {
+        slices ??= new Progress(`${label} step ${step}`, total);
+        slices.update(
+          done,
+          done <= total / 2 ? "slices embedded" : "slices back-propagated",
+        );
+        if (done === total) {
+          slices.done();
+          slices = undefined;
+        }
+      },
       onStep: (m) => {
         progress ??= new Progress(label, m.totalSteps, m.step - 1);
         progress.update(

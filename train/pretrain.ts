@@ -96,6 +96,11 @@ export interface PretrainOptions {
   source?: ImageSource;
   /** Called after every logged step. */
   onStep?: (metrics: StepMetrics) => void;
+  /**
+   * Called during a step run in micro-batches, after each slice of each of
+   * its two passes: the step (1-based) and `done` of `total` slice passes.
+   */
+  onSlice?: (step: number, done: number, total: number) => void;
   /** Called for notable events (resume, checkpoints, warnings). */
   onEvent?: (event: PretrainEvent) => void;
   /** Stops after the current step, checkpointing first (SIGINT/SIGTERM). */
@@ -181,6 +186,7 @@ export async function pretrain(
   // Rank 0 alone reports and writes.
   const onEvent = lead ? options.onEvent ?? (() => {}) : () => {};
   const onStep = lead ? options.onStep : undefined;
+  const onSlice = lead ? options.onSlice : undefined;
   try {
     const position = await resumeOrStart(run, onEvent);
     const peak = { tensorBytes: 0, rssBytes: 0 };
@@ -199,6 +205,8 @@ export async function pretrain(
         offset: batch.offset,
         rng: run.augmentRng.fork(`${epoch}/${batch.index}`),
         lr,
+        onSlice: onSlice &&
+          ((done, total) => onSlice(position.step + 1, done, total)),
       }, run.stepSettings);
       position.step += 1;
       checkFinite(out.loss, position, epoch, batch.index);
@@ -309,6 +317,7 @@ interface StepInput {
   offset: number;
   rng: Rng;
   lr: number;
+  onSlice?: (done: number, total: number) => void;
 }
 
 /** One step's loss and its terms, read back. */
@@ -583,6 +592,7 @@ async function trainStep(
     ],
     mode: settings.plan.mode,
     microBatch: settings.plan.microBatch,
+    onSlice: input.onSlice,
   };
   const { loss, grads } = settings.comm.size > 1
     ? await distributedStepGradients(model, [x1, x2], settings.comm, options)

@@ -40,11 +40,16 @@ export interface StepOptions {
    * `location` matching.
    */
   geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]];
+  /**
+   * With micro-batches, called after each slice of each pass (the embedding
+   * pass, then the back-propagating one): `done` of `total` slice passes.
+   */
+  onSlice?: (done: number, total: number) => void;
 }
 
 /** The defaults of {@linkcode StepOptions}' `mode` and `microBatch`. */
 export const DEFAULT_STEP_OPTIONS: Readonly<
-  Required<Omit<StepOptions, "geometry">>
+  Required<Omit<StepOptions, "geometry" | "onSlice">>
 > = Object.freeze({ mode: "joint", microBatch: Infinity });
 
 /** What {@linkcode stepGradients} returns; the caller disposes every tensor. */
@@ -125,12 +130,21 @@ export function stepGradients(
     return { loss: { total: value, terms: terms! }, grads };
   }
   const slices = sliceRanges(b, microBatch);
+  const tick = ticker(slices.length, options.onSlice);
   // (1) Every slice embedded without a tape.
-  const whole = embedSlices(model, views, slices);
+  const whole = embedSlices(model, views, slices, tick);
   // (2) The loss of the whole batch, and d(loss)/d(projections).
   const { loss, upstream } = lossAndUpstream(model, whole, geometry);
   // (3) Each slice back-propagates its rows of that gradient.
-  const grads = backpropagateSlices(model, views, slices, mode, upstream, 0);
+  const grads = backpropagateSlices(
+    model,
+    views,
+    slices,
+    mode,
+    upstream,
+    0,
+    tick,
+  );
   tf.dispose(upstream as unknown as tf.TensorContainer);
   return { loss, grads };
 }
@@ -165,7 +179,8 @@ export async function distributedStepGradients(
   const counts = await comm.allGather(new Float64Array([b]));
   const offset = counts.slice(0, comm.rank).reduce((a, n) => a + n, 0);
   const slices = sliceRanges(b, Math.min(microBatch, b));
-  const mine = embedSlices(model, views, slices);
+  const tick = ticker(slices.length, options.onSlice);
+  const mine = embedSlices(model, views, slices, tick);
   const whole = [
     await gatherProjections(comm, mine[0]),
     await gatherProjections(comm, mine[1]),
@@ -181,6 +196,7 @@ export async function distributedStepGradients(
     mode,
     upstream,
     offset,
+    tick,
   );
   tf.dispose(upstream as unknown as tf.TensorContainer);
   // Copies out of the backend's memory (a wasm heap can move during a call).
@@ -202,15 +218,18 @@ function embedSlices(
   model: VicregModel,
   views: [tf.Tensor4D, tf.Tensor4D],
   slices: [number, number][],
+  tick: () => void,
 ): [Projections, Projections] {
   // Per slice, view 1 then view 2: the running statistics move in that order.
-  const parts = slices.map((range) =>
-    views.map((view) =>
+  const parts = slices.map((range) => {
+    const part = views.map((view) =>
       tf.tidy(() =>
         model.embed(cut(view, range)) as unknown as tf.TensorContainer
       ) as unknown as Projections
-    )
-  );
+    );
+    tick();
+    return part;
+  });
   const whole = [0, 1].map((v) => concatProjections(parts.map((p) => p[v])));
   tf.dispose(parts as unknown as tf.TensorContainer);
   return whole as [Projections, Projections];
@@ -264,6 +283,7 @@ function backpropagateSlices(
   mode: StepMode,
   upstream: Upstream,
   offset: number,
+  tick: () => void,
 ): Map<string, tf.Tensor> {
   const grads = new Map<string, tf.Tensor>();
   for (const [start, size] of slices) {
@@ -295,8 +315,18 @@ function backpropagateSlices(
       ...d.flat().filter((t) => t !== undefined),
     ]);
     accumulate(grads, part.grads);
+    tick();
   }
   return grads;
+}
+
+/** Counts slice passes for `onSlice` (two passes of `slices` each). */
+function ticker(
+  slices: number,
+  onSlice: StepOptions["onSlice"],
+): () => void {
+  let done = 0;
+  return () => onSlice?.(++done, 2 * slices);
 }
 
 /** Rows `[start, start + size)` of a batch of images. */
@@ -345,7 +375,7 @@ async function gatherGeometry(
  */
 export function resolveStepOptions(
   options: StepOptions = {},
-): Required<Omit<StepOptions, "geometry">> {
+): Required<Omit<StepOptions, "geometry" | "onSlice">> {
   const out = { ...DEFAULT_STEP_OPTIONS, ...withoutUndefined(options) };
   if (!["joint", "mixed", "view-by-view"].includes(out.mode)) {
     throw new RangeError(

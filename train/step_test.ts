@@ -393,3 +393,17 @@ Deno.test("stepGradients() rejects a micro-batch that is not a positive integer"
   tf.dispose(views);
   model.dispose();
 });
+
+Deno.test("stepGradients() in micro-batches reports each slice of both passes through onSlice", () => {
+  const model = createVicregModel(tinyConfig({ "use-local-loss": false }));
+  const views = randomViews(5, 16, 2);
+  const calls: [number, number][] = [];
+  const out = stepGradients(model, views, {
+    microBatch: 2,
+    onSlice: (done, total) => calls.push([done, total]),
+  });
+  // Slices of 2, 2 and 1, embedded, then back-propagated.
+  assertEquals(calls, [1, 2, 3, 4, 5, 6].map((d) => [d, 6]));
+  tf.dispose([out.loss, [...out.grads.values()], views]);
+  model.dispose();
+});
