@@ -431,7 +431,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: "auto",
     autoOrInt: true,
     help:
-      "Images per slice of the batch (auto or a positive integer): every slice is embedded without a tape, VICReg (and the local loss) is computed on the whole batch's projections, then each slice is re-run and back-propagates its rows of the loss gradient (one more forward pass); one optimizer update per batch. BatchNorm normalises each slice with its own statistics (as each GPU in data-parallel training without SyncBatchNorm) and its running statistics move once per slice. auto = the whole batch when it fits the backend's memory, else the largest halving of it that does",
+      "Images per slice of the batch (auto, or an integer ≥ 2): every slice is embedded without a tape, VICReg (and the local loss) is computed on the whole batch's projections, then each slice is re-run and back-propagates its rows of the loss gradient (one more forward pass); one optimizer update per batch. BatchNorm normalises each slice with its own statistics (as each GPU in data-parallel training without SyncBatchNorm) and its running statistics move once per slice. auto = the whole batch when it fits the backend's memory, else the largest halving of it that does",
   },
   {
     key: "ranks",
@@ -690,6 +690,12 @@ function checkConsistency(config: PretrainConfig): void {
         `Key "${flag}" expects dash-separated positive widths like 2048-2048-1024: received "${value}"`,
       );
     }
+  }
+  if (typeof config.microBatch === "number" && config.microBatch < 2) {
+    throw new ConfigError(
+      "micro-batch",
+      `Key "micro-batch" (${config.microBatch}) must be at least 2: training-mode BatchNorm needs two images per slice`,
+    );
   }
   if (config.cropMinScale > config.cropMaxScale) {
     throw new ConfigError(

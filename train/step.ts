@@ -30,8 +30,9 @@ export interface StepOptions {
   /** How each slice back-propagates; see {@linkcode StepMode}. @default {"joint"} */
   mode?: StepMode;
   /**
-   * Images per slice, M. The batch B is processed in ⌈B/M⌉ slices (the last
-   * one smaller when M does not divide B); `B` or more is one slice.
+   * Images per slice, M ≥ 2. The batch B is processed in ⌈B/M⌉ slices (the
+   * last one smaller when M does not divide B; one of a single image joins
+   * the slice before); `B` or more is one slice.
    * @default {Infinity}
    */
   microBatch?: number;
@@ -385,11 +386,11 @@ export function resolveStepOptions(
     );
   }
   if (
-    !(out.microBatch >= 1) ||
+    !(out.microBatch >= 2) ||
     (Number.isFinite(out.microBatch) && !Number.isInteger(out.microBatch))
   ) {
     throw new RangeError(
-      `Expected step option "microBatch" to be a positive integer: received ${out.microBatch}`,
+      `Expected step option "microBatch" to be an integer ≥ 2 (training-mode BatchNorm needs two images per slice): received ${out.microBatch}`,
     );
   }
   return { mode: out.mode, microBatch: out.microBatch };
@@ -403,7 +404,8 @@ function withoutUndefined<T extends object>(o: T): Partial<T> {
 
 /**
  * The slices `[start, size]` of a batch of `b` in slices of `m`, the last
- * one smaller when `m` does not divide `b`.
+ * one smaller when `m` does not divide `b`; a last slice of one image joins
+ * the one before (training-mode BatchNorm needs two).
  *
  * @param b The batch size.
  * @param m Images per slice.
@@ -413,6 +415,10 @@ export function sliceRanges(b: number, m: number): [number, number][] {
   const out: [number, number][] = [];
   for (let start = 0; start < b; start += m) {
     out.push([start, Math.min(m, b - start)]);
+  }
+  if (out.length > 1 && out.at(-1)![1] === 1) {
+    out.pop();
+    out.at(-1)![1] += 1;
   }
   return out;
 }

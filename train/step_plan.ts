@@ -188,7 +188,7 @@ const EXTRA_FORWARDS: Record<StepMode, number> = {
  * one; see {@linkcode StepMode}) whose estimated peak
  * ({@linkcode estimateStepBytes}) fits the budget, the largest slices first
  * among equals. Slices are the batch halved until they fit (the last one
- * smaller when a half is not whole), down to one image.
+ * smaller when a half is not whole), down to two images.
  *
  * @param request The keys, the batch size and whether the local loss is on.
  * @param profile The backbone's bytes per image ({@linkcode measureStepMemory}); unused when nothing is `auto`.
@@ -251,10 +251,10 @@ export function planStep(
   };
 }
 
-/** b, ⌈b/2⌉, ⌈b/4⌉, … 1. */
+/** b, ⌈b/2⌉, ⌈b/4⌉, … 2 (training-mode BatchNorm needs two images). */
 function halvings(b: number): number[] {
   const out = [b];
-  while (out.at(-1)! > 1) out.push(Math.ceil(out.at(-1)! / 2));
+  while (out.at(-1)! > 2) out.push(Math.ceil(out.at(-1)! / 2));
   return out;
 }
 

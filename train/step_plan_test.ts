@@ -100,7 +100,7 @@ Deno.test("planStep() keeps every tensor under WebGPU's binding limit", () => {
   assertEquals(plan.microBatch, 8);
 });
 
-Deno.test("planStep() names the estimate and the flags to change when even one image does not fit", () => {
+Deno.test("planStep() names the estimate and the flags to change when even slices of two images do not fit", () => {
   assertThrows(
     () =>
       planStep(
@@ -113,7 +113,7 @@ Deno.test("planStep() names the estimate and the flags to change when even one i
         { ...BUDGET, totalBytes: 2 ** 30 },
       ),
     RangeError,
-    "--micro-batch 1",
+    "--micro-batch 2",
   );
 });
 
