@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import {
   BackendError,
   getBackend,
+  probeBackends,
   readsSynchronously,
   synchronousBackendFor,
   useBackend,
@@ -9,7 +10,6 @@ import {
 import {
   assertClose,
   assertEquals,
-  assertRejects,
   assertThrows,
   assertTrue,
 } from "./testing.ts";
@@ -34,15 +34,41 @@ Deno.test("getBackend() rejects an unknown name, listing the known ones", () => 
 });
 
 Deno.test("useBackend('tensorflow') without libtensorflow gives a clear error", async () => {
-  const error = await assertRejects(
-    () => useBackend("tensorflow"),
-    BackendError,
-    'Backend "tensorflow" is unavailable',
+  // A child process with --no-lock: tfjs-node is resolved only when named,
+  // and must stay out of the repository's lockfile.
+  const code = `
+    import { useBackend } from "${new URL("./backend.ts", import.meta.url)}";
+    try {
+      await useBackend("tensorflow");
+      console.log("loaded");
+    } catch (error) {
+      console.log(error.name + " " + error.backend + ": " + error.message);
+    }
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-lock", "--ext=ts", code],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assertTrue(
+    text.startsWith(
+      'BackendError tensorflow: Backend "tensorflow" is unavailable',
+    ),
+    text,
   );
-  assertEquals(error.backend, "tensorflow");
-  assertEquals(error.message.includes("Available here: "), true);
-  assertEquals(error.message.includes("cpu"), true);
-  assertEquals(error.message.includes("\n"), false);
+  assertTrue(text.includes("Available here: "), text);
+  assertTrue(/Available here: .*\bcpu\b/.test(text), text);
+  assertEquals(text.split("\n").length, 1, text);
+});
+
+Deno.test("probeBackends() and useBackend('auto') never load tensorflow", async () => {
+  const probes = await probeBackends();
+  const tensorflow = probes.find((p) => p.name === "tensorflow");
+  assertEquals(tensorflow?.ok, false);
+  assertTrue(tensorflow?.reason?.startsWith("not tried"), tensorflow?.reason);
+  assertTrue((await useBackend("auto")).name !== "tensorflow");
   await useBackend("cpu");
 });
 

@@ -73,8 +73,13 @@ export const meanSquaredError: (
 export const gramFrobeniusSq: (x: tf.Tensor2D) => tf.Scalar = custom(
   (x: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const [n, d] = x.shape;
-    // x: [N, D] -> gram: [N, N] when N < D, else [D, D]. The cpu backend
-    // transposes element by element; its transposeA kernel is cheaper there.
+    // x: [N, D] -> gram: [N, N] when N < D, else [D, D].
+    // A speed choice made by reading the global backend's name: the `cpu`
+    // backend transposes element by element, so there the transpose is
+    // folded into matMul's transposeA/B flags; every other backend (named
+    // otherwise, `cpu-fast` included) gets an explicit transpose and a plain
+    // matmul, which wasm runs far faster (see the module doc). Both forms are
+    // the same product, so only the speed depends on the backend.
     const cpu = tf.getBackend() === "cpu";
     const gram = n < d
       ? tf.matMul(x, cpu ? x : tf.transpose(x), false, cpu)

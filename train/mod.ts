@@ -26,3 +26,31 @@ export {
 export * from "./evaluate.ts";
 export * from "./study.ts";
 export * from "./study_report.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { BackendName } from "@scaling-vicreg/backend";
+export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
+export type { RgbImage } from "@scaling-vicreg/backend/image";
+export type {
+  ProbeHyperparams,
+  ProbeOptimizer,
+  ProbeReport,
+  ProbeScheduler,
+  ReportKnn,
+  ReportMetrics,
+  SweepTrial,
+} from "@scaling-vicreg/probe";
+export type {
+  SafeData,
+  SafeDtype,
+  SafeTensor,
+} from "@scaling-vicreg/models/safetensors";
+export type {
+  CheckpointedForward,
+  ForwardOptions,
+  Module,
+  Projector,
+  ResNet,
+  ResNetArch,
+  ResNetForwardOptions,
+  ResNetOutput,
+} from "@scaling-vicreg/models";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { Image } from "imagescript";
+import { Image } from "./_imagescript.ts";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import type { StudyResult } from "./study.ts";
 import type { StepMetrics } from "./pretrain.ts";
