@@ -3,8 +3,9 @@
  * hand-written gradient. They exist for speed, not for new maths: TF.js's
  * autodiff of `mean`/`sum` over an axis, of a full `mean`, and of `matMul`
  * emits broadcasts like `[1, D] × [N, D]` and transposed matmuls, which the
- * cpu backend runs per element through a generic index path (seconds at
- * 9216 × 512) and the wasm backend runs 30× slower than plain matmuls. The
+ * cpu backend runs per element through a generic index path, and the wasm
+ * backend runs far slower than plain matmuls (measured figures in
+ * `bench/README.md`). The
  * gradients below use only same-shape or suffix broadcasts (`[D]` against
  * `[N, D]`, rank-0 scalars), reductions and untransposed matmuls.
  *

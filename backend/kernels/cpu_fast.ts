@@ -2,7 +2,8 @@
  * `cpu-fast`: a second pure-JavaScript CPU backend, identical to the `cpu`
  * reference except for the conv gradients, which are the im2col + matmul
  * kernels of `conv_grad.ts`. The `cpu` backend itself stays untouched: its
- * naive `Conv2DBackpropFilter` takes ~95 % of a training step there.
+ * naive `Conv2DBackpropFilter` dominates a training step there (measured
+ * share in `bench/README.md`).
  *
  * @module
  */
