@@ -278,7 +278,8 @@ function required(): Set<string> {
     text = undefined; // no --allow-env: nothing is required
   }
   return new Set(
-    (text ?? "").split(",").map((s) => s.trim()).filter((s) => s !== ""),
+    (text ?? "").split(",").map((s) => s.trim().toLowerCase())
+      .filter((s) => s !== ""),
   );
 }
 
@@ -303,7 +304,7 @@ function required(): Set<string> {
  */
 export function ignoreUnless(available: boolean, lib: string): boolean {
   if (available) return false;
-  if (required().has(lib) && !failedRequirements.has(lib)) {
+  if (required().has(lib.toLowerCase()) && !failedRequirements.has(lib)) {
     failedRequirements.add(lib);
     Deno.test(`${lib} is available (listed in ${REQUIRE_ENV})`, () => {
       assert.fail(
