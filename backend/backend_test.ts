@@ -12,6 +12,8 @@ import {
   assertEquals,
   assertThrows,
   assertTrue,
+  ignoreUnless,
+  loadableBackends,
 } from "./testing.ts";
 
 Deno.test("useBackend('cpu') activates the reference backend with gradients", async () => {
@@ -144,21 +146,27 @@ Deno.test("useBackend('blas') without FFI permission says so, and auto falls bac
   }
 });
 
-Deno.test("synchronousBackendFor() keeps a backend that reads synchronously and swaps WebGPU for another", async () => {
+Deno.test("synchronousBackendFor() keeps a backend that reads synchronously", async () => {
   await useBackend("cpu-fast");
   assertEquals(await synchronousBackendFor("cpu-fast"), "cpu-fast");
   assertEquals(tf.getBackend(), "cpu-fast");
-  let webgpu = true;
-  try {
-    await useBackend("webgpu");
-  } catch {
-    webgpu = false; // no adapter here: the swap cannot be observed
-  }
-  if (webgpu) {
-    const other = await synchronousBackendFor("webgpu");
-    assertTrue(other !== "webgpu" && readsSynchronously(other), other);
-    assertEquals(tf.getBackend(), "webgpu");
-  }
   assertEquals(readsSynchronously("webgpu"), false);
   await useBackend("cpu");
+});
+
+const [[, webgpuLoads]] = await loadableBackends(["webgpu"]);
+Deno.test({
+  name:
+    "synchronousBackendFor() swaps WebGPU for another backend and leaves WebGPU active",
+  ignore: ignoreUnless(webgpuLoads, "webgpu"),
+  async fn() {
+    await useBackend("webgpu");
+    try {
+      const other = await synchronousBackendFor("webgpu");
+      assertTrue(other !== "webgpu" && readsSynchronously(other), other);
+      assertEquals(tf.getBackend(), "webgpu");
+    } finally {
+      await useBackend("cpu");
+    }
+  },
 });
