@@ -1,7 +1,7 @@
 /**
- * `deno task bench:compare`: times the same VICReg training step here (this
- * project's `models` ResNet + projector, `losses`' `vicregLoss`, plain SGD;
- * one line per backend) and in PyTorch (`bench/torch_step.py`, when
+ * `deno task bench:compare`: times the same VICReg training step here (the
+ * step `pretrain()` runs: `train`'s `stepGradients` on a `VicregModel`, plain
+ * SGD; one line per backend) and in PyTorch (`bench/torch_step.py`, when
  * `python3 -c "import torch"` works), in one run, and prints one JSON line
  * per case and backend with images/s for both and their ratio.
  *
@@ -15,10 +15,9 @@
  * `--steps N`, `--warmup N`, `--batch N` (overrides the cases' batch),
  * `--torch-threads N` (0 = every core), `--torch-device cpu|cuda`,
  * `--python PATH`, `--no-torch`,
- * `--step auto|joint|mixed|view-by-view` (how to back-propagate; auto: what
- * `vicreg pretrain` picks, i.e. `train`'s `chooseStepMode`: the fastest mode
- * whose estimated memory fits the 4 GiB wasm heap on wasm and blas, joint
- * elsewhere).
+ * `--step auto|joint|mixed|view-by-view` and `--micro-batch auto|N` (how
+ * to back-propagate and slice the batch; auto: what `vicreg pretrain` picks,
+ * i.e. `train`'s `planStep` against the backend's memory).
  *
  * @module
  */
@@ -31,15 +30,16 @@ import {
   usesWasmHeap,
 } from "@scaling-vicreg/backend";
 import {
-  activationBytesPerView,
-  chooseStepMode,
+  measureStepMemory,
+  memoryBudgetOf,
+  planStep,
   type StepMode,
 } from "@scaling-vicreg/train";
 import {
-  makeStepModel,
+  benchStep,
+  makeStepRunner,
   STEP_CASES,
   type StepCase,
-  trainStep,
 } from "./resnet_step.ts";
 
 /** Timing of one side of a comparison. */
@@ -48,8 +48,10 @@ export interface StepTiming {
   ms_per_step: number;
   /** Images (pairs of views) per second: `batch / seconds per step`. */
   images_per_s: number;
-  /** How the step back-propagated (see `TrainStepOptions.mode`). */
+  /** How the step back-propagated (`train`'s `StepMode`). */
   mode?: StepMode;
+  /** Images per slice of the batch (the batch itself: one slice). */
+  micro_batch?: number;
 }
 
 /** Peak memory of the TF.js side of a comparison. */
@@ -93,11 +95,16 @@ export interface TimeStepOptions {
    */
   warmup?: number;
   /**
-   * How to back-propagate (see `TrainStepOptions.mode`); `auto` as
-   * `vicreg pretrain` does (`chooseStepMode`).
+   * How to back-propagate (`train`'s `StepMode`); `auto` as `vicreg
+   * pretrain` does (`planStep`).
    * @default {"joint"}
    */
   mode?: StepMode | "auto";
+  /**
+   * Images per slice of the batch; `auto` as `vicreg pretrain` does.
+   * @default {Infinity}
+   */
+  microBatch?: number | "auto";
 }
 
 /** Defaults of {@linkcode TimeStepOptions}. */
@@ -105,6 +112,7 @@ export const DEFAULT_TIME_STEP_OPTIONS: Required<TimeStepOptions> = {
   steps: 3,
   warmup: 1,
   mode: "joint",
+  microBatch: Infinity,
 };
 
 /**
@@ -129,18 +137,23 @@ export async function timeTfjsStep(
   spec: StepCase,
   options: TimeStepOptions = {},
 ): Promise<StepTiming> {
-  const { steps, warmup, mode: requested } = {
+  const { steps, warmup, mode: step, microBatch } = {
     ...DEFAULT_TIME_STEP_OPTIONS,
     ...options,
   };
-  const model = makeStepModel(spec, new Rng(0));
-  const mode = requested !== "auto" ? requested : chooseStepMode(
-    "auto",
-    usesWasmHeap(tf.getBackend()),
-    await activationBytesPerView(model.backbone, spec.imageSize),
-    spec.batch,
-    false,
-  ).mode;
+  const runner = makeStepRunner(spec, new Rng(0));
+  const plan = planStep(
+    {
+      step,
+      microBatch: microBatch === "auto"
+        ? microBatch
+        : Math.min(microBatch, spec.batch),
+      batch: spec.batch,
+      local: runner.model.usesLocalLoss,
+    },
+    await measureStepMemory(runner.model.backbone, spec.imageSize),
+    memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend())),
+  );
   const rng = new Rng(1);
   const view = (): tf.Tensor4D => {
     const values = new Float32Array(
@@ -157,26 +170,25 @@ export async function timeTfjsStep(
   const xa = view();
   const xb = view();
   try {
-    for (let i = 0; i < warmup; i++) {
-      const loss = trainStep(model, [xa, xb], { lr: 0.01, mode });
+    const step = async () => {
+      const loss = benchStep(runner, [xa, xb], 0.01, plan);
       await loss.data();
       loss.dispose();
-    }
+    };
+    for (let i = 0; i < warmup; i++) await step();
     const t0 = performance.now();
-    for (let i = 0; i < steps; i++) {
-      const loss = trainStep(model, [xa, xb], { lr: 0.01, mode });
-      await loss.data();
-      loss.dispose();
-    }
+    for (let i = 0; i < steps; i++) await step();
     const ms = (performance.now() - t0) / steps;
     return {
       ms_per_step: round(ms, 1),
       images_per_s: round(spec.batch * 1000 / ms, 2),
-      mode,
+      mode: plan.mode,
+      micro_batch: plan.microBatch,
     };
   } finally {
     tf.dispose([xa, xb]);
-    model.dispose();
+    runner.optimizer.dispose();
+    runner.model.dispose();
   }
 }
 
@@ -240,6 +252,13 @@ async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
+  const microFlag = flag(args, "micro-batch", "auto");
+  if (microFlag !== "auto" && !/^[1-9]\d*$/.test(microFlag)) {
+    console.error(
+      `Flag --micro-batch: expected auto or a positive integer: received ${microFlag}`,
+    );
+    return 1;
+  }
   for (const name of caseNames) {
     if (!Object.hasOwn(STEP_CASES, name)) {
       console.error(
@@ -264,6 +283,7 @@ async function main(args: string[]): Promise<number> {
         steps,
         warmup,
         mode: stepFlag as StepMode | "auto",
+        microBatch: microFlag === "auto" ? "auto" : Number(microFlag),
       });
       const memory = stepMemory();
       const ratio = "images_per_s" in theirs

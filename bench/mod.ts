@@ -30,4 +30,20 @@ export type {
   ResNetForwardOptions,
   ResNetOutput,
 } from "@scaling-vicreg/models";
-export type { StepMode } from "@scaling-vicreg/train";
+export type {
+  LocalMatching,
+  VicregVariant,
+  ViewGeometry,
+} from "@scaling-vicreg/losses";
+export type {
+  EmbedOptions,
+  Optimizer,
+  OptimizerKind,
+  OptimizerState,
+  Projections,
+  StepMode,
+  StepOptions,
+  VicregLoss,
+  VicregLossSettings,
+  VicregModel,
+} from "@scaling-vicreg/train";

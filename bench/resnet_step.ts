@@ -1,21 +1,27 @@
 /**
- * The VICReg training step that `bench:compare` times: this project's
- * `models` ResNet and projector, `losses`' `vicregLoss` (25, 25, 1) and a
- * plain SGD update. Its PyTorch twin is `bench/torch_step.py`: the same
- * torchvision-structured backbone, VICReg projector, loss and update.
+ * The VICReg training step that `bench:compare` times: `train`'s
+ * {@linkcode VicregModel} for a case (this project's `models` ResNet and
+ * projector, VICReg (25, 25, 1), the local loss on index-paired cells), its
+ * `stepGradients` (the step `pretrain()` runs) and `train`'s SGD. Its
+ * PyTorch twin is `bench/torch_step.py`: the same torchvision-structured
+ * backbone, VICReg projector, loss and update.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { leanTape, type Rng } from "@scaling-vicreg/backend";
-import { vicregLoss } from "@scaling-vicreg/losses";
+import type { Rng } from "@scaling-vicreg/backend";
 import {
   createProjector,
   createResNet,
-  type Projector,
-  type ResNet,
   type ResNetArch,
 } from "@scaling-vicreg/models";
+import {
+  createOptimizer,
+  type Optimizer,
+  stepGradients,
+  type StepOptions,
+  VicregModel,
+} from "@scaling-vicreg/train";
 
 /** One benchmark case: the network, input size, batch and projector. */
 export interface StepCase {
@@ -80,25 +86,11 @@ export const STEP_CASES: Record<string, StepCase> = {
   },
 };
 
-/** The networks of a {@linkcode StepCase}. */
-export interface StepModel {
-  /** The case it was built for. */
-  readonly spec: StepCase;
-  /** The backbone. */
-  readonly backbone: ResNet;
-  /** The projector. */
-  readonly projector: Projector;
-  /** The local projector, when the case has a local loss. */
-  readonly localProjector?: Projector;
-  /** Every trainable variable, backbone first, in a fixed order. */
-  readonly variables: tf.Variable[];
-  /** Frees the variables. */
-  dispose(): void;
-}
-
 /**
- * Builds a case's ResNet (`createResNet`) and projector (`createProjector`)
- * with their default initialisation.
+ * Builds a case's model: `createResNet` and `createProjector` with their
+ * default initialisation, wrapped in `train`'s {@linkcode VicregModel} with
+ * the paper's coefficients and, with a local projector, index matching and
+ * α = `localAlpha`.
  *
  * @example
  * ```ts
@@ -113,7 +105,7 @@ export interface StepModel {
  * @param rng Seeded generator for the initial weights.
  * @returns The model; call `dispose()` when done.
  */
-export function makeStepModel(spec: StepCase, rng: Rng): StepModel {
+export function makeStepModel(spec: StepCase, rng: Rng): VicregModel {
   const backbone = createResNet(spec.arch, rng.fork("backbone"), {
     stem: spec.stem,
   });
@@ -129,196 +121,70 @@ export function makeStepModel(spec: StepCase, rng: Rng): StepModel {
       spec.localProjector.join("-"),
       rng.fork("local-projector"),
     );
-  return {
-    spec,
-    backbone,
-    projector,
-    localProjector,
-    variables: [
-      ...backbone.parameters().values(),
-      ...projector.parameters().values(),
-      ...(localProjector?.parameters().values() ?? []),
-    ],
-    dispose(): void {
-      backbone.dispose();
-      projector.dispose();
-      localProjector?.dispose();
-    },
-  };
+  return new VicregModel({ backbone, projector, localProjector }, {
+    localLossWeight: spec.localAlpha ?? 0.2,
+    localMatching: "index",
+  });
 }
 
-/** Options of {@linkcode trainStep}. */
-export interface TrainStepOptions {
-  /**
-   * SGD learning rate.
-   * @default {0.01}
-   */
-  lr?: number;
-  /**
-   * How to back-propagate, as `train`'s `StepMode`: `joint` (one tape over
-   * both views); `mixed` (view 1 embedded without a tape by
-   * `ResNet.forwardCheckpointed`, view 2 and the projector on one tape, then
-   * view 1 back-propagated block by block); `view-by-view` (both views
-   * embedded without a tape, the loss gradient taken w.r.t. the two
-   * embeddings and the projector, each backbone back-propagated block by
-   * block, recomputed with running statistics frozen). All three give the
-   * same update (BN statistics are per view either way); each trades memory
-   * for one more backbone forward pass per recomputed view.
-   * @default {"joint"}
-   */
-  mode?: "joint" | "mixed" | "view-by-view";
+/** A model and the optimizer that updates it, for {@linkcode benchStep}. */
+export interface StepRunner {
+  /** The model. */
+  model: VicregModel;
+  /** Plain SGD over the model's parameters (`train`'s `sgd`, no momentum or weight decay). */
+  optimizer: Optimizer;
 }
-
-/** Defaults of {@linkcode TrainStepOptions}. */
-export const DEFAULT_TRAIN_STEP_OPTIONS: Required<TrainStepOptions> = {
-  lr: 0.01,
-  mode: "joint",
-};
 
 /**
- * One VICReg training step: both views `[N, H, W, 3]` through backbone and
- * projector (training-mode BN), `vicregLoss`, gradients, and a plain SGD
- * update in place. Returns the loss tensor (read it asynchronously).
+ * The model of a case with `train`'s plain SGD over its parameters.
+ *
+ * @param spec The case.
+ * @param rng Seeded generator for the initial weights.
+ * @returns The model and optimizer (dispose both).
+ */
+export function makeStepRunner(spec: StepCase, rng: Rng): StepRunner {
+  const model = makeStepModel(spec, rng);
+  const optimizer = createOptimizer("sgd", model.parameters(), {
+    weightDecay: 0,
+    momentum: 0,
+  });
+  return { model, optimizer };
+}
+
+/**
+ * One training step as `pretrain()` runs it on given views: `train`'s
+ * `stepGradients` (as `options` slice and back-propagate it), then one
+ * optimizer update at `lr`. Returns the loss (read it asynchronously).
  *
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import { Rng, useBackend } from "@scaling-vicreg/backend";
- * import { makeStepModel, STEP_CASES, trainStep } from "@scaling-vicreg/bench";
+ * import { benchStep, makeStepRunner, STEP_CASES } from "@scaling-vicreg/bench";
  * await useBackend("cpu");
- * const model = makeStepModel(STEP_CASES["tiny-16px-b16"], new Rng(0));
+ * const runner = makeStepRunner(STEP_CASES["tiny-16px-b16"], new Rng(0));
  * const x = tf.randomNormal([2, 16, 16, 3]) as tf.Tensor4D;
- * const loss = trainStep(model, [x, x], { lr: 0.01 });
+ * const loss = benchStep(runner, [x, x], 0.01);
  * console.log(await loss.data());
  * tf.dispose([x, loss]);
- * model.dispose();
+ * runner.optimizer.dispose();
+ * runner.model.dispose();
  * ```
  *
- * @param model From {@linkcode makeStepModel}.
+ * @param runner From {@linkcode makeStepRunner}.
  * @param views The two views, each `[N, H, W, 3]`.
- * @param options See {@linkcode TrainStepOptions}.
+ * @param lr The learning rate.
+ * @param options `mode` and `microBatch` of `stepGradients`.
  * @returns The loss before the update (a scalar the caller disposes).
  */
-export function trainStep(
-  model: StepModel,
+export function benchStep(
+  runner: StepRunner,
   views: [tf.Tensor4D, tf.Tensor4D],
-  options: TrainStepOptions = {},
+  lr: number,
+  options: StepOptions = {},
 ): tf.Scalar {
-  const { lr, mode } = { ...DEFAULT_TRAIN_STEP_OPTIONS, ...options };
-  if (!(lr > 0)) throw new RangeError(`Expected lr > 0: received ${lr}`);
-  const { backbone, projector, localProjector, variables } = model;
-  const local = localProjector !== undefined;
-  const alpha = model.spec.localAlpha ?? 0.2;
-  // A view's outputs the heads use: the embedding, and the feature map with
-  // a local loss.
-  const embed = (x: tf.Tensor4D): tf.Tensor[] => {
-    const out = backbone.forward(x, {
-      training: true,
-      returnFeatureMap: local,
-    });
-    return local ? [out.embedding, out.featureMap!] : [out.embedding];
-  };
-  const cells = (f: tf.Tensor) => {
-    const [n, h, w, e] = f.shape;
-    return localProjector!.forward(
-      tf.reshape(f, [n * h * w, e]) as tf.Tensor2D,
-      {
-        training: true,
-      },
-    );
-  };
-  const heads = (a: tf.Tensor[], b: tf.Tensor[]): tf.Scalar => {
-    const global = vicregLoss(
-      projector.forward(a[0] as tf.Tensor2D, { training: true }),
-      projector.forward(b[0] as tf.Tensor2D, { training: true }),
-    ).loss;
-    if (!local) return global;
-    return tf.add(
-      global,
-      tf.mul(vicregLoss(cells(a[1]), cells(b[1])).loss, alpha),
-    ) as tf.Scalar;
-  };
-  const outputsOf = (
-    run: ReturnType<ResNet["forwardCheckpointed"]>,
-  ): tf.Tensor[] => local ? [run.embedding, run.featureMap!] : [run.embedding];
-  const backward = (
-    run: ReturnType<ResNet["forwardCheckpointed"]>,
-    dy: tf.Tensor[],
-  ) => {
-    const part = run.backward({
-      embedding: dy[0] as tf.Tensor2D,
-      featureMap: local ? dy[1] as tf.Tensor4D : undefined,
-    });
-    run.dispose();
-    tf.dispose(dy);
-    return part;
-  };
-  let loss: tf.Scalar;
-  let grads: tf.Tensor[];
-  const trunk = [...backbone.parameters()];
-  const head = variables.slice(trunk.length);
-  const checkpointed = (x: tf.Tensor4D) =>
-    backbone.forwardCheckpointed(x, {
-      training: true,
-      returnFeatureMap: local,
-    });
-  if (mode === "mixed") {
-    // No tape: view 1 keeps its outputs and its blocks' inputs.
-    const run = checkpointed(views[0]);
-    const first = outputsOf(run);
-    const out = tf.engine().gradients(
-      () => leanTape(() => heads(first, embed(views[1]))),
-      [...variables, ...first],
-      undefined,
-      true,
-    );
-    loss = out.value as tf.Scalar;
-    const part = backward(run, out.grads.slice(variables.length));
-    grads = variables.map((_, i) => {
-      if (i >= trunk.length) return out.grads[i];
-      const sum = tf.add(out.grads[i], part.get(trunk[i][0])!);
-      tf.dispose([out.grads[i], part.get(trunk[i][0])!]);
-      return sum;
-    });
-  } else if (mode === "joint") {
-    const out = tf.variableGrads(
-      () => leanTape(() => heads(embed(views[0]), embed(views[1]))),
-      variables,
-    );
-    loss = out.value;
-    grads = variables.map((v) => out.grads[v.name]);
-  } else {
-    // No tape: each run keeps its outputs and its blocks' inputs.
-    const runs = views.map(checkpointed);
-    const outputs = runs.map(outputsOf);
-    const out = tf.engine().gradients(
-      () => heads(outputs[0], outputs[1]),
-      [...head, ...outputs[0], ...outputs[1]],
-      undefined,
-      true,
-    );
-    loss = out.value as tf.Scalar;
-    const per = outputs[0].length;
-    const sums: tf.Tensor[] = [];
-    runs.forEach((run, v) => {
-      const start = head.length + v * per;
-      const part = backward(run, out.grads.slice(start, start + per));
-      trunk.forEach(([name], i) => {
-        const g = part.get(name)!;
-        if (v === 0) {
-          sums.push(g);
-        } else {
-          const previous = sums[i];
-          sums[i] = tf.add(previous, g);
-          tf.dispose([previous, g]);
-        }
-      });
-    });
-    grads = [...sums, ...out.grads.slice(0, head.length)];
-  }
-  tf.tidy(() => {
-    variables.forEach((v, i) => v.assign(tf.sub(v, tf.mul(grads[i], lr))));
-  });
-  tf.dispose(grads);
-  return loss;
+  const { loss, grads } = stepGradients(runner.model, views, options);
+  runner.optimizer.step(Object.fromEntries(grads), lr);
+  tf.dispose([...grads.values(), loss.terms]);
+  return loss.total;
 }

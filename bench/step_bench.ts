@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
 import { loadableBackends } from "@scaling-vicreg/backend/testing";
 import { BatchNorm } from "@scaling-vicreg/models";
-import { makeStepModel, STEP_CASES, trainStep } from "./resnet_step.ts";
+import { benchStep, makeStepRunner, STEP_CASES } from "./resnet_step.ts";
 
 const backends = (await loadableBackends(["wasm", "blas"], "wasm"))
   .filter(([, loads]) => loads).map(([name]) => name);
@@ -16,7 +16,7 @@ async function benches(backend: BackendName): Promise<void> {
   await useBackend(backend);
   const on = () => tf.setBackend(backend);
   const spec = STEP_CASES["tiny-16px-b16"];
-  const model = makeStepModel(spec, new Rng(0));
+  const runner = makeStepRunner(spec, new Rng(0));
   const views = [0, 1].map(() =>
     tf.randomNormal([spec.batch, spec.imageSize, spec.imageSize, 3])
   ) as tf.Tensor4D[];
@@ -29,7 +29,7 @@ async function benches(backend: BackendName): Promise<void> {
     warmup: 2,
     async fn() {
       await on();
-      const loss = trainStep(model, [views[0], views[1]]);
+      const loss = benchStep(runner, [views[0], views[1]], 0.01);
       await loss.data();
       loss.dispose();
     },

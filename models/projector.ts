@@ -97,7 +97,7 @@ export class Projector implements Module {
    * Projects embeddings `[N, E]` to `[N, outputDim]`.
    *
    * @param x Embeddings `[N, E]`.
-   * @param options `training` (BatchNorm mode); see {@linkcode ForwardOptions}.
+   * @param options `training` (BatchNorm mode) and `updateRunningStats`; see {@linkcode ForwardOptions}.
    * @returns Projections `[N, outputDim]`.
    */
   forward(x: tf.Tensor2D, options: ForwardOptions = {}): tf.Tensor2D {
@@ -106,13 +106,16 @@ export class Projector implements Module {
         `Expected projector input [N, ${this.inputDim}]: received shape [${x.shape}]`,
       );
     }
-    const training = options.training ?? false;
+    const bn = {
+      training: options.training ?? false,
+      updateRunningStats: options.updateRunningStats ?? true,
+    };
     return tf.tidy(() => {
       let h = x;
       for (const [, layer] of this.#layers) {
         h = layer instanceof Linear
           ? layer.forward(h)
-          : tf.relu(layer.forward(h, { training }));
+          : tf.relu(layer.forward(h, bn));
       }
       return h;
     });

@@ -96,6 +96,12 @@ export interface PretrainConfig {
    * it is the fastest mode whose estimated memory fits 3 GiB).
    */
   step: string;
+  /**
+   * Images per slice of the batch: the loss sees the whole batch, each slice
+   * back-propagates its share (see `stepGradients`); `auto` is the largest
+   * that fits the backend's memory.
+   */
+  microBatch: "auto" | number;
   /** Seed of every random draw. */
   seed: number;
   /** Checkpoint every N steps (0: only at epoch ends). */
@@ -132,6 +138,8 @@ export interface ConfigKey {
   max?: number;
   /** Not accepted in a YAML file (e.g. `config` itself). */
   flagOnly?: boolean;
+  /** A `string` key that takes `auto` or a positive integer (a number then). */
+  autoOrInt?: boolean;
 }
 
 const ARCHS = [
@@ -402,6 +410,15 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
       "Back-propagation (all give the same update): joint = one tape over both views (fastest, most memory); mixed = view 1 recomputed block by block, view 2 on one tape (one more forward pass, about half the memory); view-by-view = both views recomputed block by block (two more forward passes, least memory); auto = joint, except on wasm and blas (4 GiB heap), where it is the fastest whose estimated memory fits 3 GiB",
   },
   {
+    key: "microBatch",
+    flag: "micro-batch",
+    type: "string",
+    default: "auto",
+    autoOrInt: true,
+    help:
+      "Images per slice of the batch (auto or a positive integer): every slice is embedded without a tape, VICReg (and the local loss) is computed on the whole batch's projections, then each slice is re-run and back-propagates its rows of the loss gradient (one more forward pass); one optimizer update per batch. BatchNorm normalises each slice with its own statistics (as each GPU in data-parallel training without SyncBatchNorm) and its running statistics move once per slice. auto = the whole batch when it fits the backend's memory, else the largest halving of it that does",
+  },
+  {
     key: "seed",
     flag: "seed",
     type: "int",
@@ -589,6 +606,16 @@ function checkValue(spec: ConfigKey, value: unknown, where: string): unknown {
     if (typeof value !== "boolean") fail("true or false");
     return value;
   }
+  if (spec.autoOrInt) {
+    const n = typeof value === "string" && /^\d+$/.test(value)
+      ? Number(value)
+      : value;
+    if (n === "auto") return n;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
+      fail("auto or a positive integer");
+    }
+    return n;
+  }
   if (spec.type === "string") {
     if (typeof value !== "string" || value === "") fail("a non-empty string");
     if (spec.choices && !spec.choices.includes(value as string)) {
@@ -707,6 +734,7 @@ export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
   "logEvery",
   "backend",
   "step",
+  "microBatch",
   "strict",
   "resume",
   "expDir",

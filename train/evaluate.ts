@@ -16,7 +16,7 @@ import {
   readConfigFile,
   resolveConfig,
 } from "./config.ts";
-import { buildNetworks } from "./pretrain.ts";
+import { createVicregModel } from "./vicreg_model.ts";
 import type { NpyArray } from "@scaling-vicreg/models/npy";
 import {
   featureCacheKey,
@@ -244,13 +244,13 @@ export async function loadRunBackbone(
     file: await readConfigFile(`${dir}/config.yaml`),
     fileName: `${dir}/config.yaml`,
   });
-  const nets = buildNetworks({ ...config, useLocalLoss: false });
-  nets.projector.dispose();
+  const model = createVicregModel({ ...config, useLocalLoss: false });
+  model.projector.dispose();
   try {
-    await loadWeights(`${dir}/backbone.safetensors`, nets.backbone);
+    await loadWeights(`${dir}/backbone.safetensors`, model.backbone);
   } catch (error) {
-    nets.backbone.dispose();
+    model.backbone.dispose();
     throw error;
   }
-  return { backbone: nets.backbone, config };
+  return { backbone: model.backbone, config };
 }

@@ -17,18 +17,24 @@ export * from "./schedule.ts";
 export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
 export * from "./pretrain.ts";
-export {
-  activationBytesPerView,
-  chooseStepMode,
-  STEP_BUDGET_BYTES,
-  type StepMode,
-} from "./_step.ts";
+export * from "./vicreg_model.ts";
+export * from "./step.ts";
+export * from "./step_plan.ts";
 export * from "./evaluate.ts";
 export * from "./study.ts";
 export * from "./study_report.ts";
+export * from "./communicator.ts";
+export * from "./mpi.ts";
+export * from "./distributed.ts";
+export * from "./bucket_all_reduce.ts";
 // Sibling-member types this package's API names (documentation links).
 export type { BackendName } from "@scaling-vicreg/backend";
 export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
+export type {
+  LocalMatching,
+  VicregVariant,
+  ViewGeometry,
+} from "@scaling-vicreg/losses";
 export type { RgbImage } from "@scaling-vicreg/backend/image";
 export type {
   ProbeHyperparams,

@@ -8,20 +8,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { Rng, usesWasmHeap } from "@scaling-vicreg/backend";
+import { type RgbImage, Rng, usesWasmHeap } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { TrainTransform, viewMix } from "@scaling-vicreg/augment";
-import { type ImageSource, Loader } from "@scaling-vicreg/data";
+import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
-import {
-  createProjector,
-  createResNet,
-  loadStateDict,
-  type Module,
-  type Projector,
-  type ResNet,
-  type ResNetArch,
-} from "@scaling-vicreg/models";
+import { loadStateDict } from "@scaling-vicreg/models";
+import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
 import {
   checkResumeConfig,
   ConfigError,
@@ -37,12 +30,15 @@ import {
   type Optimizer,
   type OptimizerKind,
 } from "./optimizer.ts";
+import { stepGradients } from "./step.ts";
 import {
-  activationBytesPerView,
-  chooseStepMode,
-  stepGradients,
-  type StepMode,
-} from "./_step.ts";
+  measureStepMemory,
+  memoryBudgetOf,
+  planStep,
+  type StepPlan,
+  type StepRequest,
+} from "./step_plan.ts";
+import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import {
   loadLatestCheckpoint,
   saveCheckpoint,
@@ -134,116 +130,28 @@ export class NonFiniteLossError extends Error {
   }
 }
 
-/** The networks of a run. */
-export interface VicregNetworks {
-  /** The backbone. */
-  backbone: ResNet;
-  /** The global projector. */
-  projector: Projector;
-  /** The local projector, when the local loss is on. */
-  localProjector?: Projector;
-}
-
-/**
- * Builds the backbone and projectors of a configuration from one seed.
- *
- * @param config The configuration.
- * @returns The networks (dispose them with {@linkcode disposeNetworks}).
- */
-export function buildNetworks(config: PretrainConfig): VicregNetworks {
-  const rng = new Rng(config.seed).fork("init");
-  const stem = config.stem === "auto"
-    ? (config.size < 64 ? "cifar" : "imagenet")
-    : config.stem;
-  const backbone = createResNet(
-    config.arch as ResNetArch,
-    rng.fork("backbone"),
-    {
-      stem: stem as "imagenet" | "cifar",
-    },
-  );
-  const projector = createProjector(
-    backbone.embeddingDim,
-    config.mlp,
-    rng.fork("projector"),
-  );
-  const localProjector = config.useLocalLoss
-    ? createProjector(
-      backbone.embeddingDim,
-      config.localMlp,
-      rng.fork("local-projector"),
-    )
-    : undefined;
-  return { backbone, projector, localProjector };
-}
-
-/**
- * Disposes the networks' variables.
- *
- * @param nets The networks.
- */
-export function disposeNetworks(nets: VicregNetworks): void {
-  nets.backbone.dispose();
-  nets.projector.dispose();
-  nets.localProjector?.dispose();
-}
-
-function modules(nets: VicregNetworks): [string, Module][] {
-  const out: [string, Module][] = [["backbone", nets.backbone], [
-    "projector",
-    nets.projector,
-  ]];
-  if (nets.localProjector) out.push(["local_projector", nets.localProjector]);
-  return out;
-}
-
-/**
- * Every variable of the networks under `<module>.<name>`.
- *
- * @param nets The networks.
- * @param which `parameters` (trainable) or `buffers` (running statistics).
- * @returns Variables by prefixed name.
- */
-export function namedVariables(
-  nets: VicregNetworks,
-  which: "parameters" | "buffers",
-): Map<string, tf.Variable> {
-  const out = new Map<string, tf.Variable>();
-  for (const [prefix, m] of modules(nets)) {
-    for (const [name, v] of m[which]()) out.set(`${prefix}.${name}`, v);
-  }
-  return out;
-}
-
-function geometryOf(
-  params: { box: [number, number, number, number]; flip: boolean }[],
-): ViewGeometry[] {
-  return params.map((p) => ({ box: p.box, flip: p.flip }));
-}
-
-interface StepOutput {
-  loss: number;
-  invariance: number;
-  variance: number;
-  covariance: number;
-  localLoss?: number;
-  embeddingStd: number;
-  collapsedFraction: number;
-}
-
 /**
  * Runs (or resumes) a pretraining run as configured, writing `config.yaml`,
  * `metrics.jsonl`, checkpoints and `backbone.safetensors` to `config.expDir`.
+ * The loop follows `main_vicreg.py`: for each batch, the learning rate of the
+ * step, two augmented views, the loss and its gradients
+ * ({@linkcode stepGradients}), one optimizer update; metrics logged and
+ * checkpoints written as configured.
  *
  * The active TF.js backend is used as it is: pick it with `useBackend` first.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { useBackend } from "@scaling-vicreg/backend";
  * import { pretrain, resolveConfig } from "@scaling-vicreg/train";
  * await useBackend("cpu");
- * const config = resolveConfig({ flags: { preset: "tiny", "exp-dir": "runs/demo" } });
+ * const expDir = await Deno.makeTempDir();
+ * const config = resolveConfig({
+ *   flags: { preset: "tiny", "exp-dir": expDir, "max-steps": 1, "batch-size": 8, "num-images": 16, size: 16 },
+ * });
  * const result = await pretrain(config, { onStep: (m) => console.log(m.loss) });
+ * console.log(result.status, result.steps); // completed 1
+ * await Deno.remove(expDir, { recursive: true });
  * ```
  *
  * @param config The resolved configuration.
@@ -255,7 +163,142 @@ export async function pretrain(
   options: PretrainOptions = {},
 ): Promise<PretrainResult> {
   const { onStep, onEvent = () => {}, signal } = options;
-  const dir = config.expDir;
+  const run = await setUp(config, options);
+  const { model, optimizer, loader, dir, perEpoch, stopAt } = run;
+  try {
+    const position = await resumeOrStart(run, onEvent);
+    const peak = { tensorBytes: 0, rssBytes: 0 };
+    let interrupted = false;
+    for await (
+      const { epoch, batch } of batchesFrom(loader, position, config, stopAt)
+    ) {
+      const started = performance.now();
+      const lr = learningRate(position.step, run.totalSteps, {
+        baseLr: config.baseLr,
+        batchSize: config.batchSize,
+        warmupSteps: run.warmupSteps,
+      });
+      const out = await trainStep(model, optimizer, {
+        images: batch.images,
+        rng: run.augmentRng.fork(`${epoch}/${batch.index}`),
+        lr,
+      }, run.stepSettings);
+      position.step += 1;
+      checkFinite(out.loss, position, epoch, batch.index);
+      position.last = {
+        step: position.step,
+        epoch,
+        batch: batch.index,
+        lr,
+        ...out,
+        imagesPerSecond: batch.images.length * 1000 /
+          (performance.now() - started),
+        totalSteps: stopAt,
+        numTensors: tf.memory().numTensors,
+      };
+      peak.tensorBytes = Math.max(peak.tensorBytes, tf.memory().numBytes);
+      peak.rssBytes = Math.max(peak.rssBytes, Deno.memoryUsage().rss);
+      warnOnCollapse(position, onEvent);
+      const endOfEpoch = batch.index === perEpoch - 1;
+      const { step } = position;
+      if (step % config.logEvery === 0 || step === stopAt || endOfEpoch) {
+        await appendMetrics(run.metricsPath, position.last);
+        onStep?.(position.last);
+      }
+      position.epoch = endOfEpoch ? epoch + 1 : epoch;
+      position.batch = endOfEpoch ? 0 : batch.index + 1;
+      if (signal?.aborted) {
+        await saveRun(run, position);
+        interrupted = true;
+        break;
+      }
+      const every = config.checkpointEvery;
+      if (endOfEpoch || (every > 0 && step % every === 0) || step === stopAt) {
+        await saveRun(run, position);
+        onEvent({
+          level: "info",
+          message: `Checkpoint ${position.checkpoint}`,
+        });
+      }
+      if (step >= stopAt) break;
+    }
+    if (position.checkpoint === "") await saveRun(run, position);
+    const backbone = `${dir}/backbone.safetensors`;
+    await exportBackbone(model, backbone);
+    return {
+      status: interrupted ? "interrupted" : "completed",
+      steps: position.step,
+      last: position.last,
+      checkpoint: position.checkpoint,
+      backbone,
+      peakMemory: peak,
+    };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/** What a run is made of, set up once. */
+interface Run {
+  config: PretrainConfig;
+  dir: string;
+  metricsPath: string;
+  loader: Loader;
+  perEpoch: number;
+  totalSteps: number;
+  stopAt: number;
+  warmupSteps: number;
+  model: VicregModel;
+  params: Map<string, tf.Variable>;
+  buffers: Map<string, tf.Variable>;
+  optimizer: Optimizer;
+  augmentRng: Rng;
+  stepSettings: StepSettings;
+}
+
+/** Where the run stands: the next batch, steps done, the last metrics. */
+interface Position {
+  step: number;
+  epoch: number;
+  batch: number;
+  last?: StepMetrics;
+  /** Path of the last checkpoint's JSON ("" before the first). */
+  checkpoint: string;
+  collapseWarned: boolean;
+}
+
+/** How every step of a run augments and back-propagates. */
+interface StepSettings {
+  transform: TrainTransform;
+  viewMix: boolean;
+  plan: StepPlan;
+}
+
+/** One step's input. */
+interface StepInput {
+  images: RgbImage[];
+  rng: Rng;
+  lr: number;
+}
+
+/** One step's loss and its terms, read back. */
+type StepOutput = Omit<
+  StepMetrics,
+  | "step"
+  | "epoch"
+  | "batch"
+  | "lr"
+  | "imagesPerSecond"
+  | "totalSteps"
+  | "numTensors"
+>;
+
+async function setUp(
+  config: PretrainConfig,
+  options: PretrainOptions,
+): Promise<Run> {
+  const onEvent = options.onEvent ?? (() => {});
   const source = options.source ??
     (await import("@scaling-vicreg/data")).proceduralDataset({
       n: config.numImages,
@@ -269,298 +312,259 @@ export async function pretrain(
     shuffle: true,
     dropLast: true,
   });
-  const perEpoch = loader.batchesPerEpoch;
   await checkRunDirectory(config);
-  await Deno.mkdir(dir, { recursive: true });
+  await Deno.mkdir(config.expDir, { recursive: true });
+  const perEpoch = loader.batchesPerEpoch;
   const totalSteps = config.epochs * perEpoch;
-  const stopAt = config.maxSteps > 0
-    ? Math.min(totalSteps, config.maxSteps)
-    : totalSteps;
-  const warmupSteps = warmupEpochsOf(config) * perEpoch;
-
-  const nets = buildNetworks(config);
-  const params = namedVariables(nets, "parameters");
-  const buffers = namedVariables(nets, "buffers");
-  const optimizer = createOptimizer(config.optimizer as OptimizerKind, params, {
-    weightDecay: config.wd,
-  });
-  const transform = new TrainTransform({
-    size: config.size,
-    scale: [config.cropMinScale, config.cropMaxScale],
-    preset: config.augment as "vicreg" | "paper-code",
-  });
-  const augmentBase = new Rng(config.seed).fork("augment");
-  const lossOptions = {
-    simCoeff: config.simCoeff,
-    stdCoeff: config.stdCoeff,
-    covCoeff: config.covCoeff,
-    variant: config.lossVariant as "vicreg" | "paper-code",
+  const model = createVicregModel(config);
+  const params = model.parameters();
+  const plan = await stepPlanOf(config, model);
+  onEvent({ level: "info", message: `Step: ${plan.reason}` });
+  return {
+    config,
+    dir: config.expDir,
+    metricsPath: `${config.expDir}/metrics.jsonl`,
+    loader,
+    perEpoch,
+    totalSteps,
+    stopAt: config.maxSteps > 0
+      ? Math.min(totalSteps, config.maxSteps)
+      : totalSteps,
+    warmupSteps: warmupEpochsOf(config) * perEpoch,
+    model,
+    params,
+    buffers: model.buffers(),
+    optimizer: createOptimizer(config.optimizer as OptimizerKind, params, {
+      weightDecay: config.wd,
+    }),
+    augmentRng: new Rng(config.seed).fork("augment"),
+    stepSettings: {
+      transform: new TrainTransform({
+        size: config.size,
+        scale: [config.cropMinScale, config.cropMaxScale],
+        preset: config.augment as "vicreg" | "paper-code",
+      }),
+      viewMix: config.useViewmix,
+      plan,
+    },
   };
-  const projectorDim = nets.projector.outputDim;
-  const wasmHeap = usesWasmHeap(tf.getBackend());
-  const { mode: stepMode, reason: stepReason } = chooseStepMode(
-    config.step,
-    wasmHeap,
-    config.step === "auto" && wasmHeap
-      ? await activationBytesPerView(nets.backbone, config.size)
-      : 0,
-    config.batchSize,
-    config.useLocalLoss,
-  );
-  onEvent({
-    level: "info",
-    message: `Step: ${stepMode} (${stepReason})`,
-  });
+}
 
-  let step = 0;
-  let epoch = 0;
-  let batchStart = 0;
-  let resumed: { path: string; last?: StepMetrics } | undefined;
-  const metricsPath = `${dir}/metrics.jsonl`;
+/**
+ * The step mode and micro-batch of a run: the `step` and `micro-batch` keys,
+ * with `auto` resolved against the backend's memory.
+ *
+ * @param config The configuration.
+ * @param model The run's model (profiled on the backend for `auto`).
+ * @returns The plan and why.
+ */
+export async function stepPlanOf(
+  config: PretrainConfig,
+  model: VicregModel,
+): Promise<StepPlan> {
+  const request = {
+    step: config.step as StepRequest["step"],
+    microBatch: config.microBatch,
+    batch: config.batchSize,
+    local: config.useLocalLoss,
+  };
+  const profile = request.step === "auto" || request.microBatch === "auto"
+    ? await measureStepMemory(model.backbone, config.size)
+    : undefined;
+  const budget = memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend()));
   try {
-    if (config.resume) {
-      const skipped: { path: string; reason: string }[] = [];
-      const ckpt = await loadLatestCheckpoint(dir, skipped);
-      for (const s of skipped) {
-        onEvent({
-          level: "warning",
-          message: `Skipped damaged checkpoint ${s.path}: ${s.reason}`,
-        });
-      }
-      if (ckpt === undefined) {
-        onEvent({
-          level: "warning",
-          message: `No checkpoint in ${dir}: starting from scratch`,
-        });
-        await writeFileAtomic(metricsPath, "");
-      } else {
-        restore(
-          nets,
-          optimizer,
-          ckpt.tensors,
-          ckpt.meta.state.optimizerStep as number,
-        );
-        step = ckpt.meta.step;
-        epoch = ckpt.meta.epoch;
-        batchStart = ckpt.meta.batch;
-        resumed = {
-          path: `${dir}/${
-            ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
-          }`,
-          last: ckpt.meta.state.last as StepMetrics | undefined,
-        };
-        await truncateMetrics(metricsPath, step);
-        onEvent({
-          level: "info",
-          message:
-            `Resumed from ${ckpt.meta.tensors} at step ${step} (epoch ${epoch}, batch ${batchStart})`,
-        });
-      }
-    } else {
-      await writeFileAtomic(metricsPath, "");
-    }
-    await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
-
-    const peak = { tensorBytes: 0, rssBytes: 0 };
-    // A resumed run that has nothing left to do keeps its checkpoint as it is.
-    let last: StepMetrics | undefined = resumed?.last;
-    let lastCheckpoint = resumed?.path ?? "";
-    let collapseWarned = false;
-    const checkpoint = async (nextEpoch: number, nextBatch: number) => {
-      const tensors = new Map<string, tf.Tensor>([...params, ...buffers]);
-      const opt = optimizer.state();
-      for (const [k, t] of opt.tensors) tensors.set(`optimizer.${k}`, t);
-      lastCheckpoint = await saveCheckpoint(
-        dir,
-        await snapshotTensors(tensors),
-        {
-          step,
-          epoch: nextEpoch,
-          batch: nextBatch,
-          state: {
-            optimizerStep: opt.step,
-            last,
-            config: { ...config, resume: false },
-          },
-        },
-        { keep: config.keepCheckpoints },
-      );
-    };
-
-    let interrupted = false;
-    outer: for (
-      ;
-      epoch < config.epochs && step < stopAt;
-      epoch++, batchStart = 0
-    ) {
-      for await (const batch of loader.batches(epoch, batchStart)) {
-        const started = performance.now();
-        const lr = learningRate(step, totalSteps, {
-          baseLr: config.baseLr,
-          batchSize: config.batchSize,
-          warmupSteps,
-        });
-        const rng = augmentBase.fork(`${epoch}/${batch.index}`);
-        const out = await trainStep(
-          nets,
-          optimizer,
-          params,
-          transform,
-          batch.images,
-          rng,
-          lr,
-          config,
-          lossOptions,
-          projectorDim,
-          stepMode,
-        );
-        step += 1;
-        if (!Number.isFinite(out.loss)) {
-          throw new NonFiniteLossError(
-            step,
-            `Loss became ${out.loss} at step ${step} (epoch ${epoch}, batch ${batch.index}); the last good checkpoint ${
-              lastCheckpoint || "(none yet)"
-            } is kept. Try a lower --base-lr.`,
-          );
-        }
-        const seconds = (performance.now() - started) / 1000;
-        last = {
-          step,
-          epoch,
-          batch: batch.index,
-          lr,
-          ...out,
-          imagesPerSecond: batch.images.length / seconds,
-          totalSteps: stopAt,
-          numTensors: tf.memory().numTensors,
-        };
-        peak.tensorBytes = Math.max(peak.tensorBytes, tf.memory().numBytes);
-        peak.rssBytes = Math.max(peak.rssBytes, Deno.memoryUsage().rss);
-        if (out.embeddingStd < 0.05 * 1 && !collapseWarned) {
-          collapseWarned = true;
-          onEvent({
-            level: "warning",
-            message: `Embedding std fell to ${
-              out.embeddingStd.toFixed(4)
-            } at step ${step}: the representation may be collapsing`,
-          });
-        }
-        if (
-          step % config.logEvery === 0 || step === stopAt ||
-          batch.index === perEpoch - 1
-        ) {
-          await Deno.writeTextFile(metricsPath, JSON.stringify(last) + "\n", {
-            append: true,
-          });
-          onStep?.(last);
-        }
-        const endOfEpoch = batch.index === perEpoch - 1;
-        const nextEpoch = endOfEpoch ? epoch + 1 : epoch;
-        const nextBatch = endOfEpoch ? 0 : batch.index + 1;
-        if (signal?.aborted) {
-          await checkpoint(nextEpoch, nextBatch);
-          interrupted = true;
-          break outer;
-        }
-        if (
-          endOfEpoch ||
-          (config.checkpointEvery > 0 && step % config.checkpointEvery === 0) ||
-          step === stopAt
-        ) {
-          await checkpoint(nextEpoch, nextBatch);
-          onEvent({ level: "info", message: `Checkpoint ${lastCheckpoint}` });
-        }
-        if (step >= stopAt) break outer;
-      }
-    }
-    if (lastCheckpoint === "") await checkpoint(epoch, batchStart);
-    const backbonePath = `${dir}/backbone.safetensors`;
-    await exportBackbone(nets, backbonePath);
-    return {
-      status: interrupted ? "interrupted" : "completed",
-      steps: step,
-      last,
-      checkpoint: lastCheckpoint,
-      backbone: backbonePath,
-      peakMemory: peak,
-    };
-  } finally {
-    optimizer.dispose();
-    disposeNetworks(nets);
+    return planStep(request, profile!, budget);
+  } catch (cause) {
+    throw new ConfigError("micro-batch", (cause as Error).message, { cause });
   }
 }
 
-async function trainStep(
-  nets: VicregNetworks,
-  optimizer: Optimizer,
-  params: Map<string, tf.Variable>,
-  transform: TrainTransform,
-  images: import("@scaling-vicreg/backend").RgbImage[],
-  rng: Rng,
-  lr: number,
+async function resumeOrStart(
+  run: Run,
+  onEvent: (event: PretrainEvent) => void,
+): Promise<Position> {
+  const { config, dir, metricsPath } = run;
+  const position: Position = {
+    step: 0,
+    epoch: 0,
+    batch: 0,
+    checkpoint: "",
+    collapseWarned: false,
+  };
+  if (config.resume) {
+    const skipped: { path: string; reason: string }[] = [];
+    const ckpt = await loadLatestCheckpoint(dir, skipped);
+    for (const s of skipped) {
+      onEvent({
+        level: "warning",
+        message: `Skipped damaged checkpoint ${s.path}: ${s.reason}`,
+      });
+    }
+    if (ckpt === undefined) {
+      onEvent({
+        level: "warning",
+        message: `No checkpoint in ${dir}: starting from scratch`,
+      });
+      await writeFileAtomic(metricsPath, "");
+    } else {
+      restore(
+        run.model,
+        run.optimizer,
+        ckpt.tensors,
+        ckpt.meta.state.optimizerStep as number,
+      );
+      position.step = ckpt.meta.step;
+      position.epoch = ckpt.meta.epoch;
+      position.batch = ckpt.meta.batch;
+      // A resumed run that has nothing left to do keeps its checkpoint.
+      position.checkpoint = `${dir}/${
+        ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
+      }`;
+      position.last = ckpt.meta.state.last as StepMetrics | undefined;
+      await truncateMetrics(metricsPath, position.step);
+      onEvent({
+        level: "info",
+        message:
+          `Resumed from ${ckpt.meta.tensors} at step ${position.step} (epoch ${position.epoch}, batch ${position.batch})`,
+      });
+    }
+  } else {
+    await writeFileAtomic(metricsPath, "");
+  }
+  await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
+  return position;
+}
+
+/**
+ * The batches from `position` on, epoch by epoch, until the last epoch or
+ * step `stopAt`.
+ */
+async function* batchesFrom(
+  loader: Loader,
+  position: Position,
   config: PretrainConfig,
-  lossOptions: {
-    simCoeff: number;
-    stdCoeff: number;
-    covCoeff: number;
-    variant: "vicreg" | "paper-code";
-  },
-  projectorDim: number,
-  stepMode: StepMode,
+  stopAt: number,
+): AsyncGenerator<{ epoch: number; batch: Batch }> {
+  if (position.step >= stopAt) return;
+  for (let epoch = position.epoch; epoch < config.epochs; epoch++) {
+    const start = epoch === position.epoch ? position.batch : 0;
+    for await (const batch of loader.batches(epoch, start)) {
+      yield { epoch, batch };
+    }
+  }
+}
+
+/**
+ * One training step: two augmented views of the batch (ViewMix when on),
+ * the loss and gradients as the plan says, one optimizer update.
+ */
+async function trainStep(
+  model: VicregModel,
+  optimizer: Optimizer,
+  input: StepInput,
+  settings: StepSettings,
 ): Promise<StepOutput> {
-  const views = transform.apply(images, rng);
+  const views = settings.transform.apply(input.images, input.rng);
   let [x1, x2] = [views.view1, views.view2];
-  if (config.useViewmix) {
-    const mixed = viewMix(x1, x2, rng.fork("viewmix"));
+  if (settings.viewMix) {
+    const mixed = viewMix(x1, x2, input.rng.fork("viewmix"));
     tf.dispose([x1, x2]);
     [x1, x2] = [mixed.x, mixed.y];
   }
-  const geometry: [ViewGeometry[], ViewGeometry[]] = [
-    geometryOf(views.params[0]),
-    geometryOf(views.params[1]),
-  ];
-  // Every mode gives the same update; they trade memory for forward passes
-  // (see chooseStepMode).
-  const { value, metrics, grads } = stepGradients(
-    nets,
-    params,
-    [x1, x2],
-    geometry,
-    { config, lossOptions, projectorDim },
-    stepMode,
-  );
+  const geometryOf = (params: typeof views.params[0]): ViewGeometry[] =>
+    params.map((p) => ({ box: p.box, flip: p.flip }));
+  const { loss, grads } = stepGradients(model, [x1, x2], {
+    geometry: [geometryOf(views.params[0]), geometryOf(views.params[1])],
+    mode: settings.plan.mode,
+    microBatch: settings.plan.microBatch,
+  });
   tf.dispose([x1, x2]);
-  optimizer.step(Object.fromEntries(grads), lr);
+  optimizer.step(Object.fromEntries(grads), input.lr);
   tf.dispose([...grads.values()]);
-  const values = await Promise.all(
-    [value, ...metrics].map(async (t) => (await t.data())[0]),
-  );
-  tf.dispose([value, ...metrics]);
-  return {
-    loss: values[0],
-    invariance: values[1],
-    variance: values[2],
-    covariance: values[3],
-    embeddingStd: values[4],
-    collapsedFraction: values[5],
-    ...(values.length > 6 ? { localLoss: values[6] } : {}),
+  const read = async (t: tf.Scalar) => (await t.data())[0];
+  const { terms } = loss;
+  const out: StepOutput = {
+    loss: await read(loss.total),
+    invariance: await read(terms.invariance),
+    variance: await read(terms.variance),
+    covariance: await read(terms.covariance),
+    embeddingStd: await read(terms.embeddingStd),
+    collapsedFraction: await read(terms.collapsedFraction),
+    ...(terms.local ? { localLoss: await read(terms.local) } : {}),
   };
+  tf.dispose(loss);
+  return out;
+}
+
+function checkFinite(
+  loss: number,
+  position: Position,
+  epoch: number,
+  batch: number,
+): void {
+  if (Number.isFinite(loss)) return;
+  throw new NonFiniteLossError(
+    position.step,
+    `Loss became ${loss} at step ${position.step} (epoch ${epoch}, batch ${batch}); the last good checkpoint ${
+      position.checkpoint || "(none yet)"
+    } is kept. Try a lower --base-lr.`,
+  );
+}
+
+function warnOnCollapse(
+  position: Position,
+  onEvent: (event: PretrainEvent) => void,
+): void {
+  const last = position.last!;
+  if (last.embeddingStd >= 0.05 || position.collapseWarned) return;
+  position.collapseWarned = true;
+  onEvent({
+    level: "warning",
+    message: `Embedding std fell to ${
+      last.embeddingStd.toFixed(4)
+    } at step ${last.step}: the representation may be collapsing`,
+  });
+}
+
+async function appendMetrics(
+  path: string,
+  metrics: StepMetrics,
+): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(metrics) + "\n", {
+    append: true,
+  });
+}
+
+/** Checkpoints the run at `position` (the next batch to train). */
+async function saveRun(run: Run, position: Position): Promise<void> {
+  const tensors = new Map<string, tf.Tensor>([...run.params, ...run.buffers]);
+  const opt = run.optimizer.state();
+  for (const [k, t] of opt.tensors) tensors.set(`optimizer.${k}`, t);
+  position.checkpoint = await saveCheckpoint(
+    run.dir,
+    await snapshotTensors(tensors),
+    {
+      step: position.step,
+      epoch: position.epoch,
+      batch: position.batch,
+      state: {
+        optimizerStep: opt.step,
+        last: position.last,
+        config: { ...run.config, resume: false },
+      },
+    },
+    { keep: run.config.keepCheckpoints },
+  );
 }
 
 function restore(
-  nets: VicregNetworks,
+  model: VicregModel,
   optimizer: Optimizer,
-  saved: Record<
-    string,
-    import("@scaling-vicreg/models/safetensors").SafeTensor
-  >,
+  saved: Record<string, SafeTensor>,
   optimizerStep: number,
 ): void {
-  for (const [prefix, m] of modules(nets)) {
-    const mine: Record<
-      string,
-      import("@scaling-vicreg/models/safetensors").SafeTensor
-    > = {};
+  for (const [prefix, m] of model.modules()) {
+    const mine: Record<string, SafeTensor> = {};
     for (const [k, t] of Object.entries(saved)) {
       if (k.startsWith(`${prefix}.`)) mine[k.slice(prefix.length + 1)] = t;
     }
@@ -636,12 +640,12 @@ async function truncateMetrics(path: string, step: number): Promise<void> {
 }
 
 async function exportBackbone(
-  nets: VicregNetworks,
+  model: VicregModel,
   path: string,
 ): Promise<void> {
   const tensors = new Map<string, tf.Tensor>([
-    ...nets.backbone.parameters(),
-    ...nets.backbone.buffers(),
+    ...model.backbone.parameters(),
+    ...model.backbone.buffers(),
   ]);
   const { encodeSafetensors } = await import(
     "@scaling-vicreg/models/safetensors"
@@ -649,7 +653,7 @@ async function exportBackbone(
   await writeFileAtomic(
     path,
     encodeSafetensors(await snapshotTensors(tensors), {
-      arch: nets.backbone.arch,
+      arch: model.backbone.arch,
     }),
   );
 }

@@ -11,14 +11,8 @@ import {
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
 import { ConfigError, type PretrainConfig, resolveConfig } from "./config.ts";
-import {
-  buildNetworks,
-  disposeNetworks,
-  NonFiniteLossError,
-  pretrain,
-  type StepMetrics,
-  type VicregNetworks,
-} from "./pretrain.ts";
+import { NonFiniteLossError, pretrain, type StepMetrics } from "./pretrain.ts";
+import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
 
 // cpu-fast is the CPU reference backend with the im2col conv-gradient kernels
@@ -55,7 +49,7 @@ async function readMetrics(dir: string): Promise<StepMetrics[]> {
 
 /** VICReg loss of fixed views of fixed images, BatchNorm in training mode. */
 async function fixedViewLoss(
-  nets: VicregNetworks,
+  nets: VicregModel,
   seed: number,
 ): Promise<number> {
   const source = proceduralDataset({
@@ -109,8 +103,8 @@ Deno.test("pretrain() lowers the VICReg loss of held-out views and keeps the emb
   // Warm-up: the first step runs at lr 0.
   assertEquals(m[0].lr, 0);
   // The same held-out views, before training (same seed ⇒ same init) and after.
-  const initial = buildNetworks(config);
-  const trained = buildNetworks(config);
+  const initial = createVicregModel(config);
+  const trained = createVicregModel(config);
   const ckpt = await loadLatestCheckpoint(dir);
   assertEquals(ckpt?.meta.step, 16);
   for (
@@ -127,8 +121,8 @@ Deno.test("pretrain() lowers the VICReg loss of held-out views and keeps the emb
   }
   const before = await fixedViewLoss(initial, 5);
   const after = await fixedViewLoss(trained, 5);
-  disposeNetworks(initial);
-  disposeNetworks(trained);
+  initial.dispose();
+  trained.dispose();
   assertTrue(
     after < before - 0.1,
     `loss on held-out views should fall: before ${before}, after ${after}`,
@@ -210,6 +204,37 @@ Deno.test("pretrain() interrupted and resumed gives the same losses as an uninte
   }
   await Deno.remove(straight, { recursive: true });
   await Deno.remove(split, { recursive: true });
+});
+
+Deno.test("pretrain() in micro-batches, interrupted and resumed, writes the same weights byte for byte as an uninterrupted run", async () => {
+  const flags = { "max-steps": 4, "micro-batch": 4, epochs: 1 };
+  const straight = await Deno.makeTempDir();
+  const split = await Deno.makeTempDir();
+  try {
+    const events: string[] = [];
+    await pretrain(smallConfig(straight, flags), {
+      onEvent: (e) => events.push(e.message),
+    });
+    assertTrue(
+      events.some((m) => m.includes("micro-batches of 4")),
+      events.join("\n"),
+    );
+    const controller = new AbortController();
+    await pretrain(smallConfig(split, flags), {
+      signal: controller.signal,
+      onStep: (m) => {
+        if (m.step === 2) controller.abort();
+      },
+    });
+    await pretrain(smallConfig(split, { ...flags, resume: true }));
+    assertEquals(
+      await Deno.readFile(`${split}/backbone.safetensors`),
+      await Deno.readFile(`${straight}/backbone.safetensors`),
+    );
+  } finally {
+    await Deno.remove(straight, { recursive: true });
+    await Deno.remove(split, { recursive: true });
+  }
 });
 
 Deno.test("pretrain() rejects a data set smaller than one batch before writing anything", async () => {

@@ -1,0 +1,263 @@
+/**
+ * Choosing how a step runs (its {@linkcode StepMode} and micro-batch) from
+ * the memory it is estimated to take and the memory the backend has.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { ResNet } from "@scaling-vicreg/models";
+import type { StepMode } from "./step.ts";
+
+/** Bytes one image of one view takes in a step, measured on the backend. */
+export interface StepMemoryProfile {
+  /**
+   * Bytes every kernel of a training-mode backbone forward pass outputs, per
+   * image: what a tape over one view keeps alive.
+   */
+  tapeBytesPerImage: number;
+  /**
+   * Bytes a forward pass without a tape keeps per image for block-by-block
+   * back-propagation (each residual block's input).
+   */
+  checkpointBytesPerImage: number;
+  /** The largest single tensor of the forward pass, per image. */
+  largestTensorBytesPerImage: number;
+  /** Bytes of one input image `[1, size, size, 3]`. */
+  inputBytesPerImage: number;
+}
+
+/**
+ * Measures a backbone's {@linkcode StepMemoryProfile} at a crop size with
+ * `tf.profile` on a batch of 2 (running statistics left alone). It follows
+ * the backend: a fused BatchNorm kernel (blas with oneDNN) outputs about half
+ * the bytes of BatchNorm as tensor ops.
+ *
+ * @param backbone The backbone.
+ * @param size The crop side in pixels.
+ * @returns Bytes per image.
+ */
+export async function measureStepMemory(
+  backbone: ResNet,
+  size: number,
+): Promise<StepMemoryProfile> {
+  const n = 2;
+  const x = tf.zeros([n, size, size, 3]) as tf.Tensor4D;
+  try {
+    const options = { training: true, updateRunningStats: false };
+    const info = await tf.profile(() => backbone.forward(x, options).embedding);
+    tf.dispose(info.result as tf.Tensor);
+    let tape = 0;
+    let largest = 0;
+    for (const k of info.kernels) {
+      tape += Math.max(0, k.bytesAdded);
+      largest = Math.max(largest, k.bytesAdded);
+    }
+    const before = tf.memory().numBytes;
+    const run = backbone.forwardCheckpointed(x, options);
+    const kept = tf.memory().numBytes - before;
+    run.dispose();
+    return {
+      tapeBytesPerImage: tape / n,
+      checkpointBytesPerImage: kept / n,
+      largestTensorBytesPerImage: largest / n,
+      inputBytesPerImage: size * size * 3 * 4,
+    };
+  } finally {
+    x.dispose();
+  }
+}
+
+/** The memory a step may use on a backend. */
+export interface MemoryBudget {
+  /** Bytes all the step's tensors may take together. */
+  totalBytes: number;
+  /** Bytes one tensor may take (WebGPU's storage-buffer binding limit). */
+  tensorBytes: number;
+  /** Where the numbers come from, for messages. */
+  source: string;
+}
+
+/**
+ * The memory budget of a backend: 3 GiB of the 4 GiB wasm heap (`wasm`,
+ * `blas`); on `webgpu`, the device's largest storage-buffer binding per
+ * tensor and half the machine's memory in all (WebGPU reports no device
+ * memory size); elsewhere half the machine's memory.
+ *
+ * @param backend The backend's name (`tf.getBackend()`).
+ * @param wasmHeap Whether it keeps tensors in the 4 GiB wasm heap.
+ * @returns The budget.
+ */
+export function memoryBudgetOf(
+  backend: string,
+  wasmHeap: boolean,
+): MemoryBudget {
+  if (wasmHeap) {
+    return {
+      totalBytes: STEP_BUDGET_BYTES,
+      tensorBytes: STEP_BUDGET_BYTES,
+      source: "the 4 GiB wasm heap",
+    };
+  }
+  const machine = Deno.systemMemoryInfo().total / 2;
+  if (backend === "webgpu") {
+    const limits = (tf.backend() as unknown as {
+      device?: { limits?: { maxStorageBufferBindingSize?: number } };
+    }).device?.limits;
+    const binding = limits?.maxStorageBufferBindingSize ?? 2 ** 27;
+    return {
+      totalBytes: machine,
+      tensorBytes: binding,
+      source: `WebGPU's ${
+        gib(binding)
+      } GiB storage-buffer limit and half the machine's memory`,
+    };
+  }
+  return {
+    totalBytes: machine,
+    tensorBytes: Infinity,
+    source: "half the machine's memory",
+  };
+}
+
+/** Tensor bytes a step may take in the 4 GiB wasm heap. */
+export const STEP_BUDGET_BYTES: number = 3 * 2 ** 30;
+
+/** What {@linkcode planStep} chose. */
+export interface StepPlan {
+  /** How each slice back-propagates. */
+  mode: StepMode;
+  /** Images per slice; the batch size when the step is one slice. */
+  microBatch: number;
+  /** One line: why. */
+  reason: string;
+}
+
+/** What a step is asked to do, for {@linkcode planStep}. */
+export interface StepRequest {
+  /** The `step` key: `auto` or a {@linkcode StepMode}. */
+  step: "auto" | StepMode;
+  /** The `micro-batch` key: `auto` or images per slice. */
+  microBatch: "auto" | number;
+  /** The batch size B. */
+  batch: number;
+  /** Whether the local loss is on. */
+  local: boolean;
+}
+
+/**
+ * The estimated peak bytes of a step with slices of `m` images of a batch of
+ * `b`: the two views of the whole batch, plus, per slice, the joint tape
+ * (1.2 × the tape bytes × 2 views × m, ×1.5 with the local loss, for its
+ * feature maps and projector), `mixed` half of that plus view 1's kept block
+ * inputs, `view-by-view` both views' kept block inputs plus a quarter of one
+ * view's tape (the largest block's share, bounded above).
+ *
+ * @param profile The backbone's bytes per image.
+ * @param mode The step mode.
+ * @param m Images per slice.
+ * @param b The batch size.
+ * @param local Whether the local loss is on.
+ * @returns Bytes.
+ */
+export function estimateStepBytes(
+  profile: StepMemoryProfile,
+  mode: StepMode,
+  m: number,
+  b: number,
+  local: boolean,
+): number {
+  const joint = 1.2 * profile.tapeBytesPerImage * 2 * m * (local ? 1.5 : 1);
+  const kept = profile.checkpointBytesPerImage * m;
+  const views = 2 * b * profile.inputBytesPerImage;
+  if (mode === "joint") return views + joint;
+  if (mode === "mixed") return views + joint / 2 + kept;
+  return views + 2 * kept + joint / 8;
+}
+
+const MODES: readonly StepMode[] = ["joint", "mixed", "view-by-view"];
+// Extra forward passes (in views) over a joint step of one slice.
+const EXTRA_FORWARDS: Record<StepMode, number> = {
+  "joint": 0,
+  "mixed": 0.5,
+  "view-by-view": 1,
+};
+
+/**
+ * Chooses the step mode and micro-batch: what the keys set, and for `auto`
+ * the plan with the fewest extra forward passes (a micro-batched step adds
+ * one; see {@linkcode StepMode}) whose estimated peak
+ * ({@linkcode estimateStepBytes}) fits the budget, the largest slices first
+ * among equals. Slices are the batch halved until they fit (the last one
+ * smaller when a half is not whole), down to one image.
+ *
+ * @param request The keys, the batch size and whether the local loss is on.
+ * @param profile The backbone's bytes per image ({@linkcode measureStepMemory}); unused when nothing is `auto`.
+ * @param budget The backend's memory ({@linkcode memoryBudgetOf}).
+ * @returns The plan and why.
+ * @throws {RangeError} When even one image per slice does not fit.
+ */
+export function planStep(
+  request: StepRequest,
+  profile: StepMemoryProfile,
+  budget: MemoryBudget,
+): StepPlan {
+  const { batch, local } = request;
+  const sizes = request.microBatch === "auto"
+    ? halvings(batch)
+    : [Math.min(request.microBatch, batch)];
+  const modes = request.step === "auto" ? MODES : [request.step];
+  if (request.step !== "auto" && request.microBatch !== "auto") {
+    return { mode: request.step, microBatch: sizes[0], reason: "as set" };
+  }
+  const fits = (mode: StepMode, m: number) =>
+    estimateStepBytes(profile, mode, m, batch, local) <= budget.totalBytes &&
+    profile.largestTensorBytesPerImage * m * (mode === "joint" ? 2 : 1) <=
+      budget.tensorBytes;
+  const candidates = sizes.flatMap((m) =>
+    modes.map((mode) => ({
+      mode,
+      m,
+      cost: EXTRA_FORWARDS[mode] + (m < batch ? 1 : 0),
+    }))
+  ).sort((a, b) => a.cost - b.cost || b.m - a.m);
+  const chosen = candidates.find((c) => fits(c.mode, c.m));
+  if (chosen === undefined) {
+    const smallest = candidates.at(-1)!;
+    throw new RangeError(
+      `A step of batch ${batch} needs an estimated ${
+        gib(estimateStepBytes(profile, smallest.mode, smallest.m, batch, local))
+      } GiB even with --micro-batch ${smallest.m} and --step ${smallest.mode}, more than ${
+        gib(budget.totalBytes)
+      } GiB (${budget.source}): lower --batch-size or --size, or choose a smaller --arch`,
+    );
+  }
+  const estimate = gib(
+    estimateStepBytes(profile, chosen.mode, chosen.m, batch, local),
+  );
+  const set = (auto: boolean) => auto ? "" : " (as set)";
+  const slices = chosen.m < batch
+    ? `micro-batches of ${chosen.m}`
+    : "one slice of the whole batch";
+  return {
+    mode: chosen.mode,
+    microBatch: chosen.m,
+    reason: `${chosen.mode}${set(request.step === "auto")}, ${slices}${
+      set(request.microBatch === "auto")
+    }: an estimated ${estimate} GiB fits ${
+      gib(budget.totalBytes)
+    } GiB of ${budget.source}${
+      chosen === candidates[0] ? "" : "; nothing faster fits"
+    }`,
+  };
+}
+
+/** b, ⌈b/2⌉, ⌈b/4⌉, … 1. */
+function halvings(b: number): number[] {
+  const out = [b];
+  while (out.at(-1)! > 1) out.push(Math.ceil(out.at(-1)! / 2));
+  return out;
+}
+
+function gib(bytes: number): string {
+  return (bytes / 2 ** 30).toFixed(1);
+}

@@ -1,0 +1,145 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng, useBackend } from "@scaling-vicreg/backend";
+import {
+  assertEquals,
+  assertThrows,
+  assertTrue,
+} from "@scaling-vicreg/backend/testing";
+import { createResNet } from "@scaling-vicreg/models";
+import {
+  estimateStepBytes,
+  measureStepMemory,
+  type MemoryBudget,
+  planStep,
+  type StepMemoryProfile,
+} from "./step_plan.ts";
+
+await useBackend("cpu-fast");
+
+const MIB = 2 ** 20;
+// 10 MiB of tape and 1 MiB of block inputs per image and view; inputs free.
+const PROFILE: StepMemoryProfile = {
+  tapeBytesPerImage: 10 * MIB,
+  checkpointBytesPerImage: 1 * MIB,
+  largestTensorBytesPerImage: 1 * MIB,
+  inputBytesPerImage: 0,
+};
+const BUDGET: MemoryBudget = {
+  totalBytes: 3 * 2 ** 30,
+  tensorBytes: Infinity,
+  source: "the test's budget",
+};
+
+Deno.test("estimateStepBytes() is the joint tape, half of it for mixed, the kept block inputs for view by view, plus both views", () => {
+  // joint: 1.2 · 10 MiB · 2 views · 64 = 1536 MiB.
+  assertEquals(estimateStepBytes(PROFILE, "joint", 64, 64, false), 1536 * MIB);
+  assertEquals(estimateStepBytes(PROFILE, "joint", 64, 64, true), 2304 * MIB);
+  assertEquals(
+    estimateStepBytes(PROFILE, "mixed", 64, 64, false),
+    (768 + 64) * MIB,
+  );
+  assertEquals(
+    estimateStepBytes(PROFILE, "view-by-view", 64, 64, false),
+    (2 * 64 + 192) * MIB,
+  );
+  // The two views of the whole batch, whatever the slices.
+  const withInputs = { ...PROFILE, inputBytesPerImage: MIB };
+  assertEquals(
+    estimateStepBytes(withInputs, "joint", 8, 64, false) -
+      estimateStepBytes(PROFILE, "joint", 8, 64, false),
+    128 * MIB,
+  );
+});
+
+Deno.test("planStep() keeps what the keys set and, for auto, takes the plan with the fewest extra forward passes that fits, the largest slices first", () => {
+  const plan = (
+    step: "auto" | "joint" | "mixed" | "view-by-view",
+    microBatch: "auto" | number,
+    batch: number,
+    local = false,
+  ) => planStep({ step, microBatch, batch, local }, PROFILE, BUDGET);
+  assertEquals(plan("mixed", 8, 64), {
+    mode: "mixed",
+    microBatch: 8,
+    reason: "as set",
+  });
+  // A micro-batch above the batch is one slice.
+  assertEquals(plan("joint", 100, 64).microBatch, 64);
+  // 1.5 GiB fits.
+  const fits = plan("auto", "auto", 64);
+  assertEquals([fits.mode, fits.microBatch], ["joint", 64]);
+  assertEquals(
+    fits.reason,
+    "joint, one slice of the whole batch: an estimated 1.5 GiB fits 3.0 GiB of the test's budget",
+  );
+  // Batch 160: joint 3.75 GiB does not fit; mixed (1.9 + 0.2) does.
+  assertEquals(
+    [plan("auto", "auto", 160).mode, plan("auto", "auto", 160).microBatch],
+    ["mixed", 160],
+  );
+  // Batch 1024: nothing fits in one slice; joint in slices of 128 (1.5 GiB).
+  const paper = plan("auto", "auto", 1024);
+  assertEquals([paper.mode, paper.microBatch], ["joint", 128]);
+  assertTrue(paper.reason.includes("micro-batches of 128"), paper.reason);
+  // A fixed mode: the largest halving of the batch that fits it.
+  assertEquals(plan("view-by-view", "auto", 1024).microBatch, 512);
+  assertEquals(plan("joint", "auto", 1000).microBatch, 125);
+  // A fixed micro-batch: the fastest mode that fits it.
+  assertEquals(plan("auto", 256, 1024).mode, "view-by-view");
+  // The local loss counts 1.5× on the tape.
+  assertEquals(plan("auto", "auto", 128, true).mode, "mixed");
+});
+
+Deno.test("planStep() keeps every tensor under WebGPU's binding limit", () => {
+  const plan = planStep(
+    { step: "joint", microBatch: "auto", batch: 64, local: false },
+    PROFILE,
+    { ...BUDGET, tensorBytes: 16 * MIB },
+  );
+  // Two views of 8 images of 1 MiB each fill 16 MiB.
+  assertEquals(plan.microBatch, 8);
+});
+
+Deno.test("planStep() names the estimate and the flags to change when even one image does not fit", () => {
+  assertThrows(
+    () =>
+      planStep(
+        { step: "auto", microBatch: "auto", batch: 1024, local: true },
+        {
+          ...PROFILE,
+          tapeBytesPerImage: 2 ** 30,
+          checkpointBytesPerImage: 2 ** 30,
+        },
+        { ...BUDGET, totalBytes: 2 ** 30 },
+      ),
+    RangeError,
+    "--micro-batch 1",
+  );
+});
+
+Deno.test("measureStepMemory() grows with the image area and changes no state", async () => {
+  const net = createResNet("tiny", new Rng(0), { stem: "cifar" });
+  const before = tf.memory().numTensors;
+  const stats = await Promise.all(
+    [...net.buffers().values()].map(async (v) => Array.from(await v.data())),
+  );
+  const small = await measureStepMemory(net, 16);
+  const large = await measureStepMemory(net, 32);
+  assertTrue(small.tapeBytesPerImage > 0, `small ${small.tapeBytesPerImage}`);
+  // 4× the pixels: every map is 4× larger (the pooled embedding is not).
+  const ratio = large.tapeBytesPerImage / small.tapeBytesPerImage;
+  assertTrue(ratio > 3 && ratio <= 4, `${ratio}`);
+  // The block inputs are a part of the tape; the input is 32·32·3 floats.
+  assertTrue(
+    large.checkpointBytesPerImage > 0 &&
+      large.checkpointBytesPerImage < large.tapeBytesPerImage,
+    JSON.stringify(large),
+  );
+  assertEquals(large.inputBytesPerImage, 32 * 32 * 3 * 4);
+  assertEquals(tf.memory().numTensors, before);
+  const after = await Promise.all(
+    [...net.buffers().values()].map(async (v) => Array.from(await v.data())),
+  );
+  assertEquals(after, stats);
+  net.dispose();
+});

@@ -1,0 +1,399 @@
+/**
+ * The VICReg model: backbone, expander (projector) and, with the local loss,
+ * a local projector over the last feature map, with the loss of two views
+ * (facebookresearch/vicreg `main_vicreg.py`'s `VICReg.forward`, plus the
+ * scaling paper's local loss). Tensors are NHWC.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng } from "@scaling-vicreg/backend";
+import {
+  embeddingStd,
+  localLoss,
+  type LocalMatching,
+  vicregLoss,
+  type VicregVariant,
+  type ViewGeometry,
+} from "@scaling-vicreg/losses";
+import {
+  createProjector,
+  createResNet,
+  type ForwardOptions,
+  type Module,
+  type Projector,
+  type ResNet,
+  type ResNetArch,
+  type ResNetOutput,
+} from "@scaling-vicreg/models";
+import type { PretrainConfig } from "./config.ts";
+
+/** The loss settings of a {@linkcode VicregModel}; defaults are the paper's. */
+export interface VicregLossSettings {
+  /** λ, the invariance coefficient. @default {25} */
+  simCoeff?: number;
+  /** μ, the variance coefficient. @default {25} */
+  stdCoeff?: number;
+  /** ν, the covariance coefficient. @default {1} */
+  covCoeff?: number;
+  /**
+   * `vicreg` (the reference formula) or `paper-code` (biased variance; the
+   * local covariance divided by the global projector's width).
+   * @default {"vicreg"}
+   */
+  variant?: VicregVariant;
+  /** α, the weight of the local loss. @default {0.2} */
+  localLossWeight?: number;
+  /** How the local loss pairs cells of the two views. @default {"index"} */
+  localMatching?: LocalMatching;
+  /** Matches kept per image by `location`/`feature` matching. @default {4} */
+  localTopK?: number;
+  /**
+   * BatchNorm normalises with its running statistics (evaluation mode) and
+   * leaves them alone, instead of pretraining's batch statistics: for
+   * training on frozen statistics, and for comparing how a step is sliced
+   * without BatchNorm's dependence on the slice.
+   * @default {false}
+   */
+  frozenBatchNorm?: boolean;
+}
+
+/** The defaults of {@linkcode VicregLossSettings}. */
+export const DEFAULT_VICREG_LOSS_SETTINGS: Readonly<
+  Required<VicregLossSettings>
+> = Object.freeze({
+  simCoeff: 25,
+  stdCoeff: 25,
+  covCoeff: 1,
+  variant: "vicreg",
+  localLossWeight: 0.2,
+  localMatching: "index",
+  localTopK: 4,
+  frozenBatchNorm: false,
+});
+
+/** The networks of a {@linkcode VicregModel}. */
+export interface VicregNetworks {
+  /** The backbone. */
+  backbone: ResNet;
+  /** The global projector (the paper's expander). */
+  projector: Projector;
+  /** The local projector, when the local loss is on. */
+  localProjector?: Projector;
+}
+
+/** One view's projections, what the loss reads. */
+export interface Projections {
+  /** Global projections `[N, D]`. */
+  z: tf.Tensor2D;
+  /** Local projections `[N, h·w, d]` of the feature-map cells (row-major). */
+  local?: tf.Tensor3D;
+  /** The feature-map grid of `local`. */
+  grid?: { h: number; w: number };
+}
+
+/**
+ * The loss of two views as named scalars (a type alias, so that it is a
+ * `tf.TensorContainer`: `tf.dispose(loss)` frees every term).
+ */
+export type VicregLoss = {
+  /** `λ·invariance + μ·variance + ν·covariance (+ α·local)`. */
+  total: tf.Scalar;
+  /** The unweighted terms and the collapse monitors. */
+  terms: {
+    /** Global invariance term (mean squared error). */
+    invariance: tf.Scalar;
+    /** Global variance term. */
+    variance: tf.Scalar;
+    /** Global covariance term. */
+    covariance: tf.Scalar;
+    /** The local loss (its weighted terms, before α), when it is on. */
+    local?: tf.Scalar;
+    /** Mean per-dimension std of the first view's projections. */
+    embeddingStd: tf.Scalar;
+    /** Fraction of projection dimensions whose std is below 0.01. */
+    collapsedFraction: tf.Scalar;
+  };
+};
+
+/** Options of {@linkcode VicregModel.embed} and {@linkcode VicregModel.project}. */
+export interface EmbedOptions {
+  /**
+   * Whether training-mode BatchNorm updates its running statistics (the
+   * recomputing passes of a step do not).
+   * @default {true}
+   */
+  updateRunningStats?: boolean;
+}
+
+/**
+ * VICReg's backbone + expander and its loss on two views (Bardes, Ponce &
+ * LeCun 2022, eq. 6; `main_vicreg.py`'s `VICReg.forward`), plus α × the
+ * local loss on the last feature maps when a local projector is given.
+ * Every pass runs in training mode (BatchNorm on batch statistics), as
+ * pretraining does.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { createVicregModel, resolveConfig } from "@scaling-vicreg/train";
+ * await useBackend("cpu");
+ * const config = resolveConfig({ flags: { preset: "tiny", mlp: "32-32", "use-local-loss": false } });
+ * const model = createVicregModel(config);
+ * const x1 = tf.randomNormal([4, 16, 16, 3]) as tf.Tensor4D;
+ * const x2 = tf.randomNormal([4, 16, 16, 3]) as tf.Tensor4D;
+ * const loss = model.loss(x1, x2);
+ * console.log((await loss.total.data())[0]);
+ * tf.dispose([x1, x2, loss]);
+ * model.dispose();
+ * ```
+ */
+export class VicregModel {
+  /** The backbone. */
+  readonly backbone: ResNet;
+  /** The global projector. */
+  readonly projector: Projector;
+  /** The local projector, when the local loss is on. */
+  readonly localProjector?: Projector;
+  /** The loss settings, defaults filled in. */
+  readonly settings: Readonly<Required<VicregLossSettings>>;
+
+  /**
+   * Wraps networks with loss settings.
+   *
+   * @param networks Backbone, projector and optional local projector.
+   * @param settings The loss settings; see {@linkcode VicregLossSettings}.
+   */
+  constructor(networks: VicregNetworks, settings: VicregLossSettings = {}) {
+    this.backbone = networks.backbone;
+    this.projector = networks.projector;
+    this.localProjector = networks.localProjector;
+    this.settings = Object.freeze({
+      ...DEFAULT_VICREG_LOSS_SETTINGS,
+      ...settings,
+    });
+  }
+
+  /** Whether the local loss is on. */
+  get usesLocalLoss(): boolean {
+    return this.localProjector !== undefined;
+  }
+
+  /**
+   * How the networks' BatchNorms run in this model's passes: training mode
+   * (batch statistics) unless `frozenBatchNorm`, never folded into the
+   * convolutions (the passes are differentiated).
+   *
+   * @param options `updateRunningStats`; see {@linkcode EmbedOptions}.
+   * @returns The forward options of the networks.
+   */
+  batchNormOptions(options: EmbedOptions = {}): ForwardOptions {
+    const frozen = this.settings.frozenBatchNorm;
+    return {
+      training: !frozen,
+      updateRunningStats: !frozen && (options.updateRunningStats ?? true),
+      foldBatchNorm: false,
+    };
+  }
+
+  /**
+   * The projections of one view's backbone outputs.
+   *
+   * @param features The backbone's embedding `[N, E]` (and feature map `[N, h, w, E]` with the local loss).
+   * @param options `updateRunningStats`; see {@linkcode EmbedOptions}.
+   * @returns `z` `[N, D]` and, with the local loss, `local` `[N, h·w, d]`.
+   */
+  project(features: ResNetOutput, options: EmbedOptions = {}): Projections {
+    const bn = this.batchNormOptions(options);
+    const z = this.projector.forward(features.embedding, bn);
+    if (this.localProjector === undefined) return { z };
+    if (features.featureMap === undefined) {
+      throw new TypeError(
+        "Expected a feature map [N, h, w, E] for the local loss: received only the embedding",
+      );
+    }
+    const local = this.localProjector;
+    const [n, h, w, c] = features.featureMap.shape;
+    const projected = tf.tidy(() => {
+      // f: [N, h, w, C] -> [N·h·w, C] -> projector -> [N·h·w, d] -> [N, h·w, d]
+      const cells = tf.reshape(features.featureMap!, [n * h * w, c]);
+      const y = local.forward(cells as tf.Tensor2D, bn);
+      return tf.reshape(y, [n, h * w, y.shape[1]]) as tf.Tensor3D;
+    });
+    return { z, local: projected, grid: { h, w } };
+  }
+
+  /**
+   * One view through the backbone and the projectors.
+   *
+   * @param x Images `[N, H, W, 3]`.
+   * @param options `updateRunningStats`; see {@linkcode EmbedOptions}.
+   * @returns The view's projections.
+   */
+  embed(x: tf.Tensor4D, options: EmbedOptions = {}): Projections {
+    return tf.tidy(() =>
+      this.project(
+        this.backbone.forward(x, {
+          ...this.batchNormOptions(options),
+          returnFeatureMap: this.usesLocalLoss,
+        }),
+        options,
+      ) as unknown as tf.TensorContainer
+    ) as unknown as Projections;
+  }
+
+  /**
+   * The loss of two views' projections: VICReg on `z` (eq. 6) plus α × the
+   * local loss on `local`.
+   *
+   * @param p1 The first view's projections.
+   * @param p2 The second view's projections, same shapes.
+   * @param geometry Each view's crop boxes and flips (length N each), for `location` matching.
+   * @returns The total and its terms.
+   */
+  criterion(
+    p1: Projections,
+    p2: Projections,
+    geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]],
+  ): VicregLoss {
+    const s = this.settings;
+    const options = {
+      simCoeff: s.simCoeff,
+      stdCoeff: s.stdCoeff,
+      covCoeff: s.covCoeff,
+      variant: s.variant,
+    };
+    return tf.tidy(() => {
+      const global = vicregLoss(p1.z, p2.z, options);
+      const std = embeddingStd(p1.z, { threshold: 0.01 });
+      const terms: VicregLoss["terms"] = {
+        invariance: global.invariance,
+        variance: global.variance,
+        covariance: global.covariance,
+        embeddingStd: std.meanStd,
+        collapsedFraction: std.fractionBelow,
+      };
+      let total = global.loss;
+      if (this.usesLocalLoss) {
+        if (p1.local === undefined || p2.local === undefined) {
+          throw new TypeError(
+            "Expected local projections [N, h·w, d] of both views for the local loss",
+          );
+        }
+        terms.local = localLoss(p1.local, p2.local, {
+          ...options,
+          matching: s.localMatching,
+          topK: s.localTopK,
+          grid: p1.grid,
+          geometry1: geometry?.[0],
+          geometry2: geometry?.[1],
+          covDivisor: s.variant === "paper-code"
+            ? this.projector.outputDim
+            : undefined,
+        }).loss;
+        total = tf.add(total, tf.mul(terms.local, s.localLossWeight));
+      }
+      return { total, terms } as unknown as tf.TensorContainer;
+    }) as unknown as VicregLoss;
+  }
+
+  /**
+   * The loss of two views `[N, H, W, 3]` (training mode; running statistics
+   * updated, view 1 first).
+   *
+   * @param view1 The first views `[N, H, W, 3]`.
+   * @param view2 The second views, same shape.
+   * @param geometry Each view's crop boxes and flips, for `location` matching.
+   * @returns The total and its terms.
+   */
+  loss(
+    view1: tf.Tensor4D,
+    view2: tf.Tensor4D,
+    geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]],
+  ): VicregLoss {
+    return tf.tidy(() =>
+      this.criterion(
+        this.embed(view1),
+        this.embed(view2),
+        geometry,
+      ) as unknown as tf.TensorContainer
+    ) as unknown as VicregLoss;
+  }
+
+  /** The networks under their checkpoint prefixes. */
+  modules(): [string, Module][] {
+    const out: [string, Module][] = [
+      ["backbone", this.backbone],
+      ["projector", this.projector],
+    ];
+    if (this.localProjector) {
+      out.push(["local_projector", this.localProjector]);
+    }
+    return out;
+  }
+
+  /** Every trainable variable under `<module>.<name>`, backbone first. */
+  parameters(): Map<string, tf.Variable> {
+    return this.#named("parameters");
+  }
+
+  /** Every BatchNorm running statistic under `<module>.<name>`. */
+  buffers(): Map<string, tf.Variable> {
+    return this.#named("buffers");
+  }
+
+  #named(which: "parameters" | "buffers"): Map<string, tf.Variable> {
+    const out = new Map<string, tf.Variable>();
+    for (const [prefix, m] of this.modules()) {
+      for (const [name, v] of m[which]()) out.set(`${prefix}.${name}`, v);
+    }
+    return out;
+  }
+
+  /** Disposes every variable. */
+  dispose(): void {
+    for (const [, m] of this.modules()) m.dispose();
+  }
+}
+
+/**
+ * Builds the model of a configuration from its seed: backbone, projector and
+ * (with `use-local-loss`) local projector, each from its own fork of the
+ * seed, with the configuration's loss settings.
+ *
+ * @param config The resolved configuration.
+ * @returns The model (dispose it when done).
+ */
+export function createVicregModel(config: PretrainConfig): VicregModel {
+  const rng = new Rng(config.seed).fork("init");
+  const stem = config.stem === "auto"
+    ? (config.size < 64 ? "cifar" : "imagenet")
+    : config.stem;
+  const backbone = createResNet(
+    config.arch as ResNetArch,
+    rng.fork("backbone"),
+    { stem: stem as "imagenet" | "cifar" },
+  );
+  const projector = createProjector(
+    backbone.embeddingDim,
+    config.mlp,
+    rng.fork("projector"),
+  );
+  const localProjector = config.useLocalLoss
+    ? createProjector(
+      backbone.embeddingDim,
+      config.localMlp,
+      rng.fork("local-projector"),
+    )
+    : undefined;
+  return new VicregModel({ backbone, projector, localProjector }, {
+    simCoeff: config.simCoeff,
+    stdCoeff: config.stdCoeff,
+    covCoeff: config.covCoeff,
+    variant: config.lossVariant as VicregVariant,
+    localLossWeight: config.localLossWeight,
+    localMatching: config.localMatching as LocalMatching,
+    localTopK: config.localTopK,
+  });
+}
