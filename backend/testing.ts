@@ -300,15 +300,22 @@ function required(): Set<string> {
  *
  * @param available Whether `lib` loads here.
  * @param lib The library or backend's name, as written in `VICREG_REQUIRE`.
+ * @param why Why it is missing, for the failure message.
  * @returns Whether to ignore the test.
  */
-export function ignoreUnless(available: boolean, lib: string): boolean {
+export function ignoreUnless(
+  available: boolean,
+  lib: string,
+  why?: string,
+): boolean {
   if (available) return false;
   if (required().has(lib.toLowerCase()) && !failedRequirements.has(lib)) {
     failedRequirements.add(lib);
     Deno.test(`${lib} is available (listed in ${REQUIRE_ENV})`, () => {
       assert.fail(
-        `${REQUIRE_ENV} lists "${lib}" but it does not load here: its tests would be ignored`,
+        `${REQUIRE_ENV} lists "${lib}" but it does not load here${
+          why === undefined ? "" : ` (${why})`
+        }: its tests would be ignored`,
       );
     });
   }
