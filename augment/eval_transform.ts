@@ -242,8 +242,9 @@ export function tenCropBoxes(
 
 /**
  * Test-time TenCrop: bicubic resize to `R × R` with
- * `R = round(size / 0.875)`, then the ten crops of {@linkcode tenCropBoxes}.
- * Rows `n·10 … n·10 + 9` belong to image n.
+ * `R = ⌊size / cropFraction⌋` (`int(size / 0.875)` in the paper's
+ * `create_submission_linear_tta.py`), then the ten crops of
+ * {@linkcode tenCropBoxes}. Rows `n·10 … n·10 + 9` belong to image n.
  *
  * @example
  * ```ts
@@ -266,7 +267,7 @@ export function tenCrop(
 ): tf.Tensor4D {
   const o = resolve(options);
   const s = o.size;
-  const r = Math.round(s / o.cropFraction);
+  const r = Math.floor(s / o.cropFraction);
   const source = uploadImages(images);
   try {
     const [n, hMax, wMax] = source.pixels.shape;

@@ -73,13 +73,14 @@ Deno.test("tenCropBoxes() are torchvision's TenCrop boxes", () => {
   assertThrows(() => tenCropBoxes(5, 5, 6), RangeError, "crop size");
 });
 
-Deno.test("tenCrop() cuts the ten boxes out of the R × R resize, image by image", () => {
+Deno.test("tenCrop() cuts the ten boxes out of the ⌊size / 0.875⌋² resize, image by image", () => {
   const other: RgbImage = {
     width: 20,
     height: 26,
     data: new Uint8Array(20 * 26 * 3).map((_, i) => (i * 13) % 256),
   };
-  const size = 7, r = Math.round(size / 0.875);
+  // ⌊12 / 0.875⌋ = 13 (the paper's int()), where round() would give 14.
+  const size = 12, r = Math.floor(size / 0.875);
   const crops = tenCrop([source, other], { size, mean: null });
   assertEquals(crops.shape, [20, size, size, 3]);
   const resized = evalTransform([source, other], { size: r, mean: null });

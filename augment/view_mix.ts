@@ -20,10 +20,20 @@ export interface ViewMixOptions {
    * @default {1.0}
    */
   alpha?: number;
+  /**
+   * The views are rows `start … start + N − 1` of a batch of `total` (a shard
+   * of a batch spread over processes): the draws are the whole batch's (the
+   * coin, then `total` λ), of which these rows take theirs, so every shard
+   * mixes as the whole batch would.
+   * @default {undefined} (the views are the whole batch)
+   */
+  rows?: { start: number; total: number };
 }
 
-/** Defaults of {@linkcode ViewMixOptions}. */
-export const DEFAULT_VIEW_MIX_OPTIONS: Readonly<Required<ViewMixOptions>> = {
+/** Defaults of {@linkcode ViewMixOptions}' `p` and `alpha`. */
+export const DEFAULT_VIEW_MIX_OPTIONS: Readonly<
+  Required<Omit<ViewMixOptions, "rows">>
+> = {
   p: 0.5,
   alpha: 1.0,
 };
@@ -47,7 +57,7 @@ export const DEFAULT_VIEW_MIX_OPTIONS: Readonly<Required<ViewMixOptions>> = {
  * @param x Views `[N, H, W, C]`.
  * @param y The other views, same shape.
  * @param rng The generator.
- * @param options `p` and `alpha`.
+ * @param options `p`, `alpha` and `rows`.
  * @returns The mixed views and the λ per sample (`null` when not mixed).
  */
 export function viewMix(
@@ -73,8 +83,18 @@ export function viewMix(
   }
   const n = x.shape[0];
   const per = x.size / n;
-  const lambdas = new Float32Array(n);
-  for (let i = 0; i < n; i++) lambdas[i] = rng.beta(alpha, alpha);
+  const { start, total } = options.rows ?? { start: 0, total: n };
+  if (
+    !Number.isInteger(start) || !Number.isInteger(total) || start < 0 ||
+    start + n > total
+  ) {
+    throw new RangeError(
+      `Expected viewMix rows within the batch: received start ${start} and total ${total} for ${n} views`,
+    );
+  }
+  const all = new Float32Array(total);
+  for (let i = 0; i < total; i++) all[i] = rng.beta(alpha, alpha);
+  const lambdas = all.slice(start, start + n);
   // Per-sample λ filled to the full shape: a same-shape multiply is much
   // faster than a broadcast one on the CPU backend.
   const lam = new Float32Array(x.size), rest = new Float32Array(x.size);

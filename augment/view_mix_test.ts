@@ -70,3 +70,33 @@ Deno.test("viewMix() validates and does not leak", async () => {
   });
   tf.dispose([x, y]);
 });
+
+Deno.test("viewMix() on shards of a batch mixes each row as the whole batch does", async () => {
+  const rng = new Rng(3);
+  const x = tf.randomNormal([6, 2, 2, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+  const y = tf.randomNormal([6, 2, 2, 3], 0, 1, "float32", 2) as tf.Tensor4D;
+  const whole = viewMix(x, y, rng.fork("b"), { p: 1 });
+  const shards = [[0, 2], [2, 4]].map(([start, size]) => {
+    const cut = (t: tf.Tensor4D) =>
+      tf.slice(t, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D;
+    return viewMix(cut(x), cut(y), rng.fork("b"), {
+      p: 1,
+      rows: { start, total: 6 },
+    });
+  });
+  assertEquals(
+    Array.from(shards.flatMap((s) => Array.from(s.lambdas!))),
+    Array.from(whole.lambdas!),
+  );
+  const joined = tf.concat(shards.map((s) => s.x));
+  assertEquals(
+    Array.from(await joined.data()),
+    Array.from(await whole.x.data()),
+  );
+  assertThrows(
+    () => viewMix(x, y, rng, { p: 1, rows: { start: 2, total: 6 } }),
+    RangeError,
+    "rows",
+  );
+  tf.dispose([x, y, whole, shards, joined] as tf.TensorContainer);
+});

@@ -31,7 +31,8 @@ export const ablateCommand: Command = {
   description: `
 Pretrains every configuration of a study with the same budget and seed, probes
 each backbone on every downstream data set (baseline probe, sweep selected on a
-validation split, sweep + 10-crop TTA, kNN), and writes study.md, study.json,
+validation split, sweep on 10-crop mean features of train, validation and test
+as the paper's code, kNN), and writes study.md, study.json,
 figure.svg, figure.png and loss.svg to the output directory. Each configuration
 is an ordinary run directory under <out>/runs/<name>; run the same command again
 after an interruption (Ctrl-C finishes the step and checkpoints) and it
@@ -49,7 +50,7 @@ A study file (YAML):
   downstream:
     - { name: shapes, data: procedural, seed: 1, train-images: 500, test-images: 200 }
     - { name: cub, data: /data/CUB_200_2011, kind: cub200 }
-  probe: { trials: 20, max-epochs: 100, tta: true }
+  probe: { trials: 20, max-epochs: 100, tta: true }   # tta-on: all (default) | test
   out: runs/my-study
 
 Examples:

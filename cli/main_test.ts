@@ -1,4 +1,6 @@
+import { Rng } from "@scaling-vicreg/backend";
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
+import { writeNpy } from "@scaling-vicreg/models/npy";
 import { formatHelp, parseFlags, UsageError } from "./args.ts";
 import { COMMANDS } from "./commands.ts";
 import { main } from "./main.ts";
@@ -116,4 +118,78 @@ Deno.test("parseFlags() types values and names the flag of a bad one", () => {
     caught instanceof UsageError &&
       caught.message === 'Flag --n expects an integer: received "1.5"',
   );
+});
+
+Deno.test("vicreg probe on precomputed features fits the TTA row on 10-crop train features unless --tta-on test", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const rng = new Rng(3);
+    const write = async (name: string, rows: number, dim: number) => {
+      const data = Float32Array.from(
+        { length: rows * dim },
+        () => rng.normal(0, 1),
+      );
+      await Deno.writeFile(
+        `${dir}/${name}.npy`,
+        writeNpy({ shape: [rows, dim], dtype: "float32", data }),
+      );
+    };
+    const labels = async (name: string, rows: number) =>
+      await Deno.writeFile(
+        `${dir}/${name}.npy`,
+        writeNpy({
+          shape: [rows],
+          dtype: "int32",
+          data: Int32Array.from({ length: rows }, (_, i) => i % 2),
+        }),
+      );
+    await write("tr", 20, 3);
+    await write("tr10", 20, 3);
+    await write("te", 10, 3);
+    await write("te10", 10, 3);
+    await labels("ytr", 20);
+    await labels("yte", 10);
+    const base = [
+      "probe",
+      "--train-features",
+      `${dir}/tr.npy`,
+      "--train-labels",
+      `${dir}/ytr.npy`,
+      "--test-features",
+      `${dir}/te.npy`,
+      "--test-labels",
+      `${dir}/yte.npy`,
+      "--test-tta-features",
+      `${dir}/te10.npy`,
+      "--trials",
+      "1",
+      "--max-epochs",
+      "1",
+      "--backend",
+      "cpu",
+    ];
+    const missing = await capture(() => main([...base, "--out", dir]));
+    assertEquals(missing.code, 1);
+    assertTrue(missing.err.includes("--train-tta-features"), missing.err);
+    const variants: [string, string[]][] = [
+      ["all", ["--train-tta-features", `${dir}/tr10.npy`]],
+      ["test", []],
+    ];
+    for (const [on, extra] of variants) {
+      const out = `${dir}/out-${on}`;
+      const r = await capture(() =>
+        main([...base, ...extra, "--tta-on", on, "--out", out])
+      );
+      assertEquals(r.code, 0, r.err);
+      const json = JSON.parse(await Deno.readTextFile(`${out}/report.json`));
+      assertEquals(json.ttaOn, on);
+      assertEquals(
+        json.splits[2].train,
+        on === "all" ? "10-crop mean" : "single view",
+      );
+      assertTrue(json.sweepTta !== null);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

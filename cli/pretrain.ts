@@ -8,12 +8,16 @@ import { useBackend } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { type SkippedFile, skippedReport } from "@scaling-vicreg/data";
 import {
+  type Communicator,
+  createCommunicator,
   DEFAULT_PRETRAIN_CONFIG,
+  detectMpiLaunch,
   pretrain,
   PRETRAIN_SCHEMA,
   type PretrainConfig,
   readConfigFile,
   resolveConfig,
+  runRanks,
 } from "@scaling-vicreg/train";
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
@@ -70,15 +74,87 @@ export async function configFromFlags(
   return resolveConfig({ file, fileName: path, flags });
 }
 
+/**
+ * `--ranks R` outside an MPI launch: this command again under `mpiexec` with
+ * R processes (the Deno binary itself, so that the launcher's PMI
+ * connection reaches each of them) and `--distributed mpi`.
+ *
+ * @param ranks The number of processes.
+ * @param args This process's arguments, `pretrain …`.
+ * @returns The launcher's exit code.
+ */
+export async function relaunchUnderMpi(
+  ranks: number,
+  args: readonly string[],
+): Promise<number> {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--ranks") {
+      i++;
+      continue;
+    }
+    if (args[i].startsWith("--ranks=") || args[i].startsWith("--distributed")) {
+      if (args[i] === "--distributed") i++;
+      continue;
+    }
+    kept.push(args[i]);
+  }
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  shareCores(ranks);
+  return await runRanks(ranks, [main, ...kept, "--distributed", "mpi"]);
+}
+
+/**
+ * Gives each of `ranks` processes on this machine its share of the cores for
+ * OpenBLAS and oneDNN (OpenMP), unless the user set the thread counts: more
+ * threads than cores make the ranks' workers take each other's cores.
+ *
+ * @param ranks Processes on this machine.
+ */
+function shareCores(ranks: number): void {
+  const threads = String(
+    Math.max(1, Math.floor(navigator.hardwareConcurrency / ranks)),
+  );
+  for (const name of ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"]) {
+    if (Deno.env.get(name) === undefined) Deno.env.set(name, threads);
+  }
+}
+
 /** Runs a pretraining with progress output; shared by `pretrain` and `demo`. */
 export async function runPretrain(
   config: PretrainConfig,
   label = "pretrain",
 ): Promise<number> {
+  if (config.ranks > 1 && detectMpiLaunch() === undefined) {
+    console.error(
+      `${label}: starting ${config.ranks} ranks under mpiexec; rank 0 reports`,
+    );
+    return await relaunchUnderMpi(config.ranks, Deno.args);
+  }
+  const comm = createCommunicator({
+    kind: config.distributed as "auto" | "mpi" | "single",
+  });
+  // MPICH's launcher says how many ranks share this machine.
+  const local = Number(Deno.env.get("MPI_LOCALNRANKS") ?? "1");
+  if (comm.size > 1 && local > 1) shareCores(local);
+  try {
+    return await runRanked(config, label, comm);
+  } finally {
+    await comm.close();
+  }
+}
+
+async function runRanked(
+  config: PretrainConfig,
+  label: string,
+  comm: Communicator,
+): Promise<number> {
+  // Rank 0 reports; every rank reports its errors.
+  const log = comm.rank === 0 ? console.error : () => {};
   // The data is opened (and its layout checked) before a backend is started.
   const source = await openTrainingData(
     config,
-    (message) => console.error(`${label}: warning: ${message}`),
+    (message) => log(`${label}: warning: ${message}`),
   );
   let backend;
   try {
@@ -87,12 +163,17 @@ export async function runPretrain(
     source.close?.();
     throw error;
   }
-  console.error(
+  log(
     `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
   );
-  console.error(
-    `${label}: data ${source.describe()}; run directory ${config.expDir}`,
-  );
+  log(`${label}: data ${source.describe()}; run directory ${config.expDir}`);
+  if (comm.size > 1) {
+    log(
+      `${label}: ${comm.size} ranks (${comm.kind}), ${
+        config.batchSize / comm.size
+      } images each per batch`,
+    );
+  }
   const controller = new AbortController();
   const stop = () => {
     if (!controller.signal.aborted) {
@@ -110,6 +191,7 @@ export async function runPretrain(
   try {
     const result = await pretrain(config, {
       source,
+      communicator: comm,
       signal: controller.signal,
       onStep: (m) => {
         progress ??= new Progress(label, m.totalSteps, m.step - 1);
@@ -133,18 +215,18 @@ export async function runPretrain(
     });
     progress?.done();
     const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-    console.error(
+    log(
       `${label}: ${result.status} after ${result.steps} steps; final loss ${
         result.last?.loss.toFixed(4) ?? "?"
       }; peak memory ${mb(result.peakMemory.tensorBytes)} tensors, ${
         mb(result.peakMemory.rssBytes)
       } RSS`,
     );
-    console.error(
+    log(
       `${label}: checkpoint ${result.checkpoint}; backbone ${result.backbone}`,
     );
     const skipped = (source as { skipped?: SkippedFile[] }).skipped ?? [];
-    if (skipped.length > 0) {
+    if (skipped.length > 0 && comm.rank === 0) {
       await writeFileAtomic(
         `${config.expDir}/skipped.json`,
         skippedReport(skipped),
@@ -175,7 +257,9 @@ exits 0; --resume continues exactly where it stopped.
 Examples:
   vicreg pretrain --preset tiny --exp-dir runs/tiny
   vicreg pretrain --preset paper --data imagefolder:/data/imagenet --exp-dir runs/paper
-  vicreg pretrain --config run.yaml --epochs 10`,
+  vicreg pretrain --config run.yaml --epochs 10
+  vicreg pretrain --preset tiny --ranks 2 --exp-dir runs/two   # 2 processes under mpiexec
+  mpiexec -n 8 -f hosts deno run -A cli/main.ts pretrain --distributed mpi …`,
   flags: PRETRAIN_FLAGS,
   async run(values, _positionals, given) {
     return await runPretrain(await configFromFlags(values, given));

@@ -1,7 +1,7 @@
 /**
  * `vicreg preview`: a PNG grid that shows what the paper's TrainTransform
  * does, one row per image: the original (resized), view 1 and view 2
- * (de-normalised).
+ * (de-normalised), under a header naming the columns.
  *
  * @module
  */
@@ -14,9 +14,68 @@ import {
   evalTransform,
   TrainTransform,
 } from "@scaling-vicreg/augment";
+import { drawText, textBox } from "@scaling-vicreg/probe/figure-text";
 import { type Command, UsageError } from "./args.ts";
 
 const GAP = 2;
+
+/** Column names, and the short ones for narrow columns. */
+const HEADERS = [["original", "view 1", "view 2"], ["orig", "v1", "v2"]];
+
+/**
+ * The header's column names that fit a column of `size` pixels at `scale`
+ * (the full names, else the short ones, else none).
+ */
+function headerFor(size: number, scale: number): string[] {
+  return HEADERS.find((names) =>
+    names.every((n) => textBox(n, 0, 0, { scale }).width <= size)
+  ) ?? [];
+}
+
+/**
+ * The preview grid: a header row naming the three columns (the project's
+ * bitmap font; scale 2 from 96 px views), then one row per image with the
+ * original and the two views, `GAP` = 2 white pixels between cells.
+ *
+ * @param columns Three `[rows, size, size, 3]` arrays of floats in [0, 1]:
+ * originals, views 1, views 2.
+ * @param rows Images.
+ * @param size Cell side in pixels.
+ * @returns The image (encode it with `encode()`).
+ */
+export function renderPreviewGrid(
+  columns: readonly (Float32Array | Int32Array | Uint8Array)[],
+  rows: number,
+  size: number,
+): Image {
+  const scale = size >= 96 ? 2 : 1;
+  const names = headerFor(size, scale);
+  const header = names.length ? 7 * scale + 2 * GAP : 0;
+  const grid = new Image(
+    3 * size + 4 * GAP,
+    header + rows * size + (rows + 1) * GAP,
+  );
+  grid.fill(0xffffffff);
+  names.forEach((name, c) =>
+    drawText(grid, name, GAP + c * (size + GAP) + size / 2, GAP, {
+      scale,
+      anchor: "middle",
+    })
+  );
+  const per = size * size * 3;
+  for (let r = 0; r < rows; r++) {
+    columns.forEach((pixels, c) =>
+      blit(
+        grid,
+        pixels.subarray(r * per, (r + 1) * per),
+        size,
+        GAP + c * (size + GAP),
+        header + GAP + r * (size + GAP),
+      )
+    );
+  }
+  return grid;
+}
 
 /** Writes `[H, W, 3]` floats in [0, 1] into an RGBA bitmap at (left, top). */
 function blit(
@@ -45,7 +104,8 @@ export const previewCommand: Command = {
   usage: "[--data DIR|SPEC] [--n 8] [--out views.png] [--seed 0] [--size 96]",
   description: `
 One row per image: the original (bicubic-resized to SIZE×SIZE), view 1 and
-view 2 of the paper's TrainTransform, de-normalised. --data takes a folder
+view 2 of the paper's TrainTransform, de-normalised, under a header naming the
+columns. --data takes a folder
 (searched recursively, sorted by path; the first N images are used) or any
 data-set spec (kind:path); without it the built-in procedural images are used.`,
   flags: {
@@ -102,20 +162,8 @@ data-set spec (kind:path); without it the built-in procedural images are used.`,
       [original, v1, v2].map(async (t) => await t.data() as Float32Array),
     );
     tf.dispose([view1, view2, original, v1, v2]);
-    const rows = images.length, per = size * size * 3;
-    const grid = new Image(3 * size + 4 * GAP, rows * size + (rows + 1) * GAP);
-    grid.fill(0xffffffff);
-    for (let r = 0; r < rows; r++) {
-      columns.forEach((pixels, c) =>
-        blit(
-          grid,
-          pixels.subarray(r * per, (r + 1) * per),
-          size,
-          GAP + c * (size + GAP),
-          GAP + r * (size + GAP),
-        )
-      );
-    }
+    const rows = images.length;
+    const grid = renderPreviewGrid(columns, rows, size);
     await Deno.writeFile(flags.out as string, await grid.encode());
     console.log(
       `wrote ${flags.out}: ${rows} rows (original, view 1, view 2) at ${size}px`,

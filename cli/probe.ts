@@ -23,10 +23,12 @@ import {
 } from "@scaling-vicreg/models";
 import {
   formatHeadline,
+  type LabelledFeatures,
   type ProbeReport,
   readLabelledFeatures,
   runProbeProtocol,
   sha256Hex,
+  type TtaSplits,
   writeReport,
 } from "@scaling-vicreg/probe";
 import { loadRunBackbone, probeBackbone } from "@scaling-vicreg/train";
@@ -114,16 +116,42 @@ async function fromFeatures(
       `Flag --${missing[0]} is required with --train-features`,
     );
   }
-  const train = await readLabelledFeatures(
-    values["train-features"] as string,
-    values["train-labels"] as string,
-  );
-  const test = await readLabelledFeatures(
-    values["test-features"] as string,
-    values["test-labels"] as string,
-  );
+  const ttaOn = values["tta-on"] as TtaSplits;
+  const trainTtaPath = values["train-tta-features"] as string | undefined;
+  const testTtaPath = values["test-tta-features"] as string | undefined;
+  if (trainTtaPath !== undefined && testTtaPath === undefined) {
+    throw new UsageError(
+      "Flag --train-tta-features needs --test-tta-features (the TTA row is tested on 10-crop test features)",
+    );
+  }
+  if (testTtaPath !== undefined && ttaOn === "all" && !trainTtaPath) {
+    throw new UsageError(
+      "Flag --test-tta-features needs --train-tta-features with --tta-on all (the paper's protocol fits on 10-crop train features); pass --tta-on test for the test-only variant",
+    );
+  }
+  const sets: LabelledFeatures[] = [];
+  const read = async (features: string, labels: string) => {
+    const set = await readLabelledFeatures(features, labels);
+    sets.push(set);
+    return set;
+  };
   try {
-    return runProbeProtocol({ train, test }, {
+    const train = await read(
+      values["train-features"] as string,
+      values["train-labels"] as string,
+    );
+    const test = await read(
+      values["test-features"] as string,
+      values["test-labels"] as string,
+    );
+    const trainTta = trainTtaPath !== undefined && ttaOn === "all"
+      ? await read(trainTtaPath, values["train-labels"] as string)
+      : undefined;
+    const testTta = testTtaPath !== undefined
+      ? await read(testTtaPath, values["test-labels"] as string)
+      : undefined;
+    return runProbeProtocol({ train, test, trainTta, testTta }, {
+      ttaOn,
       sweep: {
         trials: values.trials as number,
         maxEpochs: values["max-epochs"] as number,
@@ -132,9 +160,11 @@ async function fromFeatures(
       baseline: { epochs: values["max-epochs"] as number },
       title: "Linear probe on precomputed features",
       meta: { features: values["train-features"] as string },
+      plainTransform: "precomputed: --train-features, --test-features",
+      ttaTransform: "precomputed: --train-tta-features, --test-tta-features",
     });
   } finally {
-    tf.dispose([train.features, test.features]);
+    tf.dispose(sets.map((s) => s.features));
   }
 }
 
@@ -147,14 +177,23 @@ export const probeCommand: Command = {
     "(--run DIR | --weights W.safetensors --arch A | --train-features F.npy …) [flags]",
   description: `
 The paper's protocol: features of the train and test images from the frozen
-backbone in evaluation mode (bicubic resize to --size; with --tta also the
-average over the ten crops of a resize to size/0.875), cached on disk; a
+backbone in evaluation mode (bicubic resize to --size), cached on disk; a
 baseline probe (fixed lr 0.01, wd 1e-4, SGD + cosine); a random-search sweep of
 --trials trials (lr, weight decay, optimizer, schedule, epochs) scored on a
 validation split carved from train, the best retrained on all of train and
-evaluated once on test (plain and TTA features); and kNN (k = 20, cosine,
-temperature 0.07). Writes report.md, report.json and SVG plots to --out and
-prints the headline table. The test split is never used for selection.
+evaluated once on test; and kNN (k = 20, cosine, temperature 0.07). Writes
+report.md, report.json and SVG plots to --out and prints the headline table.
+The test split is never used for selection.
+
+With --tta, a second sweep on 10-crop features, as the paper's
+create_submission_linear_tta.py: every train, validation and test image is
+resized to floor(size/0.875) squared, its four corner and centre crops and
+their mirror images embedded, and the ten feature vectors averaged; the sweep
+is fitted and selected on these train/validation features and tested once on
+these test features (--tta-on all, the default). --tta-on test instead applies
+the plain sweep's classifier to 10-crop test features only (a train/test shift,
+reported as "test split only"). The report states which split got which
+features.
 
 Examples:
   vicreg probe --run runs/tiny --data procedural --trials 8
@@ -207,7 +246,14 @@ Examples:
     },
     tta: {
       type: "boolean",
-      help: "Also evaluate with 10-crop test-time augmentation",
+      help: "Also run the sweep with 10-crop TTA features (see --tta-on)",
+    },
+    "tta-on": {
+      type: "string",
+      help:
+        "Splits that get 10-crop features: all (train, validation, test: the paper's) or test (test only)",
+      default: "all",
+      choices: ["all", "test"],
     },
     trials: { type: "int", help: "Sweep trials", default: 20 },
     "max-epochs": {
@@ -246,6 +292,14 @@ Examples:
     "train-labels": { type: "string", help: "Train labels (.npy [N])" },
     "test-features": { type: "string", help: "Test features (.npy [M, D])" },
     "test-labels": { type: "string", help: "Test labels (.npy [M])" },
+    "train-tta-features": {
+      type: "string",
+      help: "Precomputed 10-crop mean train features (.npy [N, D])",
+    },
+    "test-tta-features": {
+      type: "string",
+      help: "Precomputed 10-crop mean test features (.npy [M, D])",
+    },
   },
   async run(values) {
     const trials = values.trials as number;
@@ -275,6 +329,8 @@ Examples:
         "train-labels",
         "test-features",
         "test-labels",
+        "train-tta-features",
+        "test-tta-features",
       ]
     ) {
       if (values[f] !== undefined) needed.push([f, values[f] as string]);
@@ -313,6 +369,7 @@ Examples:
         report = await probeBackbone(backbone, data, {
           size,
           tta: values.tta === true,
+          ttaOn: values["tta-on"] as TtaSplits,
           trials,
           maxEpochs,
           baselineEpochs: maxEpochs,

@@ -28,6 +28,11 @@ export interface Batch {
   epoch: number;
   /** The batch's index within the epoch. */
   index: number;
+  /**
+   * Row of the first image within the whole batch: 0, or with a `shard`,
+   * where this process's share starts.
+   */
+  offset: number;
 }
 
 /** Options of {@linkcode Loader}. */
@@ -54,13 +59,26 @@ export interface LoaderOptions {
    * @default {2}
    */
   prefetch?: number;
+  /**
+   * Load only this process's share of each batch: of a batch of n images,
+   * rows `⌊n·rank/size⌋ … ⌊n·(rank+1)/size⌋ − 1` (data-parallel training,
+   * where the shards of all ranks make up the batch a single process sees).
+   * @default {{ rank: 0, size: 1 }}
+   */
+  shard?: { rank: number; size: number };
 }
 
 /** Defaults of {@linkcode LoaderOptions}. */
 export const DEFAULT_LOADER_OPTIONS: Readonly<
   Required<Omit<LoaderOptions, "batchSize">>
 > = Object
-  .freeze({ shuffle: true, seed: 0, dropLast: true, prefetch: 2 });
+  .freeze({
+    shuffle: true,
+    seed: 0,
+    dropLast: true,
+    prefetch: 2,
+    shard: { rank: 0, size: 1 },
+  });
 
 /**
  * Loads batches of images from an {@linkcode ImageSource} in a seeded order.
@@ -84,10 +102,21 @@ export class Loader {
    * Makes a loader.
    *
    * @param source The images.
-   * @param options Batch size, shuffle, seed, dropLast, prefetch.
+   * @param options Batch size, shuffle, seed, dropLast, prefetch, shard.
    */
   constructor(source: ImageSource, options: LoaderOptions) {
     const o = { ...DEFAULT_LOADER_OPTIONS, ...options };
+    const { rank, size } = o.shard;
+    if (
+      !Number.isInteger(size) || size < 1 || !Number.isInteger(rank) ||
+      rank < 0 || rank >= size
+    ) {
+      throw new RangeError(
+        `Expected loader option "shard" to be { rank, size } with 0 ≤ rank < size: received ${
+          JSON.stringify(o.shard)
+        }`,
+      );
+    }
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1) {
       throw new RangeError(
         `Expected loader option "batchSize" to be a positive integer: received ${o.batchSize}`,
@@ -147,10 +176,12 @@ export class Loader {
       );
     }
     const order = this.order(epoch);
-    const { batchSize, prefetch } = this.#options;
+    const { batchSize, prefetch, shard } = this.#options;
     const load = (b: number): Promise<Batch> => {
-      const indices = order.slice(b * batchSize, (b + 1) * batchSize);
-      const promise = this.#loadBatch(indices, epoch, b);
+      const all = order.slice(b * batchSize, (b + 1) * batchSize);
+      const from = Math.floor(all.length * shard.rank / shard.size);
+      const to = Math.floor(all.length * (shard.rank + 1) / shard.size);
+      const promise = this.#loadBatch(all.slice(from, to), epoch, b, from);
       // Rejections surface when the batch is awaited; this keeps a batch that
       // fails while queued from being reported as unhandled.
       promise.catch(() => {});
@@ -174,6 +205,7 @@ export class Loader {
     indices: number[],
     epoch: number,
     index: number,
+    offset: number,
   ): Promise<Batch> {
     const source = this.#source;
     const images = await Promise.all(indices.map((i) => source.get(i)));
@@ -186,6 +218,6 @@ export class Loader {
       }
       labels[k] = label;
     }
-    return { images, labels, indices, epoch, index };
+    return { images, labels, indices, epoch, index, offset };
   }
 }

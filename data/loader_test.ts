@@ -1,4 +1,8 @@
-import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
+import {
+  assertEquals,
+  assertThrows,
+  assertTrue,
+} from "@scaling-vicreg/backend/testing";
 import type { RgbImage } from "@scaling-vicreg/backend/image";
 import { type Batch, Loader } from "./loader.ts";
 import type { ImageSource } from "./source.ts";
@@ -189,4 +193,32 @@ Deno.test("Loader over a worker-backed data set gives the batches of a main-thre
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("Loader with a shard loads each rank's rows of every batch, which together are the whole batch", async () => {
+  const source = proceduralDataset({ n: 20, size: 8, seed: 4 });
+  const whole = new Loader(source, { batchSize: 7, seed: 2 });
+  const shards = [0, 1, 2].map((rank) =>
+    new Loader(source, { batchSize: 7, seed: 2, shard: { rank, size: 3 } })
+  );
+  const expected: number[][] = [];
+  for await (const b of whole.batches(1)) expected.push(b.indices);
+  const got: number[][] = expected.map(() => []);
+  for (const loader of shards) {
+    let previous = -1;
+    for await (const b of loader.batches(1)) {
+      // Rows 0-1, 2-3 and 4-6 of 7.
+      assertEquals(b.offset, [0, 2, 4][shards.indexOf(loader)]);
+      assertEquals(b.images.length, b.indices.length);
+      got[b.index].push(...b.indices);
+      assertTrue(b.index > previous);
+      previous = b.index;
+    }
+  }
+  assertEquals(got, expected);
+  assertThrows(
+    () => new Loader(source, { batchSize: 7, shard: { rank: 3, size: 3 } }),
+    RangeError,
+    "shard",
+  );
 });

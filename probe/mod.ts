@@ -27,6 +27,7 @@ export * from "./knn.ts";
 export * from "./split.ts";
 export * from "./sweep.ts";
 export * from "./features.ts";
+export * from "./figure_text.ts";
 export * from "./report.ts";
 export * from "./protocol.ts";
 // Sibling-member types this package's API names (documentation links).

@@ -1,6 +1,7 @@
 /**
- * The probe report a person reads: `report.md` (headline table and the gain
- * the sweep and TTA bring), `report.json`, and two hand-written SVG plots.
+ * The probe report a person reads: `report.md` (headline table, the gain
+ * the sweep and TTA bring, and which features every split got),
+ * `report.json`, and two hand-written SVG plots.
  *
  * @module
  */
@@ -35,20 +36,66 @@ export interface ReportKnn {
   temperature: number;
 }
 
+/**
+ * Which splits the TTA row takes 10-crop features for: `"all"` (train,
+ * validation and test, as the paper's `create_submission_linear_tta.py`) or
+ * `"test"` (fitted and selected on single-view features, tested on 10-crop
+ * ones: a train/test shift, for comparison only).
+ */
+export type TtaSplits = "all" | "test";
+
+/** The TTA sweep of a report with `ttaOn: "all"`: its own trials and selection. */
+export interface ReportTtaSweep {
+  /** The selected hyper-parameters (on 10-crop validation features). */
+  best: ProbeHyperparams;
+  /** Index of the selected trial. */
+  bestTrial: number;
+  /** Every trial, scored on the 10-crop validation features. */
+  trials: SweepTrial[];
+}
+
+/** The features one probe row gives each split (`"none"` where it has no such split). */
+export interface ReportSplits {
+  /** The row, as in the headline table. */
+  probe: string;
+  /** Features the classifier is fitted on (the training split, then all of train). */
+  train: string;
+  /** Features the sweep's trials are scored on for selection. */
+  validation: string;
+  /** Features of the test split (used once). */
+  test: string;
+}
+
+/** What the report's feature names stand for. */
+export interface ReportTransforms {
+  /** The single-view features (e.g. the eval transform). */
+  plain: string;
+  /** The 10-crop mean features. */
+  tta: string;
+}
+
 /** Everything {@linkcode writeReport} writes (also the shape of `report.json`). */
 export interface ProbeReport {
   /** Heading of `report.md`. */
   title: string;
   /** Free-form facts shown under "Setup" (weights, data, backend, sizes…). */
   meta: Record<string, string | number | boolean>;
-  /** Fixed-hyper-parameter probe on centre-crop features. */
+  /** Fixed-hyper-parameter probe on single-view features. */
   baseline: ReportMetrics;
   /** Hyper-parameters of the baseline. */
   baselineParams: ProbeHyperparams;
-  /** The swept probe on centre-crop features. */
+  /** The swept probe on single-view features. */
   sweep: ReportMetrics;
-  /** The swept probe on 10-crop TTA features, or `null` when not run. */
+  /** The swept probe with 10-crop TTA (see `ttaOn`), or `null` when not run. */
   sweepTta: ReportMetrics | null;
+  /** Which splits the TTA row took 10-crop features for, or `null` without TTA. */
+  ttaOn: TtaSplits | null;
+  /** The TTA row's own sweep when `ttaOn` is `"all"`, else `null`. */
+  ttaSweep: ReportTtaSweep | null;
+  /** The features every row gives train, validation and test. */
+  splits: ReportSplits[];
+  /** What the feature names in `splits` stand for. */
+  transforms: ReportTransforms;
   /** kNN accuracy, or `null` when not run. */
   knn: ReportKnn | null;
   /** The selected hyper-parameters. */
@@ -67,14 +114,95 @@ export interface MakeProbeReportInput {
   baseline: BaselineResult;
   /** The sweep run. */
   sweep: SweepResult;
-  /** Name of the TTA set in `sweep.extra` (absent: no TTA row). */
+  /**
+   * The sweep on 10-crop features of train and test (`ttaOn: "all"`, the
+   * paper's protocol); exclusive with `ttaSet`.
+   */
+  ttaSweep?: SweepResult;
+  /**
+   * Name of a 10-crop test set in `sweep.extra` (`ttaOn: "test"`: the
+   * plain-feature classifier applied to 10-crop test features); exclusive
+   * with `ttaSweep`.
+   */
   ttaSet?: string;
+  /** What produced the features. @default {DEFAULT_REPORT_TRANSFORMS} */
+  transforms?: ReportTransforms;
   /** A kNN result. */
   knn?: KnnResult;
   /** Heading. @default {"Linear probe"} */
   title?: string;
   /** Setup facts. @default {{}} */
   meta?: Record<string, string | number | boolean>;
+}
+
+/** The default {@linkcode ReportTransforms}: the eval transform and the paper's 10-crop mean. */
+export const DEFAULT_REPORT_TRANSFORMS: Readonly<ReportTransforms> = Object
+  .freeze({
+    plain: "the eval transform (bicubic resize to size × size)",
+    tta:
+      "bicubic resize to ⌊size / 0.875⌋², the four corner and centre crops of size × size and their mirror images, the mean of the ten feature vectors",
+  });
+
+const PLAIN = "single view";
+const TEN_CROP = "10-crop mean";
+
+/** The headline name of the TTA row. */
+function ttaRowName(ttaOn: TtaSplits): string {
+  return ttaOn === "all"
+    ? "sweep + 10-crop TTA"
+    : "sweep + 10-crop TTA (test split only)";
+}
+
+/**
+ * The features each probe row of a report gives the train, validation and
+ * test splits (`"single view"`, `"10-crop mean"` or `"none"`).
+ *
+ * @param report The rows it has: TTA (and on which splits), kNN.
+ * @returns One entry per row, in headline order.
+ *
+ * @example
+ * ```ts
+ * import { reportSplits } from "@scaling-vicreg/probe/report";
+ * reportSplits({ trials: [], ttaOn: "all", knn: null })[2];
+ * // { probe: "sweep + 10-crop TTA", train: "10-crop mean", validation: "10-crop mean", test: "10-crop mean" }
+ * ```
+ */
+export function reportSplits(
+  report: Pick<ProbeReport, "trials" | "ttaOn" | "knn">,
+): ReportSplits[] {
+  const out: ReportSplits[] = [
+    { probe: "baseline", train: PLAIN, validation: "none", test: PLAIN },
+    {
+      probe: `sweep (${report.trials.length} trials)`,
+      train: PLAIN,
+      validation: PLAIN,
+      test: PLAIN,
+    },
+  ];
+  if (report.ttaOn === "all") {
+    out.push({
+      probe: ttaRowName("all"),
+      train: TEN_CROP,
+      validation: TEN_CROP,
+      test: TEN_CROP,
+    });
+  } else if (report.ttaOn === "test") {
+    out.push({
+      probe: ttaRowName("test"),
+      train: PLAIN,
+      validation: PLAIN,
+      test: TEN_CROP,
+    });
+  }
+  if (report.knn) {
+    out.push({
+      probe: `kNN (k=${report.knn.k}, T=${report.knn.temperature})`,
+      train: PLAIN,
+      validation: "none",
+      test: PLAIN,
+    });
+  }
+  return out;
 }
 
 function headline(m: ClassificationMetrics): ReportMetrics {
@@ -86,8 +214,9 @@ function headline(m: ClassificationMetrics): ReportMetrics {
 }
 
 /**
- * Assembles a {@linkcode ProbeReport} from a baseline, a sweep (whose
- * `extra[ttaSet]` holds the TTA metrics) and an optional kNN result.
+ * Assembles a {@linkcode ProbeReport} from a baseline, a sweep, the TTA row
+ * (a sweep on 10-crop features, or the name of a 10-crop test set in
+ * `sweep.extra`) and an optional kNN result.
  *
  * @param input The runs; see {@linkcode MakeProbeReportInput}.
  * @returns The report.
@@ -99,8 +228,13 @@ function headline(m: ClassificationMetrics): ReportMetrics {
  * ```
  */
 export function makeProbeReport(input: MakeProbeReportInput): ProbeReport {
-  const { baseline, sweep, ttaSet, knn } = input;
-  let tta: ClassificationMetrics | null = null;
+  const { baseline, sweep, ttaSet, ttaSweep, knn } = input;
+  if (ttaSet !== undefined && ttaSweep !== undefined) {
+    throw new TypeError(
+      "Expected one of ttaSweep (10-crop features on every split) and ttaSet (10-crop test features only): received both",
+    );
+  }
+  let tta: ClassificationMetrics | null = ttaSweep?.test ?? null;
   if (ttaSet !== undefined) {
     tta = sweep.extra[ttaSet] ?? null;
     if (tta === null) {
@@ -111,6 +245,19 @@ export function makeProbeReport(input: MakeProbeReportInput): ProbeReport {
       );
     }
   }
+  const ttaOn: TtaSplits | null = ttaSweep !== undefined
+    ? "all"
+    : ttaSet !== undefined
+    ? "test"
+    : null;
+  const reportKnn = knn
+    ? {
+      top1: knn.top1,
+      top5: knn.top5,
+      k: knn.k,
+      temperature: knn.temperature,
+    }
+    : null;
   return {
     title: input.title ?? "Linear probe",
     meta: input.meta ?? {},
@@ -118,14 +265,17 @@ export function makeProbeReport(input: MakeProbeReportInput): ProbeReport {
     baselineParams: baseline.params,
     sweep: headline(sweep.test),
     sweepTta: tta ? headline(tta) : null,
-    knn: knn
+    ttaOn,
+    ttaSweep: ttaSweep
       ? {
-        top1: knn.top1,
-        top5: knn.top5,
-        k: knn.k,
-        temperature: knn.temperature,
+        best: ttaSweep.best,
+        bestTrial: ttaSweep.bestTrial,
+        trials: ttaSweep.trials,
       }
       : null,
+    splits: reportSplits({ trials: sweep.trials, ttaOn, knn: reportKnn }),
+    transforms: { ...(input.transforms ?? DEFAULT_REPORT_TRANSFORMS) },
+    knn: reportKnn,
     best: sweep.best,
     bestTrial: sweep.bestTrial,
     trials: sweep.trials,
@@ -163,7 +313,7 @@ function rows(report: ProbeReport): Row[] {
   ];
   if (report.sweepTta) {
     out.push({
-      name: "sweep + 10-crop TTA",
+      name: ttaRowName(report.ttaOn ?? "test"),
       metrics: report.sweepTta,
       perClass: true,
       gain: report.sweepTta.top1 - report.baseline.top1,
@@ -295,7 +445,12 @@ export function accuracySvg(report: ProbeReport): string {
     ["baseline", report.baseline.top1],
     ["sweep", report.sweep.top1],
   ];
-  if (report.sweepTta) bars.push(["sweep + TTA", report.sweepTta.top1]);
+  if (report.sweepTta) {
+    bars.push([
+      report.ttaOn === "all" ? "sweep + TTA" : "TTA (test only)",
+      report.sweepTta.top1,
+    ]);
+  }
   const [w, h, left, bottom, top] = [420, 280, 50, 40, 30];
   const plotH = h - bottom - top;
   const slot = (w - left - 20) / bars.length;
@@ -420,8 +575,25 @@ export function sweepSvg(report: ProbeReport): string {
   return parts.join("\n") + "\n";
 }
 
+function trialTable(trials: SweepTrial[], bestTrial: number): string[] {
+  return [
+    "| # | optimizer | scheduler | lr | weight decay | epochs | val top-1 | val top-5 | seconds |",
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|",
+    ...trials.map((t) =>
+      `| ${t.index}${
+        t.index === bestTrial ? " ★" : ""
+      } | ${t.params.optimizer} | ${t.params.scheduler} | ${
+        t.params.lr.toExponential(2)
+      } | ${t.params.weightDecay.toExponential(2)} | ${t.params.epochs} | ${
+        pct(t.validationTop1)
+      } | ${pct(t.validationTop5)} | ${t.seconds.toFixed(2)} |`
+    ),
+  ];
+}
+
 /**
- * The Markdown report: headline table, gains, selected hyper-parameters,
+ * The Markdown report: headline table, gains, the features of each split,
+ * selected hyper-parameters,
  * every trial, the setup, and links to the two plots.
  *
  * @param report The report.
@@ -455,14 +627,41 @@ export function reportMarkdown(report: ProbeReport): string {
     "",
     "![Top-1 accuracy: baseline vs sweep vs sweep + TTA](accuracy.svg)",
     "",
+    "## Features of each split",
+    "",
+    "The classifier is fitted on the train features (the training split during the sweep, then all of train), the sweep's trials are scored on the validation features (a stratified split held out from train) to select one, and the test features are used once.",
+    "",
+    "| probe | train (fit) | validation (selection) | test |",
+    "|---|---|---|---|",
+    ...report.splits.map((r) =>
+      `| ${escapeMd(r.probe)} | ${r.train} | ${r.validation} | ${r.test} |`
+    ),
+    "",
+    `- **${PLAIN}:** ${escapeMd(report.transforms.plain)}`,
+    ...(report.ttaOn === null
+      ? []
+      : [`- **${TEN_CROP}:** ${escapeMd(report.transforms.tta)}`]),
+    ...(report.ttaOn === "test"
+      ? [
+        "",
+        "The TTA row is the **test-only variant**: its classifier was fitted and selected on single-view features and applied to 10-crop test features, a train/test distribution shift. The paper's protocol (`--tta-on all`) uses 10-crop features on every split.",
+      ]
+      : []),
+    "",
     "## Hyper-parameters",
     "",
     "| probe | optimizer | scheduler | lr | weight decay | epochs |",
     "|---|---|---|---:|---:|---:|",
-    ...([["baseline", report.baselineParams], [
-      `selected (trial #${report.bestTrial})`,
-      report.best,
-    ]] as [string, ProbeHyperparams][]).map(([name, p]) =>
+    ...([
+      ["baseline", report.baselineParams],
+      [`selected (trial #${report.bestTrial})`, report.best],
+      ...(report.ttaSweep
+        ? [[
+          `selected with 10-crop TTA (trial #${report.ttaSweep.bestTrial})`,
+          report.ttaSweep.best,
+        ]]
+        : []),
+    ] as [string, ProbeHyperparams][]).map(([name, p]) =>
       `| ${name} | ${p.optimizer} | ${p.scheduler} | ${
         p.lr.toExponential(2)
       } | ${p.weightDecay.toExponential(2)} | ${p.epochs} |`
@@ -474,19 +673,19 @@ export function reportMarkdown(report: ProbeReport): string {
     "",
     "![Sweep: validation top-1 vs learning rate](sweep.svg)",
     "",
-    "| # | optimizer | scheduler | lr | weight decay | epochs | val top-1 | val top-5 | seconds |",
-    "|---:|---|---|---:|---:|---:|---:|---:|---:|",
-    ...report.trials.map((t) =>
-      `| ${t.index}${
-        t.index === report.bestTrial ? " ★" : ""
-      } | ${t.params.optimizer} | ${t.params.scheduler} | ${
-        t.params.lr.toExponential(2)
-      } | ${t.params.weightDecay.toExponential(2)} | ${t.params.epochs} | ${
-        pct(t.validationTop1)
-      } | ${pct(t.validationTop5)} | ${t.seconds.toFixed(2)} |`
-    ),
+    ...trialTable(report.trials, report.bestTrial),
     "",
   ];
+  if (report.ttaSweep) {
+    lines.push(
+      "## Sweep trials with 10-crop TTA",
+      "",
+      "The same trials (same validation rows, same hyper-parameters), fitted and scored on 10-crop mean features.",
+      "",
+      ...trialTable(report.ttaSweep.trials, report.ttaSweep.bestTrial),
+      "",
+    );
+  }
   const meta = Object.entries(report.meta);
   if (meta.length > 0) {
     lines.push(
@@ -531,6 +730,8 @@ export async function writeReport(
 
 /**
  * Reads a `report.json` written by {@linkcode writeReport} (to re-render it).
+ * A report written before `ttaOn` existed had its TTA row on the test split
+ * only, and is read as such.
  *
  * @param path The `report.json` file, or the directory holding it.
  * @returns The report.
@@ -555,5 +756,9 @@ export async function readReport(path: string): Promise<ProbeReport> {
     );
   }
   delete value.gains;
+  value.ttaOn ??= value.sweepTta ? "test" : null;
+  value.ttaSweep ??= null;
+  value.transforms ??= { ...DEFAULT_REPORT_TRANSFORMS };
+  value.splits ??= reportSplits(value);
   return value as ProbeReport;
 }

@@ -6,12 +6,17 @@ import {
   assertThrows,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
+import { svgTextBoxes } from "./figure_text.ts";
 import {
+  accuracySvg,
+  DEFAULT_REPORT_TRANSFORMS,
   formatHeadline,
   makeProbeReport,
   type ProbeReport,
   readReport,
   reportGains,
+  reportSplits,
+  sweepSvg,
   writeReport,
 } from "./report.ts";
 import { baselineProbe, sweep, type SweepTrial } from "./sweep.ts";
@@ -41,6 +46,13 @@ function trial(
   };
 }
 
+const TRIALS = [
+  trial(0, "sgd", 0.05, 0.7),
+  trial(1, "adamw", 0.003, 0.8),
+  trial(2, "sgd", 2e-4, 0.4),
+];
+const KNN = { top1: 0.5, top5: 0.8, k: 20, temperature: 0.07 };
+
 const REPORT: ProbeReport = {
   title: "Toy <probe>",
   meta: { weights: "ckpt.safetensors", classes: 3 },
@@ -54,14 +66,22 @@ const REPORT: ProbeReport = {
   },
   sweep: { top1: 0.7125, top5: 0.95, perClassAccuracy: 0.7 },
   sweepTta: { top1: 0.755, top5: 0.96, perClassAccuracy: 0.74 },
-  knn: { top1: 0.5, top5: 0.8, k: 20, temperature: 0.07 },
+  ttaOn: "all",
+  ttaSweep: {
+    best: trial(0, "sgd", 0.05, 0.75).params,
+    bestTrial: 0,
+    trials: [
+      trial(0, "sgd", 0.05, 0.75),
+      trial(1, "adamw", 0.003, 0.7),
+      trial(2, "sgd", 2e-4, 0.45),
+    ],
+  },
+  splits: reportSplits({ trials: TRIALS, ttaOn: "all", knn: KNN }),
+  transforms: { ...DEFAULT_REPORT_TRANSFORMS },
+  knn: KNN,
   best: trial(1, "adamw", 0.003, 0.8).params,
   bestTrial: 1,
-  trials: [
-    trial(0, "sgd", 0.05, 0.7),
-    trial(1, "adamw", 0.003, 0.8),
-    trial(2, "sgd", 2e-4, 0.4),
-  ],
+  trials: TRIALS,
   confusion: [[1, 0], [0, 1]],
 };
 
@@ -108,6 +128,11 @@ Deno.test("writeReport() writes well-formed JSON, Markdown and SVG with the numb
         "accuracy.svg",
         "sweep.svg",
         "| 1 ★ | adamw",
+        "| 0 ★ | sgd",
+        "| sweep + 10-crop TTA | 10-crop mean | 10-crop mean | 10-crop mean |",
+        "| sweep (3 trials) | single view | single view | single view |",
+        "| baseline | single view | none | single view |",
+        "⌊size / 0.875⌋²",
       ]
     ) {
       assertTrue(md.includes(s), `report.md lacks ${s}`);
@@ -122,6 +147,13 @@ Deno.test("writeReport() writes well-formed JSON, Markdown and SVG with the numb
     assertEquals(scatter.match(/<circle class="best"/g)?.length, 1);
     assertEquals(scatter.match(/fill="#d62728" fill-opacity/g)?.length, 1); // one adamw trial
     assertEquals(await readReport(`${dir}/out`), REPORT);
+    assertEquals(json.splits[2], {
+      probe: "sweep + 10-crop TTA",
+      train: "10-crop mean",
+      validation: "10-crop mean",
+      test: "10-crop mean",
+    });
+    assertTrue(!md.includes("test-only variant"));
     await Deno.writeTextFile(`${dir}/bad.json`, "{}");
     await assertRejects(
       () => readReport(`${dir}/bad.json`),
@@ -144,6 +176,10 @@ Deno.test("formatHeadline() prints the table and the gains in points", () => {
   assertEquals(
     lines[5],
     "gain in top-1: sweep +11.25 pts, TTA +4.25 pts, total +15.50 pts",
+  );
+  const testOnly = formatHeadline({ ...REPORT, ttaOn: "test" });
+  assertTrue(
+    testOnly.split("\n")[3].startsWith("sweep + 10-crop TTA (test split only)"),
   );
   const noTta = formatHeadline({ ...REPORT, sweepTta: null, knn: null });
   assertEquals(noTta.split("\n").length, 4);
@@ -183,10 +219,92 @@ Deno.test("makeProbeReport() assembles baseline, sweep, TTA and kNN runs", () =>
   assertEquals(report.knn?.k, 20);
   assertEquals(report.confusion, swept.extra.tta.confusion);
   assertEquals(report.trials.length, 3);
+  assertEquals(report.ttaOn, "test");
+  assertEquals(report.splits[2].train, "single view");
+  assertEquals(report.splits[2].test, "10-crop mean");
+  const ttaSweep = sweep(tta, tta, { trials: 2, maxEpochs: 2 });
+  const all = makeProbeReport({ baseline: base, sweep: swept, ttaSweep });
+  assertEquals(all.ttaOn, "all");
+  assertEquals(all.sweepTta?.top1, ttaSweep.test.top1);
+  assertEquals(all.ttaSweep?.trials, ttaSweep.trials);
+  assertEquals(all.confusion, ttaSweep.test.confusion);
+  assertThrows(
+    () =>
+      makeProbeReport({
+        baseline: base,
+        sweep: swept,
+        ttaSweep,
+        ttaSet: "tta",
+      }),
+    TypeError,
+    "both",
+  );
   assertThrows(
     () => makeProbeReport({ baseline: base, sweep: swept, ttaSet: "nope" }),
     RangeError,
     "nope",
   );
   tf.dispose([train.features, test.features, tta.features]);
+});
+
+Deno.test("readReport() reads a report written before ttaOn as the test-only TTA variant", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { ttaOn: _a, ttaSweep: _b, splits: _c, transforms: _d, ...old } =
+      REPORT;
+    await Deno.writeTextFile(`${dir}/report.json`, JSON.stringify(old));
+    const read = await readReport(dir);
+    assertEquals(read.ttaOn, "test");
+    assertEquals(read.ttaSweep, null);
+    assertEquals(read.splits[2], {
+      probe: "sweep + 10-crop TTA (test split only)",
+      train: "single view",
+      validation: "single view",
+      test: "10-crop mean",
+    });
+    await writeReport(dir, read);
+    const md = await Deno.readTextFile(`${dir}/report.md`);
+    assertTrue(md.includes("**test-only variant**"), md);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("accuracySvg() and sweepSvg() keep every label inside the canvas, apart", () => {
+  for (
+    const report of [
+      REPORT,
+      { ...REPORT, ttaOn: "test" as const },
+      { ...REPORT, sweepTta: null, ttaOn: null },
+    ]
+  ) {
+    for (const svg of [accuracySvg(report), sweepSvg(report)]) {
+      const width = Number(svg.match(/<svg[^>]* width="(\d+)"/)![1]);
+      const height = Number(svg.match(/<svg[^>]* height="(\d+)"/)![1]);
+      const boxes = svgTextBoxes(svg);
+      assertTrue(boxes.length > 5);
+      for (const b of boxes) {
+        assertTrue(
+          b.x >= 0 && b.y >= 0 && b.x + b.width <= width &&
+            b.y + b.height <= height,
+          `"${b.text}" at ${
+            JSON.stringify(b)
+          } leaves the ${width}×${height} SVG`,
+        );
+      }
+      // Labels on one line do not run into each other.
+      for (const a of boxes) {
+        for (const b of boxes) {
+          if (a === b || Math.abs(a.y - b.y) > 1) continue;
+          assertTrue(
+            a.x + a.width <= b.x || b.x + b.width <= a.x,
+            `"${a.text}" overlaps "${b.text}"`,
+          );
+        }
+      }
+    }
+  }
+  assertTrue(
+    accuracySvg({ ...REPORT, ttaOn: "test" }).includes(">TTA (test only)<"),
+  );
 });

@@ -102,6 +102,16 @@ export interface PretrainConfig {
    * that fits the backend's memory.
    */
   microBatch: "auto" | number;
+  /**
+   * `--ranks R` (R > 1): start R local processes under `mpiexec` (running the
+   * Deno binary itself) that share each batch; 1 = this process alone.
+   */
+  ranks: number;
+  /**
+   * How this process finds its ranks: `auto` (MPI when an MPI launcher
+   * started more than one), `mpi` or `single`.
+   */
+  distributed: string;
   /** Seed of every random draw. */
   seed: number;
   /** Checkpoint every N steps (0: only at epoch ends). */
@@ -417,6 +427,26 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     autoOrInt: true,
     help:
       "Images per slice of the batch (auto or a positive integer): every slice is embedded without a tape, VICReg (and the local loss) is computed on the whole batch's projections, then each slice is re-run and back-propagates its rows of the loss gradient (one more forward pass); one optimizer update per batch. BatchNorm normalises each slice with its own statistics (as each GPU in data-parallel training without SyncBatchNorm) and its running statistics move once per slice. auto = the whole batch when it fits the backend's memory, else the largest halving of it that does",
+  },
+  {
+    key: "ranks",
+    flag: "ranks",
+    type: "int",
+    default: 1,
+    min: 1,
+    flagOnly: true,
+    help:
+      "Spread each batch over R local processes started under mpiexec (MPICH; the Deno binary itself is run, so this works under npx): each takes batch-size/R images, the loss sees the whole batch (projections all-gathered), gradients are summed; for several machines or a scheduler, launch with mpiexec/srun yourself (see --distributed)",
+  },
+  {
+    key: "distributed",
+    flag: "distributed",
+    type: "string",
+    default: "auto",
+    choices: ["auto", "mpi", "single"],
+    flagOnly: true,
+    help:
+      "How this process finds its ranks when started by mpiexec/srun: mpi, single (one process), or auto = mpi when an MPI launcher started more than one rank. BatchNorm statistics are per rank (as DDP without SyncBatchNorm)",
   },
   {
     key: "seed",
@@ -735,6 +765,8 @@ export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
   "backend",
   "step",
   "microBatch",
+  "ranks",
+  "distributed",
   "strict",
   "resume",
   "expDir",

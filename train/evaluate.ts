@@ -2,7 +2,8 @@
  * Frozen-backbone features of an image source, as the linear probe needs
  * them: eval-mode pooled embeddings of the eval transform (bicubic resize to
  * `size`), or the average over the ten crops of 10-crop test-time
- * augmentation.
+ * augmentation (resize to ⌊size / 0.875⌋², TenCrop), for train and test alike
+ * as in the paper's `create_submission_linear_tta.py`.
  *
  * @module
  */
@@ -25,6 +26,7 @@ import {
   type ProbeReport,
   runProbeProtocol,
   toLabelledFeatures,
+  type TtaSplits,
 } from "@scaling-vicreg/probe";
 
 /** Options of {@linkcode embedSource}. */
@@ -103,8 +105,15 @@ export interface ProbeBackboneOptions {
   probeBackend?: BackendName;
   /** Input size of the backbone. @default {96} */
   size?: number;
-  /** Also evaluate the swept probe on 10-crop TTA test features. @default {true} */
+  /** Also run the sweep with 10-crop TTA features (see `ttaOn`). @default {true} */
   tta?: boolean;
+  /**
+   * Which splits get 10-crop features in the TTA row: `"all"` (train,
+   * validation and test, the paper's protocol) or `"test"` (the plain sweep's
+   * classifier on 10-crop test features: a train/test shift, for comparison).
+   * @default {"all"}
+   */
+  ttaOn?: TtaSplits;
   /** Sweep trials. @default {20} */
   trials?: number;
   /** Largest epoch count a probe may train for. @default {100} */
@@ -128,16 +137,18 @@ export interface ProbeBackboneOptions {
   title?: string;
   /** Setup facts for the report. */
   meta?: Record<string, string | number | boolean>;
-  /** Progress of feature extraction: stage (`train`, `test`, `test-tta`), done, total. */
+  /** Progress of feature extraction: stage (`train`, `test`, `train-tta`, `test-tta`), done, total. */
   onProgress?: (stage: string, done: number, total: number) => void;
 }
 
 /**
  * The paper's probe protocol on a frozen backbone: features of the train and
- * test images (eval transform; and 10-crop TTA test features), cached on disk
- * when `cacheDir` is given, then the baseline probe, the sweep (selected on a
- * validation split of train, evaluated once on test), the swept probe on TTA
- * features, and kNN.
+ * test images (eval transform; with `tta` also their 10-crop means — of the
+ * train images too unless `ttaOn` is `"test"`), each set cached on disk when
+ * `cacheDir` is given and extracted once for every trial, then the baseline
+ * probe, the sweep (selected on a validation split of train, evaluated once on
+ * test), the sweep on 10-crop features (fitted and selected on the 10-crop
+ * train features), and kNN.
  *
  * @param backbone The frozen backbone (eval mode is used).
  * @param data Labelled train and test images.
@@ -152,6 +163,7 @@ export async function probeBackbone(
   const {
     size = 96,
     tta = true,
+    ttaOn = "all",
     trials = 20,
     maxEpochs = 100,
     baselineEpochs = 100,
@@ -163,6 +175,8 @@ export async function probeBackbone(
     onProgress,
     probeBackend,
   } = options;
+  // The side of TenCrop's resize (augment's `tenCrop`, the paper's int()).
+  const ttaSide = Math.floor(size / 0.875);
   const features = async (
     stage: string,
     source: ImageSource,
@@ -187,7 +201,9 @@ export async function probeBackbone(
         data: dataKey,
         split: stage.replace("-tta", ""),
         size,
-        transform: crops ? "ten-crop" : "resize",
+        // The resize side is named: features of the earlier round(size /
+        // 0.875) resize are never reused.
+        transform: crops ? `ten-crop-mean-${ttaSide}` : "resize",
         // The files themselves (paths, labels, sizes, mtimes), so features
         // of changed files are never reused.
         source: await cacheKey(source, size),
@@ -199,8 +215,16 @@ export async function probeBackbone(
     return { array, labels: labelsOf(source) };
   };
   // Features come back to the host; the probes then run on `probeBackend`.
+  if (ttaOn !== "all" && ttaOn !== "test") {
+    throw new RangeError(
+      `Expected ttaOn "all" or "test": received ${JSON.stringify(ttaOn)}`,
+    );
+  }
   const trainArray = await features("train", data.train, false);
   const testArray = await features("test", data.test, false);
+  const trainTtaArray = tta && ttaOn === "all"
+    ? await features("train-tta", data.train, true)
+    : undefined;
   const ttaArray = tta
     ? await features("test-tta", data.test, true)
     : undefined;
@@ -217,8 +241,14 @@ export async function probeBackbone(
     return runProbeProtocol({
       train: labelled(trainArray),
       test: labelled(testArray),
+      trainTta: trainTtaArray && labelled(trainTtaArray),
       testTta: ttaArray && labelled(ttaArray),
     }, {
+      ttaOn,
+      plainTransform:
+        `the eval transform (bicubic resize to ${size} × ${size}), in eval mode`,
+      ttaTransform:
+        `bicubic resize to ${ttaSide} × ${ttaSide} (⌊${size} / 0.875⌋), the four corner and centre ${size} × ${size} crops and their mirror images, the mean of the ten feature vectors`,
       sweep: { trials, maxEpochs, seed },
       baseline: { epochs: Math.min(baselineEpochs, maxEpochs) },
       title: options.title,

@@ -43,7 +43,12 @@ export type {
   ProbeScheduler,
   ReportKnn,
   ReportMetrics,
+  ReportSplits,
+  ReportTransforms,
+  ReportTtaSweep,
   SweepTrial,
+  TextBox,
+  TtaSplits,
 } from "@scaling-vicreg/probe";
 export type {
   SafeData,

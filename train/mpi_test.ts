@@ -5,19 +5,10 @@ import {
   ignoreUnless,
 } from "@scaling-vicreg/backend/testing";
 import { CommunicatorError } from "./communicator.ts";
-import { findMpiexec, mpiexecCommand } from "./distributed.ts";
+import { mpiexecCommand } from "./distributed.ts";
 import { findMpiLibrary, MPI_INSTALL_HINT, mpiCommunicator } from "./mpi.ts";
 import { mpiRefusal } from "./_mpi_ffi.ts";
-
-/** Why the MPI tests cannot run here, or `undefined` when they can. */
-function mpiMissing(): string | undefined {
-  try {
-    findMpiLibrary();
-  } catch (error) {
-    return error instanceof Error ? error.message : String(error);
-  }
-  return findMpiexec() === undefined ? "no mpiexec on PATH" : undefined;
-}
+import { mpiMissing } from "./_mpi_test_util.ts";
 
 const missing = mpiMissing();
 const ignore = ignoreUnless(missing === undefined, "mpi", missing);

@@ -10,7 +10,11 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type RgbImage, Rng, usesWasmHeap } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
-import { TrainTransform, viewMix } from "@scaling-vicreg/augment";
+import {
+  TrainTransform,
+  viewMix,
+  type ViewParams,
+} from "@scaling-vicreg/augment";
 import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
@@ -30,7 +34,8 @@ import {
   type Optimizer,
   type OptimizerKind,
 } from "./optimizer.ts";
-import { stepGradients } from "./step.ts";
+import { distributedStepGradients, stepGradients } from "./step.ts";
+import { type Communicator, SingleCommunicator } from "./communicator.ts";
 import {
   measureStepMemory,
   memoryBudgetOf,
@@ -95,6 +100,14 @@ export interface PretrainOptions {
   onEvent?: (event: PretrainEvent) => void;
   /** Stops after the current step, checkpointing first (SIGINT/SIGTERM). */
   signal?: AbortSignal;
+  /**
+   * Spreads each batch over the communicator's ranks (data parallel): rank r
+   * loads, augments and back-propagates its shard of every batch, the loss
+   * sees the whole batch (see `distributedStepGradients`), and rank 0 alone
+   * writes the run directory and calls `onStep`/`onEvent`. Every rank runs
+   * `pretrain` with the same configuration. By default one process.
+   */
+  communicator?: Communicator;
 }
 
 /** What {@linkcode pretrain} returns. */
@@ -162,9 +175,12 @@ export async function pretrain(
   config: PretrainConfig,
   options: PretrainOptions = {},
 ): Promise<PretrainResult> {
-  const { onStep, onEvent = () => {}, signal } = options;
+  const { signal } = options;
   const run = await setUp(config, options);
-  const { model, optimizer, loader, dir, perEpoch, stopAt } = run;
+  const { model, optimizer, loader, dir, perEpoch, stopAt, comm, lead } = run;
+  // Rank 0 alone reports and writes.
+  const onEvent = lead ? options.onEvent ?? (() => {}) : () => {};
+  const onStep = lead ? options.onStep : undefined;
   try {
     const position = await resumeOrStart(run, onEvent);
     const peak = { tensorBytes: 0, rssBytes: 0 };
@@ -180,6 +196,7 @@ export async function pretrain(
       });
       const out = await trainStep(model, optimizer, {
         images: batch.images,
+        offset: batch.offset,
         rng: run.augmentRng.fork(`${epoch}/${batch.index}`),
         lr,
       }, run.stepSettings);
@@ -191,7 +208,7 @@ export async function pretrain(
         batch: batch.index,
         lr,
         ...out,
-        imagesPerSecond: batch.images.length * 1000 /
+        imagesPerSecond: config.batchSize * 1000 /
           (performance.now() - started),
         totalSteps: stopAt,
         numTensors: tf.memory().numTensors,
@@ -201,13 +218,15 @@ export async function pretrain(
       warnOnCollapse(position, onEvent);
       const endOfEpoch = batch.index === perEpoch - 1;
       const { step } = position;
-      if (step % config.logEvery === 0 || step === stopAt || endOfEpoch) {
+      if (
+        lead && (step % config.logEvery === 0 || step === stopAt || endOfEpoch)
+      ) {
         await appendMetrics(run.metricsPath, position.last);
         onStep?.(position.last);
       }
       position.epoch = endOfEpoch ? epoch + 1 : epoch;
       position.batch = endOfEpoch ? 0 : batch.index + 1;
-      if (signal?.aborted) {
+      if (await anyRank(comm, signal?.aborted ?? false)) {
         await saveRun(run, position);
         interrupted = true;
         break;
@@ -224,7 +243,7 @@ export async function pretrain(
     }
     if (position.checkpoint === "") await saveRun(run, position);
     const backbone = `${dir}/backbone.safetensors`;
-    await exportBackbone(model, backbone);
+    if (lead) await exportBackbone(model, backbone);
     return {
       status: interrupted ? "interrupted" : "completed",
       steps: position.step,
@@ -242,6 +261,10 @@ export async function pretrain(
 /** What a run is made of, set up once. */
 interface Run {
   config: PretrainConfig;
+  /** The ranks the batches are spread over. */
+  comm: Communicator;
+  /** Whether this is rank 0, which writes the run directory. */
+  lead: boolean;
   dir: string;
   metricsPath: string;
   loader: Loader;
@@ -273,11 +296,17 @@ interface StepSettings {
   transform: TrainTransform;
   viewMix: boolean;
   plan: StepPlan;
+  comm: Communicator;
+  /** The whole batch's size (this process holds a shard of it). */
+  batchSize: number;
 }
 
 /** One step's input. */
 interface StepInput {
+  /** This process's images of the batch. */
   images: RgbImage[];
+  /** Batch row of the first of them. */
+  offset: number;
   rng: Rng;
   lr: number;
 }
@@ -298,7 +327,15 @@ async function setUp(
   config: PretrainConfig,
   options: PretrainOptions,
 ): Promise<Run> {
-  const onEvent = options.onEvent ?? (() => {});
+  const comm = options.communicator ?? new SingleCommunicator();
+  const lead = comm.rank === 0;
+  const onEvent = lead ? options.onEvent ?? (() => {}) : () => {};
+  if (config.batchSize % comm.size !== 0) {
+    throw new ConfigError(
+      "batch-size",
+      `Key "batch-size" (${config.batchSize}) must be a multiple of the number of ranks (${comm.size})`,
+    );
+  }
   const source = options.source ??
     (await import("@scaling-vicreg/data")).proceduralDataset({
       n: config.numImages,
@@ -311,6 +348,7 @@ async function setUp(
     seed: config.seed,
     shuffle: true,
     dropLast: true,
+    shard: { rank: comm.rank, size: comm.size },
   });
   await checkRunDirectory(config);
   await Deno.mkdir(config.expDir, { recursive: true });
@@ -318,10 +356,21 @@ async function setUp(
   const totalSteps = config.epochs * perEpoch;
   const model = createVicregModel(config);
   const params = model.parameters();
-  const plan = await stepPlanOf(config, model);
-  onEvent({ level: "info", message: `Step: ${plan.reason}` });
+  const plan = await stepPlanOf(config, model, config.batchSize / comm.size);
+  onEvent({
+    level: "info",
+    message: `Step: ${plan.reason}${
+      comm.size > 1
+        ? ` (per rank, ${comm.size} ranks of ${
+          config.batchSize / comm.size
+        } images)`
+        : ""
+    }`,
+  });
   return {
     config,
+    comm,
+    lead,
     dir: config.expDir,
     metricsPath: `${config.expDir}/metrics.jsonl`,
     loader,
@@ -346,6 +395,8 @@ async function setUp(
       }),
       viewMix: config.useViewmix,
       plan,
+      comm,
+      batchSize: config.batchSize,
     },
   };
 }
@@ -356,16 +407,18 @@ async function setUp(
  *
  * @param config The configuration.
  * @param model The run's model (profiled on the backend for `auto`).
+ * @param batch Images this process holds of each batch.
  * @returns The plan and why.
  */
 export async function stepPlanOf(
   config: PretrainConfig,
   model: VicregModel,
+  batch: number = config.batchSize,
 ): Promise<StepPlan> {
   const request = {
     step: config.step as StepRequest["step"],
     microBatch: config.microBatch,
-    batch: config.batchSize,
+    batch,
     local: config.useLocalLoss,
   };
   const profile = request.step === "auto" || request.microBatch === "auto"
@@ -405,7 +458,7 @@ async function resumeOrStart(
         level: "warning",
         message: `No checkpoint in ${dir}: starting from scratch`,
       });
-      await writeFileAtomic(metricsPath, "");
+      if (run.lead) await writeFileAtomic(metricsPath, "");
     } else {
       restore(
         run.model,
@@ -421,18 +474,52 @@ async function resumeOrStart(
         ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
       }`;
       position.last = ckpt.meta.state.last as StepMetrics | undefined;
-      await truncateMetrics(metricsPath, position.step);
+      if (run.lead) await truncateMetrics(metricsPath, position.step);
       onEvent({
         level: "info",
         message:
           `Resumed from ${ckpt.meta.tensors} at step ${position.step} (epoch ${position.epoch}, batch ${position.batch})`,
       });
     }
-  } else {
+  } else if (run.lead) {
     await writeFileAtomic(metricsPath, "");
   }
-  await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
+  if (run.lead) {
+    await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
+  }
+  if (run.comm.size > 1) await broadcastWeights(run);
   return position;
+}
+
+/**
+ * Makes every rank start from rank 0's weights and optimizer state (equal
+ * already when they come from the same seed or checkpoint; this makes it
+ * certain).
+ */
+async function broadcastWeights(run: Run): Promise<void> {
+  const state = run.optimizer.state();
+  for (const v of [...run.params.values(), ...run.buffers.values()]) {
+    const values = new Float32Array(await v.data());
+    await run.comm.broadcast(values, 0);
+    const t = tf.tensor(values, v.shape, "float32");
+    v.assign(t);
+    t.dispose();
+  }
+  const slots = new Map<string, tf.Tensor>();
+  for (const [k, t] of state.tensors) {
+    const values = new Float32Array(await t.data());
+    await run.comm.broadcast(values, 0);
+    slots.set(k, tf.tensor(values, t.shape, "float32"));
+  }
+  run.optimizer.loadState({ step: state.step, tensors: slots });
+  tf.dispose([...slots.values()]);
+}
+
+/** Whether `flag` holds on any rank (all ranks then agree to stop). */
+async function anyRank(comm: Communicator, flag: boolean): Promise<boolean> {
+  if (comm.size === 1) return flag;
+  const votes = await comm.allReduce(new Float32Array([flag ? 1 : 0]));
+  return votes[0] > 0;
 }
 
 /**
@@ -464,20 +551,39 @@ async function trainStep(
   input: StepInput,
   settings: StepSettings,
 ): Promise<StepOutput> {
-  const views = settings.transform.apply(input.images, input.rng);
+  // Each image's views from its own generator (its row of the batch), so
+  // the views do not depend on how the batch is spread over processes.
+  const params: [ViewParams[], ViewParams[]] = [[], []];
+  input.images.forEach((image, i) => {
+    const [a, b] = settings.transform.sample(
+      [image],
+      input.rng.fork(`image ${input.offset + i}`),
+    );
+    params[0].push(a[0]);
+    params[1].push(b[0]);
+  });
+  const views = settings.transform.render(input.images, params);
   let [x1, x2] = [views.view1, views.view2];
   if (settings.viewMix) {
-    const mixed = viewMix(x1, x2, input.rng.fork("viewmix"));
+    const mixed = viewMix(x1, x2, input.rng.fork("viewmix"), {
+      rows: { start: input.offset, total: settings.batchSize },
+    });
     tf.dispose([x1, x2]);
     [x1, x2] = [mixed.x, mixed.y];
   }
-  const geometryOf = (params: typeof views.params[0]): ViewGeometry[] =>
-    params.map((p) => ({ box: p.box, flip: p.flip }));
-  const { loss, grads } = stepGradients(model, [x1, x2], {
-    geometry: [geometryOf(views.params[0]), geometryOf(views.params[1])],
+  const geometryOf = (p: ViewParams[]): ViewGeometry[] =>
+    p.map(({ box, flip }) => ({ box, flip }));
+  const options = {
+    geometry: [geometryOf(params[0]), geometryOf(params[1])] as [
+      ViewGeometry[],
+      ViewGeometry[],
+    ],
     mode: settings.plan.mode,
     microBatch: settings.plan.microBatch,
-  });
+  };
+  const { loss, grads } = settings.comm.size > 1
+    ? await distributedStepGradients(model, [x1, x2], settings.comm, options)
+    : stepGradients(model, [x1, x2], options);
   tf.dispose([x1, x2]);
   optimizer.step(Object.fromEntries(grads), input.lr);
   tf.dispose([...grads.values()]);
@@ -537,6 +643,10 @@ async function appendMetrics(
 
 /** Checkpoints the run at `position` (the next batch to train). */
 async function saveRun(run: Run, position: Position): Promise<void> {
+  if (!run.lead) {
+    position.checkpoint = "(written by rank 0)";
+    return;
+  }
   const tensors = new Map<string, tf.Tensor>([...run.params, ...run.buffers]);
   const opt = run.optimizer.state();
   for (const [k, t] of opt.tensors) tensors.set(`optimizer.${k}`, t);

@@ -12,6 +12,8 @@ import { leanTape } from "@scaling-vicreg/backend";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import type { CheckpointedForward } from "@scaling-vicreg/models";
 import type { Projections, VicregLoss, VicregModel } from "./vicreg_model.ts";
+import type { Communicator } from "./communicator.ts";
+import { allReduceInBuckets } from "./bucket_all_reduce.ts";
 
 /**
  * How a slice of the batch back-propagates, from fastest and largest to
@@ -123,9 +125,85 @@ export function stepGradients(
     return { loss: { total: value, terms: terms! }, grads };
   }
   const slices = sliceRanges(b, microBatch);
-  const cut = (x: tf.Tensor4D, [start, size]: [number, number]) =>
-    tf.slice(x, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D;
-  // (1) Every slice embedded without a tape: projections [M, D] (+ [M, h·w, d]).
+  // (1) Every slice embedded without a tape.
+  const whole = embedSlices(model, views, slices);
+  // (2) The loss of the whole batch, and d(loss)/d(projections).
+  const { loss, upstream } = lossAndUpstream(model, whole, geometry);
+  // (3) Each slice back-propagates its rows of that gradient.
+  const grads = backpropagateSlices(model, views, slices, mode, upstream, 0);
+  tf.dispose(upstream as unknown as tf.TensorContainer);
+  return { loss, grads };
+}
+
+/**
+ * {@linkcode stepGradients} of a global batch spread over the ranks of a
+ * communicator: each rank holds a shard of the views (its rows of the
+ * global batch, in rank order) and embeds it in slices of `microBatch`
+ * without a tape; the projections (and the views' geometry) are
+ * all-gathered, so every rank computes the loss of the whole global batch
+ * and its gradient w.r.t. the projections (as facebookresearch/vicreg's
+ * `FullGatherLayer` makes every GPU see every row); each rank back-propagates
+ * its own rows slice by slice, and the parameter gradients are all-reduced
+ * (summed, in buckets). Every rank returns the same loss and gradients:
+ * those of one process running the global batch in slices of the shards
+ * (BatchNorm normalises each rank's slices with their own statistics).
+ *
+ * @param model The model (the same weights on every rank).
+ * @param views This rank's two views `[b, H, W, 3]`.
+ * @param comm The communicator.
+ * @param options `mode`, `microBatch` and this rank's `geometry`; see {@linkcode StepOptions}.
+ * @returns The loss of the global batch and the summed gradients.
+ */
+export async function distributedStepGradients(
+  model: VicregModel,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  comm: Communicator,
+  options: StepOptions = {},
+): Promise<StepGradients> {
+  const { mode, microBatch } = resolveStepOptions(options);
+  const [b] = views[0].shape;
+  const counts = await comm.allGather(new Float64Array([b]));
+  const offset = counts.slice(0, comm.rank).reduce((a, n) => a + n, 0);
+  const slices = sliceRanges(b, Math.min(microBatch, b));
+  const mine = embedSlices(model, views, slices);
+  const whole = [
+    await gatherProjections(comm, mine[0]),
+    await gatherProjections(comm, mine[1]),
+  ];
+  tf.dispose(mine as unknown as tf.TensorContainer);
+  const geometry = options.geometry &&
+    await gatherGeometry(comm, options.geometry);
+  const { loss, upstream } = lossAndUpstream(model, whole, geometry);
+  const grads = backpropagateSlices(
+    model,
+    views,
+    slices,
+    mode,
+    upstream,
+    offset,
+  );
+  tf.dispose(upstream as unknown as tf.TensorContainer);
+  // Copies out of the backend's memory (a wasm heap can move during a call).
+  const names = [...grads.keys()];
+  const host = await Promise.all(
+    names.map(async (k) => new Float32Array(await grads.get(k)!.data())),
+  );
+  await allReduceInBuckets(comm, host);
+  for (const [i, k] of names.entries()) {
+    const g = grads.get(k)!;
+    grads.set(k, tf.tensor(host[i], g.shape, "float32"));
+    g.dispose();
+  }
+  return { loss, grads };
+}
+
+/** Both views' projections of every slice, concatenated: `[B, D]` (+ `[B, h·w, d]`). */
+function embedSlices(
+  model: VicregModel,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  slices: [number, number][],
+): [Projections, Projections] {
+  // Per slice, view 1 then view 2: the running statistics move in that order.
   const parts = slices.map((range) =>
     views.map((view) =>
       tf.tidy(() =>
@@ -135,13 +213,31 @@ export function stepGradients(
   );
   const whole = [0, 1].map((v) => concatProjections(parts.map((p) => p[v])));
   tf.dispose(parts as unknown as tf.TensorContainer);
-  // (2) The loss of the whole batch, and d(loss)/d(projections).
+  return whole as [Projections, Projections];
+}
+
+/** d(loss)/d(projections) of both views: `[dz1, dl1, dz2, dl2]`. */
+type Upstream = [
+  [tf.Tensor, tf.Tensor | undefined],
+  [tf.Tensor, tf.Tensor | undefined],
+];
+
+/**
+ * The loss of the whole batch's projections and its gradient w.r.t. them;
+ * disposes the projections.
+ */
+function lossAndUpstream(
+  model: VicregModel,
+  whole: Projections[],
+  geometry: StepOptions["geometry"],
+): { loss: VicregLoss; upstream: Upstream } {
   const inputs = whole.flatMap((p) => p.local ? [p.z, p.local] : [p.z]);
-  let loss: VicregLoss | undefined;
-  const { value, grads: upstream } = tf.engine().gradients(
+  let terms: VicregLoss["terms"] | undefined;
+  const { value, grads } = tf.engine().gradients(
     () => {
-      loss = model.criterion(whole[0], whole[1], geometry);
+      const loss = model.criterion(whole[0], whole[1], geometry);
       for (const t of Object.values(loss.terms)) tf.keep(t);
+      terms = loss.terms;
       return loss.total;
     },
     inputs,
@@ -149,15 +245,32 @@ export function stepGradients(
     true,
   );
   tf.dispose(inputs);
-  const perView = model.usesLocalLoss ? 2 : 1;
-  const [dz1, dl1, dz2, dl2] = perView === 2
-    ? upstream
-    : [upstream[0], undefined, upstream[1], undefined];
-  // (3) Each slice back-propagates its rows of that gradient.
+  const upstream: Upstream = model.usesLocalLoss
+    ? [[grads[0], grads[1]], [grads[2], grads[3]]]
+    : [[grads[0], undefined], [grads[1], undefined]];
+  return { loss: { total: value as tf.Scalar, terms: terms! }, upstream };
+}
+
+/**
+ * Re-runs each slice on a tape (running statistics frozen) and
+ * back-propagates its rows of the upstream gradient; the parameter
+ * gradients summed over slices. `offset`: the batch row of `views`' first
+ * image in `upstream`.
+ */
+function backpropagateSlices(
+  model: VicregModel,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  slices: [number, number][],
+  mode: StepMode,
+  upstream: Upstream,
+  offset: number,
+): Map<string, tf.Tensor> {
   const grads = new Map<string, tf.Tensor>();
   for (const [start, size] of slices) {
-    const rows = (g: tf.Tensor | undefined) => g && tf.slice(g, start, size); // [B, …] -> [M, …]
-    const d = [[rows(dz1), rows(dl1)], [rows(dz2), rows(dl2)]];
+    // [B, …] -> [M, …]: the slice's rows.
+    const d = upstream.map((pair) =>
+      pair.map((g) => g && tf.slice(g, offset + start, size))
+    );
     const sliceViews = views.map((x) => cut(x, [start, size])) as [
       tf.Tensor4D,
       tf.Tensor4D,
@@ -183,8 +296,45 @@ export function stepGradients(
     ]);
     accumulate(grads, part.grads);
   }
-  tf.dispose(upstream);
-  return { loss: { total: value as tf.Scalar, terms: loss!.terms }, grads };
+  return grads;
+}
+
+/** Rows `[start, start + size)` of a batch of images. */
+function cut(x: tf.Tensor4D, [start, size]: [number, number]): tf.Tensor4D {
+  return tf.slice(x, [start, 0, 0, 0], [size, -1, -1, -1]) as tf.Tensor4D;
+}
+
+/** Every rank's projections, in rank order; disposes nothing. */
+async function gatherProjections(
+  comm: Communicator,
+  p: Projections,
+): Promise<Projections> {
+  const gather = async <T extends tf.Tensor>(t: T): Promise<T> => {
+    const rows = await comm.allGather(new Float32Array(await t.data()));
+    const width = t.size / t.shape[0];
+    return tf.tensor(rows, [rows.length / width, ...t.shape.slice(1)]) as T;
+  };
+  return {
+    z: await gather(p.z),
+    ...(p.local ? { local: await gather(p.local), grid: p.grid } : {}),
+  };
+}
+
+/** Every rank's view geometry, in rank order. */
+async function gatherGeometry(
+  comm: Communicator,
+  geometry: NonNullable<StepOptions["geometry"]>,
+): Promise<[ViewGeometry[], ViewGeometry[]]> {
+  const gather = async (views: readonly ViewGeometry[]) => {
+    // [x0, y0, x1, y1, flip] per image
+    const flat = new Float64Array(views.flatMap((g) => [...g.box, +g.flip]));
+    const all = await comm.allGather(flat);
+    return Array.from({ length: all.length / 5 }, (_, i): ViewGeometry => ({
+      box: [all[5 * i], all[5 * i + 1], all[5 * i + 2], all[5 * i + 3]],
+      flip: all[5 * i + 4] === 1,
+    }));
+  };
+  return [await gather(geometry[0]), await gather(geometry[1])];
 }
 
 /**

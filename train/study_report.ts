@@ -3,12 +3,21 @@
  * per probe protocol (rows = configurations, columns = data sets + average),
  * a grouped bar chart like the paper's Figure 2 (hand-written SVG, and a PNG
  * rasterised with imagescript), every run's loss curve on one SVG plot, and
- * the run metadata; `study.json` holds the same numbers.
+ * the run metadata; `study.json` holds the same numbers. The PNG's text is
+ * drawn with the project's bitmap font, and every label is laid out inside
+ * the canvas.
  *
  * @module
  */
 import { Image } from "./_imagescript.ts";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
+import {
+  drawText,
+  GLYPH_HEIGHT,
+  svgTextWidth,
+  type TextBox,
+  textBox,
+} from "@scaling-vicreg/probe/figure-text";
 import type { StudyResult } from "./study.ts";
 import type { StepMetrics } from "./pretrain.ts";
 
@@ -20,8 +29,8 @@ export const STUDY_PROTOCOLS: readonly {
   key: StudyProtocol;
   label: string;
 }[] = Object.freeze([
-  { key: "baseline", label: "Baseline probe (fixed lr/wd, centre crop)" },
-  { key: "sweep", label: "Sweep (selected on validation, centre crop)" },
+  { key: "baseline", label: "Baseline probe (fixed lr/wd, single view)" },
+  { key: "sweep", label: "Sweep (selected on validation, single view)" },
   { key: "sweepTta", label: "Sweep + 10-crop TTA" },
   { key: "knn", label: "kNN (k = 20, cosine, T = 0.07)" },
 ]);
@@ -138,22 +147,115 @@ function escapeXml(s: string): string {
   );
 }
 
-/** Geometry shared by the SVG and PNG bar charts. */
-interface BarLayout {
+/** One label of a figure: its text, anchor point and font size (layout pixels). */
+export interface FigureLabel {
+  /** The text. */
+  text: string;
+  /** Anchor column (see `anchor`). */
+  x: number;
+  /** Top of the text box. */
+  y: number;
+  /** Font size: the SVG's, and the PNG's glyph height (7 font pixels) ≈ 0.7 of it. */
+  size: number;
+  /** Where `x` is. */
+  anchor: "start" | "middle" | "end";
+  /** What the label is, for tests and styling. */
+  role: "title" | "axis" | "tick" | "group" | "legend";
+}
+
+/** Geometry shared by the SVG and PNG bar charts, in layout pixels. */
+export interface BarChartLayout {
+  /** Canvas width. */
   width: number;
+  /** Canvas height. */
   height: number;
+  /** The plot area. */
   plot: { x: number; y: number; w: number; h: number };
+  /** One bar per (group, configuration) with a value. */
   bars: { x: number; y: number; w: number; h: number; color: string }[];
-  groups: { label: string; x: number }[];
+  /** Horizontal grid lines (y) with their tick values in percent. */
+  ticks: { y: number; label: string }[];
+  /** Legend swatches (10 × 10), one per configuration. */
+  swatches: { x: number; y: number; color: string }[];
+  /** Every text of the chart: title, axis labels, ticks, groups, legend. */
+  labels: FigureLabel[];
+  /** The value the plot's top stands for, in [0.1, 1]. */
   top: number;
 }
 
-function barLayout(table: StudyTable): BarLayout {
+const LABEL_SIZE = 11;
+const TITLE_SIZE = 14;
+
+/** Width a label may take: the SVG estimate, at least the PNG font's. */
+function labelWidth(text: string, size: number): number {
+  const png = textBox(text, 0, 0, { scale: pngScale(size) }).width /
+    PNG_PIXEL_RATIO;
+  return Math.max(svgTextWidth(text, size), png);
+}
+
+/** The PNG is drawn at twice the layout's resolution, for legible text. */
+const PNG_PIXEL_RATIO = 2;
+
+/** Font pixels per PNG pixel: 5 × 7 glyphs about 0.7 of the font size tall. */
+function pngScale(size: number): number {
+  return Math.max(1, Math.round((0.7 * size * PNG_PIXEL_RATIO) / 7));
+}
+
+/**
+ * Lays out the grouped bar chart of a table: title, "top-1 (%)" axis label,
+ * plot with grid lines and tick values, one group of bars per data set (and
+ * the average) with its name, the x-axis label, and a legend of the
+ * configurations that wraps onto more rows rather than leaving the canvas.
+ * The canvas grows to fit every label.
+ *
+ * @param table The table to draw.
+ * @param title The chart's title.
+ * @returns The layout (SVG and PNG draw the same one).
+ *
+ * @example
+ * ```ts
+ * import { studyBarChartLayout } from "@scaling-vicreg/train/study-report";
+ * const layout = studyBarChartLayout({
+ *   protocol: "sweep",
+ *   columns: ["a"],
+ *   rows: [{ configuration: "full", values: [0.5], average: 0.5 }],
+ * }, "Top-1 (%)");
+ * // layout.bars.length = 2 (data set a and the average)
+ * ```
+ */
+export function studyBarChartLayout(
+  table: StudyTable,
+  title: string,
+): BarChartLayout {
   const groups = [...table.columns, "average"];
-  const series = table.rows.length;
-  const width = Math.max(480, 90 + groups.length * (series * 16 + 30));
-  const height = 320;
-  const plot = { x: 50, y: 20, w: width - 70, h: height - 80 };
+  const series = Math.max(1, table.rows.length);
+  const groupLabelW = Math.max(
+    ...groups.map((g) => labelWidth(g, LABEL_SIZE)),
+  );
+  const groupW = Math.max(series * 16 + 30, groupLabelW + 12);
+  const width = Math.ceil(
+    Math.max(
+      480,
+      70 + groups.length * groupW,
+      labelWidth(title, TITLE_SIZE) + 20,
+    ),
+  );
+  const labels: FigureLabel[] = [{
+    text: title,
+    x: width / 2,
+    y: 6,
+    size: TITLE_SIZE,
+    anchor: "middle",
+    role: "title",
+  }, {
+    text: "top-1 (%)",
+    x: 8,
+    y: 28,
+    size: LABEL_SIZE,
+    anchor: "start",
+    role: "axis",
+  }];
+  const plot = { x: 50, y: 48, w: width - 70, h: 200 };
   const values = table.rows.flatMap((r) => [...r.values, r.average]);
   const top = Math.min(
     1,
@@ -162,11 +264,25 @@ function barLayout(table: StudyTable): BarLayout {
       Math.ceil(Math.max(0, ...values.map((v) => v ?? 0)) * 10) / 10,
     ),
   );
-  const groupW = plot.w / groups.length;
-  const barW = Math.max(4, Math.min(16, (groupW - 20) / series));
-  const bars: BarLayout["bars"] = [];
-  groups.forEach((_, g) => {
-    const start = plot.x + g * groupW + (groupW - barW * series) / 2;
+  const ticks: BarChartLayout["ticks"] = [];
+  for (let i = 0; i <= 5; i++) {
+    const v = (top * i) / 5;
+    const y = plot.y + plot.h - (v / top) * plot.h;
+    ticks.push({ y, label: (100 * v).toFixed(0) });
+    labels.push({
+      text: (100 * v).toFixed(0),
+      x: plot.x - 6,
+      y: y - LABEL_SIZE / 2,
+      size: LABEL_SIZE,
+      anchor: "end",
+      role: "tick",
+    });
+  }
+  const slot = plot.w / groups.length;
+  const barW = Math.max(4, Math.min(16, (slot - 20) / series));
+  const bars: BarChartLayout["bars"] = [];
+  groups.forEach((label, g) => {
+    const start = plot.x + g * slot + (slot - barW * series) / 2;
     table.rows.forEach((r, s) => {
       const v = g < table.columns.length ? r.values[g] : r.average;
       if (v === null) return;
@@ -179,49 +295,69 @@ function barLayout(table: StudyTable): BarLayout {
         color: PALETTE[s % PALETTE.length],
       });
     });
+    labels.push({
+      text: label,
+      x: plot.x + (g + 0.5) * slot,
+      y: plot.y + plot.h + 6,
+      size: LABEL_SIZE,
+      anchor: "middle",
+      role: "group",
+    });
   });
-  return {
-    width,
-    height,
-    plot,
-    bars,
-    groups: groups.map((label, g) => ({
-      label,
-      x: plot.x + (g + 0.5) * groupW,
-    })),
-    top,
-  };
+  labels.push({
+    text: "downstream data set (test split)",
+    x: plot.x + plot.w / 2,
+    y: plot.y + plot.h + 24,
+    size: LABEL_SIZE,
+    anchor: "middle",
+    role: "axis",
+  });
+  // Legend: swatch, name, gap; a new row when the next item would not fit.
+  const swatches: BarChartLayout["swatches"] = [];
+  let lx = plot.x, ly = plot.y + plot.h + 46;
+  table.rows.forEach((r, s) => {
+    const itemW = 14 + labelWidth(r.configuration, LABEL_SIZE);
+    if (lx > plot.x && lx + itemW > width - 8) {
+      lx = plot.x;
+      ly += 18;
+    }
+    swatches.push({ x: lx, y: ly, color: PALETTE[s % PALETTE.length] });
+    labels.push({
+      text: r.configuration,
+      x: lx + 14,
+      y: ly,
+      size: LABEL_SIZE,
+      anchor: "start",
+      role: "legend",
+    });
+    lx += itemW + 16;
+  });
+  const height = Math.ceil(ly + 18 + 8);
+  return { width, height, plot, bars, ticks, swatches, labels, top };
 }
 
 /**
  * A grouped bar chart like the paper's Figure 2, as SVG: one group per data
- * set (and the average), one bar per configuration, top-1 in percent.
+ * set (and the average), one bar per configuration, top-1 in percent, with
+ * title, axis labels and legend (see {@linkcode studyBarChartLayout}).
  *
  * @param table The table to draw (usually sweep + TTA).
  * @param title The chart's title.
  * @returns SVG text.
  */
 export function studyBarChartSvg(table: StudyTable, title: string): string {
-  const L = barLayout(table);
+  const L = studyBarChartLayout(table, title);
   const { plot } = L;
   const f = (x: number) => x.toFixed(1);
   const out = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}" font-family="sans-serif" font-size="${LABEL_SIZE}">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${L.width / 2}" y="14" text-anchor="middle" font-size="13">${
-      escapeXml(title)
-    }</text>`,
   ];
-  for (let i = 0; i <= 5; i++) {
-    const v = (L.top * i) / 5;
-    const y = plot.y + plot.h - (v / L.top) * plot.h;
+  for (const t of L.ticks) {
     out.push(
-      `<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${f(y)}" y2="${
-        f(y)
+      `<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${f(t.y)}" y2="${
+        f(t.y)
       }" stroke="#ddd"/>`,
-      `<text x="${plot.x - 6}" y="${f(y + 4)}" text-anchor="end">${
-        (100 * v).toFixed(0)
-      }</text>`,
     );
   }
   for (const b of L.bars) {
@@ -231,64 +367,102 @@ export function studyBarChartSvg(table: StudyTable, title: string): string {
       }" fill="${b.color}"/>`,
     );
   }
-  for (const g of L.groups) {
+  for (const w of L.swatches) {
     out.push(
-      `<text x="${f(g.x)}" y="${plot.y + plot.h + 16}" text-anchor="middle">${
-        escapeXml(g.label)
+      `<rect x="${f(w.x)}" y="${
+        f(w.y)
+      }" width="10" height="10" fill="${w.color}"/>`,
+    );
+  }
+  for (const l of L.labels) {
+    out.push(
+      `<text x="${f(l.x)}" y="${f(l.y + 0.8 * l.size)}"${
+        l.anchor === "start" ? "" : ` text-anchor="${l.anchor}"`
+      }${l.size === LABEL_SIZE ? "" : ` font-size="${l.size}"`}>${
+        escapeXml(l.text)
       }</text>`,
     );
   }
-  out.push(
-    `<text transform="translate(14 ${
-      plot.y + plot.h / 2
-    }) rotate(-90)" text-anchor="middle">top-1 (%)</text>`,
-  );
-  let lx = plot.x;
-  table.rows.forEach((r, s) => {
-    out.push(
-      `<rect x="${lx}" y="${L.height - 26}" width="10" height="10" fill="${
-        PALETTE[s % PALETTE.length]
-      }"/>`,
-      `<text x="${lx + 14}" y="${L.height - 17}">${
-        escapeXml(r.configuration)
-      }</text>`,
-    );
-    lx += 24 + 7 * r.configuration.length;
-  });
   out.push("</svg>");
   return out.join("\n") + "\n";
 }
 
 /**
- * The same bar chart rasterised to PNG (bars, grid lines and a legend of
- * colour swatches in row order; no text, as no font is bundled).
+ * The same bar chart rasterised to PNG at twice the SVG's resolution, its
+ * text drawn with the project's 5 × 7 bitmap font (`@scaling-vicreg/probe`'s
+ * `drawText`), so the PNG carries the title, axis labels, tick values, data
+ * set names and legend like the SVG.
  *
  * @param table The table to draw.
+ * @param title The chart's title.
  * @returns PNG bytes.
  */
-export async function studyBarChartPng(table: StudyTable): Promise<Uint8Array> {
-  const L = barLayout(table);
-  const image = new Image(L.width, L.height);
+export async function studyBarChartPng(
+  table: StudyTable,
+  title: string,
+): Promise<Uint8Array> {
+  const L = studyBarChartLayout(table, title);
+  const k = PNG_PIXEL_RATIO;
+  const image = new Image(L.width * k, L.height * k);
   image.fill(0xffffffff);
   const rgba = (hex: string) => (parseInt(hex.slice(1), 16) * 256 + 255) >>> 0;
   const box = (x: number, y: number, w: number, h: number, color: number) => {
-    const x0 = Math.max(1, Math.round(x));
-    const y0 = Math.max(1, Math.round(y));
-    const w0 = Math.min(L.width - x0, Math.max(1, Math.round(w)));
-    const h0 = Math.min(L.height - y0, Math.max(1, Math.round(h)));
+    const x0 = Math.max(1, Math.round(x * k));
+    const y0 = Math.max(1, Math.round(y * k));
+    const w0 = Math.min(image.width - x0, Math.max(1, Math.round(w * k)));
+    const h0 = Math.min(image.height - y0, Math.max(1, Math.round(h * k)));
     if (w0 > 0 && h0 > 0) image.drawBox(x0, y0, w0, h0, color);
   };
   const { plot } = L;
-  for (let i = 0; i <= 5; i++) {
-    box(plot.x, plot.y + plot.h - (i / 5) * plot.h, plot.w, 1, 0xddddddff);
-  }
+  for (const t of L.ticks) box(plot.x, t.y, plot.w, 0.5, 0xddddddff);
   for (const b of L.bars) box(b.x, b.y, b.w, b.h, rgba(b.color));
-  box(plot.x, plot.y, 1, plot.h, 0x000000ff);
-  box(plot.x, plot.y + plot.h, plot.w, 1, 0x000000ff);
-  table.rows.forEach((_, s) => {
-    box(plot.x + s * 20, L.height - 26, 10, 10, rgba(PALETTE[s % 10]));
-  });
+  box(plot.x, plot.y, 0.5, plot.h, 0x000000ff);
+  box(plot.x, plot.y + plot.h, plot.w, 0.5, 0x000000ff);
+  for (const w of L.swatches) box(w.x, w.y, 10, 10, rgba(w.color));
+  for (const l of L.labels) {
+    const scale = pngScale(l.size);
+    // Centred vertically in the label's box of height `size`.
+    const y = Math.round(l.y * k + (l.size * k - GLYPH_HEIGHT * scale) / 2);
+    drawText(image, l.text, Math.round(l.x * k), y, {
+      scale,
+      anchor: l.anchor,
+    });
+  }
   return await image.encode();
+}
+
+/**
+ * Where {@linkcode studyBarChartPng} draws each label, in PNG pixels (for
+ * checking the PNG's text, e.g. with `readText`).
+ *
+ * @param table The table drawn.
+ * @param title The chart's title.
+ * @returns The PNG's size and each label's text, box and font scale.
+ */
+export function studyBarChartPngLabels(
+  table: StudyTable,
+  title: string,
+): {
+  width: number;
+  height: number;
+  labels: (TextBox & { text: string; scale: number; role: string })[];
+} {
+  const L = studyBarChartLayout(table, title);
+  const k = PNG_PIXEL_RATIO;
+  return {
+    width: L.width * k,
+    height: L.height * k,
+    labels: L.labels.map((l) => {
+      const scale = pngScale(l.size);
+      const y = Math.round(l.y * k + (l.size * k - GLYPH_HEIGHT * scale) / 2);
+      return {
+        ...textBox(l.text, Math.round(l.x * k), y, { scale, anchor: l.anchor }),
+        text: l.text,
+        scale,
+        role: l.role,
+      };
+    }),
+  };
 }
 
 /** One run's loss curve. */
@@ -310,8 +484,17 @@ export function lossCurvesSvg(
   curves: readonly LossCurve[],
   title: string,
 ): string {
-  const width = 560, height = 340;
-  const plot = { x: 60, y: 24, w: width - 180, h: height - 70 };
+  // The legend column is as wide as the longest name needs.
+  const legendW = 40 + Math.max(
+    60,
+    ...curves.map((c) => svgTextWidth(c.name, LABEL_SIZE)),
+  );
+  const plotW = 380;
+  const width = Math.ceil(
+    Math.max(60 + plotW + legendW, svgTextWidth(title, 13) + 20),
+  );
+  const height = Math.max(340, 24 + 16 * curves.length + 60);
+  const plot = { x: 60, y: 36, w: width - 60 - legendW, h: height - 82 };
   const all = curves.flatMap((c) => c.points);
   const maxStep = Math.max(1, ...all.map((p) => p[0]));
   const losses = all.map((p) => p[1]).filter(Number.isFinite);
@@ -324,10 +507,11 @@ export function lossCurvesSvg(
   const out = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${
-      plot.x + plot.w / 2
-    }" y="14" text-anchor="middle" font-size="13">${escapeXml(title)}</text>`,
+    `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13">${
+      escapeXml(title)
+    }</text>`,
     `<rect x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" fill="none" stroke="#999"/>`,
+    `<text x="8" y="${plot.y - 8}">loss</text>`,
   ];
   for (let i = 0; i <= 4; i++) {
     const v = lo + ((hi - lo) * i) / 4;
@@ -372,6 +556,16 @@ export function lossCurvesSvg(
   return out.join("\n") + "\n";
 }
 
+/** Which features each split gets, in words, for `study.md`. */
+function studyTtaSentence(probe: StudyResult["study"]["probe"]): string {
+  const single =
+    "The baseline, the sweep and kNN use single-view features (bicubic resize to the crop size) for train, validation and test.";
+  if (!probe.tta) return single;
+  return probe.ttaOn === "test"
+    ? `${single} Sweep + 10-crop TTA is the **test-only variant**: the plain sweep's classifier applied to 10-crop mean test features (a train/test shift).`
+    : `${single} Sweep + 10-crop TTA is a second sweep on 10-crop mean features (resize to ⌊size / 0.875⌋², four corner and centre crops and their mirror images, the ten feature vectors averaged) of train, validation and test alike, as the paper's code.`;
+}
+
 /**
  * The Markdown of `study.md`: setup, one table per protocol, the figures,
  * notes and the run metadata.
@@ -387,9 +581,9 @@ export function formatStudyMarkdown(result: StudyResult): string {
     "",
     `Status: **${result.status}**. Every configuration was pretrained with the same budget and seed: ${b.epochs} epoch(s)${
       b.maxSteps > 0 ? `, at most ${b.maxSteps} steps` : ""
-    }, batch ${b.batchSize}, ${b.size} px crops, seed ${b.seed}, on \`${study.pretrainData}\`. Probes: ${study.probe.trials} sweep trials scored on a validation split of each training set (the test split is used once, by the selected probe), ≤ ${study.probe.maxEpochs} epochs, baseline ${study.probe.baselineEpochs} epochs${
-      study.probe.tta ? ", 10-crop TTA" : ""
-    }. Numbers are top-1 accuracy (%) on each data set's test split.`,
+    }, batch ${b.batchSize}, ${b.size} px crops, seed ${b.seed}, on \`${study.pretrainData}\`. Probes: ${study.probe.trials} sweep trials scored on a validation split of each training set (the test split is used once, by the selected probe), ≤ ${study.probe.maxEpochs} epochs, baseline ${study.probe.baselineEpochs} epochs. ${
+      studyTtaSentence(study.probe)
+    } Numbers are top-1 accuracy (%) on each data set's test split.`,
     "",
     "Data sets:",
     "",
@@ -424,7 +618,7 @@ export function formatStudyMarkdown(result: StudyResult): string {
     "",
     `![Top-1 per data set and configuration](figure.svg)`,
     "",
-    `(\`figure.png\` is the same chart without text; bars in configuration order.)`,
+    `(\`figure.png\` is the same chart as a bitmap, at twice the resolution.)`,
     "",
     `![Training loss of every run](loss.svg)`,
     "",
@@ -494,6 +688,8 @@ export function studyJson(result: StudyResult): Record<string, unknown> {
       baseline: c.report.baseline,
       sweep: c.report.sweep,
       sweepTta: c.report.sweepTta,
+      ttaOn: c.report.ttaOn,
+      splits: c.report.splits,
       knn: c.report.knn,
       best: c.report.best,
       bestTrial: c.report.bestTrial,
@@ -517,6 +713,7 @@ export async function writeStudyReport(
 ): Promise<string[]> {
   const table = studyTable(result, figureProtocol(result));
   const label = STUDY_PROTOCOLS.find((p) => p.key === table.protocol)!.label;
+  const figureTitle = `Top-1 (%) — ${label}`;
   const curves: LossCurve[] = [];
   for (const r of result.runs) {
     const metrics = await readMetrics(
@@ -530,8 +727,8 @@ export async function writeStudyReport(
   const files: [string, string | Uint8Array][] = [
     ["study.md", formatStudyMarkdown(result)],
     ["study.json", JSON.stringify(studyJson(result), null, 2) + "\n"],
-    ["figure.svg", studyBarChartSvg(table, `Top-1 (%) — ${label}`)],
-    ["figure.png", await studyBarChartPng(table)],
+    ["figure.svg", studyBarChartSvg(table, figureTitle)],
+    ["figure.png", await studyBarChartPng(table, figureTitle)],
     ["loss.svg", lossCurvesSvg(curves, "Training loss")],
   ];
   await Deno.mkdir(dir, { recursive: true });

@@ -1,14 +1,24 @@
 import { Image } from "imagescript";
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
-import type { ProbeReport } from "@scaling-vicreg/probe";
-import { parseStudy, type StudyResult } from "./study.ts";
+import {
+  DEFAULT_REPORT_TRANSFORMS,
+  type ProbeReport,
+} from "@scaling-vicreg/probe";
+import {
+  fontText,
+  readText,
+  svgTextBoxes,
+} from "@scaling-vicreg/probe/figure-text";
+import { parseStudy, type StudyResult, TINY_STUDY } from "./study.ts";
 import {
   formatStudyMarkdown,
   formatStudyTable,
   lossCurvesSvg,
   studyBarChartPng,
+  studyBarChartPngLabels,
   studyBarChartSvg,
   studyJson,
+  type StudyTable,
   studyTable,
 } from "./study_report.ts";
 
@@ -28,6 +38,10 @@ function report(top1: number, tta: number | null): ProbeReport {
     baselineParams: params,
     sweep: m(top1),
     sweepTta: tta === null ? null : m(tta),
+    ttaOn: tta === null ? null : "all",
+    ttaSweep: null,
+    splits: [],
+    transforms: { ...DEFAULT_REPORT_TRANSFORMS },
     knn: { top1: top1 / 4, top5: 1, k: 20, temperature: 0.07 },
     best: params,
     bestTrial: 0,
@@ -115,21 +129,137 @@ Deno.test("studyBarChartSvg() draws one bar per configuration and group", () => 
   assertTrue(Math.abs(heights[0] * 2 - heights[5]) < 0.3, String(heights));
 });
 
-Deno.test("studyBarChartPng() encodes a PNG with the bars' colours", async () => {
-  const png = await studyBarChartPng(studyTable(result(), "sweep"));
+Deno.test("studyBarChartPng() encodes a PNG with the bars' colours and readable text", async () => {
+  const table = studyTable(result(), "sweep");
+  const title = "Top-1 (%) — Sweep";
+  const png = await studyBarChartPng(table, title);
   const image = await Image.decode(png);
-  assertTrue(image.width >= 480 && image.height === 320);
+  const where = studyBarChartPngLabels(table, title);
+  assertEquals([image.width, image.height], [where.width, where.height]);
+  assertTrue(image.width >= 960);
   const colours = new Set<number>();
   for (const [, , c] of image.iterateWithColors()) colours.add(c);
   assertTrue(colours.has(0x4e79a7ff) && colours.has(0xf28e2bff));
+  // Title, axis labels, data set names and legend, each read back from the
+  // pixels with the font's glyphs, and each inside the canvas.
+  const roles = new Set(where.labels.map((l) => l.role));
+  assertEquals(
+    [...roles].sort(),
+    ["axis", "group", "legend", "tick", "title"],
+  );
+  for (const l of where.labels) {
+    assertTrue(
+      l.x >= 0 && l.y >= 0 && l.x + l.width <= image.width &&
+        l.y + l.height <= image.height,
+      `${l.text} at ${
+        JSON.stringify(l)
+      } leaves the ${image.width}×${image.height} canvas`,
+    );
+    const read = readText(image, l.x, l.y, fontText(l.text).length, {
+      scale: l.scale,
+    });
+    assertEquals(read, fontText(l.text));
+  }
+  const texts = where.labels.map((l) => l.text);
+  for (const t of [title, "top-1 (%)", "a", "b", "average", "full"]) {
+    assertTrue(texts.includes(t), t);
+  }
+  assertTrue(texts.includes("global-only") && texts.includes("full"));
+  // The title region really has ink (dark pixels), the corner does not.
+  const t = where.labels.find((l) => l.role === "title")!;
+  const dark = (x0: number, y0: number, w: number, h: number) => {
+    let n = 0;
+    for (let y = y0; y < y0 + h; y++) {
+      for (let x = x0; x < x0 + w; x++) {
+        const i = (y * image.width + x) * 4;
+        if (image.bitmap[i] + image.bitmap[i + 1] + image.bitmap[i + 2] < 200) {
+          n++;
+        }
+      }
+    }
+    return n;
+  };
+  assertTrue(dark(t.x, t.y, t.width, t.height) > 100);
+  assertEquals(dark(0, 0, 8, 8), 0);
 });
 
-Deno.test("lossCurvesSvg() draws one polyline per run", () => {
+Deno.test("studyBarChartSvg() and studyBarChartPng() keep every label of the tiny study inside the canvas", async () => {
+  // The five configurations of TINY_STUDY: "full-feature" used to be cut at
+  // the right edge of the SVG's legend.
+  const study = parseStudy({
+    configurations: TINY_STUDY.configurations.map((c) => c.name),
+    downstream: TINY_STUDY.downstream.map((d) => ({ name: d.name })),
+    budget: { "batch-size": 8 },
+    out: "/nonexistent",
+  });
+  const table: StudyTable = {
+    protocol: "sweepTta",
+    columns: study.downstream.map((d) => d.name),
+    rows: study.configurations.map((c, i) => ({
+      configuration: c.name,
+      values: study.downstream.map(() => 0.2 + 0.1 * i),
+      average: 0.2 + 0.1 * i,
+    })),
+  };
+  const title = "Top-1 (%) — Sweep + 10-crop TTA";
+  const svg = studyBarChartSvg(table, title);
+  const width = Number(svg.match(/<svg[^>]* width="(\d+)"/)![1]);
+  const height = Number(svg.match(/<svg[^>]* height="(\d+)"/)![1]);
+  const boxes = svgTextBoxes(svg);
+  for (const b of boxes) {
+    assertTrue(
+      b.x >= 0 && b.y >= 0 && b.x + b.width <= width &&
+        b.y + b.height <= height,
+      `"${b.text}" at ${JSON.stringify(b)} leaves the ${width}×${height} SVG`,
+    );
+  }
+  const legend = boxes.filter((b) =>
+    study.configurations.some((c) => c.name === b.text)
+  );
+  assertEquals(legend.length, 5);
+  // Legend entries do not overlap each other.
+  for (const a of legend) {
+    for (const b of legend) {
+      if (a === b) continue;
+      const apart = a.x + a.width <= b.x || b.x + b.width <= a.x ||
+        a.y + a.height <= b.y || b.y + b.height <= a.y;
+      assertTrue(apart, `${a.text} overlaps ${b.text}`);
+    }
+  }
+  const png = await Image.decode(await studyBarChartPng(table, title));
+  const where = studyBarChartPngLabels(table, title);
+  const fullFeature = where.labels.find((l) => l.text === "full-feature")!;
+  assertTrue(fullFeature.x + fullFeature.width <= png.width);
+  assertEquals(
+    readText(png, fullFeature.x, fullFeature.y, 12, { scale: 2 }),
+    "full-feature",
+  );
+});
+
+Deno.test("lossCurvesSvg() draws one polyline per run and keeps its labels inside", () => {
   const svg = lossCurvesSvg([
     { name: "a", points: [[1, 3], [2, 2]] },
     { name: "b", points: [[1, 4], [2, NaN]] },
   ], "loss");
   assertEquals(svg.match(/<polyline /g)!.length, 2);
+  const long = lossCurvesSvg(
+    ["global-only", "full-location", "a-much-longer-configuration-name"].map((
+      name,
+      i,
+    ) => ({ name, points: [[1, 3 + i], [2, 2 + i]] as [number, number][] })),
+    "Training loss",
+  );
+  const width = Number(long.match(/<svg[^>]* width="(\d+)"/)![1]);
+  const height = Number(long.match(/<svg[^>]* height="(\d+)"/)![1]);
+  const boxes = svgTextBoxes(long);
+  assertTrue(boxes.some((b) => b.text === "a-much-longer-configuration-name"));
+  for (const b of boxes) {
+    assertTrue(
+      b.x >= 0 && b.y >= 0 && b.x + b.width <= width &&
+        b.y + b.height <= height,
+      `"${b.text}" leaves the ${width}×${height} SVG`,
+    );
+  }
 });
 
 Deno.test("formatStudyMarkdown() and studyJson() carry the same numbers", () => {

@@ -70,6 +70,16 @@ Deno.test("parseStudy() gives the paper's Table 1 rows by default", () => {
   );
 });
 
+Deno.test("parseStudy() takes 10-crop TTA on every split by default, the test-only variant on request", () => {
+  assertEquals(parseStudy({}).probe.ttaOn, "all");
+  assertEquals(parseStudy({ probe: { "tta-on": "test" } }).probe.ttaOn, "test");
+  assertThrows(
+    () => parseStudy({ probe: { "tta-on": "train" } }, "s.yaml"),
+    ConfigError,
+    'Key "probe.tta-on" in s.yaml expects all or test: received "train"',
+  );
+});
+
 Deno.test("parseStudy() refuses a configuration that changes the budget", () => {
   for (const key of ["epochs", "batch-size", "seed", "size", "max-steps"]) {
     const error = assertThrows(
@@ -270,11 +280,13 @@ Deno.test("runStudy() runs a CI-sized study, resumes after interruptions and wri
       assertEquals(bestTrial, scores.indexOf(Math.max(...scores)));
       assertEquals(cell.report.best, trials[bestTrial].params);
       assertTrue(sweep.top1 >= 0 && sweep.top1 <= 1 && sweepTta !== null);
+      assertEquals(cell.report.ttaOn, "all");
     }
 
     // The report.
     const md = await Deno.readTextFile(`${out}/study.md`);
     assertTrue(md.includes("| configuration | shapes | average |"));
+    assertTrue(md.includes("of train, validation and test alike"), md);
     for (
       const heading of [
         "## Baseline probe",

@@ -1,0 +1,210 @@
+// Data-parallel pretraining on 2 MPI ranks against one process: the same
+// global batch, the same loss curve and the same trained parameters.
+import { useBackend } from "@scaling-vicreg/backend";
+import {
+  assertClose,
+  assertEquals,
+  assertTrue,
+  ignoreUnless,
+} from "@scaling-vicreg/backend/testing";
+import { resolveConfig } from "./config.ts";
+import { loadLatestCheckpoint } from "./checkpoint.ts";
+import { mpiexecCommand } from "./distributed.ts";
+import { pretrain, type StepMetrics } from "./pretrain.ts";
+import { mpiMissing } from "./_mpi_test_util.ts";
+
+await useBackend("cpu-fast");
+
+const missing = mpiMissing();
+const ignore = ignoreUnless(missing === undefined, "mpi", missing);
+const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+
+// A tiny run that exercises every per-image path: location-matched local
+// loss (geometry gathered), ViewMix (λ drawn for the whole batch).
+const FLAGS = {
+  preset: "tiny",
+  backend: "cpu-fast",
+  size: 16,
+  "image-size": 24,
+  "batch-size": 8,
+  "num-images": 40,
+  epochs: 1,
+  mlp: "32-32",
+  "local-mlp": "16-8",
+  "local-matching": "location",
+  "use-viewmix": true,
+  "log-every": 1,
+  "base-lr": 0.05,
+  "checkpoint-every": 1,
+};
+
+function argv(dir: string, extra: Record<string, unknown>): string[] {
+  return Object.entries({ ...FLAGS, "exp-dir": dir, ...extra }).flatMap((
+    [k, v],
+  ) => v === true ? [`--${k}`] : [`--${k}`, String(v)]);
+}
+
+/** Starts `vicreg pretrain` on 2 ranks under mpiexec. */
+function spawnRanks(dir: string, extra: Record<string, unknown>) {
+  const { command, args } = mpiexecCommand(2, [
+    MAIN,
+    "pretrain",
+    ...argv(dir, extra),
+    "--distributed",
+    "mpi",
+  ]);
+  return new Deno.Command(command, {
+    args,
+    env: { NO_COLOR: "1", OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+async function readMetrics(dir: string): Promise<StepMetrics[]> {
+  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`);
+  return text.trim().split("\n").map((line) => JSON.parse(line));
+}
+
+/** The trained parameters (not the per-rank running statistics). */
+async function parameters(dir: string): Promise<Map<string, Float32Array>> {
+  const ckpt = await loadLatestCheckpoint(dir);
+  assertTrue(ckpt !== undefined, `no checkpoint in ${dir}`);
+  return new Map(
+    Object.entries(ckpt.tensors)
+      .filter(([k]) => !/running_|num_batches|^optimizer\./.test(k))
+      .map(([k, t]) => [k, t.data as Float32Array]),
+  );
+}
+
+function assertSameRun(
+  actual: { metrics: StepMetrics[]; params: Map<string, Float32Array> },
+  expected: { metrics: StepMetrics[]; params: Map<string, Float32Array> },
+): void {
+  assertEquals(
+    actual.metrics.map((m) => m.step),
+    expected.metrics.map((m) => m.step),
+  );
+  for (
+    const key of ["loss", "invariance", "variance", "covariance", "localLoss"]
+  ) {
+    assertClose(
+      actual.metrics.map((m) => m[key as keyof StepMetrics] as number),
+      expected.metrics.map((m) => m[key as keyof StepMetrics] as number),
+      { rtol: 1e-5, message: key },
+    );
+  }
+  assertEquals(
+    [...actual.params.keys()].sort(),
+    [...expected.params.keys()].sort(),
+  );
+  for (const [k, v] of expected.params) {
+    assertClose(actual.params.get(k)!, v, {
+      rtol: 1e-5,
+      atol: 1e-7,
+      message: k,
+    });
+  }
+}
+
+Deno.test({
+  name:
+    "pretrain() on 2 MPI ranks of 4 images equals one process with micro-batches of 4: loss curve and every parameter after 5 steps",
+  ignore,
+  async fn() {
+    const single = await Deno.makeTempDir();
+    const ranks = await Deno.makeTempDir();
+    try {
+      await pretrain(
+        resolveConfig({
+          flags: {
+            ...FLAGS,
+            "exp-dir": single,
+            "max-steps": 5,
+            "micro-batch": 4,
+          },
+        }),
+      );
+      const out = await spawnRanks(ranks, { "max-steps": 5 }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assertEquals(out.code, 0, stderr);
+      assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
+      assertSameRun(
+        { metrics: await readMetrics(ranks), params: await parameters(ranks) },
+        {
+          metrics: await readMetrics(single),
+          params: await parameters(single),
+        },
+      );
+    } finally {
+      await Deno.remove(single, { recursive: true });
+      await Deno.remove(ranks, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "pretrain() on 2 MPI ranks: a killed rank stops the other within 60 s, and --resume on 2 ranks continues exactly",
+  ignore,
+  async fn() {
+    const straight = await Deno.makeTempDir();
+    const killed = await Deno.makeTempDir();
+    try {
+      const steps = { epochs: 3, "max-steps": 12 };
+      const full = await spawnRanks(straight, steps).output();
+      assertEquals(full.code, 0, new TextDecoder().decode(full.stderr));
+
+      // Kill rank 1 once the run has checkpointed step 2.
+      const job = spawnRanks(killed, steps);
+      const output = job.output();
+      const deadline = Date.now() + 120_000;
+      while (Date.now() < deadline) {
+        const ckpt = await loadLatestCheckpoint(killed).catch(() => undefined);
+        if ((ckpt?.meta.step ?? 0) >= 2) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const ps = await new Deno.Command("pgrep", {
+        args: ["-f", "--", `--exp-dir ${killed} .*--distributed mpi`],
+        stdout: "piped",
+      }).output();
+      const pids = new TextDecoder().decode(ps.stdout).trim().split("\n")
+        .map(Number).filter((p) => p > 0);
+      // The launcher's own command line holds the arguments too: kill a rank,
+      // one of the deno processes.
+      const ranks = [];
+      for (const pid of pids) {
+        const exe = await Deno.readLink(`/proc/${pid}/exe`).catch(() => "");
+        if (exe === Deno.execPath()) ranks.push(pid);
+      }
+      assertEquals(ranks.length, 2, `ranks: ${ranks} of ${pids}`);
+      const killedAt = Date.now();
+      Deno.kill(Math.max(...ranks), "SIGKILL");
+      const result = await output;
+      assertTrue(result.code !== 0, "the job should fail");
+      assertTrue(
+        Date.now() - killedAt < 60_000,
+        "the other rank should stop within 60 s",
+      );
+      // What was checkpointed is intact, and the run continues from it.
+      const ckpt = await loadLatestCheckpoint(killed);
+      assertTrue((ckpt?.meta.step ?? 0) >= 2);
+      const resumed = await spawnRanks(killed, { ...steps, resume: true })
+        .output();
+      assertEquals(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
+      assertSameRun(
+        {
+          metrics: await readMetrics(killed),
+          params: await parameters(killed),
+        },
+        {
+          metrics: await readMetrics(straight),
+          params: await parameters(straight),
+        },
+      );
+    } finally {
+      await Deno.remove(straight, { recursive: true });
+      await Deno.remove(killed, { recursive: true });
+    }
+  },
+});
