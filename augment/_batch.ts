@@ -22,8 +22,8 @@ export function setHostPathForTesting(value: boolean | null): void {
  * Whether the active backend keeps tensors in host memory (`cpu`, `wasm`,
  * `cpu-fast`, `tensorflow`), where per-sample work is best done as one plain
  * 2-D matmul per sample and batch splits as one host read: tfjs-wasm runs
- * `BatchMatMul` with a batch > 1 as a naive loop (~10× slower than its XNNPACK
- * 2-D path), and its `Slice` copies the whole input on every call, so N
+ * `BatchMatMul` with a batch > 1 as a naive loop (its 2-D matmul runs on
+ * XNNPACK), and its `Slice` copies the whole input on every call, so N
  * slices of a batch cost N full copies. GPU backends prefer few large
  * dispatches and no reads back.
  */

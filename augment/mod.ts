@@ -25,3 +25,6 @@ export * from "./train_transform.ts";
 export * from "./eval_transform.ts";
 export * from "./multi_crop.ts";
 export * from "./view_mix.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { Rng, RngState } from "@scaling-vicreg/backend";
+export type { RgbImage } from "@scaling-vicreg/backend/image";

@@ -27,13 +27,13 @@
  * - **Device path** (WebGPU, WebGL): as above, a few large batched ops.
  * - **Host path** (`cpu`, `wasm`, `cpu-fast`, `tensorflow`; tensors in host
  *   memory): per-sample plain 2-D matmuls (tfjs-wasm runs a batched matmul
- *   as a naive loop, ~10× slower than its XNNPACK 2-D path); the crop +
+ *   as a naive loop, its 2-D matmul on XNNPACK); the crop +
  *   resize reads only each sample's crop window (cut from one read of the
  *   batch, channel-planar, so no columns of zeros and no padding cost); and
  *   batch splits, gathers and the jitter stages go through host memory (one
  *   read and one upload each) because tfjs-wasm's `Slice` copies its whole
- *   input on every call. On `wasm` this is ~10× faster than the device path
- *   (`bench/augment_compare.ts`).
+ *   input on every call. On `wasm` this is the faster schedule (measured
+ *   figures: `bench/README.md`, from `bench/augment_compare.ts`).
  *
  * @module
  */
@@ -347,8 +347,9 @@ function axisWeights(
 /**
  * {@linkcode cropResize} on a host backend: per sample, two banded
  * left-multiplies (see {@linkcode bandedMatMul}) over its crop window only:
- * no padding, and no zero weights beyond each block's band (on `cpu` ~2.4×
- * faster than dense per-sample matmuls; on `wasm` about even). The window is
+ * no padding, and no zero weights beyond each block's band (fewer
+ * multiply-adds than dense per-sample matmuls; measured speed in
+ * `bench/README.md`). The window is
  * cut from one read of the batch, x-major (`[cw, ch·3]`), so that the
  * horizontal pass is a left-multiply.
  */

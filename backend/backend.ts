@@ -1,10 +1,11 @@
 /**
- * The injected tensor backend: one small interface and {@linkcode useBackend},
- * the only place in the project that imports a TF.js backend package.
+ * The tensor backend: {@linkcode useBackend} makes one TF.js's global active
+ * backend, and is the only place in the project that imports a TF.js backend
+ * package.
  *
  * Library members (`models`, `losses`, `augment`, `probe`) only use
- * `@tensorflow/tfjs-core` ops; the caller (a script, `train`, `cli`) picks the
- * backend once, before any tensor is made.
+ * `@tensorflow/tfjs-core` ops on whatever backend is active; the caller (a
+ * script, `cli`) selects it once, globally, before any tensor is made.
  *
  * @module
  */
@@ -21,7 +22,10 @@ export type BackendName =
   | "webgpu"
   | "tensorflow";
 
-/** Every backend name, in order of preference for `auto` (fastest first). */
+/**
+ * Every backend name, fastest first: `auto`'s order of preference (it skips
+ * `tensorflow`, which loads only when named).
+ */
 export const BACKEND_NAMES: readonly BackendName[] = [
   "tensorflow",
   "webgpu",
@@ -387,8 +391,14 @@ async function tryBackend(name: BackendName): Promise<BackendProbe> {
   }
 }
 
+// tfjs-node's packages are resolved (downloaded, with install scripts that
+// Deno skips and warns about) only when `tensorflow` is named.
+const TENSORFLOW_NOT_TRIED =
+  "not tried: loaded only when named (--backend tensorflow), see bench/README.md";
+
 /**
- * Loads each backend in turn and reports which can train here.
+ * Loads each backend in turn and reports which can train here; `tensorflow`
+ * is reported as not tried (it is resolved only when named).
  * Leaves the CPU backend active afterwards.
  *
  * @returns One entry per backend in {@linkcode BACKEND_NAMES} order.
@@ -396,7 +406,13 @@ async function tryBackend(name: BackendName): Promise<BackendProbe> {
 export async function probeBackends(): Promise<BackendProbe[]> {
   await registerGradients();
   const probes: BackendProbe[] = [];
-  for (const name of BACKEND_NAMES) probes.push(await tryBackend(name));
+  for (const name of BACKEND_NAMES) {
+    probes.push(
+      name === "tensorflow"
+        ? { name, ok: false, reason: TENSORFLOW_NOT_TRIED }
+        : await tryBackend(name),
+    );
+  }
   await cpu.init();
   return probes;
 }
@@ -455,9 +471,12 @@ export interface UseBackendOptions {
 /**
  * Makes a backend the active TF.js backend, registering gradients first.
  *
- * `"auto"` tries {@linkcode BACKEND_NAMES} fastest first and keeps the first
- * that loads and passes a one-step training self-test; a WebGPU fallback
- * (software) adapter is skipped because it is slower than the CPU.
+ * The backend is TF.js's global one: it stays active for every tensor op in
+ * the process until the next call. `"auto"` tries {@linkcode BACKEND_NAMES}
+ * fastest first and keeps the first that loads and passes a one-step
+ * training self-test; a WebGPU fallback (software) adapter is skipped
+ * because it is slower than the CPU, and `tensorflow` is never tried (its
+ * packages are resolved only when it is named).
  * A named backend that cannot load rejects with a {@linkcode BackendError}
  * saying which backend, why, and which backends are available here.
  *
@@ -499,6 +518,7 @@ export async function useBackend(
   const skipped: string[] = [];
   for (const candidate of BACKEND_NAMES) {
     if (options.exclude?.includes(candidate)) continue;
+    if (candidate === "tensorflow") continue; // resolved only when named
     if (candidate === "webgpu" && await isSoftwareGpu()) {
       skipped.push("webgpu (software adapter only)");
       continue;

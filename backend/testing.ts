@@ -260,3 +260,64 @@ export async function withBackend<T>(
     await useBackend(restore);
   }
 }
+
+/**
+ * The environment variable that lists, comma-separated, the libraries and
+ * backends CI installed (`VICREG_REQUIRE=blas,dnnl`): a test that would be
+ * ignored for one of them missing fails instead.
+ */
+export const REQUIRE_ENV = "VICREG_REQUIRE";
+
+const failedRequirements = new Set<string>();
+
+function required(): Set<string> {
+  let text: string | undefined;
+  try {
+    text = Deno.env.get(REQUIRE_ENV);
+  } catch {
+    text = undefined; // no --allow-env: nothing is required
+  }
+  return new Set(
+    (text ?? "").split(",").map((s) => s.trim().toLowerCase())
+      .filter((s) => s !== ""),
+  );
+}
+
+/**
+ * The `ignore:` value of a test that needs `lib` (a native library such as
+ * `blas` or `dnnl`, or a backend name): `true` where it is missing, so the
+ * test shows as ignored, never silently absent. Where `lib` is listed in
+ * {@linkcode REQUIRE_ENV} but missing, it registers one failing test named
+ * for it (once per test file and library), since CI installed it and a
+ * missing library there is a fault, not a skip.
+ *
+ * @example
+ * ```ts
+ * import { ignoreUnless } from "@scaling-vicreg/backend/testing";
+ * const ignore = ignoreUnless(false, "example-lib");
+ * console.log(ignore); // true
+ * ```
+ *
+ * @param available Whether `lib` loads here.
+ * @param lib The library or backend's name, as written in `VICREG_REQUIRE`.
+ * @param why Why it is missing, for the failure message.
+ * @returns Whether to ignore the test.
+ */
+export function ignoreUnless(
+  available: boolean,
+  lib: string,
+  why?: string,
+): boolean {
+  if (available) return false;
+  if (required().has(lib.toLowerCase()) && !failedRequirements.has(lib)) {
+    failedRequirements.add(lib);
+    Deno.test(`${lib} is available (listed in ${REQUIRE_ENV})`, () => {
+      assert.fail(
+        `${REQUIRE_ENV} lists "${lib}" but it does not load here${
+          why === undefined ? "" : ` (${why})`
+        }: its tests would be ignored`,
+      );
+    });
+  }
+  return true;
+}

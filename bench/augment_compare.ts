@@ -25,7 +25,6 @@ import {
   Rng,
   useBackend,
 } from "@scaling-vicreg/backend";
-import { useCpuFastBackend } from "@scaling-vicreg/backend/cpu-fast";
 import { TrainTransform } from "@scaling-vicreg/augment/train-transform";
 
 /** Timing of one side of an augmentation comparison. */
@@ -173,9 +172,7 @@ async function main(args: string[]): Promise<number> {
     ? { error: "skipped (--no-torch)" }
     : await timeTorchvisionAugment(options, python);
   for (const requested of backends) {
-    const info = requested === "cpu-fast"
-      ? { name: await useCpuFastBackend() }
-      : await useBackend(requested as BackendName | "auto");
+    const info = await useBackend(requested as BackendName | "auto");
     const ours = await timeTrainTransform(options);
     const ratio = "images_per_s" in theirs
       ? round(ours.images_per_s / theirs.images_per_s, 3)

@@ -29,7 +29,6 @@ import {
   useBackend,
   usesWasmHeap,
 } from "@scaling-vicreg/backend";
-import { useCpuFastBackend } from "@scaling-vicreg/backend/cpu-fast";
 import {
   measureStepMemory,
   memoryBudgetOf,
@@ -279,9 +278,7 @@ async function main(args: string[]): Promise<number> {
       ? await timeTorchStep(spec, { steps, warmup, threads, python, device })
       : { error: "skipped (--no-torch)" };
     for (const requested of backends) {
-      const info = requested === "cpu-fast"
-        ? { name: await useCpuFastBackend() }
-        : await useBackend(requested as BackendName | "auto");
+      const info = await useBackend(requested as BackendName | "auto");
       const ours = await timeTfjsStep(spec, {
         steps,
         warmup,

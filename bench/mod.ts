@@ -17,3 +17,33 @@ export * from "./resnet_step.ts";
 export * from "./compare.ts";
 export * from "./augment_compare.ts";
 export * from "./probe_compare.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { Rng, RngState } from "@scaling-vicreg/backend";
+export type { RgbImage } from "@scaling-vicreg/backend/image";
+export type {
+  CheckpointedForward,
+  ForwardOptions,
+  Module,
+  Projector,
+  ResNet,
+  ResNetArch,
+  ResNetForwardOptions,
+  ResNetOutput,
+} from "@scaling-vicreg/models";
+export type {
+  LocalMatching,
+  VicregVariant,
+  ViewGeometry,
+} from "@scaling-vicreg/losses";
+export type {
+  EmbedOptions,
+  Optimizer,
+  OptimizerKind,
+  OptimizerState,
+  Projections,
+  StepMode,
+  StepOptions,
+  VicregLoss,
+  VicregLossSettings,
+  VicregModel,
+} from "@scaling-vicreg/train";

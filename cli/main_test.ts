@@ -37,40 +37,49 @@ Deno.test("main() prints one line and exits 1 for an unknown command or flag", a
 });
 
 Deno.test("main() rejects a bad pretrain value naming the key, before writing anything", async () => {
-  const dir = `${await Deno.makeTempDir()}/run`;
-  const r = await capture(() =>
-    main(["pretrain", "--batch-size", "1", "--exp-dir", dir])
-  );
-  assertEquals(r.code, 1);
-  assertTrue(r.err.includes('Key "batch-size"'), r.err);
-  const s = await capture(() =>
-    main(["pretrain", "--epochs", "two", "--exp-dir", dir])
-  );
-  assertEquals(s.code, 1);
-  assertTrue(s.err.includes("--epochs expects a number"), s.err);
-  let exists = true;
+  const parent = await Deno.makeTempDir();
+  const dir = `${parent}/run`;
   try {
-    await Deno.stat(dir);
-  } catch {
-    exists = false;
+    const r = await capture(() =>
+      main(["pretrain", "--batch-size", "1", "--exp-dir", dir])
+    );
+    assertEquals(r.code, 1);
+    assertTrue(r.err.includes('Key "batch-size"'), r.err);
+    const s = await capture(() =>
+      main(["pretrain", "--epochs", "two", "--exp-dir", dir])
+    );
+    assertEquals(s.code, 1);
+    assertTrue(s.err.includes("--epochs expects a number"), s.err);
+    let exists = true;
+    try {
+      await Deno.stat(dir);
+    } catch {
+      exists = false;
+    }
+    assertEquals(exists, false);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
   }
-  assertEquals(exists, false);
 });
 
 Deno.test("main() names a bad key of a YAML config file", async () => {
   const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(
-    `${dir}/run.yaml`,
-    "arch: resnet18\nlearning-rate: 0.1\n",
-  );
-  const r = await capture(() =>
-    main(["pretrain", "--config", `${dir}/run.yaml`])
-  );
-  assertEquals(r.code, 1);
-  assertTrue(
-    r.err.includes(`Unknown key "learning-rate" in ${dir}/run.yaml`),
-    r.err,
-  );
+  try {
+    await Deno.writeTextFile(
+      `${dir}/run.yaml`,
+      "arch: resnet18\nlearning-rate: 0.1\n",
+    );
+    const r = await capture(() =>
+      main(["pretrain", "--config", `${dir}/run.yaml`])
+    );
+    assertEquals(r.code, 1);
+    assertTrue(
+      r.err.includes(`Unknown key "learning-rate" in ${dir}/run.yaml`),
+      r.err,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("every command's --help explains every flag", async () => {

@@ -2,64 +2,67 @@ import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
 
 Deno.test("vicreg pretrain finishes the step, checkpoints and exits 0 on SIGINT", async () => {
   const dir = await Deno.makeTempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      new URL("./main.ts", import.meta.url).pathname,
-      "pretrain",
-      ...[
-        "--preset",
-        "tiny",
-        "--backend",
-        "cpu-fast",
-        "--exp-dir",
-        `${dir}/run`,
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./main.ts", import.meta.url).pathname,
+        "pretrain",
+        ...[
+          "--preset",
+          "tiny",
+          "--backend",
+          "cpu-fast",
+          "--exp-dir",
+          `${dir}/run`,
+        ],
+        ...[
+          "--size",
+          "16",
+          "--image-size",
+          "24",
+          "--batch-size",
+          "8",
+          "--num-images",
+          "64",
+        ],
+        ...[
+          "--mlp",
+          "32-32",
+          "--local-mlp",
+          "16-8",
+          "--log-every",
+          "1",
+          "--epochs",
+          "50",
+        ],
       ],
-      ...[
-        "--size",
-        "16",
-        "--image-size",
-        "24",
-        "--batch-size",
-        "8",
-        "--num-images",
-        "64",
-      ],
-      ...[
-        "--mlp",
-        "32-32",
-        "--local-mlp",
-        "16-8",
-        "--log-every",
-        "1",
-        "--epochs",
-        "50",
-      ],
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  // Wait for the first logged step, then interrupt.
-  const metrics = `${dir}/run/metrics.jsonl`;
-  for (let i = 0; i < 600; i++) {
-    const text = await Deno.readTextFile(metrics).catch(() => "");
-    if (text.trim() !== "") break;
-    await new Promise((r) => setTimeout(r, 100));
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // Wait for the first logged step, then interrupt.
+    const metrics = `${dir}/run/metrics.jsonl`;
+    for (let i = 0; i < 600; i++) {
+      const text = await Deno.readTextFile(metrics).catch(() => "");
+      if (text.trim() !== "") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill("SIGINT");
+    const { code, stderr } = await child.output();
+    const err = new TextDecoder().decode(stderr);
+    assertEquals(code, 0, err);
+    assertTrue(
+      err.includes("stopping after this step and writing a checkpoint"),
+      err,
+    );
+    assertTrue(err.includes("interrupted after"), err);
+    const names = [...Deno.readDirSync(`${dir}/run`)].map((e) => e.name);
+    assertTrue(
+      names.some((n) => /^checkpoint-\d+\.json$/.test(n)),
+      names.join(" "),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  child.kill("SIGINT");
-  const { code, stderr } = await child.output();
-  const err = new TextDecoder().decode(stderr);
-  assertEquals(code, 0, err);
-  assertTrue(
-    err.includes("stopping after this step and writing a checkpoint"),
-    err,
-  );
-  assertTrue(err.includes("interrupted after"), err);
-  const names = [...Deno.readDirSync(`${dir}/run`)].map((e) => e.name);
-  assertTrue(
-    names.some((n) => /^checkpoint-\d+\.json$/.test(n)),
-    names.join(" "),
-  );
-  await Deno.remove(dir, { recursive: true });
 });

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { decode as imagescriptDecode, Image } from "imagescript";
+import { decode as imagescriptDecode, Image } from "./_imagescript.ts";
 import type { RgbImage } from "@scaling-vicreg/backend/image";
 
 /**

@@ -19,3 +19,5 @@ export * from "./datasets.ts";
 export * from "./loader.ts";
 export * from "./cache.ts";
 export * from "./write_folder.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { RgbImage } from "@scaling-vicreg/backend/image";

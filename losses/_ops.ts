@@ -3,8 +3,9 @@
  * hand-written gradient. They exist for speed, not for new maths: TF.js's
  * autodiff of `mean`/`sum` over an axis, of a full `mean`, and of `matMul`
  * emits broadcasts like `[1, D] × [N, D]` and transposed matmuls, which the
- * cpu backend runs per element through a generic index path (seconds at
- * 9216 × 512) and the wasm backend runs 30× slower than plain matmuls. The
+ * cpu backend runs per element through a generic index path, and the wasm
+ * backend runs far slower than plain matmuls (measured figures in
+ * `bench/README.md`). The
  * gradients below use only same-shape or suffix broadcasts (`[D]` against
  * `[N, D]`, rank-0 scalars), reductions and untransposed matmuls.
  *
@@ -73,8 +74,13 @@ export const meanSquaredError: (
 export const gramFrobeniusSq: (x: tf.Tensor2D) => tf.Scalar = custom(
   (x: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const [n, d] = x.shape;
-    // x: [N, D] -> gram: [N, N] when N < D, else [D, D]. The cpu backend
-    // transposes element by element; its transposeA kernel is cheaper there.
+    // x: [N, D] -> gram: [N, N] when N < D, else [D, D].
+    // A speed choice made by reading the global backend's name: the `cpu`
+    // backend transposes element by element, so there the transpose is
+    // folded into matMul's transposeA/B flags; every other backend (named
+    // otherwise, `cpu-fast` included) gets an explicit transpose and a plain
+    // matmul, which wasm runs far faster (see the module doc). Both forms are
+    // the same product, so only the speed depends on the backend.
     const cpu = tf.getBackend() === "cpu";
     const gram = n < d
       ? tf.matMul(x, cpu ? x : tf.transpose(x), false, cpu)

@@ -6,6 +6,7 @@ import {
   assertNoLeak,
   assertThrows,
   assertTrue,
+  ignoreUnless,
 } from "@scaling-vicreg/backend/testing";
 import {
   DEFAULT_VICREG_OPTIONS,
@@ -205,7 +206,7 @@ for (const fixture of [medium, large] as Fixture[]) {
   const c = fixture.cases[0];
   Deno.test({
     name: `vicregLoss() matches the float64 reference at (${n}, ${d}) on wasm`,
-    ignore: !WASM,
+    ignore: ignoreUnless(WASM, "wasm"),
     fn: () =>
       onWasm(() => {
         const { x, y } = makeInputs(n, d);

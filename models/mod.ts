@@ -3,10 +3,25 @@
  * structured and named as torchvision's and VICReg's, with safetensors and
  * `.npy` I/O.
  *
- * ```ts ignore
+ * The paper's model is `createResNet("resnet50", rng)` with an
+ * `"8192-8192-8192"` projector; a small one, as in the tests:
+ *
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { Rng, useBackend } from "@scaling-vicreg/backend";
  * import { createProjector, createResNet } from "@scaling-vicreg/models";
- * const backbone = createResNet("resnet50", rng);
- * const projector = createProjector(backbone.embeddingDim, "8192-8192-8192", rng);
+ * await useBackend("cpu");
+ * const rng = new Rng(0);
+ * const backbone = createResNet("tiny", rng);
+ * const projector = createProjector(backbone.embeddingDim, "32-16", rng);
+ * const z = tf.tidy(() => {
+ *   const { embedding } = backbone.forward(tf.ones([2, 16, 16, 3]));
+ *   return projector.forward(embedding); // [2, 16]
+ * });
+ * console.log(z.shape); // [2, 16]
+ * tf.dispose(z);
+ * backbone.dispose();
+ * projector.dispose();
  * ```
  *
  * @module
@@ -20,3 +35,5 @@ export * from "./npy.ts";
 export * from "./safetensors.ts";
 export * from "./weights.ts";
 export * from "./embed.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { Rng, RngState } from "@scaling-vicreg/backend";

@@ -30,3 +30,6 @@ export * from "./features.ts";
 export * from "./figure_text.ts";
 export * from "./report.ts";
 export * from "./protocol.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { Rng, RngState } from "@scaling-vicreg/backend";
+export type { NpyData, NpyDtype } from "@scaling-vicreg/models/npy";

@@ -8,7 +8,11 @@ import {
   Rng,
   useBackend,
 } from "@scaling-vicreg/backend";
-import { assertClose, assertEquals } from "@scaling-vicreg/backend/testing";
+import {
+  assertClose,
+  assertEquals,
+  ignoreUnless,
+} from "@scaling-vicreg/backend/testing";
 import { TrainTransform } from "@scaling-vicreg/augment";
 import { proceduralDataset } from "@scaling-vicreg/data";
 import { vicregLoss } from "@scaling-vicreg/losses";
@@ -82,7 +86,7 @@ for (const name of ["cpu-fast", "wasm", "blas", "webgpu"] as const) {
   Deno.test({
     name:
       `library members give the CPU reference's loss, features and gradients on ${name}`,
-    ignore: !available,
+    ignore: ignoreUnless(available, name),
     async fn() {
       await useBackend(name);
       assertEquals((await import("@tensorflow/tfjs-core")).getBackend(), name);

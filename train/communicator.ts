@@ -109,6 +109,8 @@ export interface Communicator {
 /** A collective that failed, timed out, or was called after `close()`. */
 export class CommunicatorError extends Error {
   /**
+   * Makes a communicator error.
+   *
    * @param message What failed, naming the call and the rank.
    * @param options The underlying error, if any.
    */

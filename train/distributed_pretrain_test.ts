@@ -5,21 +5,18 @@ import {
   assertClose,
   assertEquals,
   assertTrue,
+  ignoreUnless,
 } from "@scaling-vicreg/backend/testing";
 import { resolveConfig } from "./config.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
 import { mpiexecCommand } from "./distributed.ts";
 import { pretrain, type StepMetrics } from "./pretrain.ts";
-import {
-  assertPresent,
-  ignoreUnlessRequired,
-  mpiMissing,
-} from "./_testing_require.ts";
+import { mpiMissing } from "./_mpi_test_util.ts";
 
 await useBackend("cpu-fast");
 
 const missing = mpiMissing();
-const ignore = ignoreUnlessRequired("mpi", missing);
+const ignore = ignoreUnless(missing === undefined, "mpi", missing);
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
 // A tiny run that exercises every per-image path: location-matched local
@@ -115,7 +112,6 @@ Deno.test({
     "pretrain() on 2 MPI ranks of 4 images equals one process with micro-batches of 4: loss curve and every parameter after 5 steps",
   ignore,
   async fn() {
-    assertPresent("mpi", missing);
     const single = await Deno.makeTempDir();
     const ranks = await Deno.makeTempDir();
     try {
@@ -187,7 +183,6 @@ Deno.test({
     "pretrain() on 2 MPI ranks: a killed rank stops the other within 60 s, and --resume on 2 ranks continues exactly",
   ignore,
   async fn() {
-    assertPresent("mpi", missing);
     const straight = await Deno.makeTempDir();
     const killed = await Deno.makeTempDir();
     try {

@@ -27,3 +27,41 @@ export * from "./communicator.ts";
 export * from "./mpi.ts";
 export * from "./distributed.ts";
 export * from "./bucket_all_reduce.ts";
+// Sibling-member types this package's API names (documentation links).
+export type { BackendName } from "@scaling-vicreg/backend";
+export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
+export type {
+  LocalMatching,
+  VicregVariant,
+  ViewGeometry,
+} from "@scaling-vicreg/losses";
+export type { RgbImage } from "@scaling-vicreg/backend/image";
+export type {
+  ProbeHyperparams,
+  ProbeOptimizer,
+  ProbeReport,
+  ProbeScheduler,
+  ReportKnn,
+  ReportMetrics,
+  ReportSplits,
+  ReportTransforms,
+  ReportTtaSweep,
+  SweepTrial,
+  TextBox,
+  TtaSplits,
+} from "@scaling-vicreg/probe";
+export type {
+  SafeData,
+  SafeDtype,
+  SafeTensor,
+} from "@scaling-vicreg/models/safetensors";
+export type {
+  CheckpointedForward,
+  ForwardOptions,
+  Module,
+  Projector,
+  ResNet,
+  ResNetArch,
+  ResNetForwardOptions,
+  ResNetOutput,
+} from "@scaling-vicreg/models";

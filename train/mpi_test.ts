@@ -2,19 +2,16 @@ import {
   assertEquals,
   assertThrows,
   assertTrue,
+  ignoreUnless,
 } from "@scaling-vicreg/backend/testing";
 import { CommunicatorError } from "./communicator.ts";
 import { mpiexecCommand } from "./distributed.ts";
 import { findMpiLibrary, MPI_INSTALL_HINT, mpiCommunicator } from "./mpi.ts";
 import { mpiRefusal } from "./_mpi_ffi.ts";
-import {
-  assertPresent,
-  ignoreUnlessRequired,
-  mpiMissing,
-} from "./_testing_require.ts";
+import { mpiMissing } from "./_mpi_test_util.ts";
 
 const missing = mpiMissing();
-const ignore = ignoreUnlessRequired("mpi", missing);
+const ignore = ignoreUnless(missing === undefined, "mpi", missing);
 if (ignore) {
   console.warn(`mpi_test: ${missing}; skipping (apt-get install mpich)`);
 }
@@ -69,7 +66,6 @@ Deno.test({
     "mpi communicator: allReduce/allGather/broadcast on 2 ranks equal the sums and concatenations each rank computes (sizes 0, 1, 7, 1000, 1000003)",
   ignore,
   async fn() {
-    assertPresent("mpi", missing);
     const job = await runWorker(2, "check", 300_000);
     assertTrue(!job.timedOut, "the job was still running after 300 s");
     assertEquals(job.code, 0, job.stderr);
@@ -86,7 +82,6 @@ Deno.test({
     "mpi communicator: a rank SIGKILLed mid-allReduce makes the job exit non-zero within 60 s",
   ignore,
   async fn() {
-    assertPresent("mpi", missing);
     const job = await runWorker(2, "kill", 60_000);
     // Both ranks ran collectives before the kill, so the failure is the kill.
     assertEquals(job.lines.filter((l) => l.ready).length, 2, job.stderr);
@@ -104,7 +99,6 @@ Deno.test({
     "mpi communicator: a rank that never arrives trips the others' watchdog, which reject with CommunicatorError",
   ignore,
   async fn() {
-    assertPresent("mpi", missing);
     const job = await runWorker(2, "stall", 60_000);
     assertTrue(job.code !== 0, "the job exited 0");
     assertTrue(!job.timedOut, "the job was still running after 60 s");
@@ -149,7 +143,6 @@ Deno.test({
     "runRanks() returns the job's exit code and forwards one SIGINT to every rank",
   ignore,
   async fn() {
-    assertPresent("mpi", missing);
     const dir = await Deno.makeTempDir({ prefix: "run_ranks_test_" });
     try {
       const ready = `${dir}/ready`;
@@ -202,7 +195,6 @@ Deno.test({
     "mpiCommunicator() under mpiexec with an npx wrapper above deno names the wrapper instead of failing in MPI_Init",
   ignore: ignore || Deno.build.os !== "linux",
   async fn() {
-    assertPresent("mpi", missing);
     const dir = await Deno.makeTempDir({ prefix: "mpi_wrapper_test_" });
     try {
       // A stand-in for npx: a script named npx that runs deno as its child.

@@ -72,16 +72,76 @@ Deno.test("createOptimizer('sgd') matches PyTorch SGD with momentum and weight d
   opt.dispose();
 });
 
-Deno.test("createOptimizer('adamw') matches PyTorch AdamW's first step", () => {
-  const w = tf.variable(tf.tensor2d([[1]]));
-  const opt = createOptimizer("adamw", new Map([["w", w]]), {
-    weightDecay: 0.01,
+/**
+ * PyTorch's AdamW (`torch.optim.AdamW`, decoupled decay, bias-corrected
+ * moments) in float64, one parameter at a time: the reference below.
+ */
+function adamwReference(
+  p0: readonly number[],
+  grads: readonly (readonly number[])[],
+  lrs: readonly number[],
+  o: { beta1: number; beta2: number; eps: number; weightDecay: number },
+): number[] {
+  const p = [...p0];
+  const m = p.map(() => 0);
+  const v = p.map(() => 0);
+  grads.forEach((g, k) => {
+    const t = k + 1;
+    const lr = lrs[k];
+    for (let i = 0; i < p.length; i++) {
+      p[i] *= 1 - lr * o.weightDecay;
+      m[i] = o.beta1 * m[i] + (1 - o.beta1) * g[i];
+      v[i] = o.beta2 * v[i] + (1 - o.beta2) * g[i] * g[i];
+      const mHat = m[i] / (1 - o.beta1 ** t);
+      const vHat = v[i] / (1 - o.beta2 ** t);
+      p[i] -= lr * mHat / (Math.sqrt(vHat) + o.eps);
+    }
   });
-  const g = tf.tensor2d([[0.5]]);
-  opt.step({ w: g }, 0.1);
-  // p = 1·(1 − 0.001) − 0.1 · 0.5 / (0.5 + 1e-8)
-  assertClose(w, [[0.999 - 0.1 * 0.5 / (0.5 + 1e-8)]]);
-  tf.dispose([w, g]);
+  return p;
+}
+
+Deno.test("createOptimizer('adamw') follows PyTorch AdamW over several steps on vectors (float64 reference), without decay on rank-1 parameters", () => {
+  const p0 = [1, -2, 0.5, 3];
+  // Gradients that change sign and scale, and one learning rate per step
+  // (a schedule), so the moments and the bias correction both matter.
+  const grads = [
+    [0.5, -1, 2, 0.01],
+    [-0.25, -0.5, 1.5, 0.02],
+    [1, 0.75, -2, -0.03],
+    [0.1, -0.2, 0.3, 0.04],
+    [-0.6, 0.9, 0.05, -0.05],
+  ];
+  const lrs = [0.1, 0.08, 0.05, 0.05, 0.02];
+  const o = { beta1: 0.8, beta2: 0.95, eps: 1e-6, weightDecay: 0.1 };
+  const w = tf.variable(tf.tensor2d([p0])); // rank 2: decayed
+  const b = tf.variable(tf.tensor1d(p0)); // rank 1: excluded from decay
+  const opt = createOptimizer(
+    "adamw",
+    new Map<string, tf.Variable>([["w", w], ["b", b]]),
+    {
+      momentum: o.beta1,
+      beta2: o.beta2,
+      epsilon: o.eps,
+      weightDecay: o.weightDecay,
+    },
+  );
+  grads.forEach((g, k) => {
+    const gw = tf.tensor2d([g]);
+    const gb = tf.tensor1d(g);
+    opt.step({ w: gw, b: gb }, lrs[k]);
+    tf.dispose([gw, gb]);
+    const seen = grads.slice(0, k + 1);
+    assertClose(w, [adamwReference(p0, seen, lrs, o)], {
+      rtol: 1e-5,
+      message: `w after step ${k + 1}`,
+    });
+    assertClose(b, adamwReference(p0, seen, lrs, { ...o, weightDecay: 0 }), {
+      rtol: 1e-5,
+      message: `b after step ${k + 1}`,
+    });
+  });
+  assertEquals(opt.state().step, grads.length);
+  tf.dispose([w, b]);
   opt.dispose();
 });
 

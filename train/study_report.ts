@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { Image } from "imagescript";
+import { Image } from "./_imagescript.ts";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   drawText,

@@ -127,7 +127,7 @@ let cached: Blas | undefined;
  *
  * @example
  * ```ts ignore
- * import { loadBlas } from "@scaling-vicreg/backend/blas";
+ * import { loadBlas } from "./blas.ts";
  * const blas = loadBlas();
  * const c = new Float32Array(1);
  * blas.sgemm(false, false, 1, 1, 2, 1, new Float32Array([1, 2]), 2,

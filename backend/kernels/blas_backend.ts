@@ -95,8 +95,8 @@ function withHeap(
  *
  * @example
  * ```ts ignore
- * import { blasKernelConfigs } from "@scaling-vicreg/backend/blas-backend";
- * import { loadBlas } from "@scaling-vicreg/backend/blas";
+ * import { blasKernelConfigs } from "./blas_backend.ts";
+ * import { loadBlas } from "./blas.ts";
  * console.log(blasKernelConfigs("blas", loadBlas()).length); // 10
  * ```
  *
@@ -692,7 +692,7 @@ let registered: Promise<NativeLibraries> | undefined;
  * @example
  * ```ts ignore
  * import * as tf from "@tensorflow/tfjs-core";
- * import { registerBlasBackend } from "@scaling-vicreg/backend/blas-backend";
+ * import { registerBlasBackend } from "./blas_backend.ts";
  * const { blas, dnnl } = await registerBlasBackend();
  * await tf.setBackend("blas");
  * console.log(blas.library, dnnl?.version);

@@ -295,7 +295,7 @@ function backpropInput(
  * @example
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
- * import { convGradKernelConfigs } from "@scaling-vicreg/backend/conv-grad";
+ * import { convGradKernelConfigs } from "./conv_grad.ts";
  * const names = convGradKernelConfigs("wasm").map((k) => k.kernelName);
  * console.log(names); // ["Conv2DBackpropFilter", "Conv2DBackpropInput"]
  * ```
@@ -348,7 +348,7 @@ export function convGradKernelConfigs(
  *
  * @example
  * ```ts ignore
- * import { registerConvGradKernels } from "@scaling-vicreg/backend/conv-grad";
+ * import { registerConvGradKernels } from "./conv_grad.ts";
  * registerConvGradKernels("wasm");
  * ```
  *

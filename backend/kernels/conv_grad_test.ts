@@ -6,9 +6,9 @@ import {
   assertEquals,
   assertThrows,
   assertTrue,
+  ignoreUnless,
 } from "../testing.ts";
 import { convGradKernelConfigs } from "./conv_grad.ts";
-import { useCpuFastBackend } from "./cpu_fast.ts";
 
 type Shape4 = [number, number, number, number];
 type Pad = "same" | "valid" | number | [
@@ -195,7 +195,7 @@ for (
 ) {
   Deno.test({
     name: `${name} Conv2DBackpropFilter/Input match the CPU reference`,
-    ignore: missing,
+    ignore: ignoreUnless(!missing, name),
     fn: async () => {
       await useBackend(name);
       try {
@@ -219,7 +219,7 @@ for (
 
 Deno.test({
   name: "convGradKernelConfigs() splits the batch into chunks on wasm",
-  ignore: wasmMissing,
+  ignore: ignoreUnless(!wasmMissing, "wasm"),
   fn: async () => {
     await useBackend("wasm");
     try {
@@ -250,7 +250,7 @@ Deno.test("convGradKernelConfigs() runs on the CPU backend's buffers too", () =>
 
 Deno.test({
   name: "wasm gradients of pad + valid conv + BN-like loss match the CPU",
-  ignore: wasmMissing,
+  ignore: ignoreUnless(!wasmMissing, "wasm"),
   fn: async () => {
     // The models' convolution: tf.pad (symmetric, like PyTorch padding=1),
     // then a 'valid' conv, stride 1 and 2.
@@ -318,8 +318,8 @@ Deno.test("convGradKernelConfigs() rejects NCHW, dilation and bad options", () =
   }
 });
 
-Deno.test("useCpuFastBackend() matches the CPU reference and keeps cpu untouched", async () => {
-  assertEquals(await useCpuFastBackend(), "cpu-fast");
+Deno.test("useBackend('cpu-fast') matches the CPU reference and keeps cpu untouched", async () => {
+  assertEquals((await useBackend("cpu-fast")).name, "cpu-fast");
   try {
     for (const [i, c] of CASES.entries()) {
       const [dw, dx] = await viaEngine(c, DATA[i]);

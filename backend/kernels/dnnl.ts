@@ -350,7 +350,7 @@ let cached: Dnnl | undefined;
  *
  * @example
  * ```ts ignore
- * import { loadDnnl } from "@scaling-vicreg/backend/dnnl";
+ * import { loadDnnl } from "./dnnl.ts";
  * console.log(loadDnnl().version); // e.g. 2.6.3
  * ```
  *

@@ -1,5 +1,10 @@
 import { Rng } from "../random.ts";
-import { assertEquals, assertThrows, assertTrue } from "../testing.ts";
+import {
+  assertEquals,
+  assertThrows,
+  assertTrue,
+  ignoreUnless,
+} from "../testing.ts";
 import { type Dnnl, loadDnnl } from "./dnnl.ts";
 import {
   assertNear,
@@ -18,7 +23,7 @@ function tryLoad(): Dnnl | undefined {
 }
 
 const dnnl = tryLoad();
-const ignore = dnnl === undefined;
+const ignore = ignoreUnless(dnnl !== undefined, "dnnl");
 if (ignore) {
   console.warn(
     "dnnl_test: no oneDNN 2.x here (apt-get install libdnnl2); skipping",
