@@ -16,6 +16,8 @@ export * from "./config.ts";
 export * from "./schedule.ts";
 export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
+export * from "./run_lock.ts";
+export * from "./run_dir.ts";
 export * from "./pretrain.ts";
 export {
   activationBytesPerView,

@@ -22,15 +22,7 @@ import {
   type ResNet,
   type ResNetArch,
 } from "@scaling-vicreg/models";
-import {
-  checkResumeConfig,
-  ConfigError,
-  configToYaml,
-  type PretrainConfig,
-  readConfigFile,
-  resolveConfig,
-  warmupEpochsOf,
-} from "./config.ts";
+import { type PretrainConfig, warmupEpochsOf } from "./config.ts";
 import { learningRate } from "./schedule.ts";
 import {
   createOptimizer,
@@ -43,11 +35,8 @@ import {
   stepGradients,
   type StepMode,
 } from "./_step.ts";
-import {
-  loadLatestCheckpoint,
-  saveCheckpoint,
-  snapshotTensors,
-} from "./checkpoint.ts";
+import { saveCheckpoint, snapshotTensors } from "./checkpoint.ts";
+import { openRunDirectory } from "./run_dir.ts";
 
 /** One logged step, as written to `metrics.jsonl`. */
 export interface StepMetrics {
@@ -270,8 +259,8 @@ export async function pretrain(
     dropLast: true,
   });
   const perEpoch = loader.batchesPerEpoch;
-  await checkRunDirectory(config);
-  await Deno.mkdir(dir, { recursive: true });
+  // Checked, locked and cleaned before anything is built; released on return.
+  await using run = await openRunDirectory(config, { onEvent });
   const totalSteps = config.epochs * perEpoch;
   const stopAt = config.maxSteps > 0
     ? Math.min(totalSteps, config.maxSteps)
@@ -318,48 +307,27 @@ export async function pretrain(
   let resumed: { path: string; last?: StepMetrics } | undefined;
   const metricsPath = `${dir}/metrics.jsonl`;
   try {
-    if (config.resume) {
-      const skipped: { path: string; reason: string }[] = [];
-      const ckpt = await loadLatestCheckpoint(dir, skipped);
-      for (const s of skipped) {
-        onEvent({
-          level: "warning",
-          message: `Skipped damaged checkpoint ${s.path}: ${s.reason}`,
-        });
-      }
-      if (ckpt === undefined) {
-        onEvent({
-          level: "warning",
-          message: `No checkpoint in ${dir}: starting from scratch`,
-        });
-        await writeFileAtomic(metricsPath, "");
-      } else {
-        restore(
-          nets,
-          optimizer,
-          ckpt.tensors,
-          ckpt.meta.state.optimizerStep as number,
-        );
-        step = ckpt.meta.step;
-        epoch = ckpt.meta.epoch;
-        batchStart = ckpt.meta.batch;
-        resumed = {
-          path: `${dir}/${
-            ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
-          }`,
-          last: ckpt.meta.state.last as StepMetrics | undefined,
-        };
-        await truncateMetrics(metricsPath, step);
-        onEvent({
-          level: "info",
-          message:
-            `Resumed from ${ckpt.meta.tensors} at step ${step} (epoch ${epoch}, batch ${batchStart})`,
-        });
-      }
-    } else {
-      await writeFileAtomic(metricsPath, "");
+    const ckpt = run.checkpoint;
+    if (ckpt !== undefined) {
+      restore(
+        nets,
+        optimizer,
+        ckpt.tensors,
+        ckpt.meta.state.optimizerStep as number,
+      );
+      step = ckpt.meta.step;
+      epoch = ckpt.meta.epoch;
+      batchStart = ckpt.meta.batch;
+      resumed = {
+        path: `${dir}/${ckpt.meta.tensors.replace(/\.safetensors$/, ".json")}`,
+        last: ckpt.meta.state.last as StepMetrics | undefined,
+      };
+      onEvent({
+        level: "info",
+        message:
+          `Resumed from ${ckpt.meta.tensors} at step ${step} (epoch ${epoch}, batch ${batchStart})`,
+      });
     }
-    await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
 
     const peak = { tensorBytes: 0, rssBytes: 0 };
     // A resumed run that has nothing left to do keeps its checkpoint as it is.
@@ -383,7 +351,15 @@ export async function pretrain(
             config: { ...config, resume: false },
           },
         },
-        { keep: config.keepCheckpoints },
+        {
+          keep: config.keepCheckpoints,
+          onDamaged: (d) =>
+            onEvent({
+              level: "warning",
+              message:
+                `Moved damaged checkpoint ${d.path} into ${dir}/damaged/: ${d.reason}`,
+            }),
+        },
       );
     };
 
@@ -577,62 +553,6 @@ function restore(
   }
   optimizer.loadState({ step: optimizerStep, tensors: slots });
   tf.dispose([...slots.values()]);
-}
-
-/**
- * Refuses to start a fresh run over one already in the directory (its
- * checkpoints would be pruned and a later --resume would mix the two), and a
- * resume whose configuration differs from the saved one in what it trains.
- */
-async function checkRunDirectory(config: PretrainConfig): Promise<void> {
-  const dir = config.expDir;
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) names.push(e.name);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    throw error;
-  }
-  if (!config.resume) {
-    const previous = names.filter((n) => /^checkpoint-\d+\.json$/.test(n))
-      .sort();
-    if (previous.length > 0) {
-      throw new ConfigError(
-        "exp-dir",
-        `${dir} already holds a run (${
-          previous.at(-1)
-        }): pass --resume to continue it, or choose another --exp-dir`,
-      );
-    }
-    return;
-  }
-  if (names.includes("config.yaml")) {
-    const path = `${dir}/config.yaml`;
-    const saved = resolveConfig({
-      file: await readConfigFile(path),
-      fileName: path,
-    });
-    checkResumeConfig(saved, config, path);
-  }
-}
-
-async function truncateMetrics(path: string, step: number): Promise<void> {
-  let text = "";
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    return;
-  }
-  // A line torn by a kill mid-append is dropped with the steps after the
-  // checkpoint: the resumed run writes them again.
-  const kept = text.split("\n").filter((line) => {
-    try {
-      return line.trim() !== "" && JSON.parse(line).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
 }
 
 async function exportBackbone(
