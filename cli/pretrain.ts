@@ -14,6 +14,7 @@ import {
   type PretrainConfig,
   readConfigFile,
   resolveConfig,
+  savedRunConfig,
 } from "@scaling-vicreg/train";
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
@@ -57,12 +58,12 @@ export async function configFromFlags(
     // flags given change it (pretrain refuses changes to what it trains).
     const dir = (flags["exp-dir"] ?? file?.["exp-dir"] ??
       DEFAULT_PRETRAIN_CONFIG.expDir) as string;
-    const savedPath = `${dir}/config.yaml`;
-    const saved = await readConfigFile(savedPath).catch(() => undefined);
+    // config.yaml, or the configuration recorded in the newest checkpoint.
+    const saved = await savedRunConfig(dir);
     if (saved !== undefined) {
       return resolveConfig({
-        file: { ...saved, ...file },
-        fileName: path ?? savedPath,
+        file: { ...saved.file, ...file },
+        fileName: path ?? saved.where,
         flags,
       });
     }

@@ -18,6 +18,7 @@ export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
 export * from "./run_lock.ts";
 export * from "./run_dir.ts";
+export * from "./divergence.ts";
 export * from "./pretrain.ts";
 export {
   activationBytesPerView,

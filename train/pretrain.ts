@@ -36,7 +36,8 @@ import {
   type StepMode,
 } from "./_step.ts";
 import { saveCheckpoint, snapshotTensors } from "./checkpoint.ts";
-import { openRunDirectory } from "./run_dir.ts";
+import { openRunDirectory, stopDiverged } from "./run_dir.ts";
+import { DivergenceGuard, gradientNorm } from "./divergence.ts";
 
 /** One logged step, as written to `metrics.jsonl`. */
 export interface StepMetrics {
@@ -50,6 +51,8 @@ export interface StepMetrics {
   lr: number;
   /** Total loss. */
   loss: number;
+  /** Global L2 norm of the step's gradients. */
+  gradNorm: number;
   /** Global invariance term (unweighted). */
   invariance: number;
   /** Global variance term (unweighted). */
@@ -106,22 +109,7 @@ export interface PretrainResult {
   peakMemory: { tensorBytes: number; rssBytes: number };
 }
 
-/** The loss was NaN or infinite; the last good checkpoint is kept. */
-export class NonFiniteLossError extends Error {
-  /** The step that produced it. */
-  readonly step: number;
-  /**
-   * Makes the error.
-   *
-   * @param step The step.
-   * @param message One line.
-   */
-  constructor(step: number, message: string) {
-    super(message);
-    this.name = "NonFiniteLossError";
-    this.step = step;
-  }
-}
+export { NonFiniteLossError } from "./divergence.ts";
 
 /** The networks of a run. */
 export interface VicregNetworks {
@@ -211,6 +199,7 @@ function geometryOf(
 }
 
 interface StepOutput {
+  gradNorm: number;
   loss: number;
   invariance: number;
   variance: number;
@@ -364,6 +353,7 @@ export async function pretrain(
     };
 
     let interrupted = false;
+    const guard = new DivergenceGuard();
     outer: for (
       ;
       epoch < config.epochs && step < stopAt;
@@ -391,13 +381,12 @@ export async function pretrain(
           stepMode,
         );
         step += 1;
-        if (!Number.isFinite(out.loss)) {
-          throw new NonFiniteLossError(
-            step,
-            `Loss became ${out.loss} at step ${step} (epoch ${epoch}, batch ${batch.index}); the last good checkpoint ${
-              lastCheckpoint || "(none yet)"
-            } is kept. Try a lower --base-lr.`,
-          );
+        const diverged = guard.observe(step, out);
+        if (diverged) {
+          throw await stopDiverged(dir, diverged, {
+            epoch,
+            batch: batch.index,
+          });
         }
         const seconds = (performance.now() - started) / 1000;
         last = {
@@ -506,13 +495,16 @@ async function trainStep(
     stepMode,
   );
   tf.dispose([x1, x2]);
+  const norm = gradientNorm(grads.values());
   optimizer.step(Object.fromEntries(grads), lr);
   tf.dispose([...grads.values()]);
   const values = await Promise.all(
     [value, ...metrics].map(async (t) => (await t.data())[0]),
   );
-  tf.dispose([value, ...metrics]);
+  const gradNorm = (await norm.data())[0];
+  tf.dispose([value, ...metrics, norm]);
   return {
+    gradNorm,
     loss: values[0],
     invariance: values[1],
     variance: values[2],

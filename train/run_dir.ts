@@ -21,6 +21,7 @@ import {
 } from "@scaling-vicreg/backend/fs";
 import {
   type Checkpoint,
+  listCheckpoints,
   loadLatestCheckpoint,
   moveCheckpointAside,
   type SkippedCheckpoint,
@@ -35,6 +36,12 @@ import {
   resolveConfig,
 } from "./config.ts";
 import { acquireRunLock, type RunLock } from "./run_lock.ts";
+import {
+  type Divergence,
+  DivergenceError,
+  firstSuspectStep,
+  NonFiniteLossError,
+} from "./divergence.ts";
 
 /**
  * Keys a resume may change with a warning: the learning-rate schedule, the
@@ -419,4 +426,51 @@ export async function openRunDirectory(
     await lock.release();
     throw error;
   }
+}
+
+/**
+ * Stops a run that diverged: the checkpoints that may hold diverged weights
+ * (from {@linkcode firstSuspectStep} on) are moved into `diverged/`, and the
+ * error returned names the blow-up and the checkpoint a `--resume` continues
+ * from.
+ *
+ * @param dir The run directory.
+ * @param divergence The blow-up, from `DivergenceGuard.observe`.
+ * @param where Epoch and batch index of the step that blew up.
+ * @returns A {@linkcode NonFiniteLossError} for a non-finite loss, else a
+ *   {@linkcode DivergenceError}; the caller throws it.
+ */
+export async function stopDiverged(
+  dir: string,
+  divergence: Divergence,
+  where: { epoch: number; batch: number },
+): Promise<DivergenceError> {
+  const from = firstSuspectStep(divergence);
+  const moved: number[] = [];
+  for (const step of await listCheckpoints(dir)) {
+    if (step >= from) {
+      await moveCheckpointAside(dir, step, "diverged");
+      moved.push(step);
+    }
+  }
+  const kept = (await listCheckpoints(dir))[0];
+  const keptName = kept === undefined
+    ? undefined
+    : `checkpoint-${String(kept).padStart(8, "0")}.json`;
+  const message = `Training diverged at step ${divergence.step} (epoch ${
+    where.epoch + 1
+  }, batch ${where.batch}): ${divergence.reason}${
+    moved.length > 0
+      ? `; ${moved.length} checkpoint${
+        moved.length > 1 ? "s" : ""
+      } from step ${from} on moved to ${dir}/diverged/`
+      : ""
+  }; ${
+    keptName === undefined
+      ? "no earlier checkpoint is kept: start again"
+      : `the last checkpoint before the blow-up, ${keptName}, is kept: --resume`
+  } with a lower --base-lr (or a longer --warmup-epochs)`;
+  return divergence.quantity === "loss" && !Number.isFinite(divergence.value)
+    ? new NonFiniteLossError(divergence, message)
+    : new DivergenceError(divergence, message);
 }

@@ -9,6 +9,7 @@ import { pretrain, type PretrainEvent } from "./pretrain.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
 import { processStartTick, RunLockedError } from "./run_lock.ts";
 import { savedRunConfig } from "./run_dir.ts";
+import { DivergenceError, NonFiniteLossError } from "./divergence.ts";
 
 await useBackend("cpu-fast");
 
@@ -220,6 +221,55 @@ Deno.test("pretrain() refuses a run directory locked by a live run, and removes 
     assertEquals(names(dir).includes(live), true);
     assertEquals(names(dir).includes("run.lock"), false);
     assertTrue(events.some((e) => e.message.includes("Removed 1 temp file")));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pretrain() stops a blow-up before NaN keeping the checkpoint before it, and --resume may lower --base-lr", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const diverging = config(dir, {
+      optimizer: "sgd",
+      "base-lr": 1000,
+      "max-steps": 0,
+      epochs: 4,
+    });
+    const metrics: number[] = [];
+    const error = await assertRejects(
+      () => pretrain(diverging, { onStep: (m) => metrics.push(m.loss) }),
+      DivergenceError,
+      "the last checkpoint before the blow-up",
+    );
+    // Stopped on a finite loss, before NaN.
+    assertEquals(error instanceof NonFiniteLossError, false);
+    assertTrue(Number.isFinite(error.divergence.value));
+    assertTrue(error.message.includes("--resume with a lower --base-lr"));
+    const ckpt = await loadLatestCheckpoint(dir);
+    assertEquals(ckpt?.meta.step, error.step - 2);
+    // Its weights are those of a sane step: the loss of step k − 1, computed
+    // with them, was not a blow-up.
+    assertTrue(metrics[ckpt!.meta.step] < 100, `${metrics}`);
+    for (const [name, t] of Object.entries(ckpt!.tensors)) {
+      const big = (t.data as Float32Array).some((x) => !(Math.abs(x) < 1e4));
+      assertEquals(big, false, name);
+    }
+    assertTrue(names(`${dir}/diverged`).length > 0);
+    const events: PretrainEvent[] = [];
+    const resumed = await pretrain(
+      config(dir, {
+        optimizer: "sgd",
+        "base-lr": 0.05,
+        "max-steps": ckpt!.meta.step + 2,
+        epochs: 4,
+        resume: true,
+      }),
+      { onEvent: (e) => events.push(e) },
+    );
+    assertEquals(resumed.status, "completed");
+    assertTrue(
+      events.some((e) => e.message.includes("base-lr from 1000 to 0.05")),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
