@@ -19,6 +19,7 @@ import {
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
 import { Progress } from "./progress.ts";
+import { interruptHandler } from "./_interrupt.ts";
 
 /** Flags of `pretrain`: every config key, plus `--config`. */
 export const PRETRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -95,14 +96,12 @@ export async function runPretrain(
     `${label}: data ${source.describe()}; run directory ${config.expDir}`,
   );
   const controller = new AbortController();
-  const stop = () => {
-    if (!controller.signal.aborted) {
-      console.error(
-        `\n${label}: stopping after this step and writing a checkpoint…`,
-      );
-      controller.abort();
-    }
-  };
+  const stop = interruptHandler(label, config.expDir, {
+    stop: () => controller.abort(),
+    print: (line) => console.error(line),
+    exit: (code) => Deno.exit(code),
+    now: () => performance.now(),
+  });
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];

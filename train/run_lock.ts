@@ -192,10 +192,20 @@ export async function acquireRunLock(
       } finally {
         file.close();
       }
+      // Deno.exit (a second Ctrl-C) skips `finally`, but not `unload`.
+      const onUnload = () => {
+        try {
+          if (Deno.readTextFileSync(path) === text) Deno.removeSync(path);
+        } catch {
+          // Already gone.
+        }
+      };
+      globalThis.addEventListener("unload", onUnload);
       return {
         path,
         holder,
         release: async () => {
+          globalThis.removeEventListener("unload", onUnload);
           const now = await Deno.readTextFile(path).catch(() => undefined);
           if (now === text) await Deno.remove(path).catch(() => {});
         },
