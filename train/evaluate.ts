@@ -244,10 +244,20 @@ export async function loadRunBackbone(
     file: await readConfigFile(`${dir}/config.yaml`),
     fileName: `${dir}/config.yaml`,
   });
+  const weights = `${dir}/backbone.safetensors`;
+  try {
+    await Deno.stat(weights);
+  } catch (cause) {
+    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
+    throw new Error(
+      `${dir} has no backbone.safetensors: the run never ended (killed, or stopped by an error); \`vicreg pretrain --resume --exp-dir ${dir}\` finishes it and writes the backbone`,
+      { cause },
+    );
+  }
   const nets = buildNetworks({ ...config, useLocalLoss: false });
   nets.projector.dispose();
   try {
-    await loadWeights(`${dir}/backbone.safetensors`, nets.backbone);
+    await loadWeights(weights, nets.backbone);
   } catch (error) {
     nets.backbone.dispose();
     throw error;
