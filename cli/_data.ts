@@ -35,6 +35,7 @@ export async function openTrainingData(
     return await openDataset(config.data, {
       split: "train",
       strict: config.strict,
+      maxImagePixels: config.maxImagePixels,
       seed: config.seed,
       onWarning: warn,
       workers: defaultDecodeWorkers(),

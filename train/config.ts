@@ -108,6 +108,8 @@ export interface PretrainConfig {
   resume: boolean;
   /** Fail on the first unreadable image instead of skipping it. */
   strict: boolean;
+  /** Images with more pixels (width × height) are skipped undecoded. */
+  maxImagePixels: number;
 }
 
 /** One key of the schema. */
@@ -448,6 +450,15 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: false,
     help: "Fail on the first unreadable image instead of skipping it",
   },
+  {
+    key: "maxImagePixels",
+    flag: "max-image-pixels",
+    type: "int",
+    default: 178_956_970,
+    min: 1,
+    help:
+      "Images with more pixels (width × height) are skipped without decoding (Pillow's limit)",
+  },
 ];
 
 /** Values each preset sets under the YAML file and the flags. */
@@ -708,6 +719,7 @@ export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
   "backend",
   "step",
   "strict",
+  "maxImagePixels",
   "resume",
   "expDir",
 ];
