@@ -127,6 +127,8 @@ try {
   let killed = 0;
   let resumes = 0;
   let finishedEarly = 0;
+  let tempsRemoved = 0;
+  let locksTaken = 0;
   while (killed < kills) {
     const resume = hasCheckpoint(faulted);
     if (resume) resumes += 1;
@@ -156,12 +158,13 @@ try {
       }
     }
     const { code, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    tempsRemoved += Number(/Removed (\d+) temp file/.exec(text)?.[1] ?? 0);
+    if (text.includes("Took over a stale lock")) locksTaken += 1;
     if (outcome === "exit") {
       if (code !== 0) {
         throw new Error(
-          `a run exited with ${code}: ${
-            new TextDecoder().decode(stderr).trim().split("\n").at(-1)
-          }`,
+          `a run exited with ${code}: ${text.trim().split("\n").at(-1)}`,
         );
       }
       // It finished before its kill: the series is over.
@@ -171,7 +174,18 @@ try {
   }
   if (finishedEarly === 0) {
     resumes += 1;
-    await finish(pretrain(faulted, true), "the last resume");
+    const last = pretrain(faulted, true);
+    const { code, stderr } = await last.output();
+    const text = new TextDecoder().decode(stderr);
+    if (code !== 0) {
+      throw new Error(
+        `the last resume exited with ${code}: ${
+          text.trim().split("\n").at(-1)
+        }`,
+      );
+    }
+    tempsRemoved += Number(/Removed (\d+) temp file/.exec(text)?.[1] ?? 0);
+    if (text.includes("Took over a stale lock")) locksTaken += 1;
   }
 
   const ckpt = newest(straight, /^checkpoint-\d+\.safetensors$/);
@@ -196,9 +210,9 @@ try {
       finishedEarly
         ? "with a run that finished before its kill"
         : "with a last resume"
-    }; uninterrupted run ${seconds.toFixed(1)} s, start-up ${
-      startup.toFixed(1)
-    } s; backend ${backend}; seed ${seed})`,
+    }; temp files of killed writes removed by the next run: ${tempsRemoved}; stale locks taken over: ${locksTaken}; kills before the first checkpoint restart without --resume; uninterrupted run ${
+      seconds.toFixed(1)
+    } s, start-up ${startup.toFixed(1)} s; backend ${backend}; seed ${seed})`,
   );
   if (left.length > 0) console.log(`temp files: ${left.join(" ")}`);
 } finally {
