@@ -98,3 +98,81 @@ export async function exists(path: string): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Whether a process with this pid exists on this host: `/proc/<pid>` where
+ * there is a `/proc`, else `ps -p`; `true` (the safe side) when neither can
+ * tell.
+ *
+ * @example
+ * ```ts
+ * import { processExists } from "@scaling-vicreg/backend/fs";
+ * console.log(await processExists(Deno.pid)); // true
+ * ```
+ *
+ * @param pid The process id.
+ * @returns Whether it runs (zombies included).
+ */
+export async function processExists(pid: number): Promise<boolean> {
+  if (pid === Deno.pid) return true;
+  if (await exists("/proc/self")) return await exists(`/proc/${pid}`);
+  try {
+    const { code } = await new Deno.Command("ps", {
+      args: ["-p", String(pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return code === 0;
+  } catch {
+    return true;
+  }
+}
+
+/** Options of {@linkcode removeStaleTempFiles}. */
+export interface RemoveStaleTempFilesOptions {
+  /** Whether the writer with this pid still runs; by default {@linkcode processExists}. */
+  isAlive?: (pid: number) => Promise<boolean>;
+}
+
+/**
+ * Deletes the temporary files that {@linkcode writeFileAtomic} left in `dir`
+ * (not below it) when its writer was killed mid-write: `<name>.tmp-<pid>-<id>`
+ * whose pid no longer runs. Files of live writers are left alone.
+ *
+ * @example
+ * ```ts
+ * import { removeStaleTempFiles } from "@scaling-vicreg/backend/fs";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.json.tmp-999999999-abcd1234`, "{");
+ * console.log(await removeStaleTempFiles(dir, { isAlive: async () => false }));
+ * // ["a.json.tmp-999999999-abcd1234"]
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
+ * @param dir The folder.
+ * @param options See {@linkcode RemoveStaleTempFilesOptions}.
+ * @returns The names removed.
+ */
+export async function removeStaleTempFiles(
+  dir: string,
+  options: RemoveStaleTempFilesOptions = {},
+): Promise<string[]> {
+  const { isAlive = processExists } = options;
+  const removed: string[] = [];
+  const alive = new Map<number, boolean>();
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const m = /\.tmp-(\d+)-[0-9a-f]{8}$/.exec(entry.name);
+      if (!m || !entry.isFile) continue;
+      const pid = Number(m[1]);
+      if (!alive.has(pid)) alive.set(pid, await isAlive(pid));
+      if (alive.get(pid)) continue;
+      await Deno.remove(`${dir}/${entry.name}`);
+      removed.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return removed;
+    throw error;
+  }
+  return removed.sort();
+}

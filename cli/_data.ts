@@ -1,9 +1,12 @@
 // Opens the training images a configuration names: the built-in procedural set
 // or a data set on disk (through the data member's openDataset).
 import {
+  DATASET_KINDS,
+  DatasetError,
   defaultDecodeWorkers,
   type ImageSource,
   openDataset,
+  parseDataSpec,
   proceduralDataset,
 } from "@scaling-vicreg/data";
 import type { PretrainConfig } from "@scaling-vicreg/train";
@@ -27,14 +30,35 @@ export async function openTrainingData(
       split: "train",
     });
   }
-  return await namingFlag("data", () =>
-    openDataset(config.data, {
+  return await namingFlag("data", async () => {
+    await checkDataKind(config.data);
+    return await openDataset(config.data, {
       split: "train",
       strict: config.strict,
+      maxImagePixels: config.maxImagePixels,
       seed: config.seed,
       onWarning: warn,
       workers: defaultDecodeWorkers(),
-    }));
+    });
+  });
+}
+
+/**
+ * A `kind:path` spec whose kind is not one of `DATASET_KINDS` and which is
+ * not a path either: says that the kind is unknown (instead of "not found").
+ */
+async function checkDataKind(spec: string): Promise<void> {
+  const m = /^([A-Za-z][\w-]+):(.+)$/.exec(spec);
+  if (m === null || parseDataSpec(spec).kind !== undefined) return;
+  if (await Deno.stat(spec).then(() => true, () => false)) return;
+  throw new DatasetError(
+    `Unknown data-set kind "${
+      m[1]
+    }" in "${spec}": expected procedural, a folder, or kind:path with kind ${
+      DATASET_KINDS.filter((k) => k !== "procedural").join("|")
+    }`,
+    spec,
+  );
 }
 
 /** Runs `open`, prefixing an error's message with the flag it came from. */
@@ -101,8 +125,17 @@ export async function openLabelledSplits(
       onWarning: warn,
       workers: defaultDecodeWorkers(),
     });
-  return await namingFlag("data", async () => ({
-    train: await open("train"),
-    test: await open("test"),
-  }));
+  return await namingFlag("data", async () => {
+    await checkDataKind(spec);
+    const train = await open("train");
+    const classes = new Set(train.entries.map((e) => e.label));
+    if (classes.size < 2) {
+      train.close();
+      throw new DatasetError(
+        `Expected at least 2 classes in the train split of ${train.root} for a classifier: found ${classes.size}`,
+        train.root,
+      );
+    }
+    return { train, test: await open("test") };
+  });
 }

@@ -103,10 +103,28 @@ export function parseFlags(
       ...(spec.short ? { short: spec.short } : {}),
     };
   }
+  // node:util reads "-4" after "--batch-size" as an option ("argument is
+  // ambiguous"): a negative number after a flag that takes a value is its
+  // value, and the range check then names the flag.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = /^--([^=]+)$/.exec(argv[i])?.[1];
+    const spec = name === undefined ? undefined : flags[name];
+    const next = argv[i + 1];
+    if (
+      spec !== undefined && spec.type !== "boolean" && next !== undefined &&
+      /^-(\d|\.\d|Infinity)/.test(next)
+    ) {
+      args.push(`${argv[i]}=${next}`);
+      i += 1;
+    } else {
+      args.push(argv[i]);
+    }
+  }
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...argv],
+      args,
       options,
       allowPositionals: true,
       strict: true,

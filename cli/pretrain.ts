@@ -18,10 +18,12 @@ import {
   readConfigFile,
   resolveConfig,
   runRanks,
+  savedRunConfig,
 } from "@scaling-vicreg/train";
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
 import { Progress } from "./progress.ts";
+import { interruptHandler } from "./_interrupt.ts";
 
 /** Flags of `pretrain`: every config key, plus `--config`. */
 export const PRETRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -61,12 +63,12 @@ export async function configFromFlags(
     // flags given change it (pretrain refuses changes to what it trains).
     const dir = (flags["exp-dir"] ?? file?.["exp-dir"] ??
       DEFAULT_PRETRAIN_CONFIG.expDir) as string;
-    const savedPath = `${dir}/config.yaml`;
-    const saved = await readConfigFile(savedPath).catch(() => undefined);
+    // config.yaml, or the configuration recorded in the newest checkpoint.
+    const saved = await savedRunConfig(dir);
     if (saved !== undefined) {
       return resolveConfig({
-        file: { ...saved, ...file },
-        fileName: path ?? savedPath,
+        file: { ...saved.file, ...file },
+        fileName: path ?? saved.where,
         flags,
       });
     }
@@ -175,14 +177,12 @@ async function runRanked(
     );
   }
   const controller = new AbortController();
-  const stop = () => {
-    if (!controller.signal.aborted) {
-      console.error(
-        `\n${label}: stopping after this step and writing a checkpoint…`,
-      );
-      controller.abort();
-    }
-  };
+  const stop = interruptHandler(label, config.expDir, {
+    stop: () => controller.abort(),
+    print: (line) => console.error(line),
+    exit: (code) => Deno.exit(code),
+    now: () => performance.now(),
+  });
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT"]
     : ["SIGINT", "SIGTERM"];

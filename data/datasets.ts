@@ -21,7 +21,12 @@ import { exists } from "@scaling-vicreg/backend/fs";
 import { join } from "node:path";
 import { Rng } from "@scaling-vicreg/backend/random";
 import type { RgbImage } from "@scaling-vicreg/backend/image";
-import { checkImageHeader, DatasetError, readImage } from "./decode.ts";
+import {
+  checkImageHeader,
+  DatasetError,
+  DEFAULT_MAX_IMAGE_PIXELS,
+  readImage,
+} from "./decode.ts";
 import { DecodePool } from "./decode_pool.ts";
 import { checkIndex, type ImageSource } from "./source.ts";
 import { proceduralDataset } from "./procedural.ts";
@@ -111,10 +116,18 @@ export interface OpenDatasetOptions {
    */
   validate?: boolean;
   /**
-   * File extensions of images (lower case, with the dot).
-   * @default {[".jpg", ".jpeg", ".png"]}
+   * File extensions of images (lower case, with the dot). Files of the
+   * formats in {@linkcode UNSUPPORTED_IMAGE_EXTENSIONS} are counted as
+   * skipped instead of ignored.
+   * @default {[".jpg", ".jpeg", ".png", ".gif"]}
    */
   extensions?: readonly string[];
+  /**
+   * Largest width × height of an image; bigger ones are refused from their
+   * header (skipped, or an error with `strict`) instead of decoded.
+   * @default {DEFAULT_MAX_IMAGE_PIXELS}
+   */
+  maxImagePixels?: number;
   /**
    * Deno workers that read and decode images (a {@linkcode DecodePool}), so
    * decoding overlaps the training step; 0 decodes on the calling thread.
@@ -141,9 +154,23 @@ export const DEFAULT_OPEN_DATASET_OPTIONS: Readonly<
   testFraction: 0.2,
   partition: 1,
   validate: true,
-  extensions: Object.freeze([".jpg", ".jpeg", ".png"]),
+  extensions: Object.freeze([".jpg", ".jpeg", ".png", ".gif"]),
+  maxImagePixels: DEFAULT_MAX_IMAGE_PIXELS,
   workers: 0,
 });
+
+/**
+ * Image formats that are not read (imagescript has no decoder for them):
+ * their files are listed as skipped, so that they are not silently missing.
+ */
+export const UNSUPPORTED_IMAGE_EXTENSIONS: readonly string[] = Object.freeze([
+  ".webp",
+  ".bmp",
+  ".tif",
+  ".tiff",
+  ".avif",
+  ".heic",
+]);
 
 type Resolved = Required<Omit<OpenDatasetOptions, "kind" | "onWarning">> & {
   kind?: DatasetKind;
@@ -172,6 +199,11 @@ function resolve(options: OpenDatasetOptions | undefined): Resolved {
   if (!Number.isInteger(o.workers) || o.workers < 0) {
     throw new RangeError(
       `Expected a non-negative integer number of decode workers: received ${o.workers}`,
+    );
+  }
+  if (!(o.maxImagePixels >= 1)) {
+    throw new RangeError(
+      `Expected maxImagePixels >= 1: received ${o.maxImagePixels}`,
     );
   }
   if (!Number.isInteger(o.partition) || o.partition < 1 || o.partition > 10) {
@@ -720,7 +752,7 @@ export interface FileDataset extends ImageSource {
 
 const HEAD_BYTES = 64 * 1024;
 
-async function checkFile(path: string): Promise<void> {
+async function checkFile(path: string, maxPixels: number): Promise<void> {
   let file: Deno.FsFile;
   try {
     file = await Deno.open(path, { read: true });
@@ -736,7 +768,7 @@ async function checkFile(path: string): Promise<void> {
       if (got === null) break;
       n += got;
     }
-    checkImageHeader(head.subarray(0, n), path);
+    checkImageHeader(head.subarray(0, n), path, maxPixels);
   } finally {
     file.close();
   }
@@ -905,6 +937,23 @@ export async function openDataset(
   const listing = await listDataset(root, o);
   const entries: DatasetEntry[] = [];
   const skipped: SkippedFile[] = [];
+  // Reported once, with the train split (the split a pretraining reads).
+  const unsupported = UNSUPPORTED_IMAGE_EXTENSIONS.filter((e) =>
+    !o.extensions.includes(e)
+  );
+  if (o.split === "train" && (await isDir(root))) {
+    for (const path of await walkImages(root, unsupported)) {
+      const ext = path.slice(path.lastIndexOf(".")).toLowerCase();
+      const reason =
+        `${ext} images are not read (expected JPEG, PNG or GIF): convert them to PNG`;
+      if (o.strict) {
+        throw new DatasetError(`Cannot decode ${path}: ${reason}`, path);
+      }
+      const file = { path, reason };
+      skipped.push(file);
+      o.onWarning?.(`Skipping ${path}: ${reason}`, file);
+    }
+  }
   if (o.validate) {
     const ok = new Uint8Array(listing.entries.length);
     const errors: (DatasetError | undefined)[] = new Array(
@@ -915,7 +964,7 @@ export async function openDataset(
       while (next < listing.entries.length) {
         const i = next++;
         try {
-          await checkFile(listing.entries[i].path);
+          await checkFile(listing.entries[i].path, o.maxImagePixels);
           ok[i] = 1;
         } catch (error) {
           if (!(error instanceof DatasetError)) throw error;

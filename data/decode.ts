@@ -38,8 +38,15 @@ export class DatasetError extends Error {
   }
 }
 
-/** The file formats {@linkcode decodeImage} reads. */
-export type ImageFormat = "png" | "jpeg";
+/** The file formats {@linkcode decodeImage} reads (GIF: its first frame). */
+export type ImageFormat = "png" | "jpeg" | "gif";
+
+/**
+ * The most pixels an image may have before it is refused undecoded: Pillow's
+ * `DecompressionBombError` threshold (2 × `Image.MAX_IMAGE_PIXELS`), about
+ * 13,400 × 13,400. Decoding holds 4 bytes per pixel.
+ */
+export const DEFAULT_MAX_IMAGE_PIXELS = 178_956_970;
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -66,7 +73,49 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
   ) {
     return "jpeg";
   }
+  const six = String.fromCharCode(...bytes.subarray(0, 6));
+  if (six === "GIF87a" || six === "GIF89a") return "gif";
   return undefined;
+}
+
+/**
+ * Width and height from a file's first bytes (PNG IHDR, GIF logical screen,
+ * JPEG frame header), or `undefined` when they are not within `head`.
+ *
+ * @example
+ * ```ts
+ * import { Image } from "imagescript";
+ * import { imageDimensions } from "@scaling-vicreg/data/decode";
+ * const png = await new Image(3, 2).encode();
+ * console.log(imageDimensions(png)); // { width: 3, height: 2 }
+ * ```
+ *
+ * @param head The file's first bytes.
+ * @returns The dimensions.
+ */
+export function imageDimensions(
+  head: Uint8Array,
+): { width: number; height: number } | undefined {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  switch (sniffImageFormat(head)) {
+    case "png":
+      return head.length >= 24
+        ? { width: view.getUint32(16), height: view.getUint32(20) }
+        : undefined;
+    case "gif":
+      return head.length >= 10
+        ? { width: view.getUint16(6, true), height: view.getUint16(8, true) }
+        : undefined;
+    case "jpeg": {
+      const o = jpegFrameOffset(head);
+      return o === undefined || o + 9 > head.length ? undefined : {
+        height: view.getUint16(o + 5),
+        width: view.getUint16(o + 7),
+      };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -77,6 +126,12 @@ export function sniffImageFormat(bytes: Uint8Array): ImageFormat | undefined {
  * @returns 1 (gray), 3 (YCbCr/RGB), 4 (CMYK/YCCK) or `undefined`.
  */
 export function jpegComponents(bytes: Uint8Array): number | undefined {
+  const o = jpegFrameOffset(bytes);
+  return o !== undefined && o + 9 < bytes.length ? bytes[o + 9] : undefined;
+}
+
+/** Offset of the JPEG frame header's 0xFF, if within `bytes`. */
+function jpegFrameOffset(bytes: Uint8Array): number | undefined {
   let o = 2;
   while (o + 4 <= bytes.length) {
     if (bytes[o] !== 0xff) return undefined;
@@ -94,7 +149,7 @@ export function jpegComponents(bytes: Uint8Array): number | undefined {
     const length = (bytes[o + 2] << 8) | bytes[o + 3];
     const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 &&
       marker !== 0xc8 && marker !== 0xcc;
-    if (isFrame) return o + 9 < bytes.length ? bytes[o + 9] : undefined;
+    if (isFrame) return o;
     if (marker === 0xda || marker === 0xd9) return undefined;
     o += 2 + length;
   }
@@ -117,10 +172,16 @@ export function jpegComponents(bytes: Uint8Array): number | undefined {
  *
  * @param head The file's first bytes (the first 64 KiB catch most JPEG headers).
  * @param path Names the file in errors.
+ * @param maxPixels Largest width × height accepted.
  * @returns The format.
- * @throws {DatasetError} For an empty file, an unknown format or a CMYK JPEG.
+ * @throws {DatasetError} For an empty file, an unknown format, a CMYK JPEG
+ *   or more than `maxPixels` pixels.
  */
-export function checkImageHeader(head: Uint8Array, path: string): ImageFormat {
+export function checkImageHeader(
+  head: Uint8Array,
+  path: string,
+  maxPixels: number = DEFAULT_MAX_IMAGE_PIXELS,
+): ImageFormat {
   if (head.length === 0) {
     throw new DatasetError(
       `Cannot decode ${path}: the file is empty (0 bytes)`,
@@ -130,7 +191,7 @@ export function checkImageHeader(head: Uint8Array, path: string): ImageFormat {
   const format = sniffImageFormat(head);
   if (format === undefined) {
     throw new DatasetError(
-      `Cannot decode ${path}: expected a JPEG or PNG file, found neither signature`,
+      `Cannot decode ${path}: expected a JPEG, PNG or GIF file, found none of their signatures`,
       path,
     );
   }
@@ -142,6 +203,15 @@ export function checkImageHeader(head: Uint8Array, path: string): ImageFormat {
         path,
       );
     }
+  }
+  const size = imageDimensions(head);
+  if (size !== undefined && size.width * size.height > maxPixels) {
+    throw new DatasetError(
+      `Cannot decode ${path}: ${size.width}×${size.height} = ${
+        size.width * size.height
+      } pixels exceeds the pixel limit of ${maxPixels} (maxImagePixels, --max-image-pixels)`,
+      path,
+    );
   }
   return format;
 }
@@ -212,7 +282,7 @@ export function checkPngChunks(bytes: Uint8Array, path: string): void {
 }
 
 /**
- * Decodes a JPEG or PNG file's bytes to an RGB image (`[H, W, 3]` uint8),
+ * Decodes a JPEG, PNG or GIF (first frame) file's bytes to an RGB image (`[H, W, 3]` uint8),
  * dropping alpha and keeping the high byte of 16-bit samples.
  *
  * @example
@@ -247,6 +317,8 @@ export async function decodeImage(
       { cause },
     );
   }
+  // A GIF decodes to its frames: the first one is the image.
+  if (Array.isArray(decoded)) decoded = decoded[0];
   if (!(decoded instanceof Image) || decoded.width < 1 || decoded.height < 1) {
     throw new DatasetError(
       `Cannot decode ${path}: expected a still image`,

@@ -228,7 +228,7 @@ Deno.test("decodeImage() raises DatasetError naming the file for bad files", asy
     [
       "text.jpg",
       new TextEncoder().encode("hello, not an image"),
-      "JPEG or PNG",
+      "JPEG, PNG or GIF",
     ],
     ["cut.png", png.subarray(0, png.length - 30), "truncated PNG"],
     // imagescript alone decodes these two without error.

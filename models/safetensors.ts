@@ -198,6 +198,15 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
   const metadata: Record<string, string> = {};
   const tensors: Record<string, SafeTensor> = {};
   for (const [name, entry] of Object.entries(header)) {
+    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+      throw new TypeError(
+        `Expected ${
+          name === "__metadata__" ? "__metadata__" : `tensor "${name}"`
+        } in the safetensors header to be a JSON object: received ${
+          JSON.stringify(entry)
+        }`,
+      );
+    }
     if (name === "__metadata__") {
       for (const [key, value] of Object.entries(entry as object)) {
         metadata[key] = String(value);

@@ -144,3 +144,28 @@ Deno.test("encodeSafetensors() rejects data that does not match dtype or shape",
     "for writing",
   );
 });
+
+Deno.test("decodeSafetensors() rejects a null or non-object header entry naming it", () => {
+  const file = (header: string) => {
+    const text = new TextEncoder().encode(header);
+    const out = new Uint8Array(8 + text.length);
+    new DataView(out.buffer).setBigUint64(0, BigInt(text.length), true);
+    out.set(text, 8);
+    return out;
+  };
+  assertThrows(
+    () => decodeSafetensors(file('{"w":null}')),
+    TypeError,
+    'Expected tensor "w" in the safetensors header to be a JSON object: received null',
+  );
+  assertThrows(
+    () => decodeSafetensors(file('{"__metadata__":null}')),
+    TypeError,
+    "Expected __metadata__ in the safetensors header to be a JSON object",
+  );
+  assertThrows(
+    () => decodeSafetensors(file('{"w":[1,2]}')),
+    TypeError,
+    'tensor "w"',
+  );
+});

@@ -47,6 +47,7 @@ export interface Checkpoint {
 }
 
 const PATTERN = /^checkpoint-(\d{8})\.json$/;
+const ORPHAN = /^checkpoint-(\d{8})\.safetensors$/;
 
 function stem(step: number): string {
   return `checkpoint-${String(step).padStart(8, "0")}`;
@@ -78,13 +79,19 @@ export async function snapshotTensors(
 
 /** Options of {@linkcode saveCheckpoint}. */
 export interface SaveCheckpointOptions {
-  /** Checkpoints kept; older ones are deleted once the new one is in place. @default {3} */
+  /**
+   * Good checkpoints kept, the new one included (at least 1); older ones are
+   * deleted once the new one is in place. @default {3}
+   */
   keep?: number;
+  /** Told of each damaged checkpoint moved into `damaged/` while pruning. */
+  onDamaged?: (skipped: SkippedCheckpoint) => void;
 }
 
 /**
- * Writes a checkpoint into `dir` and prunes old ones. The newest good one is
- * never deleted: pruning runs only after the new checkpoint is complete.
+ * Writes a checkpoint into `dir` and prunes old ones (see
+ * {@linkcode pruneCheckpoints}): the new checkpoint is complete before
+ * anything is pruned, and it is never pruned itself.
  *
  * @param dir The run directory.
  * @param tensors The tensors, as from {@linkcode snapshotTensors}.
@@ -98,7 +105,7 @@ export async function saveCheckpoint(
   meta: Pick<CheckpointMeta, "step" | "epoch" | "batch" | "state">,
   options: SaveCheckpointOptions = {},
 ): Promise<string> {
-  const { keep = 3 } = options;
+  const { keep = 3, onDamaged } = options;
   const name = stem(meta.step);
   const bytes = encodeSafetensors(tensors, {
     format: "scaling-vicreg-checkpoint",
@@ -113,11 +120,17 @@ export async function saveCheckpoint(
   };
   const jsonPath = `${dir}/${name}.json`;
   await writeFileAtomic(jsonPath, JSON.stringify(full, null, 2) + "\n");
-  await pruneCheckpoints(dir, keep);
+  await pruneCheckpoints(dir, meta.step, { keep, onDamaged });
   return jsonPath;
 }
 
-async function listSteps(dir: string): Promise<number[]> {
+/**
+ * The steps of the checkpoints (JSON files) in `dir`, newest first.
+ *
+ * @param dir The run directory.
+ * @returns Steps, descending; empty when `dir` does not exist.
+ */
+export async function listCheckpoints(dir: string): Promise<number[]> {
   const steps: number[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
@@ -131,11 +144,123 @@ async function listSteps(dir: string): Promise<number[]> {
   return steps.sort((a, b) => b - a);
 }
 
-async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
-  const steps = await listSteps(dir);
-  for (const step of steps.slice(Math.max(1, keep))) {
+/**
+ * Reads and verifies one checkpoint: its JSON parses and its tensors file has
+ * the recorded length and SHA-256.
+ *
+ * @param dir The run directory.
+ * @param step The checkpoint's step.
+ * @returns Its metadata and the tensors file's bytes; throws when damaged.
+ */
+export async function verifyCheckpoint(
+  dir: string,
+  step: number,
+): Promise<{ meta: CheckpointMeta; bytes: Uint8Array }> {
+  const meta = JSON.parse(
+    await Deno.readTextFile(`${dir}/${stem(step)}.json`),
+  ) as CheckpointMeta;
+  if (typeof meta?.tensors !== "string" || meta.step !== step) {
+    throw new Error(`${stem(step)}.json is not a checkpoint of step ${step}`);
+  }
+  const bytes = await Deno.readFile(`${dir}/${meta.tensors}`);
+  if (bytes.length !== meta.bytes || await sha256Hex(bytes) !== meta.sha256) {
+    throw new Error(
+      `${meta.tensors} does not match its recorded length and SHA-256`,
+    );
+  }
+  return { meta, bytes };
+}
+
+/**
+ * Moves a checkpoint's files (those present) into `<dir>/<folder>/`, out of
+ * reach of resume and pruning but kept for a person to look at.
+ *
+ * @param dir The run directory.
+ * @param step The checkpoint's step.
+ * @param folder The sub-folder: `damaged` or `diverged`.
+ * @returns Resolves once moved.
+ */
+export async function moveCheckpointAside(
+  dir: string,
+  step: number,
+  folder: "damaged" | "diverged",
+): Promise<void> {
+  await Deno.mkdir(`${dir}/${folder}`, { recursive: true });
+  for (const ext of [".safetensors", ".json"]) {
+    const name = `${stem(step)}${ext}`;
+    await Deno.rename(`${dir}/${name}`, `${dir}/${folder}/${name}`).catch(
+      (error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      },
+    );
+  }
+}
+
+/** Options of {@linkcode pruneCheckpoints}. */
+export interface PruneCheckpointsOptions {
+  /** Good checkpoints kept, `current` included (at least 1). @default {3} */
+  keep?: number;
+  /** Told of each damaged checkpoint moved into `damaged/`. */
+  onDamaged?: (skipped: SkippedCheckpoint) => void;
+}
+
+/**
+ * Deletes old checkpoints of the run whose newest checkpoint is `current`,
+ * keeping `keep` good ones. Only checkpoints at or below `current` are the
+ * current run's; of these, `current` is always kept and each other one counts
+ * only once verified: damaged ones are moved into `damaged/` (reported through
+ * `onDamaged`) instead of filling the slots, so a run never prunes the
+ * checkpoints it is writing. Checkpoints above `current` are left alone.
+ *
+ * @param dir The run directory.
+ * @param current The step of the checkpoint just written.
+ * @param options See {@linkcode PruneCheckpointsOptions}.
+ * @returns Resolves once pruned.
+ */
+export async function pruneCheckpoints(
+  dir: string,
+  current: number,
+  options: PruneCheckpointsOptions = {},
+): Promise<void> {
+  const { keep = 3, onDamaged } = options;
+  let kept = 1;
+  const damaged = async (step: number, error: unknown) => {
+    await moveCheckpointAside(dir, step, "damaged");
+    onDamaged?.({
+      path: `${dir}/${stem(step)}.json`,
+      step,
+      reason: (error as Error).message,
+    });
+  };
+  for (const step of await listCheckpoints(dir)) {
+    if (step === current) continue;
+    if (step > current) {
+      // Not this run's line (a resume went back past it): only damaged ones
+      // are moved, so that no later resume is offered them.
+      await verifyCheckpoint(dir, step).catch((e) => damaged(step, e));
+      continue;
+    }
+    if (kept < Math.max(1, keep)) {
+      try {
+        await verifyCheckpoint(dir, step);
+        kept += 1;
+      } catch (error) {
+        await damaged(step, error);
+      }
+      continue;
+    }
     for (const ext of [".json", ".safetensors"]) {
       await Deno.remove(`${dir}/${stem(step)}${ext}`).catch(() => {});
+    }
+  }
+  // Tensors whose JSON was never written (a write killed between the two).
+  for await (const entry of Deno.readDir(dir)) {
+    const m = ORPHAN.exec(entry.name);
+    if (m && Number(m[1]) < current) {
+      const json = `${dir}/checkpoint-${m[1]}.json`;
+      if (!(await Deno.stat(json).then(() => true, () => false))) {
+        await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+      }
     }
   }
 }
@@ -144,6 +269,8 @@ async function pruneCheckpoints(dir: string, keep: number): Promise<void> {
 export interface SkippedCheckpoint {
   /** The JSON file. */
   path: string;
+  /** The checkpoint's step. */
+  step: number;
   /** What was wrong with it. */
   reason: string;
 }
@@ -160,21 +287,16 @@ export async function loadLatestCheckpoint(
   dir: string,
   skipped: SkippedCheckpoint[] = [],
 ): Promise<Checkpoint | undefined> {
-  for (const step of await listSteps(dir)) {
-    const path = `${dir}/${stem(step)}.json`;
+  for (const step of await listCheckpoints(dir)) {
     try {
-      const meta = JSON.parse(await Deno.readTextFile(path)) as CheckpointMeta;
-      const bytes = await Deno.readFile(`${dir}/${meta.tensors}`);
-      if (
-        bytes.length !== meta.bytes || await sha256Hex(bytes) !== meta.sha256
-      ) {
-        throw new Error(
-          `${meta.tensors} does not match its recorded length and SHA-256`,
-        );
-      }
+      const { meta, bytes } = await verifyCheckpoint(dir, step);
       return { meta, tensors: decodeSafetensors(bytes).tensors };
     } catch (error) {
-      skipped.push({ path, reason: (error as Error).message });
+      skipped.push({
+        path: `${dir}/${stem(step)}.json`,
+        step,
+        reason: (error as Error).message,
+      });
     }
   }
   return undefined;

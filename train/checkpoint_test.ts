@@ -2,6 +2,7 @@ import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
 import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
 import {
   loadLatestCheckpoint,
+  pruneCheckpoints,
   saveCheckpoint,
   type SkippedCheckpoint,
 } from "./checkpoint.ts";
@@ -77,4 +78,81 @@ Deno.test("loadLatestCheckpoint() passes over a damaged or half-written checkpoi
   assertTrue(skipped[0].reason.includes("SHA-256"));
   assertEquals(await loadLatestCheckpoint(`${dir}/missing`), undefined);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("saveCheckpoint() counts only good checkpoints: damaged newer ones go to damaged/ and the new one survives", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const step of [10, 20, 30, 40]) {
+      await saveCheckpoint(dir, tensors(step), {
+        step,
+        epoch: 0,
+        batch: 0,
+        state: {},
+      }, { keep: 4 });
+    }
+    // The three newest damaged in place (the issue's `dd … conv=notrunc`).
+    for (const step of [20, 30, 40]) {
+      const path = `${dir}/checkpoint-000000${step}.safetensors`;
+      const bytes = await Deno.readFile(path);
+      bytes[bytes.length - 2] ^= 0xff;
+      await Deno.writeFile(path, bytes);
+    }
+    const reported: SkippedCheckpoint[] = [];
+    for (const step of [11, 12]) {
+      await saveCheckpoint(dir, tensors(step), {
+        step,
+        epoch: 0,
+        batch: 0,
+        state: {},
+      }, { keep: 2, onDamaged: (d) => reported.push(d) });
+    }
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names, [
+      "checkpoint-00000011.json",
+      "checkpoint-00000011.safetensors",
+      "checkpoint-00000012.json",
+      "checkpoint-00000012.safetensors",
+      "damaged",
+    ]);
+    assertEquals(reported.map((d) => d.step).sort(), [20, 30, 40]);
+    assertEquals(
+      [...Deno.readDirSync(`${dir}/damaged`)].length,
+      6,
+    );
+    assertEquals((await loadLatestCheckpoint(dir))?.meta.step, 12);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("pruneCheckpoints() moves a damaged older checkpoint aside instead of counting it, and removes orphan tensors", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const step of [1, 2, 3]) {
+      await saveCheckpoint(dir, tensors(step), {
+        step,
+        epoch: 0,
+        batch: 0,
+        state: {},
+      }, { keep: 5 });
+    }
+    await Deno.writeTextFile(`${dir}/checkpoint-00000002.json`, "{");
+    // Tensors of a write killed before its JSON.
+    await Deno.writeFile(
+      `${dir}/checkpoint-00000000.safetensors`,
+      new Uint8Array(8),
+    );
+    await pruneCheckpoints(dir, 3, { keep: 2 });
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assertEquals(names, [
+      "checkpoint-00000001.json",
+      "checkpoint-00000001.safetensors",
+      "checkpoint-00000003.json",
+      "checkpoint-00000003.safetensors",
+      "damaged",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

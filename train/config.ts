@@ -129,6 +129,8 @@ export interface PretrainConfig {
   resume: boolean;
   /** Fail on the first unreadable image instead of skipping it. */
   strict: boolean;
+  /** Images with more pixels (width × height) are skipped undecoded. */
+  maxImagePixels: number;
 }
 
 /** One key of the schema. */
@@ -508,6 +510,15 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: false,
     help: "Fail on the first unreadable image instead of skipping it",
   },
+  {
+    key: "maxImagePixels",
+    flag: "max-image-pixels",
+    type: "int",
+    default: 178_956_970,
+    min: 1,
+    help:
+      "Images with more pixels (width × height) are skipped without decoding (Pillow's limit)",
+  },
 ];
 
 /** Values each preset sets under the YAML file and the flags. */
@@ -787,6 +798,7 @@ export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
   "ranks",
   "distributed",
   "strict",
+  "maxImagePixels",
   "resume",
   "expDir",
 ];

@@ -274,10 +274,20 @@ export async function loadRunBackbone(
     file: await readConfigFile(`${dir}/config.yaml`),
     fileName: `${dir}/config.yaml`,
   });
+  const weights = `${dir}/backbone.safetensors`;
+  try {
+    await Deno.stat(weights);
+  } catch (cause) {
+    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
+    throw new Error(
+      `${dir} has no backbone.safetensors: the run never ended (killed, or stopped by an error); \`vicreg pretrain --resume --exp-dir ${dir}\` finishes it and writes the backbone`,
+      { cause },
+    );
+  }
   const model = createVicregModel({ ...config, useLocalLoss: false });
   model.projector.dispose();
   try {
-    await loadWeights(`${dir}/backbone.safetensors`, model.backbone);
+    await loadWeights(weights, model.backbone);
   } catch (error) {
     model.backbone.dispose();
     throw error;

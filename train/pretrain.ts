@@ -19,15 +19,7 @@ import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
 import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
-import {
-  checkResumeConfig,
-  ConfigError,
-  configToYaml,
-  type PretrainConfig,
-  readConfigFile,
-  resolveConfig,
-  warmupEpochsOf,
-} from "./config.ts";
+import { ConfigError, type PretrainConfig, warmupEpochsOf } from "./config.ts";
 import { learningRate } from "./schedule.ts";
 import {
   createOptimizer,
@@ -45,10 +37,22 @@ import {
 } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import {
+  type Checkpoint,
   loadLatestCheckpoint,
   saveCheckpoint,
   snapshotTensors,
 } from "./checkpoint.ts";
+import {
+  openRunDirectory,
+  type RunDirectory,
+  stopDiverged,
+} from "./run_dir.ts";
+import {
+  type Divergence,
+  DivergenceError,
+  DivergenceGuard,
+  gradientNorm,
+} from "./divergence.ts";
 
 /** One logged step, as written to `metrics.jsonl`. */
 export interface StepMetrics {
@@ -76,6 +80,8 @@ export interface StepMetrics {
   embeddingStd: number;
   /** Fraction of projection dimensions whose std is below 0.01. */
   collapsedFraction: number;
+  /** Global L2 norm of the step's gradients. */
+  gradNorm: number;
   /** Steps in the whole run. */
   totalSteps: number;
   /** Live tensors after the step (constant across steps: no leak). */
@@ -131,22 +137,7 @@ export interface PretrainResult {
   peakMemory: { tensorBytes: number; rssBytes: number };
 }
 
-/** The loss was NaN or infinite; the last good checkpoint is kept. */
-export class NonFiniteLossError extends Error {
-  /** The step that produced it. */
-  readonly step: number;
-  /**
-   * Makes the error.
-   *
-   * @param step The step.
-   * @param message One line.
-   */
-  constructor(step: number, message: string) {
-    super(message);
-    this.name = "NonFiniteLossError";
-    this.step = step;
-  }
-}
+export { NonFiniteLossError } from "./divergence.ts";
 
 /**
  * Runs (or resumes) a pretraining run as configured, writing `config.yaml`,
@@ -190,6 +181,7 @@ export async function pretrain(
   try {
     const position = await resumeOrStart(run, onEvent);
     const peak = { tensorBytes: 0, rssBytes: 0 };
+    const guard = new DivergenceGuard();
     let interrupted = false;
     for await (
       const { epoch, batch } of batchesFrom(loader, position, config, stopAt)
@@ -209,7 +201,10 @@ export async function pretrain(
           ((done, total) => onSlice(position.step + 1, done, total)),
       }, run.stepSettings);
       position.step += 1;
-      checkFinite(out.loss, position, epoch, batch.index);
+      const diverged = guard.observe(position.step, out);
+      if (diverged) {
+        throw await stopRun(run, diverged, { epoch, batch: batch.index });
+      }
       position.last = {
         step: position.step,
         epoch,
@@ -263,6 +258,7 @@ export async function pretrain(
   } finally {
     optimizer.dispose();
     model.dispose();
+    await run.directory?.close();
   }
 }
 
@@ -273,6 +269,12 @@ interface Run {
   comm: Communicator;
   /** Whether this is rank 0, which writes the run directory. */
   lead: boolean;
+  /** Rank 0's lock on the run directory, released when the run ends. */
+  directory?: RunDirectory;
+  /** The checkpoint a resumed run continues from. */
+  checkpoint?: Checkpoint;
+  /** Rank 0's events. */
+  onEvent: (event: PretrainEvent) => void;
   dir: string;
   metricsPath: string;
   loader: Loader;
@@ -359,58 +361,75 @@ async function setUp(
     dropLast: true,
     shard: { rank: comm.rank, size: comm.size },
   });
-  await checkRunDirectory(config);
-  await Deno.mkdir(config.expDir, { recursive: true });
-  const perEpoch = loader.batchesPerEpoch;
-  const totalSteps = config.epochs * perEpoch;
-  const model = createVicregModel(config);
-  if (config.syncBn && comm.size > 1) {
-    model.syncBatchNorm = (sums) => comm.allReduceBlocking(sums);
-  }
-  const params = model.parameters();
-  const plan = await stepPlanOf(config, model, config.batchSize / comm.size);
-  onEvent({
-    level: "info",
-    message: `Step: ${plan.reason}${
-      comm.size > 1
-        ? ` (per rank, ${comm.size} ranks of ${
-          config.batchSize / comm.size
-        } images)`
-        : ""
-    }`,
-  });
-  return {
-    config,
-    comm,
-    lead,
-    dir: config.expDir,
-    metricsPath: `${config.expDir}/metrics.jsonl`,
-    loader,
-    perEpoch,
-    totalSteps,
-    stopAt: config.maxSteps > 0
-      ? Math.min(totalSteps, config.maxSteps)
-      : totalSteps,
-    warmupSteps: warmupEpochsOf(config) * perEpoch,
-    model,
-    params,
-    buffers: model.buffers(),
-    optimizer: createOptimizer(config.optimizer as OptimizerKind, params, {
-      weightDecay: config.wd,
-    }),
-    augmentRng: new Rng(config.seed).fork("augment"),
-    stepSettings: {
-      transform: new TrainTransform({
-        size: config.size,
-        scale: [config.cropMinScale, config.cropMaxScale],
-        preset: config.augment as "vicreg" | "paper-code",
-      }),
-      viewMix: config.useViewmix,
-      plan,
+  // Checked, locked and cleaned (by rank 0) before anything is built; the
+  // other ranks then read the checkpoint a resume continues from.
+  const directory = lead
+    ? await openRunDirectory(config, { onEvent })
+    : undefined;
+  try {
+    if (comm.size > 1) await comm.barrier();
+    const checkpoint = lead
+      ? directory!.checkpoint
+      : config.resume
+      ? await loadLatestCheckpoint(config.expDir)
+      : undefined;
+    const perEpoch = loader.batchesPerEpoch;
+    const totalSteps = config.epochs * perEpoch;
+    const model = createVicregModel(config);
+    if (config.syncBn && comm.size > 1) {
+      model.syncBatchNorm = (sums) => comm.allReduceBlocking(sums);
+    }
+    const params = model.parameters();
+    const plan = await stepPlanOf(config, model, config.batchSize / comm.size);
+    onEvent({
+      level: "info",
+      message: `Step: ${plan.reason}${
+        comm.size > 1
+          ? ` (per rank, ${comm.size} ranks of ${
+            config.batchSize / comm.size
+          } images)`
+          : ""
+      }`,
+    });
+    return {
+      config,
       comm,
-      batchSize: config.batchSize,
-    },
-  };
+      lead,
+      directory,
+      checkpoint,
+      onEvent,
+      dir: config.expDir,
+      metricsPath: `${config.expDir}/metrics.jsonl`,
+      loader,
+      perEpoch,
+      totalSteps,
+      stopAt: config.maxSteps > 0
+        ? Math.min(totalSteps, config.maxSteps)
+        : totalSteps,
+      warmupSteps: warmupEpochsOf(config) * perEpoch,
+      model,
+      params,
+      buffers: model.buffers(),
+      optimizer: createOptimizer(config.optimizer as OptimizerKind, params, {
+        weightDecay: config.wd,
+      }),
+      augmentRng: new Rng(config.seed).fork("augment"),
+      stepSettings: {
+        transform: new TrainTransform({
+          size: config.size,
+          scale: [config.cropMinScale, config.cropMaxScale],
+          preset: config.augment as "vicreg" | "paper-code",
+        }),
+        viewMix: config.useViewmix,
+        plan,
+        comm,
+        batchSize: config.batchSize,
+      },
+    };
+  } catch (error) {
+    await directory?.close();
+    throw error;
+  }
 }
 
 /**
@@ -448,7 +467,6 @@ async function resumeOrStart(
   run: Run,
   onEvent: (event: PretrainEvent) => void,
 ): Promise<Position> {
-  const { config, dir, metricsPath } = run;
   const position: Position = {
     step: 0,
     epoch: 0,
@@ -456,48 +474,29 @@ async function resumeOrStart(
     checkpoint: "",
     collapseWarned: false,
   };
-  if (config.resume) {
-    const skipped: { path: string; reason: string }[] = [];
-    const ckpt = await loadLatestCheckpoint(dir, skipped);
-    for (const s of skipped) {
-      onEvent({
-        level: "warning",
-        message: `Skipped damaged checkpoint ${s.path}: ${s.reason}`,
-      });
-    }
-    if (ckpt === undefined) {
-      onEvent({
-        level: "warning",
-        message: `No checkpoint in ${dir}: starting from scratch`,
-      });
-      if (run.lead) await writeFileAtomic(metricsPath, "");
-    } else {
-      restore(
-        run.model,
-        run.optimizer,
-        ckpt.tensors,
-        ckpt.meta.state.optimizerStep as number,
-      );
-      position.step = ckpt.meta.step;
-      position.epoch = ckpt.meta.epoch;
-      position.batch = ckpt.meta.batch;
-      // A resumed run that has nothing left to do keeps its checkpoint.
-      position.checkpoint = `${dir}/${
-        ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
-      }`;
-      position.last = ckpt.meta.state.last as StepMetrics | undefined;
-      if (run.lead) await truncateMetrics(metricsPath, position.step);
-      onEvent({
-        level: "info",
-        message:
-          `Resumed from ${ckpt.meta.tensors} at step ${position.step} (epoch ${position.epoch}, batch ${position.batch})`,
-      });
-    }
-  } else if (run.lead) {
-    await writeFileAtomic(metricsPath, "");
-  }
-  if (run.lead) {
-    await writeFileAtomic(`${dir}/config.yaml`, configToYaml(config));
+  // openRunDirectory has written config.yaml and cut metrics.jsonl back to
+  // the checkpoint (or emptied it for a fresh run).
+  const ckpt = run.checkpoint;
+  if (ckpt !== undefined) {
+    restore(
+      run.model,
+      run.optimizer,
+      ckpt.tensors,
+      ckpt.meta.state.optimizerStep as number,
+    );
+    position.step = ckpt.meta.step;
+    position.epoch = ckpt.meta.epoch;
+    position.batch = ckpt.meta.batch;
+    // A resumed run that has nothing left to do keeps its checkpoint.
+    position.checkpoint = `${run.dir}/${
+      ckpt.meta.tensors.replace(/\.safetensors$/, ".json")
+    }`;
+    position.last = ckpt.meta.state.last as StepMetrics | undefined;
+    onEvent({
+      level: "info",
+      message:
+        `Resumed from ${ckpt.meta.tensors} at step ${position.step} (epoch ${position.epoch}, batch ${position.batch})`,
+    });
   }
   if (run.comm.size > 1) await broadcastWeights(run);
   return position;
@@ -598,6 +597,7 @@ async function trainStep(
     ? await distributedStepGradients(model, [x1, x2], settings.comm, options)
     : stepGradients(model, [x1, x2], options);
   tf.dispose([x1, x2]);
+  const norm = gradientNorm(grads.values());
   optimizer.step(Object.fromEntries(grads), input.lr);
   tf.dispose([...grads.values()]);
   const read = async (t: tf.Scalar) => (await t.data())[0];
@@ -610,23 +610,26 @@ async function trainStep(
     embeddingStd: await read(terms.embeddingStd),
     collapsedFraction: await read(terms.collapsedFraction),
     ...(terms.local ? { localLoss: await read(terms.local) } : {}),
+    gradNorm: await read(norm),
   };
-  tf.dispose(loss);
+  tf.dispose([loss, norm]);
   return out;
 }
 
-function checkFinite(
-  loss: number,
-  position: Position,
-  epoch: number,
-  batch: number,
-): void {
-  if (Number.isFinite(loss)) return;
-  throw new NonFiniteLossError(
-    position.step,
-    `Loss became ${loss} at step ${position.step} (epoch ${epoch}, batch ${batch}); the last good checkpoint ${
-      position.checkpoint || "(none yet)"
-    } is kept. Try a lower --base-lr.`,
+/**
+ * The error that stops a diverged run; rank 0 first moves the checkpoints
+ * that may hold diverged weights aside (every rank sees the same loss and
+ * gradients, so every rank stops at the same step).
+ */
+async function stopRun(
+  run: Run,
+  divergence: Divergence,
+  where: { epoch: number; batch: number },
+): Promise<DivergenceError> {
+  if (run.lead) return await stopDiverged(run.dir, divergence, where);
+  return new DivergenceError(
+    divergence,
+    `Rank ${run.comm.rank}: training diverged at step ${divergence.step}: ${divergence.reason}`,
   );
 }
 
@@ -676,7 +679,15 @@ async function saveRun(run: Run, position: Position): Promise<void> {
         config: { ...run.config, resume: false },
       },
     },
-    { keep: run.config.keepCheckpoints },
+    {
+      keep: run.config.keepCheckpoints,
+      onDamaged: (d) =>
+        run.onEvent({
+          level: "warning",
+          message:
+            `Moved damaged checkpoint ${d.path} into ${run.dir}/damaged/: ${d.reason}`,
+        }),
+    },
   );
 }
 
@@ -704,62 +715,6 @@ function restore(
   }
   optimizer.loadState({ step: optimizerStep, tensors: slots });
   tf.dispose([...slots.values()]);
-}
-
-/**
- * Refuses to start a fresh run over one already in the directory (its
- * checkpoints would be pruned and a later --resume would mix the two), and a
- * resume whose configuration differs from the saved one in what it trains.
- */
-async function checkRunDirectory(config: PretrainConfig): Promise<void> {
-  const dir = config.expDir;
-  const names: string[] = [];
-  try {
-    for await (const e of Deno.readDir(dir)) names.push(e.name);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    throw error;
-  }
-  if (!config.resume) {
-    const previous = names.filter((n) => /^checkpoint-\d+\.json$/.test(n))
-      .sort();
-    if (previous.length > 0) {
-      throw new ConfigError(
-        "exp-dir",
-        `${dir} already holds a run (${
-          previous.at(-1)
-        }): pass --resume to continue it, or choose another --exp-dir`,
-      );
-    }
-    return;
-  }
-  if (names.includes("config.yaml")) {
-    const path = `${dir}/config.yaml`;
-    const saved = resolveConfig({
-      file: await readConfigFile(path),
-      fileName: path,
-    });
-    checkResumeConfig(saved, config, path);
-  }
-}
-
-async function truncateMetrics(path: string, step: number): Promise<void> {
-  let text = "";
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    return;
-  }
-  // A line torn by a kill mid-append is dropped with the steps after the
-  // checkpoint: the resumed run writes them again.
-  const kept = text.split("\n").filter((line) => {
-    try {
-      return line.trim() !== "" && JSON.parse(line).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  await writeFileAtomic(path, kept.map((l) => l + "\n").join(""));
 }
 
 async function exportBackbone(

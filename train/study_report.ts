@@ -739,7 +739,8 @@ export async function writeStudyReport(
 }
 
 /**
- * The logged steps of a run directory's `metrics.jsonl` (empty when absent).
+ * The logged steps of a run directory's `metrics.jsonl` (empty when absent),
+ * without its event lines.
  *
  * @param dir The run directory.
  * @returns One entry per logged step.
@@ -752,5 +753,7 @@ export async function readMetrics(dir: string): Promise<StepMetrics[]> {
     if (error instanceof Deno.errors.NotFound) return [];
     throw error;
   }
-  return body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  // Event lines (`{"event": "config-change", …}`) are not steps.
+  return body.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l))
+    .filter((m) => m.event === undefined);
 }
