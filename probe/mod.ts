@@ -29,6 +29,7 @@ export * from "./sweep.ts";
 export * from "./features.ts";
 export * from "./figure_text.ts";
 export * from "./report.ts";
+export * from "./svg.ts";
 export * from "./protocol.ts";
 // Sibling-member types this package's API names (documentation links).
 export type { Rng, RngState } from "@scaling-vicreg/backend";

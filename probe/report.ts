@@ -13,6 +13,7 @@ import type {
   SweepResult,
   SweepTrial,
 } from "./sweep.ts";
+import { escapeXml, percent, svgOpen } from "./svg.ts";
 
 /** The headline numbers of one probe, as fractions in [0, 1]. */
 export interface ReportMetrics {
@@ -285,7 +286,7 @@ export function makeProbeReport(input: MakeProbeReportInput): ProbeReport {
 
 /** Percent with two decimals: 0.1234 → "12.34". */
 function pct(x: number): string {
-  return (100 * x).toFixed(2);
+  return percent(x, 2);
 }
 
 /** Signed points: 0.0512 → "+5.12". */
@@ -402,22 +403,6 @@ export function formatHeadline(report: ProbeReport): string {
   return lines.join("\n");
 }
 
-function escapeXml(text: string): string {
-  return text.replace(
-    /[<>&"']/g,
-    (c) =>
-      ({
-        "<": "&lt;",
-        ">": "&gt;",
-        "&": "&amp;",
-        '"': "&quot;",
-        "'": "&apos;",
-      })[
-        c
-      ]!,
-  );
-}
-
 function escapeMd(text: string): string {
   return text.replace(/\|/g, "\\|");
 }
@@ -455,7 +440,7 @@ export function accuracySvg(report: ProbeReport): string {
   const plotH = h - bottom - top;
   const slot = (w - left - 20) / bars.length;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+    svgOpen(w, h, { viewBox: true }),
     `<title>${escapeXml(report.title)}: top-1 accuracy</title>`,
     `<text x="${
       w / 2
@@ -512,7 +497,7 @@ export function sweepSvg(report: ProbeReport): string {
   const xOf = (lr: number) => left + plotW * (Math.log10(lr) - lo) / (hi - lo);
   const yOf = (acc: number) => top + plotH * (1 - acc);
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="sans-serif" font-size="12">`,
+    svgOpen(w, h, { viewBox: true }),
     `<title>${escapeXml(report.title)}: sweep trials</title>`,
     `<text x="${
       left + plotW / 2
