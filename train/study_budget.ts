@@ -1,0 +1,107 @@
+/**
+ * One study row as a pretraining run: its run directory, its resolved
+ * configuration (the row's keys, then the study's budget and data), and the
+ * budget every run of a study must share.
+ *
+ * @module
+ */
+import { type PretrainConfig, resolveConfig } from "./config.ts";
+import type { Study, StudyBudget, StudyConfiguration } from "./study_schema.ts";
+
+/**
+ * The directory of a configuration's pretraining run.
+ *
+ * @param study The study.
+ * @param name The configuration's name.
+ * @returns `out/runs/<name>`.
+ */
+export function runDirOf(study: Study, name: string): string {
+  return `${study.out}/runs/${name}`;
+}
+
+/**
+ * The pretraining configuration of one row: the shared keys, the row's keys,
+ * then the study's budget and data (which nothing else may change).
+ *
+ * @param study The study.
+ * @param configuration The row.
+ * @param resume Whether to continue from the run directory's checkpoint.
+ * @returns The resolved configuration.
+ */
+export function runConfig(
+  study: Study,
+  configuration: StudyConfiguration,
+  resume: boolean,
+): PretrainConfig {
+  const { budget } = study;
+  return resolveConfig({
+    flags: {
+      ...study.pretrain,
+      ...configuration.flags,
+      epochs: budget.epochs,
+      "max-steps": budget.maxSteps,
+      "batch-size": budget.batchSize,
+      size: budget.size,
+      seed: budget.seed,
+      data: study.pretrainData,
+      "exp-dir": runDirOf(study, configuration.name),
+      resume,
+    },
+  });
+}
+
+/** What every run of a study shares, as recorded in its `done.json`. */
+export interface RunBudget extends StudyBudget {
+  /** The pretraining data. */
+  data: string;
+  /** Procedural images. */
+  numImages: number;
+  /** Side of the procedural images. */
+  imageSize: number;
+}
+
+/**
+ * The budget part of a pretraining configuration.
+ *
+ * @param config The configuration.
+ * @returns Epochs, step cap, batch, size, seed and data.
+ */
+export function budgetOf(config: PretrainConfig): RunBudget {
+  return {
+    epochs: config.epochs,
+    maxSteps: config.maxSteps,
+    batchSize: config.batchSize,
+    size: config.size,
+    seed: config.seed,
+    data: config.data,
+    numImages: config.numImages,
+    imageSize: config.imageSize,
+  };
+}
+
+/**
+ * Asserts that configurations (or recorded run budgets) share one budget.
+ *
+ * @param items Configurations or budgets.
+ * @throws {RangeError} Naming the first key that differs.
+ */
+export function assertEqualBudgets(
+  items: readonly (PretrainConfig | RunBudget)[],
+): void {
+  if (items.length === 0) return;
+  const budgets = items.map((c) =>
+    "expDir" in c ? budgetOf(c as PretrainConfig) : c as RunBudget
+  );
+  const first = budgets[0];
+  budgets.forEach((b, i) => {
+    for (const key of Object.keys(first) as (keyof RunBudget)[]) {
+      if (b[key] !== first[key]) {
+        throw new RangeError(
+          `Expected every configuration to have the same budget: "${key}" is ${
+            JSON.stringify(first[key])
+          } in the first and ${JSON.stringify(b[key])} in number ${i + 1}`,
+        );
+      }
+    }
+  });
+}
