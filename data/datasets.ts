@@ -15,7 +15,7 @@
  * {@linkcode DecodePool} of Deno workers (same pixels, same errors), so that
  * decoding overlaps the training step; `close()` the data set when done.
  *
- * This file holds {{@linkcode openDataset}}; the layouts, listing and split
+ * This file holds {@linkcode openDataset}; the layouts, listing and split
  * live in their own files and are re-exported here, so that
  * `@scaling-vicreg/data/datasets` keeps its exports.
  *
