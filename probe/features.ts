@@ -10,10 +10,10 @@ import {
   writeFileAtomic,
 } from "@scaling-vicreg/backend/fs";
 import * as tf from "@tensorflow/tfjs-core";
-import { type NpyArray, readNpy, writeNpy } from "@scaling-vicreg/models/npy";
+import { type NpyArray, readNpy, writeNpy } from "@scaling-vicreg/backend/npy";
 import type { LabelledFeatures } from "./linear.ts";
 
-/** The `.npy` array type the cache stores (from `@scaling-vicreg/models/npy`). */
+/** The `.npy` array type the cache stores (from `@scaling-vicreg/backend/npy`). */
 export type { NpyArray };
 
 /** A row-major float32 matrix `[N, D]` of features, off the backend. */
