@@ -5,6 +5,7 @@
  * @module
  */
 import { Rng } from "@scaling-vicreg/backend/random";
+import { stratifiedHoldout } from "@scaling-vicreg/backend/stratified-split";
 import type { DatasetEntry } from "./dataset_options.ts";
 
 /**
@@ -31,21 +32,11 @@ export function stratifiedSplit(
   testFraction: number,
   seed: number,
 ): { train: DatasetEntry[]; test: DatasetEntry[] } {
-  const byClass = new Map<number, number[]>();
-  entries.forEach((e, i) => {
-    const key = e.label ?? -1;
-    if (!byClass.has(key)) byClass.set(key, []);
-    byClass.get(key)!.push(i);
-  });
-  const isTest = new Uint8Array(entries.length);
-  const rng = new Rng(seed);
-  for (const [label, members] of byClass) {
-    const order = rng.fork(`split:${label}`).shuffle([...members]);
-    let k = Math.round(testFraction * order.length);
-    if (order.length >= 2) k = Math.min(Math.max(k, 1), order.length - 1);
-    else k = 0;
-    for (let j = 0; j < k; j++) isTest[order[j]] = 1;
-  }
+  const isTest = stratifiedHoldout(
+    entries.map((e) => e.label ?? -1),
+    new Rng(seed),
+    { fraction: testFraction, streams: "fork" },
+  );
   return {
     train: entries.filter((_, i) => !isTest[i]),
     test: entries.filter((_, i) => isTest[i] === 1),

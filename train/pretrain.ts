@@ -18,7 +18,7 @@ import {
 import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
-import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
+import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
 import { ConfigError, type PretrainConfig, warmupEpochsOf } from "./config.ts";
 import { learningRate } from "./schedule.ts";
 import { createOptimizer, type Optimizer } from "./optimizer.ts";
@@ -725,7 +725,7 @@ async function exportBackbone(
     ...model.backbone.buffers(),
   ]);
   const { encodeSafetensors } = await import(
-    "@scaling-vicreg/models/safetensors"
+    "@scaling-vicreg/backend/safetensors"
   );
   await writeFileAtomic(
     path,
