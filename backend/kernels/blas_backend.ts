@@ -1,11 +1,13 @@
 /**
  * `blas`: the wasm backend (XNNPACK, SIMD) with its convolutions, their
  * gradients, its matrix products and BatchNorm's sums over leading axes moved
- * to a native multithreaded BLAS through Deno's FFI (see `blas.ts`), copies
- * that TF.js makes of saved tensors (`Identity`, same-type `Cast`) replaced by
- * shared buffers, a one-pass `MaxPoolGrad`, and the fused augmentation
- * kernels. The other element-wise ops, the other reductions and the optimizer
- * stay on wasm.
+ * to a native multithreaded BLAS through Deno's FFI (see `blas.ts` and
+ * `blas_conv.ts`), copies that TF.js makes of saved tensors (`Identity`,
+ * same-type `Cast`) replaced by shared buffers, a one-pass `MaxPoolGrad`, and
+ * the fused augmentation kernels. The other element-wise ops, the other
+ * reductions and the optimizer stay on wasm. The kernels of each op family
+ * are in their own `_blas_*_kernels.ts` file; this one assembles and
+ * registers them.
  *
  * It is a second TF.js backend sharing the wasm module, so tensors stay in
  * the wasm heap and the BLAS reads and writes them in place; `wasm` itself is

@@ -11,7 +11,7 @@
  * reordered to whatever blocked layout oneDNN's fastest kernel wants (a
  * filter is small next to the activations). On an AVX-512 machine that picks
  * oneDNN's JIT direct convolutions, about twice the speed of the BLAS GEMM
- * forms in `blas.ts` for ResNet layers. The algorithm is always "direct"
+ * forms in `blas_conv.ts` for ResNet layers. The algorithm is always "direct"
  * (never Winograd), so results are float32 sums of the same products.
  *
  * The v2 C API (oneDNN 2.x, Debian's `libdnnl2`) is used. Loading needs
