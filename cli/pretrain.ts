@@ -134,7 +134,7 @@ export async function runPretrain(
     return await relaunchUnderMpi(config.ranks, Deno.args);
   }
   const comm = createCommunicator({
-    kind: config.distributed as "auto" | "mpi" | "single",
+    kind: config.distributed,
   });
   // MPICH's launcher says how many ranks share this machine.
   const local = Number(Deno.env.get("MPI_LOCALNRANKS") ?? "1");
@@ -160,7 +160,7 @@ async function runRanked(
   );
   let backend;
   try {
-    backend = await useBackend(config.backend as "auto");
+    backend = await useBackend(config.backend);
   } catch (error) {
     source.close?.();
     throw error;

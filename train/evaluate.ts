@@ -150,6 +150,29 @@ export interface ProbeBackboneOptions {
  * test), the sweep on 10-crop features (fitted and selected on the 10-crop
  * train features), and kNN.
  *
+ * @example
+ * ```ts
+ * import { Rng, useBackend } from "@scaling-vicreg/backend";
+ * import { proceduralDataset } from "@scaling-vicreg/data";
+ * import { createResNet } from "@scaling-vicreg/models";
+ * import { probeBackbone } from "@scaling-vicreg/train";
+ * await useBackend("cpu");
+ * const backbone = createResNet("tiny", new Rng(0), { stem: "cifar" });
+ * const data = {
+ *   train: proceduralDataset({ n: 40, size: 16, split: "train" }),
+ *   test: proceduralDataset({ n: 20, size: 16, split: "test" }),
+ * };
+ * const report = await probeBackbone(backbone, data, {
+ *   size: 16,
+ *   tta: false,
+ *   trials: 2,
+ *   maxEpochs: 5,
+ *   baselineEpochs: 5,
+ * });
+ * console.log(report.title !== undefined);
+ * backbone.dispose();
+ * ```
+ *
  * @param backbone The frozen backbone (eval mode is used).
  * @param data Labelled train and test images.
  * @param options See {@linkcode ProbeBackboneOptions}.

@@ -3,11 +3,16 @@
  * YAML, presets), LARS/AdamW/SGD, the warm-up + cosine schedule, atomic
  * checkpoints with exact resume.
  *
- * ```ts ignore
+ * ```ts
  * import { useBackend } from "@scaling-vicreg/backend";
  * import { pretrain, resolveConfig } from "@scaling-vicreg/train";
  * await useBackend("cpu");
- * await pretrain(resolveConfig({ flags: { preset: "tiny" } }));
+ * const expDir = await Deno.makeTempDir();
+ * const config = resolveConfig({
+ *   flags: { preset: "tiny", "exp-dir": expDir, "max-steps": 1, "batch-size": 4, "num-images": 8, size: 16 },
+ * });
+ * console.log((await pretrain(config)).steps); // 1
+ * await Deno.remove(expDir, { recursive: true });
  * ```
  *
  * @module

@@ -21,11 +21,7 @@ import { loadStateDict } from "@scaling-vicreg/models";
 import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
 import { ConfigError, type PretrainConfig, warmupEpochsOf } from "./config.ts";
 import { learningRate } from "./schedule.ts";
-import {
-  createOptimizer,
-  type Optimizer,
-  type OptimizerKind,
-} from "./optimizer.ts";
+import { createOptimizer, type Optimizer } from "./optimizer.ts";
 import { distributedStepGradients, stepGradients } from "./step.ts";
 import { type Communicator, SingleCommunicator } from "./communicator.ts";
 import {
@@ -33,7 +29,6 @@ import {
   memoryBudgetOf,
   planStep,
   type StepPlan,
-  type StepRequest,
 } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import {
@@ -410,7 +405,7 @@ async function setUp(
       model,
       params,
       buffers: model.buffers(),
-      optimizer: createOptimizer(config.optimizer as OptimizerKind, params, {
+      optimizer: createOptimizer(config.optimizer, params, {
         weightDecay: config.wd,
       }),
       augmentRng: new Rng(config.seed).fork("augment"),
@@ -418,7 +413,7 @@ async function setUp(
         transform: new TrainTransform({
           size: config.size,
           scale: [config.cropMinScale, config.cropMaxScale],
-          preset: config.augment as "vicreg" | "paper-code",
+          preset: config.augment,
         }),
         viewMix: config.useViewmix,
         plan,
@@ -447,7 +442,7 @@ export async function stepPlanOf(
   batch: number = config.batchSize,
 ): Promise<StepPlan> {
   const request = {
-    step: config.step as StepRequest["step"],
+    step: config.step,
     microBatch: config.microBatch,
     batch,
     local: config.useLocalLoss,

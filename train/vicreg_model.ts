@@ -23,7 +23,6 @@ import {
   type Module,
   type Projector,
   type ResNet,
-  type ResNetArch,
   type ResNetOutput,
 } from "@scaling-vicreg/models";
 import type { PretrainConfig } from "./config.ts";
@@ -381,9 +380,9 @@ export function createVicregModel(config: PretrainConfig): VicregModel {
     ? (config.size < 64 ? "cifar" : "imagenet")
     : config.stem;
   const backbone = createResNet(
-    config.arch as ResNetArch,
+    config.arch,
     rng.fork("backbone"),
-    { stem: stem as "imagenet" | "cifar" },
+    { stem },
   );
   const projector = createProjector(
     backbone.embeddingDim,
@@ -401,9 +400,9 @@ export function createVicregModel(config: PretrainConfig): VicregModel {
     simCoeff: config.simCoeff,
     stdCoeff: config.stdCoeff,
     covCoeff: config.covCoeff,
-    variant: config.lossVariant as VicregVariant,
+    variant: config.lossVariant,
     localLossWeight: config.localLossWeight,
-    localMatching: config.localMatching as LocalMatching,
+    localMatching: config.localMatching,
     localTopK: config.localTopK,
   });
 }
