@@ -448,7 +448,11 @@ export async function stepPlanOf(
     local: config.useLocalLoss,
   };
   const profile = request.step === "auto" || request.microBatch === "auto"
-    ? await measureStepMemory(model.backbone, config.size)
+    ? await measureStepMemory(
+      model.backbone,
+      config.size,
+      model.parameters().values(),
+    )
     : undefined;
   const budget = memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend()));
   try {
