@@ -35,6 +35,12 @@
  *   input on every call. On `wasm` this is the faster schedule (measured
  *   figures: `bench/README.md`, from `bench/augment_compare.ts`).
  *
+ * Backends that register the fused kernels (`CROP_RESIZE_KERNEL`,
+ * `COLOR_JITTER_KERNEL`) run crop + resize and colour jitter as one kernel
+ * call each. This file holds the public entry points and picks the path; the
+ * paths live in `_render_device.ts`, `_render_host.ts` and `_render_fused.ts`,
+ * and the ops both schedules share in `_render_ops.ts`.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -43,38 +49,24 @@ import {
   checkRgbImage,
   type RgbImage,
 } from "@scaling-vicreg/backend";
+import { CROP_RESIZE_KERNEL } from "@scaling-vicreg/backend/augment-kernels";
+import { hostBackend } from "./_batch.ts";
 import {
-  COLOR_JITTER_KERNEL,
-  CROP_RESIZE_KERNEL,
-} from "@scaling-vicreg/backend/augment-kernels";
+  colorJitterOnDevice,
+  cropResizeOnDevice,
+  renderResizedOnDevice,
+} from "./_render_device.ts";
+import { cropResizeKernel } from "./_render_fused.ts";
 import {
-  applyGroups,
-  bandedMatMul,
-  hostBackend,
-  HostBatch,
-  resampleSeparable,
-  writeAxisWeights,
-} from "./_batch.ts";
-import {
-  pilBicubicMatrix,
-  type PilCoefficients,
-  pilCoefficients,
-} from "./_pil_resample.ts";
-import { type BlurOptions, gaussianBlur } from "./blur.ts";
-import {
-  adjustBrightness,
-  adjustContrast,
-  adjustHue,
-  adjustSaturation,
-  IMAGENET_MEAN,
-  IMAGENET_STD,
-  LUMA_ITU_R_601,
-  normalize,
-  randomGrayscale,
-  rgbToGrayscale,
-  solarize,
-} from "./color.ts";
+  colorJitterOnHost,
+  cropResizeWindows,
+  renderResizedOnHost,
+} from "./_render_host.ts";
+import type { BlurOptions } from "./blur.ts";
+import { IMAGENET_MEAN, IMAGENET_STD, LUMA_ITU_R_601 } from "./color.ts";
 import type { CropBox, ViewParams } from "./params.ts";
+
+export { rotateNearest } from "./_render_ops.ts";
 
 /** Options of {@linkcode renderViews}. */
 export interface RenderOptions {
@@ -206,7 +198,7 @@ export function cropResize(
   width: number,
   height: number,
 ): tf.Tensor4D {
-  const [n, hMax, wMax] = source.pixels.shape;
+  const [n] = source.pixels.shape;
   if (crops.length !== n || flips.length !== n) {
     throw new TypeError(
       `Expected one crop and flip per image (${n}): received ${crops.length} and ${flips.length}`,
@@ -238,239 +230,7 @@ export function cropResize(
       height,
     );
   }
-  const wx = new Float32Array(n * width * wMax);
-  const wy = new Float32Array(n * height * hMax);
-  crops.forEach((c, i) => {
-    // The 1/255 of ToTensor is folded into the first (horizontal) pass.
-    writeAxisWeights(
-      wx,
-      i * width * wMax,
-      wMax,
-      c.x,
-      c.width,
-      width,
-      flips[i],
-      1 / 255,
-    );
-    writeAxisWeights(
-      wy,
-      i * height * hMax,
-      hMax,
-      c.y,
-      c.height,
-      height,
-      false,
-      1,
-    );
-  });
-  return resampleSeparable(source.pixels, wx, wy, width, height);
-}
-
-/**
- * {@linkcode cropResize} as one {@linkcode CROP_RESIZE_KERNEL} call (host
- * backends that register it): Pillow's coefficient tables per image, packed
- * as `[N, out, K]` taps with `[N, out, 2]` bounds, the 1/255 of ToTensor in
- * the horizontal taps, the horizontal rows reversed for a mirror.
- */
-function cropResizeKernel(
-  pixels: tf.Tensor4D,
-  crops: readonly CropBox[],
-  flips: readonly boolean[],
-  width: number,
-  height: number,
-): tf.Tensor4D {
-  const n = crops.length;
-  const xs = crops.map((c) => pilCoefficients(c.width, width));
-  const ys = crops.map((c) => pilCoefficients(c.height, height));
-  const pack = (
-    tables: PilCoefficients[],
-    out: number,
-    scale: number,
-    reverse: (i: number) => boolean,
-  ): [tf.Tensor3D, tf.Tensor3D] => {
-    const k = Math.max(...tables.map((t) => t.ksize));
-    const bounds = new Float32Array(n * out * 2);
-    const weights = new Float32Array(n * out * k);
-    tables.forEach((t, i) => {
-      for (let o = 0; o < out; o++) {
-        const row = reverse(i) ? out - 1 - o : o;
-        const to = i * out + row;
-        bounds[to * 2] = t.bounds[o * 2];
-        bounds[to * 2 + 1] = t.bounds[o * 2 + 1];
-        for (let j = 0; j < t.bounds[o * 2 + 1]; j++) {
-          weights[to * k + j] = t.weights[o * t.ksize + j] * scale;
-        }
-      }
-    });
-    return [
-      tf.tensor3d(bounds, [n, out, 2]),
-      tf.tensor3d(weights, [n, out, k]),
-    ];
-  };
-  return tf.tidy(() => {
-    const [xBounds, xWeights] = pack(xs, width, 1 / 255, (i) => flips[i]);
-    const [yBounds, yWeights] = pack(ys, height, 1, () => false);
-    const windows = tf.tensor2d(
-      crops.flatMap((c) => [c.x, c.y, c.width, c.height]),
-      [n, 4],
-    );
-    return tf.engine().runKernel(CROP_RESIZE_KERNEL, {
-      x: pixels,
-      windows,
-      xBounds,
-      xWeights,
-      yBounds,
-      yWeights,
-    }, {}) as tf.Tensor4D;
-  });
-}
-
-/**
- * Pillow's `[out, span]` bicubic matrix in float32, scaled, rows reversed for
- * a mirror.
- */
-function axisWeights(
-  span: number,
-  out: number,
-  reverse: boolean,
-  scale: number,
-): Float32Array {
-  const m = pilBicubicMatrix(span, out);
-  const t = new Float32Array(out * span);
-  for (let o = 0; o < out; o++) {
-    const row = (reverse ? out - 1 - o : o) * span;
-    for (let j = 0; j < span; j++) t[row + j] = m[o * span + j] * scale;
-  }
-  return t;
-}
-
-/**
- * {@linkcode cropResize} on a host backend: per sample, two banded
- * left-multiplies (see {@linkcode bandedMatMul}) over its crop window only:
- * no padding, and no zero weights beyond each block's band (fewer
- * multiply-adds than dense per-sample matmuls; measured speed in
- * `bench/README.md`). The window is
- * cut from one read of the batch, x-major (`[cw, ch·3]`), so that the
- * horizontal pass is a left-multiply.
- */
-function cropResizeWindows(
-  pixels: tf.Tensor4D,
-  values: Float32Array,
-  crops: readonly CropBox[],
-  flips: readonly boolean[],
-  width: number,
-  height: number,
-): tf.Tensor4D {
-  const [, hMax, wMax] = pixels.shape;
-  return tf.tidy(() => {
-    const views = crops.map((c, i) => {
-      const ch = c.height, cw = c.width;
-      // window [cw, ch, 3] (x-major) from the sample's [Hmax, Wmax, 3]
-      const win = new Float32Array(cw * ch * 3);
-      for (let y = 0; y < ch; y++) {
-        let src = ((i * hMax + c.y + y) * wMax + c.x) * 3;
-        for (let x = 0; x < cw; x++, src += 3) {
-          const dst = (x * ch + y) * 3;
-          win[dst] = values[src];
-          win[dst + 1] = values[src + 1];
-          win[dst + 2] = values[src + 2];
-        }
-      }
-      // Horizontal pass first, as Pillow (1/255 of ToTensor folded in):
-      // Wx [outW, cw] · [cw, ch·3] -> [outW, ch·3]
-      const h = tf.clipByValue(
-        bandedMatMul(
-          axisWeights(cw, width, flips[i], 1 / 255),
-          width,
-          cw,
-          win,
-          ch * 3,
-        ),
-        0,
-        1,
-      );
-      // [outW, ch, 3] -> [ch, outW, 3], read back for the banded pass
-      const ht = tf.transpose(tf.reshape(h, [width, ch, 3]), [1, 0, 2]);
-      // Vertical pass: Wy [outH, ch] · [ch, outW·3] -> [outH, outW·3]
-      return tf.clipByValue(
-        bandedMatMul(
-          axisWeights(ch, height, false, 1),
-          height,
-          ch,
-          ht.dataSync() as Float32Array,
-          width * 3,
-        ),
-        0,
-        1,
-      );
-    });
-    // [N, outH, outW·3] -> [N, outH, outW, 3]
-    return tf.reshape(tf.stack(views), [
-      crops.length,
-      height,
-      width,
-      3,
-    ]) as tf.Tensor4D;
-  });
-}
-
-/**
- * Rotates the chosen images about their centre with nearest-neighbour
- * sampling and zero fill, as Pillow's `rotate(angle, NEAREST)`
- * (counter-clockwise degrees; `null` leaves an image unchanged).
- *
- * @param x Images `[N, H, W, C]`.
- * @param angles Degrees or `null` per image.
- * @returns `[N, H, W, C]`.
- */
-export function rotateNearest(
-  x: tf.Tensor4D,
-  angles: readonly (number | null)[],
-): tf.Tensor4D {
-  const [, h, w, c] = x.shape;
-  const chosen = angles.flatMap((a, i) => (a === null ? [] : [i]));
-  return applyGroups(x, [chosen], [(sub, idx) =>
-    tf.tidy(() => {
-      const m = idx.length;
-      const theta = idx.map((i) => (angles[i] as number) * Math.PI / 180);
-      const cos = tf.tensor2d(theta.map(Math.cos), [m, 1]);
-      const sin = tf.tensor2d(theta.map(Math.sin), [m, 1]);
-      // Output pixel centres relative to the image centre: [1, H*W].
-      const gx = new Float32Array(h * w), gy = new Float32Array(h * w);
-      for (let y = 0; y < h; y++) {
-        for (let xx = 0; xx < w; xx++) {
-          gx[y * w + xx] = xx + 0.5 - w / 2;
-          gy[y * w + xx] = y + 0.5 - h / 2;
-        }
-      }
-      const dx = tf.tensor2d(gx, [1, h * w]), dy = tf.tensor2d(gy, [1, h * w]);
-      // Pillow's inverse map: [m, H*W] source coordinates.
-      const sx = tf.floor(
-        tf.add(tf.sub(tf.mul(cos, dx), tf.mul(sin, dy)), w / 2),
-      );
-      const sy = tf.floor(
-        tf.add(tf.add(tf.mul(sin, dx), tf.mul(cos, dy)), h / 2),
-      );
-      const inside = tf.logicalAnd(
-        tf.logicalAnd(tf.greaterEqual(sx, 0), tf.less(sx, w)),
-        tf.logicalAnd(tf.greaterEqual(sy, 0), tf.less(sy, h)),
-      );
-      const base = tf.tensor2d(
-        Array.from({ length: m }, (_, i) => i * h * w),
-        [m, 1],
-      );
-      const flat = tf.where(
-        inside,
-        tf.add(tf.add(tf.mul(sy, w), sx), base),
-        tf.zerosLike(sx),
-      );
-      const pixels = tf.gather(
-        tf.reshape(sub, [m * h * w, c]),
-        tf.cast(tf.reshape(flat, [m * h * w]), "int32"),
-      );
-      const mask = tf.reshape(tf.cast(inside, "float32"), [m * h * w, 1]);
-      return tf.reshape(tf.mul(pixels, mask), [m, h, w, c]);
-    })]);
+  return cropResizeOnDevice(source.pixels, crops, flips, width, height);
 }
 
 /**
@@ -487,150 +247,8 @@ export function colorJitter(
   params: readonly Pick<ViewParams, "jitter">[],
   luma: readonly [number, number, number] = LUMA_ITU_R_601,
 ): tf.Tensor4D {
-  if (hostBackend()) {
-    if (!params.some((p) => p.jitter.applied)) return tf.clone(x);
-    if (activeBackendHas(COLOR_JITTER_KERNEL)) {
-      return jitterKernel(x, params, luma);
-    }
-    const batch = new HostBatch(x);
-    colorJitterOnHost(batch, params, luma);
-    return batch.toTensor();
-  }
-  let y = x;
-  for (let stage = 0; stage < 4; stage++) {
-    const groups: number[][] = [[], [], [], []];
-    params.forEach((p, i) => {
-      if (p.jitter.applied) groups[p.jitter.order[stage]].push(i);
-    });
-    const next = applyGroups(y, groups, jitterOps(params, luma));
-    if (y !== x) y.dispose();
-    y = next;
-  }
-  return y === x ? tf.clone(x) : y;
-}
-
-/** {@linkcode COLOR_JITTER_KERNEL} on `x`, one jitter draw per image. */
-function jitterKernel(
-  x: tf.Tensor4D,
-  params: readonly Pick<ViewParams, "jitter">[],
-  luma: readonly [number, number, number],
-): tf.Tensor4D {
-  return tf.tidy(() =>
-    tf.engine().runKernel(COLOR_JITTER_KERNEL, {
-      x,
-      params: jitterTable(params),
-    }, { luma: [...luma] }) as tf.Tensor4D
-  );
-}
-
-/** `[N, 9]` rows of {@linkcode COLOR_JITTER_KERNEL}'s `params`. */
-function jitterTable(
-  params: readonly Pick<ViewParams, "jitter">[],
-): tf.Tensor2D {
-  const rows = new Float32Array(params.length * 9);
-  params.forEach(({ jitter: j }, i) => {
-    rows.set(
-      [
-        j.applied ? 1 : 0,
-        ...(j.applied ? j.order : [0, 1, 2, 3]),
-        j.brightness,
-        j.contrast,
-        j.saturation,
-        j.hue,
-      ],
-      i * 9,
-    );
-  });
-  return tf.tensor2d(rows, [params.length, 9]);
-}
-
-/** The jitter op of each group: brightness, contrast, saturation, hue. */
-function jitterOps(
-  params: readonly Pick<ViewParams, "jitter">[],
-  luma: readonly [number, number, number],
-): ((sub: tf.Tensor4D, indices: number[]) => tf.Tensor4D)[] {
-  const pick = (
-    idx: number[],
-    key: "brightness" | "contrast" | "saturation" | "hue",
-  ) => idx.map((i) => params[i].jitter[key]);
-  return [
-    (s, idx) => adjustBrightness(s, pick(idx, "brightness")),
-    (s, idx) => adjustContrast(s, pick(idx, "contrast"), { luma }),
-    (s, idx) => adjustSaturation(s, pick(idx, "saturation"), { luma }),
-    (s, idx) => adjustHue(s, pick(idx, "hue")),
-  ];
-}
-
-/** The jitter stages of {@linkcode colorJitter} on a host-memory batch. */
-function colorJitterOnHost(
-  batch: HostBatch,
-  params: readonly Pick<ViewParams, "jitter">[],
-  luma: readonly [number, number, number],
-): void {
-  if (activeBackendHas(COLOR_JITTER_KERNEL)) {
-    // The jittered samples in one kernel (see backend/kernels/color.ts).
-    batch.apply(
-      params.flatMap((p, i) => (p.jitter.applied ? [i] : [])),
-      (s, idx) => jitterKernel(s, idx.map((i) => params[i]), luma),
-    );
-    return;
-  }
-  const ops = jitterOps(params, luma);
-  for (let stage = 0; stage < 4; stage++) {
-    const groups: number[][] = [[], [], [], []];
-    params.forEach((p, i) => {
-      if (p.jitter.applied) groups[p.jitter.order[stage]].push(i);
-    });
-    // Groups are disjoint: each reads and writes only its own samples.
-    groups.forEach((g, k) => batch.apply(g, ops[k]));
-  }
-}
-
-/**
- * {@linkcode renderViews} on a host backend: after the crop + resize the batch
- * stays in host memory and each stage uploads only the samples it changes.
- */
-function renderViewsOnHost(
-  source: SourceBatch,
-  params: readonly ViewParams[],
-  o: Required<RenderOptions>,
-): tf.Tensor4D {
-  const pick = (f: (p: ViewParams) => boolean) =>
-    params.flatMap((p, i) => (f(p) ? [i] : []));
-  const resized = cropResize(
-    source,
-    params.map((p) => p.crop),
-    params.map((p) => p.flip),
-    o.size,
-    o.size,
-  );
-  const batch = new HostBatch(resized);
-  resized.dispose();
-  batch.apply(
-    pick((p) => p.rotation !== null),
-    (s, idx) => rotateNearest(s, idx.map((i) => params[i].rotation)),
-  );
-  colorJitterOnHost(batch, params, o.luma);
-  batch.apply(
-    pick((p) => p.grayscale),
-    (s) => rgbToGrayscale(s, { luma: o.luma }),
-  );
-  batch.apply(
-    pick((p) => p.blurSigma !== null),
-    (s, idx) =>
-      gaussianBlur(s, idx.map((i) => params[i].blurSigma), {
-        method: o.blurMethod,
-      }),
-  );
-  batch.apply(
-    pick((p) => p.solarize),
-    (s, idx) =>
-      solarize(s, idx.map(() => true), { threshold: o.solarizeThreshold }),
-  );
-  return tf.tidy(() => {
-    const x = batch.toTensor();
-    return o.mean === null ? x : normalize(x, { mean: o.mean, std: o.std });
-  });
+  if (hostBackend()) return colorJitterOnHost(x, params, luma);
+  return colorJitterOnDevice(x, params, luma);
 }
 
 /**
@@ -668,35 +286,14 @@ export function renderViews(
       `Expected size to be a positive integer: received ${o.size}`,
     );
   }
-  if (hostBackend()) return renderViewsOnHost(source, params, o);
-  return tf.tidy(() => {
-    let x = cropResize(
+  const resize = () =>
+    cropResize(
       source,
       params.map((p) => p.crop),
       params.map((p) => p.flip),
       o.size,
       o.size,
     );
-    if (params.some((p) => p.rotation !== null)) {
-      x = rotateNearest(x, params.map((p) => p.rotation));
-    }
-    x = colorJitter(x, params, o.luma);
-    if (params.some((p) => p.grayscale)) {
-      x = randomGrayscale(x, params.map((p) => p.grayscale), { luma: o.luma });
-    }
-    const blurred = params.flatMap((p, i) => (p.blurSigma === null ? [] : [i]));
-    x = applyGroups(x, [blurred], [
-      (s, idx) =>
-        gaussianBlur(s, idx.map((i) => params[i].blurSigma), {
-          method: o.blurMethod,
-        }),
-    ]);
-    if (params.some((p) => p.solarize)) {
-      x = solarize(x, params.map((p) => p.solarize), {
-        threshold: o.solarizeThreshold,
-      });
-    }
-    if (o.mean !== null) x = normalize(x, { mean: o.mean, std: o.std });
-    return x;
-  });
+  if (hostBackend()) return renderResizedOnHost(resize(), params, o);
+  return tf.tidy(() => renderResizedOnDevice(resize(), params, o));
 }

@@ -151,7 +151,11 @@ export async function timeTfjsStep(
       batch: spec.batch,
       local: runner.model.usesLocalLoss,
     },
-    await measureStepMemory(runner.model.backbone, spec.imageSize),
+    await measureStepMemory(
+      runner.model.backbone,
+      spec.imageSize,
+      runner.model.parameters().values(),
+    ),
     memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend())),
   );
   const rng = new Rng(1);

@@ -25,7 +25,7 @@ import {
 import { Rng } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { defaultDecodeWorkers, openDataset } from "@scaling-vicreg/data";
-import type { NpyArray } from "@scaling-vicreg/models/npy";
+import type { NpyArray } from "@scaling-vicreg/backend/npy";
 import { embedSource } from "@scaling-vicreg/train";
 import { type Command, UsageError } from "./args.ts";
 

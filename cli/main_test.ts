@@ -1,6 +1,6 @@
 import { Rng } from "@scaling-vicreg/backend";
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
-import { writeNpy } from "@scaling-vicreg/models/npy";
+import { writeNpy } from "@scaling-vicreg/backend/npy";
 import { formatHelp, parseFlags, UsageError } from "./args.ts";
 import { COMMANDS } from "./commands.ts";
 import { main } from "./main.ts";

@@ -1,5 +1,8 @@
 // Test-only helpers for the PyTorch fixtures in testdata/ (see make_model_fixtures.py).
-import { decodeSafetensors, type SafeTensor } from "./safetensors.ts";
+import {
+  decodeSafetensors,
+  type SafeTensor,
+} from "@scaling-vicreg/backend/safetensors";
 
 /** Reads testdata/NAME as decoded safetensors. */
 export function readFixture(name: string): Record<string, SafeTensor> {

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { NpyArray } from "./npy.ts";
+import type { NpyArray } from "@scaling-vicreg/backend/npy";
 import type { ResNet } from "./resnet.ts";
 
 /** Options of {@linkcode embedImages}. */

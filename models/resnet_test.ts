@@ -17,7 +17,7 @@ import {
 import { countParameters } from "./module.ts";
 import { fromTorchvision, loadStateDict } from "./weights.ts";
 import { readFixture, withPrefix } from "./_fixtures_test_util.ts";
-import type { SafeTensor } from "./safetensors.ts";
+import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
 
 await useBackend("cpu");
 

@@ -11,7 +11,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   type SafeTensor,
-} from "./safetensors.ts";
+} from "@scaling-vicreg/backend/safetensors";
 
 /** A state dict entry from a file or another module. */
 export type StateTensors = Map<string, tf.Tensor> | Record<string, SafeTensor>;

@@ -10,7 +10,10 @@ import {
 } from "@scaling-vicreg/backend/testing";
 import { createResNet } from "./resnet.ts";
 import { createProjector } from "./projector.ts";
-import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+} from "@scaling-vicreg/backend/safetensors";
 import {
   fromTorchvision,
   loadStateDict,

@@ -5,15 +5,12 @@
  *
  * @module
  */
-import {
-  sha256Hex as sha256HexShared,
-  writeFileAtomic,
-} from "@scaling-vicreg/backend/fs";
+import { sha256Hex, writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import * as tf from "@tensorflow/tfjs-core";
-import { type NpyArray, readNpy, writeNpy } from "@scaling-vicreg/models/npy";
+import { type NpyArray, readNpy, writeNpy } from "@scaling-vicreg/backend/npy";
 import type { LabelledFeatures } from "./linear.ts";
 
-/** The `.npy` array type the cache stores (from `@scaling-vicreg/models/npy`). */
+/** The `.npy` array type the cache stores (from `@scaling-vicreg/backend/npy`). */
 export type { NpyArray };
 
 /** A row-major float32 matrix `[N, D]` of features, off the backend. */
@@ -179,20 +176,11 @@ export function toLabelledFeatures(
 }
 
 /**
- * The SHA-256 of bytes or of a string's UTF-8, as 64 lowercase hex digits.
- *
- * @param input What to hash.
- * @returns The hex digest.
- *
- * @example
- * ```ts
- * import { sha256Hex } from "@scaling-vicreg/probe/features";
- * await sha256Hex("abc"); // "ba7816bf…"
- * ```
+ * The SHA-256 of bytes or of a string's UTF-8, as 64 lowercase hex digits: the
+ * one copy in `@scaling-vicreg/backend/fs`, re-exported here for the feature
+ * cache's callers.
  */
-export async function sha256Hex(input: Uint8Array | string): Promise<string> {
-  return await sha256HexShared(input);
-}
+export { sha256Hex };
 
 /**
  * A cache key for features: the SHA-256 of the canonical JSON (keys sorted) of

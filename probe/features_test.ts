@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng, useBackend } from "@scaling-vicreg/backend";
-import { writeNpy } from "@scaling-vicreg/models/npy";
+import { writeNpy } from "@scaling-vicreg/backend/npy";
 import {
   assertClose,
   assertEquals,

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "@scaling-vicreg/backend";
+import { adamwUpdate, sgdUpdate } from "@scaling-vicreg/optim";
 
 /** The optimizers a probe can be trained with (PyTorch semantics). */
 export type ProbeOptimizer = "sgd" | "adamw";
@@ -469,13 +470,50 @@ export function trainLinearClassifier(
             ? [tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits))))]
             : [];
           if (o.optimizer === "sgd") {
-            const [nw, nmw] = sgdStep(w, gw, mw, lr, o);
-            const [nb, nmb] = sgdStep(b, gb, mb, lr, o);
-            return [nw, nb, nmw, nmb, ...loss];
+            const sgd = { momentum: o.momentum, weightDecay: o.weightDecay };
+            const nw = sgdUpdate(
+              { param: w, grad: gw, momentumBuffer: mw },
+              lr,
+              sgd,
+            );
+            const nb = sgdUpdate(
+              { param: b, grad: gb, momentumBuffer: mb },
+              lr,
+              sgd,
+            );
+            return [
+              nw.param,
+              nb.param,
+              nw.momentumBuffer,
+              nb.momentumBuffer,
+              ...loss,
+            ];
           }
-          const [nw, nmw, nvw] = adamwStep(w, gw, mw, vw!, lr, step, o);
-          const [nb, nmb, nvb] = adamwStep(b, gb, mb, vb!, lr, step, o);
-          return [nw, nb, nmw, nmb, nvw, nvb, ...loss];
+          const adamw = {
+            beta1: o.beta1,
+            beta2: o.beta2,
+            epsilon: o.epsilon,
+            weightDecay: o.weightDecay,
+          };
+          const nw = adamwUpdate(
+            { param: w, grad: gw, expAvg: mw, expAvgSq: vw!, step },
+            lr,
+            adamw,
+          );
+          const nb = adamwUpdate(
+            { param: b, grad: gb, expAvg: mb, expAvgSq: vb!, step },
+            lr,
+            adamw,
+          );
+          return [
+            nw.param,
+            nb.param,
+            nw.expAvg,
+            nb.expAvg,
+            nw.expAvgSq,
+            nb.expAvgSq,
+            ...loss,
+          ];
         });
         tf.dispose([w, b, mw, mb]);
         if (vw) tf.dispose([vw, vb!]);
@@ -504,39 +542,4 @@ export function trainLinearClassifier(
     if (vw) tf.dispose([vw, vb!]);
   }
   return new TrainedLinearClassifier(w, b, mean, std);
-}
-
-/** SGD with momentum (PyTorch): v ← μ·v + g + wd·p, p ← p − lr·v. */
-function sgdStep(
-  p: tf.Tensor,
-  g: tf.Tensor,
-  v: tf.Tensor,
-  lr: number,
-  o: ResolvedLinearOptions,
-): [tf.Tensor, tf.Tensor] {
-  const grad = o.weightDecay > 0 ? tf.add(g, tf.mul(p, o.weightDecay)) : g;
-  const nv = tf.add(tf.mul(v, o.momentum), grad);
-  return [tf.sub(p, tf.mul(nv, lr)), nv];
-}
-
-/**
- * AdamW (PyTorch): p ← p·(1 − lr·wd); m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
- * p ← p − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε).
- */
-function adamwStep(
-  p: tf.Tensor,
-  g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
-  lr: number,
-  t: number,
-  o: ResolvedLinearOptions,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
-  const nm = tf.add(tf.mul(m, o.beta1), tf.mul(g, 1 - o.beta1));
-  const nv = tf.add(tf.mul(v, o.beta2), tf.mul(tf.square(g), 1 - o.beta2));
-  const mHat = tf.div(nm, 1 - o.beta1 ** t);
-  const vHat = tf.div(nv, 1 - o.beta2 ** t);
-  const update = tf.div(mHat, tf.add(tf.sqrt(vHat), o.epsilon));
-  const decayed = tf.mul(p, 1 - lr * o.weightDecay);
-  return [tf.sub(decayed, tf.mul(update, lr)), nm, nv];
 }

@@ -33,4 +33,4 @@ export * from "./svg.ts";
 export * from "./protocol.ts";
 // Sibling-member types this package's API names (documentation links).
 export type { Rng, RngState } from "@scaling-vicreg/backend";
-export type { NpyData, NpyDtype } from "@scaling-vicreg/models/npy";
+export type { NpyData, NpyDtype } from "@scaling-vicreg/backend/npy";

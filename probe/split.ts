@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "@scaling-vicreg/backend";
+import { stratifiedHoldout } from "@scaling-vicreg/backend/stratified-split";
 import { checkFeatures, type LabelledFeatures } from "./linear.ts";
 
 /** Row indices of the two parts of a {@linkcode stratifiedSplit}, ascending. */
@@ -21,7 +22,9 @@ export interface SplitIndices {
  * proportion: each class's rows are shuffled with `rng` and
  * round(fraction · n_c) of them go to validation, clamped so that a class with
  * at least two rows gives at least one to each side (fraction > 0) and a
- * class with one row stays in train.
+ * class with one row stays in train (`stratifiedHoldout` of
+ * `@scaling-vicreg/backend/stratified-split`, classes shuffled one after
+ * another from `rng` in ascending label order).
  *
  * @param labels Class index of each row.
  * @param fraction Validation fraction, in [0, 1).
@@ -50,31 +53,20 @@ export function stratifiedSplit(
       `Expected the validation fraction in [0, 1): received ${fraction}`,
     );
   }
-  const byClass = new Map<number, number[]>();
   labels.forEach((label, i) => {
     if (!Number.isInteger(label) || label < 0) {
       throw new RangeError(
         `Expected labels[${i}] to be a non-negative integer: received ${label}`,
       );
     }
-    const rows = byClass.get(label);
-    if (rows) rows.push(i);
-    else byClass.set(label, [i]);
   });
+  const heldOut = stratifiedHoldout(labels, rng, { fraction });
   const train: number[] = [];
   const validation: number[] = [];
-  for (const label of [...byClass.keys()].sort((a, b) => a - b)) {
-    const rows = rng.shuffle(byClass.get(label)!);
-    const n = rows.length;
-    const lo = fraction > 0 && n >= 2 ? 1 : 0;
-    const nVal = Math.min(Math.max(Math.round(fraction * n), lo), n - 1);
-    validation.push(...rows.slice(0, nVal));
-    train.push(...rows.slice(nVal));
-  }
-  const ascending = (a: number, b: number) => a - b;
+  heldOut.forEach((h, i) => (h ? validation : train).push(i));
   return {
-    train: Int32Array.from(train.sort(ascending)),
-    validation: Int32Array.from(validation.sort(ascending)),
+    train: Int32Array.from(train),
+    validation: Int32Array.from(validation),
   };
 }
 

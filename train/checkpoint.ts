@@ -16,7 +16,7 @@ import {
   decodeSafetensors,
   encodeSafetensors,
   type SafeTensor,
-} from "@scaling-vicreg/models/safetensors";
+} from "@scaling-vicreg/backend/safetensors";
 
 /** The JSON half of a checkpoint. */
 export interface CheckpointMeta {

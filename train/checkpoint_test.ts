@@ -1,5 +1,5 @@
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
-import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
+import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
 import {
   loadLatestCheckpoint,
   pruneCheckpoints,

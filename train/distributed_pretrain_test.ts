@@ -12,6 +12,7 @@ import { loadLatestCheckpoint } from "./checkpoint.ts";
 import { mpiexecCommand } from "./distributed.ts";
 import { pretrain, type StepMetrics } from "./pretrain.ts";
 import { mpiMissing } from "./_mpi_test_util.ts";
+import { readStepMetrics } from "./_test_run.ts";
 
 await useBackend("cpu-fast");
 
@@ -61,10 +62,7 @@ function spawnRanks(dir: string, extra: Record<string, unknown>) {
   }).spawn();
 }
 
-async function readMetrics(dir: string): Promise<StepMetrics[]> {
-  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`);
-  return text.trim().split("\n").map((line) => JSON.parse(line));
-}
+const readMetrics = readStepMetrics;
 
 /** The trained parameters (not the per-rank running statistics). */
 async function parameters(dir: string): Promise<Map<string, Float32Array>> {
@@ -107,39 +105,46 @@ function assertSameRun(
   }
 }
 
+/** The run's metrics and trained parameters. */
+async function runOf(dir: string) {
+  return { metrics: await readMetrics(dir), params: await parameters(dir) };
+}
+
+/**
+ * Runs one process with `single`'s flags and 2 ranks with `ranks`' flags on
+ * the same data, asserts they train the same; returns the ranks' stderr.
+ */
+async function compareWithOneProcess(
+  single: Record<string, unknown>,
+  ranks: Record<string, unknown>,
+): Promise<string> {
+  const one = await Deno.makeTempDir();
+  const two = await Deno.makeTempDir();
+  try {
+    await pretrain(
+      resolveConfig({ flags: { ...FLAGS, ...single, "exp-dir": one } }),
+    );
+    const out = await spawnRanks(two, ranks).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, stderr);
+    assertSameRun(await runOf(two), await runOf(one));
+    return stderr;
+  } finally {
+    await Deno.remove(one, { recursive: true });
+    await Deno.remove(two, { recursive: true });
+  }
+}
+
 Deno.test({
   name:
     "pretrain() on 2 MPI ranks of 4 images equals one process with micro-batches of 4: loss curve and every parameter after 5 steps",
   ignore,
   async fn() {
-    const single = await Deno.makeTempDir();
-    const ranks = await Deno.makeTempDir();
-    try {
-      await pretrain(
-        resolveConfig({
-          flags: {
-            ...FLAGS,
-            "exp-dir": single,
-            "max-steps": 5,
-            "micro-batch": 4,
-          },
-        }),
-      );
-      const out = await spawnRanks(ranks, { "max-steps": 5 }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assertEquals(out.code, 0, stderr);
-      assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
-      assertSameRun(
-        { metrics: await readMetrics(ranks), params: await parameters(ranks) },
-        {
-          metrics: await readMetrics(single),
-          params: await parameters(single),
-        },
-      );
-    } finally {
-      await Deno.remove(single, { recursive: true });
-      await Deno.remove(ranks, { recursive: true });
-    }
+    const stderr = await compareWithOneProcess(
+      { "max-steps": 5, "micro-batch": 4 },
+      { "max-steps": 5 },
+    );
+    assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
   },
 });
 
@@ -148,32 +153,14 @@ Deno.test({
     "pretrain() on 2 MPI ranks with --sync-bn equals one process with the whole batch in one slice: loss curve and every parameter after 5 steps",
   ignore,
   async fn() {
-    const single = await Deno.makeTempDir();
-    const ranks = await Deno.makeTempDir();
-    try {
-      // LARS, the paper's optimizer: AdamW's per-element normalisation
-      // would magnify the float rounding of the summed statistics in
-      // near-zero gradients.
-      const steps = { "max-steps": 5, optimizer: "lars", "base-lr": 0.3 };
-      await pretrain(
-        resolveConfig({
-          flags: { ...FLAGS, ...steps, "exp-dir": single, step: "joint" },
-        }),
-      );
-      const out = await spawnRanks(ranks, { ...steps, "sync-bn": true })
-        .output();
-      assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-      assertSameRun(
-        { metrics: await readMetrics(ranks), params: await parameters(ranks) },
-        {
-          metrics: await readMetrics(single),
-          params: await parameters(single),
-        },
-      );
-    } finally {
-      await Deno.remove(single, { recursive: true });
-      await Deno.remove(ranks, { recursive: true });
-    }
+    // LARS, the paper's optimizer: AdamW's per-element normalisation would
+    // magnify the float rounding of the summed statistics in near-zero
+    // gradients.
+    const steps = { "max-steps": 5, optimizer: "lars", "base-lr": 0.3 };
+    await compareWithOneProcess(
+      { ...steps, step: "joint" },
+      { ...steps, "sync-bn": true },
+    );
   },
 });
 
@@ -226,16 +213,7 @@ Deno.test({
       const resumed = await spawnRanks(killed, { ...steps, resume: true })
         .output();
       assertEquals(resumed.code, 0, new TextDecoder().decode(resumed.stderr));
-      assertSameRun(
-        {
-          metrics: await readMetrics(killed),
-          params: await parameters(killed),
-        },
-        {
-          metrics: await readMetrics(straight),
-          params: await parameters(straight),
-        },
-      );
+      assertSameRun(await runOf(killed), await runOf(straight));
     } finally {
       await Deno.remove(straight, { recursive: true });
       await Deno.remove(killed, { recursive: true });

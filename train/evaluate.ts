@@ -18,7 +18,7 @@ import {
   resolveConfig,
 } from "./config.ts";
 import { createVicregModel } from "./vicreg_model.ts";
-import type { NpyArray } from "@scaling-vicreg/models/npy";
+import type { NpyArray } from "@scaling-vicreg/backend/npy";
 import {
   featureCacheKey,
   type LabelledFeatures,

@@ -8,7 +8,7 @@ import {
 import { evalTransform } from "@scaling-vicreg/augment";
 import { type ImageSource, proceduralDataset } from "@scaling-vicreg/data";
 import { createResNet, type ResNet } from "@scaling-vicreg/models";
-import { readNpy } from "@scaling-vicreg/models/npy";
+import { readNpy } from "@scaling-vicreg/backend/npy";
 import { probeBackbone } from "./evaluate.ts";
 
 Deno.test("probeBackbone() with probeBackend runs the probes there and restores the active backend", async () => {

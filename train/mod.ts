@@ -71,7 +71,7 @@ export type {
   SafeData,
   SafeDtype,
   SafeTensor,
-} from "@scaling-vicreg/models/safetensors";
+} from "@scaling-vicreg/backend/safetensors";
 export type {
   CheckpointedForward,
   ForwardOptions,

@@ -2,11 +2,13 @@
  * Optimizers with PyTorch semantics over named variables: LARS as VICReg uses
  * it, AdamW and SGD with momentum. Parameters of rank 1 (biases and BatchNorm
  * affine parameters) are excluded from weight decay and from the LARS
- * adaptation, as VICReg's `exclude_bias_and_norm` does.
+ * adaptation, as VICReg's `exclude_bias_and_norm` does. The update rules
+ * themselves are `@scaling-vicreg/optim`'s; this file keeps the state.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { adamwUpdate, larsUpdate, sgdUpdate } from "@scaling-vicreg/optim";
 
 /** The optimizers `train` offers. */
 export type OptimizerKind = "lars" | "adamw" | "sgd";
@@ -132,40 +134,31 @@ export function createOptimizer(
 
   const stepOne = (name: string, p: tf.Variable, g: tf.Tensor, lr: number) => {
     const ex = isExcluded.has(name);
+    const weightDecay = ex ? 0 : o.weightDecay;
     if (kind === "adamw") {
       const m = slot(`${name}.exp_avg`, p);
       const v = slot(`${name}.exp_avg_sq`, p);
-      const b1 = o.momentum, b2 = o.beta2;
-      const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
-      const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
-      const decayed = ex ? p : tf.mul(p, 1 - lr * o.weightDecay);
-      const denom = tf.add(tf.sqrt(tf.div(v1, 1 - b2 ** t)), o.epsilon);
-      const update = tf.div(tf.div(m1, 1 - b1 ** t), denom);
-      m.assign(m1);
-      v.assign(v1);
-      p.assign(tf.sub(decayed, tf.mul(update, lr)));
+      const next = adamwUpdate(
+        { param: p, grad: g, expAvg: m, expAvgSq: v, step: t },
+        lr,
+        { beta1: o.momentum, beta2: o.beta2, epsilon: o.epsilon, weightDecay },
+      );
+      m.assign(next.expAvg);
+      v.assign(next.expAvgSq);
+      p.assign(next.param);
       return;
     }
-    let d: tf.Tensor = ex || o.weightDecay === 0
-      ? g
-      : tf.add(g, tf.mul(p, o.weightDecay));
-    if (kind === "lars" && !ex) {
-      // ‖·‖₂ as √Σx²: tf.norm takes |x| and a general power, two slow
-      // full-size kernels on wasm (a fifth of a ResNet-18 step on blas).
-      const pn = tf.sqrt(tf.sum(tf.square(p)));
-      const dn = tf.sqrt(tf.sum(tf.square(d)));
-      const one = tf.onesLike(pn);
-      const q = tf.where(
-        tf.greater(pn, 0),
-        tf.where(tf.greater(dn, 0), tf.div(tf.mul(pn, o.eta), dn), one),
-        one,
-      );
-      d = tf.mul(d, q);
-    }
     const mu = slot(`${name}.momentum_buffer`, p);
-    const mu1 = tf.add(tf.mul(mu, o.momentum), d);
-    mu.assign(mu1);
-    p.assign(tf.sub(p, tf.mul(mu1, lr)));
+    const inputs = { param: p, grad: g, momentumBuffer: mu };
+    const next = kind === "lars" && !ex
+      ? larsUpdate(inputs, lr, {
+        momentum: o.momentum,
+        weightDecay,
+        eta: o.eta,
+      })
+      : sgdUpdate(inputs, lr, { momentum: o.momentum, weightDecay });
+    mu.assign(next.momentumBuffer);
+    p.assign(next.param);
   };
 
   return {

@@ -18,7 +18,7 @@ import {
 import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
-import type { SafeTensor } from "@scaling-vicreg/models/safetensors";
+import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
 import { ConfigError, type PretrainConfig, warmupEpochsOf } from "./config.ts";
 import { learningRate } from "./schedule.ts";
 import { createOptimizer, type Optimizer } from "./optimizer.ts";
@@ -448,7 +448,11 @@ export async function stepPlanOf(
     local: config.useLocalLoss,
   };
   const profile = request.step === "auto" || request.microBatch === "auto"
-    ? await measureStepMemory(model.backbone, config.size)
+    ? await measureStepMemory(
+      model.backbone,
+      config.size,
+      model.parameters().values(),
+    )
     : undefined;
   const budget = memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend()));
   try {
@@ -721,7 +725,7 @@ async function exportBackbone(
     ...model.backbone.buffers(),
   ]);
   const { encodeSafetensors } = await import(
-    "@scaling-vicreg/models/safetensors"
+    "@scaling-vicreg/backend/safetensors"
   );
   await writeFileAtomic(
     path,

@@ -10,42 +10,19 @@ import {
   assertRejects,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { ConfigError, type PretrainConfig, resolveConfig } from "./config.ts";
-import { NonFiniteLossError, pretrain, type StepMetrics } from "./pretrain.ts";
+import { ConfigError } from "./config.ts";
+import { NonFiniteLossError, pretrain } from "./pretrain.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
+import { readStepMetrics, tinyRunConfig } from "./_test_run.ts";
 
 // cpu-fast is the CPU reference backend with the im2col conv-gradient kernels
 // (tested against the reference in backend/kernels): the plain kernels make a
 // training step ~10× slower.
 await useBackend("cpu-fast");
 
-function smallConfig(
-  dir: string,
-  flags: Record<string, unknown> = {},
-): PretrainConfig {
-  return resolveConfig({
-    flags: {
-      preset: "tiny",
-      "exp-dir": dir,
-      size: 16,
-      "image-size": 24,
-      "batch-size": 8,
-      "num-images": 32,
-      epochs: 2,
-      mlp: "32-32",
-      "local-mlp": "16-8",
-      "log-every": 1,
-      "base-lr": 0.05,
-      ...flags,
-    },
-  });
-}
-
-async function readMetrics(dir: string): Promise<StepMetrics[]> {
-  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`);
-  return text.trim().split("\n").map((line) => JSON.parse(line));
-}
+const smallConfig = tinyRunConfig;
+const readMetrics = readStepMetrics;
 
 /** VICReg loss of fixed views of fixed images, BatchNorm in training mode. */
 async function fixedViewLoss(

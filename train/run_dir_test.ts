@@ -4,11 +4,12 @@ import {
   assertRejects,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { ConfigError, type PretrainConfig, resolveConfig } from "./config.ts";
+import { ConfigError, type PretrainConfig } from "./config.ts";
 import { pretrain, type PretrainEvent } from "./pretrain.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
 import { processStartTick, RunLockedError } from "./run_lock.ts";
 import { savedRunConfig } from "./run_dir.ts";
+import { tinyRunConfig } from "./_test_run.ts";
 import { DivergenceError, NonFiniteLossError } from "./divergence.ts";
 
 await useBackend("cpu-fast");
@@ -17,24 +18,12 @@ function config(
   dir: string,
   flags: Record<string, unknown> = {},
 ): PretrainConfig {
-  return resolveConfig({
-    flags: {
-      preset: "tiny",
-      "exp-dir": dir,
-      size: 16,
-      "image-size": 24,
-      "batch-size": 8,
-      "num-images": 32,
-      epochs: 2,
-      mlp: "32-32",
-      "use-local-loss": false,
-      "log-every": 1,
-      "base-lr": 0.05,
-      "max-steps": 4,
-      "checkpoint-every": 1,
-      "keep-checkpoints": 4,
-      ...flags,
-    },
+  return tinyRunConfig(dir, {
+    "use-local-loss": false,
+    "max-steps": 4,
+    "checkpoint-every": 1,
+    "keep-checkpoints": 4,
+    ...flags,
   });
 }
 

@@ -201,17 +201,21 @@ export async function distributedStepGradients(
   );
   tf.dispose(upstream as unknown as tf.TensorContainer);
   // Copies out of the backend's memory (a wasm heap can move during a call).
-  const names = [...grads.keys()];
-  const host = await Promise.all(
-    names.map(async (k) => new Float32Array(await grads.get(k)!.data())),
-  );
-  await allReduceInBuckets(comm, host);
-  for (const [i, k] of names.entries()) {
-    const g = grads.get(k)!;
-    grads.set(k, tf.tensor(host[i], g.shape, "float32"));
+  // Each gradient leaves the backend as it is copied, so that the
+  // parameters' gradients are never there twice.
+  const shapes = new Map<string, number[]>();
+  const host: Float32Array[] = [];
+  for (const [k, g] of grads) {
+    shapes.set(k, g.shape);
+    host.push(new Float32Array(await g.data()));
     g.dispose();
   }
-  return { loss, grads };
+  await allReduceInBuckets(comm, host);
+  const summed = new Map<string, tf.Tensor>();
+  [...shapes].forEach(([k, shape], i) =>
+    summed.set(k, tf.tensor(host[i], shape, "float32"))
+  );
+  return { loss, grads: summed };
 }
 
 /** Both views' projections of every slice, concatenated: `[B, D]` (+ `[B, h·w, d]`). */

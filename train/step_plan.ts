@@ -24,7 +24,19 @@ export interface StepMemoryProfile {
   largestTensorBytesPerImage: number;
   /** Bytes of one input image `[1, size, size, 3]`. */
   inputBytesPerImage: number;
+  /**
+   * Bytes of the model's parameters (all networks); a step holds
+   * {@linkcode PARAMETER_COPIES} times that (see there).
+   */
+  parameterBytes: number;
 }
+
+/**
+ * Copies of the parameters a step holds at its peak: the weights, the
+ * gradient sums, one slice's gradients being added in, and the optimizer's
+ * slots (momentum; AdamW's two moments) with the update's temporaries.
+ */
+export const PARAMETER_COPIES = 5;
 
 /**
  * Measures a backbone's {@linkcode StepMemoryProfile} at a crop size with
@@ -34,12 +46,17 @@ export interface StepMemoryProfile {
  *
  * @param backbone The backbone.
  * @param size The crop side in pixels.
- * @returns Bytes per image.
+ * @param parameters Every trainable variable of the model (backbone and
+ *   projectors); by default the backbone's.
+ * @returns Bytes per image, and of the parameters.
  */
 export async function measureStepMemory(
   backbone: ResNet,
   size: number,
+  parameters: Iterable<tf.Variable> = backbone.parameters().values(),
 ): Promise<StepMemoryProfile> {
+  let parameterBytes = 0;
+  for (const v of parameters) parameterBytes += 4 * v.size;
   const n = 2;
   const x = tf.zeros([n, size, size, 3]) as tf.Tensor4D;
   try {
@@ -61,6 +78,7 @@ export async function measureStepMemory(
       checkpointBytesPerImage: kept / n,
       largestTensorBytesPerImage: largest / n,
       inputBytesPerImage: size * size * 3 * 4,
+      parameterBytes,
     };
   } finally {
     x.dispose();
@@ -146,7 +164,8 @@ export interface StepRequest {
 
 /**
  * The estimated peak bytes of a step with slices of `m` images of a batch of
- * `b`: the two views of the whole batch, plus, per slice, the joint tape
+ * `b`: {@linkcode PARAMETER_COPIES} copies of the parameters and the two views
+ * of the whole batch, plus, per slice, the joint tape
  * (1.2 × the tape bytes × 2 views × m, ×1.5 with the local loss, for its
  * feature maps and projector), `mixed` half of that plus view 1's kept block
  * inputs, `view-by-view` both views' kept block inputs plus a quarter of one
@@ -168,7 +187,8 @@ export function estimateStepBytes(
 ): number {
   const joint = 1.2 * profile.tapeBytesPerImage * 2 * m * (local ? 1.5 : 1);
   const kept = profile.checkpointBytesPerImage * m;
-  const views = 2 * b * profile.inputBytesPerImage;
+  const views = 2 * b * profile.inputBytesPerImage +
+    PARAMETER_COPIES * profile.parameterBytes;
   if (mode === "joint") return views + joint;
   if (mode === "mixed") return views + joint / 2 + kept;
   return views + 2 * kept + joint / 8;

@@ -23,6 +23,7 @@ const PROFILE: StepMemoryProfile = {
   checkpointBytesPerImage: 1 * MIB,
   largestTensorBytesPerImage: 1 * MIB,
   inputBytesPerImage: 0,
+  parameterBytes: 0,
 };
 const BUDGET: MemoryBudget = {
   totalBytes: 3 * 2 ** 30,
@@ -42,12 +43,18 @@ Deno.test("estimateStepBytes() is the joint tape, half of it for mixed, the kept
     estimateStepBytes(PROFILE, "view-by-view", 64, 64, false),
     (2 * 64 + 192) * MIB,
   );
-  // The two views of the whole batch, whatever the slices.
-  const withInputs = { ...PROFILE, inputBytesPerImage: MIB };
+  // The two views of the whole batch, whatever the slices, and five copies
+  // of the parameters (weights, gradient sums, a slice's gradients, the
+  // optimizer's slots and temporaries).
+  const withInputs = {
+    ...PROFILE,
+    inputBytesPerImage: MIB,
+    parameterBytes: 10 * MIB,
+  };
   assertEquals(
     estimateStepBytes(withInputs, "joint", 8, 64, false) -
       estimateStepBytes(PROFILE, "joint", 8, 64, false),
-    128 * MIB,
+    128 * MIB + 50 * MIB,
   );
 });
 
@@ -136,6 +143,11 @@ Deno.test("measureStepMemory() grows with the image area and changes no state", 
     JSON.stringify(large),
   );
   assertEquals(large.inputBytesPerImage, 32 * 32 * 3 * 4);
+  const params = [...net.parameters().values()];
+  assertEquals(
+    large.parameterBytes,
+    4 * params.reduce((n, v) => n + v.size, 0),
+  );
   assertEquals(tf.memory().numTensors, before);
   const after = await Promise.all(
     [...net.buffers().values()].map(async (v) => Array.from(await v.data())),

@@ -6,7 +6,7 @@
  */
 import type { Rng } from "../random.ts";
 import { assertEquals, assertTrue } from "../testing.ts";
-import type { ConvPaths, ConvShape } from "./blas.ts";
+import type { ConvPaths, ConvShape } from "./blas_conv.ts";
 
 export function random(rng: Rng, size: number): Float32Array {
   const out = new Float32Array(size);

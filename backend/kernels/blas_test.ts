@@ -2,15 +2,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import { useBackend } from "../backend.ts";
 import { Rng } from "../random.ts";
 import { assertEquals, assertThrows, ignoreUnless } from "../testing.ts";
+import { type Blas, loadBlas } from "./blas.ts";
 import {
-  type Blas,
   conv2d,
   conv2dBackpropFilter,
   conv2dBackpropInput,
   convPaths,
-  loadBlas,
-  Scratch,
-} from "./blas.ts";
+} from "./blas_conv.ts";
+import { Scratch } from "./scratch.ts";
 import {
   assertNear,
   CONV_CASES,

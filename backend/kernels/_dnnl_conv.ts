@@ -1,0 +1,357 @@
+/**
+ * oneDNN's 2-D convolution primitives on NHWC float32 arrays: forward, input
+ * gradient and filter gradient (built once per geometry and direction), and
+ * the inference convolution with bias and ReLU fused.
+ *
+ * Activations are used in place; the filter, TF.js's `[KH, KW, Ci, Co]`
+ * (oneDNN's `hwio`), is reordered to the layout the primitive wants.
+ *
+ * @module
+ */
+import type { Geometry } from "./_geometry.ts";
+import {
+  ARG_BIAS,
+  ARG_DIFF_DST,
+  ARG_DIFF_SRC,
+  ARG_DIFF_WEIGHTS,
+  ARG_DST,
+  ARG_SRC,
+  ARG_WEIGHTS,
+  CONVOLUTION_DIRECT,
+  ELTWISE_RELU,
+  FORWARD_INFERENCE,
+  FORWARD_TRAINING,
+  OP_DESC_BYTES,
+  QUERY_DIFF_WEIGHTS_MD,
+  QUERY_WEIGHTS_MD,
+  TAG_A,
+  TAG_ANY,
+  TAG_HWIO,
+  TAG_NHWC,
+} from "./_dnnl_abi.ts";
+import { PrimitiveCache } from "./_dnnl_cache.ts";
+import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
+
+/** A direction of a convolution: `y` from `x`, `dx` from `dy`, `dw`. */
+export type ConvDirection = "forward" | "input" | "filter";
+
+/** One direction of one convolution: a primitive and how to feed it. */
+export interface ConvPrimitive {
+  /** The implementation oneDNN chose. */
+  impl: string;
+  /**
+   * Runs it: `(x, w) → y`, `(dy, w) → dx` or `(x, dy) → dw`.
+   *
+   * @param a The first input.
+   * @param b The second input.
+   * @param out The output.
+   */
+  run(a: Float32Array, b: Float32Array, out: Float32Array): void;
+}
+
+/** A fused inference convolution (bias, ReLU) and how to feed it. */
+export interface FusedConvPrimitive {
+  /** The implementation oneDNN chose. */
+  impl: string;
+  /**
+   * Runs it: `y = act(conv(x, w) + bias)`.
+   *
+   * @param x The input `[n, h, w, ci]`.
+   * @param w The filter `[kh, kw, ci, co]`.
+   * @param bias `[co]`, or `undefined` (built without bias).
+   * @param y The output `[n, oh, ow, co]`.
+   */
+  run(
+    x: Float32Array,
+    w: Float32Array,
+    bias: Float32Array | undefined,
+    y: Float32Array,
+  ): void;
+}
+
+/** A convolution's memory descriptors (oneDNN's, as bytes), strides, padding. */
+interface ConvDescs {
+  src: Uint8Array;
+  dst: Uint8Array;
+  user: Uint8Array;
+  any: Uint8Array;
+  strides: BigInt64Array;
+  padL: BigInt64Array;
+  padR: BigInt64Array;
+}
+
+/** One geometry: its forward descriptor and each direction once built. */
+interface Entry {
+  /** The geometry's memory descriptors, strides and padding. */
+  descs: ConvDescs;
+  forwardPd: Deno.PointerValue;
+  directions: PrimitiveCache<ConvPrimitive>;
+}
+
+/**
+ * The key of a geometry in the caches.
+ *
+ * @param g The geometry.
+ * @returns Its fields, comma-separated.
+ */
+function keyOf(g: Geometry): string {
+  return [
+    g.n,
+    g.h,
+    g.w,
+    g.ci,
+    g.co,
+    g.kh,
+    g.kw,
+    g.sh,
+    g.sw,
+    g.top,
+    g.left,
+    g.bottom,
+    g.right,
+  ].join(",");
+}
+
+/** The convolution primitives of one oneDNN engine, cached by geometry. */
+export class DnnlConvolutions {
+  #ctx: DnnlContext;
+  #entries = new PrimitiveCache<Entry>();
+  #fused = new PrimitiveCache<FusedConvPrimitive>();
+
+  /**
+   * Starts with empty caches.
+   *
+   * @param ctx The engine to build on.
+   */
+  constructor(ctx: DnnlContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * One direction of a convolution, built on first use.
+   *
+   * @param g The geometry.
+   * @param direction Which direction.
+   * @returns It, or `null` when oneDNN has no primitive for it.
+   */
+  prepare(g: Geometry, direction: ConvDirection): ConvPrimitive | null {
+    const e = this.#entries.get(keyOf(g), () => {
+      const d = this.#descs(g);
+      return {
+        descs: d,
+        forwardPd: this.#ctx.primitiveDesc(
+          this.#forwardOp(d, FORWARD_TRAINING),
+          null,
+        ),
+        directions: new PrimitiveCache<ConvPrimitive>(),
+      };
+    });
+    if (e === null) return null;
+    return e.directions.get(direction, () => this.#build(e, direction));
+  }
+
+  /**
+   * The fused inference convolution, built on first use.
+   *
+   * @param g The geometry.
+   * @param hasBias Whether it adds a bias `[co]`.
+   * @param relu Whether it applies ReLU.
+   * @returns It, or `null` when oneDNN has no primitive for it.
+   */
+  fused(
+    g: Geometry,
+    hasBias: boolean,
+    relu: boolean,
+  ): FusedConvPrimitive | null {
+    return this.#fused.get(
+      `${keyOf(g)}|${hasBias}|${relu}`,
+      () => this.#buildFused(g, hasBias, relu),
+    );
+  }
+
+  #descs(g: Geometry): ConvDescs {
+    const ctx = this.#ctx;
+    return {
+      src: ctx.memoryDesc([g.n, g.ci, g.h, g.w], TAG_NHWC),
+      dst: ctx.memoryDesc([g.n, g.co, g.oh, g.ow], TAG_NHWC),
+      user: ctx.memoryDesc([g.co, g.ci, g.kh, g.kw], TAG_HWIO),
+      any: ctx.memoryDesc([g.co, g.ci, g.kh, g.kw], TAG_ANY),
+      strides: ctx.dims(g.sh, g.sw),
+      padL: ctx.dims(g.top, g.left),
+      padR: ctx.dims(g.bottom, g.right),
+    };
+  }
+
+  /** A forward convolution's operation descriptor (filter layout `any`). */
+  #forwardOp(d: ConvDescs, prop: number, biasMd?: Uint8Array): Uint8Array {
+    const op = new Uint8Array(OP_DESC_BYTES);
+    this.#ctx.check(
+      this.#ctx.symbols.dnnl_convolution_forward_desc_init!(
+        op,
+        prop,
+        CONVOLUTION_DIRECT,
+        d.src,
+        d.any,
+        biasMd === undefined ? null : Deno.UnsafePointer.of(biasMd),
+        d.dst,
+        d.strides,
+        d.padL,
+        d.padR,
+      ),
+      "convolution descriptor",
+    );
+    return op;
+  }
+
+  /** A backward convolution's primitive descriptor. */
+  #backwardPd(e: Entry, direction: "input" | "filter"): Deno.PointerValue {
+    const ctx = this.#ctx;
+    const s = ctx.symbols;
+    const d = e.descs;
+    const op = new Uint8Array(OP_DESC_BYTES);
+    if (direction === "input") {
+      ctx.check(
+        s.dnnl_convolution_backward_data_desc_init!(
+          op,
+          CONVOLUTION_DIRECT,
+          d.src,
+          d.any,
+          d.dst,
+          d.strides,
+          d.padL,
+          d.padR,
+        ),
+        "backward-data descriptor",
+      );
+    } else {
+      ctx.check(
+        s.dnnl_convolution_backward_weights_desc_init!(
+          op,
+          CONVOLUTION_DIRECT,
+          d.src,
+          d.any,
+          null,
+          d.dst,
+          d.strides,
+          d.padL,
+          d.padR,
+        ),
+        "backward-weights descriptor",
+      );
+    }
+    return ctx.primitiveDesc(op, e.forwardPd);
+  }
+
+  #build(e: Entry, direction: ConvDirection): ConvPrimitive {
+    const ctx = this.#ctx;
+    const d = e.descs;
+    const pd = direction === "forward"
+      ? e.forwardPd
+      : this.#backwardPd(e, direction);
+    const prim = ctx.primitive(pd);
+    const impl = ctx.implOf(pd);
+    const src = ctx.memory(d.src);
+    const dst = ctx.memory(d.dst);
+    if (direction === "filter") {
+      const f = ctx.filterMemories(d.user, pd, QUERY_DIFF_WEIGHTS_MD, false);
+      return {
+        impl,
+        run(x, dy, dw) {
+          ctx.setData(src, x);
+          ctx.setData(dst, dy);
+          ctx.setData(f.user, dw);
+          ctx.prepareFilter(f, false);
+          ctx.execute(prim, [
+            [ARG_SRC, src],
+            [ARG_DIFF_DST, dst],
+            [ARG_DIFF_WEIGHTS, f.inner],
+          ]);
+          if (f.reorder !== undefined) {
+            ctx.execute(f.reorder, [[ARG_SRC, f.inner], [ARG_DST, f.user]]);
+          }
+        },
+      };
+    }
+    const f = ctx.filterMemories(d.user, pd, QUERY_WEIGHTS_MD, true);
+    const [inArg, outArg, inMem, outMem] = direction === "forward"
+      ? [ARG_SRC, ARG_DST, src, dst]
+      : [ARG_DIFF_DST, ARG_DIFF_SRC, dst, src];
+    return {
+      impl,
+      run(input, w, output) {
+        ctx.setData(inMem, input);
+        ctx.setData(outMem, output);
+        ctx.setData(f.user, w);
+        ctx.prepareFilter(f, true);
+        ctx.execute(prim, [
+          [inArg, inMem],
+          [ARG_WEIGHTS, f.inner],
+          [outArg, outMem],
+        ]);
+      },
+    };
+  }
+
+  #buildFused(
+    g: Geometry,
+    hasBias: boolean,
+    relu: boolean,
+  ): FusedConvPrimitive {
+    const ctx = this.#ctx;
+    const s = ctx.symbols;
+    const d = this.#descs(g);
+    const biasMd = hasBias ? ctx.memoryDesc([g.co], TAG_A) : undefined;
+    const op = this.#forwardOp(d, FORWARD_INFERENCE, biasMd);
+    let pd: Deno.PointerValue;
+    if (relu) {
+      const attr = ctx.create(
+        (out) => s.dnnl_primitive_attr_create(out),
+        "attributes",
+      );
+      const postOps = ctx.create(
+        (out) => s.dnnl_post_ops_create(out),
+        "post-ops",
+      );
+      try {
+        ctx.check(
+          s.dnnl_post_ops_append_eltwise(postOps, 1, ELTWISE_RELU, 0, 0),
+          "ReLU post-op",
+        );
+        ctx.check(
+          s.dnnl_primitive_attr_set_post_ops(attr, postOps),
+          "post-ops",
+        );
+        pd = ctx.primitiveDesc(op, null, attr);
+      } finally {
+        s.dnnl_post_ops_destroy(postOps);
+        s.dnnl_primitive_attr_destroy(attr);
+      }
+    } else {
+      pd = ctx.primitiveDesc(op, null);
+    }
+    const prim = ctx.primitive(pd);
+    const src = ctx.memory(d.src);
+    const dst = ctx.memory(d.dst);
+    const biasMem = biasMd === undefined ? undefined : ctx.memory(biasMd);
+    const f = ctx.filterMemories(d.user, pd, QUERY_WEIGHTS_MD, true);
+    return {
+      impl: ctx.implOf(pd),
+      run(x, w, bias, y) {
+        ctx.setData(src, x);
+        ctx.setData(dst, y);
+        ctx.setData(f.user, w);
+        ctx.prepareFilter(f, true);
+        const args: DnnlArg[] = [
+          [ARG_SRC, src],
+          [ARG_WEIGHTS, f.inner],
+          [ARG_DST, dst],
+        ];
+        if (biasMem !== undefined && bias !== undefined) {
+          ctx.setData(biasMem, bias);
+          args.push([ARG_BIAS, biasMem]);
+        }
+        ctx.execute(prim, args);
+      },
+    };
+  }
+}
