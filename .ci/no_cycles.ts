@@ -241,6 +241,13 @@ async function tsFiles(dir: URL): Promise<URL[]> {
 
 /** A strongly connected group of more than one file (or a file importing itself), as one cycle. */
 export function findCycles(graph: Map<string, Set<string>>): string[][] {
+  return stronglyConnected(graph).map((group) =>
+    cycleIn(graph, new Set(group))
+  );
+}
+
+/** Groups of files that reach each other (Tarjan), only those with a cycle. */
+function stronglyConnected(graph: Map<string, Set<string>>): string[][] {
   // Tarjan's strongly connected components, iteratively.
   let index = 0;
   const idx = new Map<string, number>();
@@ -284,7 +291,12 @@ export function findCycles(graph: Map<string, Set<string>>): string[][] {
       }
     }
   }
-  return groups.map((group) => cycleIn(graph, new Set(group)));
+  return groups;
+}
+
+/** The strongly connected groups of files behind {@linkcode findCycles}' cycles, each sorted. */
+export function cycleGroups(graph: Map<string, Set<string>>): string[][] {
+  return stronglyConnected(graph).map((group) => group.sort());
 }
 
 /** One concrete cycle through a strongly connected group: a path back to its first file. */
@@ -368,9 +380,13 @@ async function main(): Promise<number> {
   }
   for (const problem of problems) console.error(problem);
   const cycles = findCycles(graph);
-  for (const cycle of cycles) {
-    console.error(`import cycle: ${cycle.map(rel).join(" -> ")}`);
-  }
+  const groups = cycleGroups(graph);
+  cycles.forEach((cycle, i) => {
+    const more = groups[i].length > cycle.length - 1
+      ? ` (its group: ${groups[i].map(rel).join(", ")})`
+      : "";
+    console.error(`import cycle: ${cycle.map(rel).join(" -> ")}${more}`);
+  });
   if (cycles.length || problems.length) {
     console.error(
       `no_cycles: ${cycles.length} import cycle(s), ${problems.length} unresolved import(s) in ${files.length} files`,

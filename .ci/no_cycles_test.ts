@@ -1,5 +1,5 @@
 import { assertEquals } from "@scaling-vicreg/backend/testing";
-import { findCycles, staticImports } from "./no_cycles.ts";
+import { cycleGroups, findCycles, staticImports } from "./no_cycles.ts";
 
 Deno.test("staticImports() finds imports and re-exports, not comments, strings, regexes or dynamic imports", () => {
   const source = [
@@ -48,4 +48,15 @@ Deno.test("findCycles() names each cycle once and passes a graph without one", (
       .map((c) => c.join(" -> ")).sort(),
     ["a -> b -> c -> a", "d -> d"],
   );
+});
+
+Deno.test("cycleGroups() gives every file of a group whose shortest cycle leaves some out", () => {
+  const graph = new Map([
+    ["render", new Set(["device", "host"])],
+    ["device", new Set(["render"])],
+    ["host", new Set(["render"])],
+    ["params", new Set<string>()],
+  ]);
+  assertEquals(findCycles(graph).map((c) => c.length), [3]);
+  assertEquals(cycleGroups(graph), [["device", "host", "render"]]);
 });
