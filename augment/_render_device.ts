@@ -10,7 +10,7 @@ import { jitterOps, rotateNearest } from "./_render_ops.ts";
 import { gaussianBlur } from "./blur.ts";
 import { normalize, randomGrayscale, solarize } from "./color.ts";
 import type { CropBox, ViewParams } from "./params.ts";
-import type { RenderOptions } from "./render.ts";
+import type { RenderOptions } from "./render_options.ts";
 
 /**
  * `cropResize` on the device: per-sample weight matrices over the padded

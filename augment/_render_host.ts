@@ -16,7 +16,7 @@ import { jitterOps, rotateNearest } from "./_render_ops.ts";
 import { gaussianBlur } from "./blur.ts";
 import { normalize, rgbToGrayscale, solarize } from "./color.ts";
 import type { CropBox, ViewParams } from "./params.ts";
-import type { RenderOptions } from "./render.ts";
+import type { RenderOptions } from "./render_options.ts";
 
 /**
  * Pillow's `[out, span]` bicubic matrix in float32, scaled, rows reversed for
