@@ -166,15 +166,15 @@ export function createOptimizer(
     excluded,
     step(grads, lr) {
       t += 1;
-      tf.tidy(() => {
-        for (const [name, p] of params) {
-          const g = grads[name];
-          if (g === undefined) {
-            throw new TypeError(`Expected a gradient for parameter "${name}"`);
-          }
-          stepOne(name, p, g, lr);
+      for (const [name, p] of params) {
+        const g = grads[name];
+        if (g === undefined) {
+          throw new TypeError(`Expected a gradient for parameter "${name}"`);
         }
-      });
+        // One parameter's temporaries at a time: a paper-sized model's
+        // would otherwise all be alive at once (several copies of 0.4 GB).
+        tf.tidy(() => stepOne(name, p, g, lr));
+      }
     },
     state() {
       return { step: t, tensors: new Map<string, tf.Tensor>(slots) };

@@ -4,6 +4,7 @@ import {
   assertClose,
   assertEquals,
   assertNoLeak,
+  assertTrue,
 } from "@scaling-vicreg/backend/testing";
 import { createOptimizer } from "./optimizer.ts";
 
@@ -163,4 +164,38 @@ Deno.test("Optimizer.state()/loadState() resume identically and step() leaks not
   tf.dispose([a, b, g]);
   optA.dispose();
   optB.dispose();
+});
+
+Deno.test("Optimizer.step() holds one parameter's temporaries at a time, not every parameter's", async () => {
+  // 8 parameters of 400 KB: LARS makes several temporaries per parameter.
+  const params = new Map(
+    Array.from({ length: 8 }, (_, i) => [
+      `w${i}`,
+      tf.variable(tf.randomNormal([1000, 100], 0, 1, "float32", i)),
+    ]),
+  );
+  const grads = Object.fromEntries(
+    [...params.keys()].map((k, i) => [
+      k,
+      tf.randomNormal([1000, 100], 0, 1, "float32", 10 + i),
+    ]),
+  );
+  const one = 1000 * 100 * 4;
+  const total = 8 * one;
+  for (const kind of ["lars", "sgd", "adamw"] as const) {
+    const opt = createOptimizer(kind, params);
+    opt.step(grads, 0.1); // creates the slots
+    const before = tf.memory().numBytes;
+    const info = await tf.profile(() => opt.step(grads, 0.1));
+    // A dozen temporaries of one parameter (LARS makes about 9); every
+    // parameter's at once would be 8 times that.
+    assertTrue(
+      info.peakBytes - before < 12 * one,
+      `${kind}: ${
+        info.peakBytes - before
+      } bytes above the state at the peak, of ${total} of parameters`,
+    );
+    opt.dispose();
+  }
+  tf.dispose([...params.values(), ...Object.values(grads)]);
 });
