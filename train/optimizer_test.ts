@@ -187,10 +187,10 @@ Deno.test("Optimizer.step() holds one parameter's temporaries at a time, not eve
     opt.step(grads, 0.1); // creates the slots
     const before = tf.memory().numBytes;
     const info = await tf.profile(() => opt.step(grads, 0.1));
-    // A dozen temporaries of one parameter (LARS makes about 9); every
-    // parameter's at once would be 8 times that.
+    // Twenty temporaries of one parameter (LARS makes about 9, AdamW 15);
+    // every parameter's at once is 8 times that (LARS: 72 before the fix).
     assertTrue(
-      info.peakBytes - before < 12 * one,
+      info.peakBytes - before < 20 * one,
       `${kind}: ${
         info.peakBytes - before
       } bytes above the state at the peak, of ${total} of parameters`,
