@@ -364,7 +364,11 @@ async function selfTest(name: BackendName): Promise<void> {
   }
 }
 
-/** A backend's device in words, with its native libraries for `blas`. */
+/**
+ * A backend's device in words, with its native libraries for `blas` (and why
+ * oneDNN is not in use, e.g. a bad `VICREG_DNNL`, which halves convolution
+ * speed), as every command's backend line prints it.
+ */
 async function describe(backend: TensorBackend): Promise<string> {
   if (backend.name !== "blas") return backend.device;
   const { registerBlasBackend } = await import("./kernels/blas_backend.ts");
@@ -513,7 +517,7 @@ export async function useBackend(
         { cause: error },
       );
     }
-    return { name, device: backend.device, reason: "requested" };
+    return { name, device: await describe(backend), reason: "requested" };
   }
   const skipped: string[] = [];
   for (const candidate of BACKEND_NAMES) {
@@ -529,7 +533,7 @@ export async function useBackend(
       await backend.init();
       return {
         name: candidate,
-        device: backend.device,
+        device: probe.detail ?? backend.device,
         reason: `fastest that works here${
           skipped.length ? `; skipped ${skipped.join(", ")}` : ""
         }`,

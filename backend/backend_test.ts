@@ -170,3 +170,30 @@ Deno.test({
     }
   },
 });
+
+const [[, blasLoads]] = await loadableBackends(["blas"]);
+Deno.test({
+  name:
+    "useBackend('blas') says on its device line why oneDNN is not in use (a bad VICREG_DNNL)",
+  ignore: ignoreUnless(blasLoads, "blas"),
+  async fn() {
+    // oneDNN is looked for once per process: a child with the bad path.
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        'import { useBackend } from "@scaling-vicreg/backend"; console.log((await useBackend("blas")).device);',
+      ],
+      env: { VICREG_DNNL: "/nonexistent/libdnnl.so.2" },
+      cwd: new URL("..", import.meta.url).pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    assertTrue(
+      text.includes("convolutions on the BLAS") &&
+        text.includes("/nonexistent/libdnnl.so.2"),
+      text,
+    );
+  },
+});
