@@ -38,11 +38,14 @@ const MARKER = ".vicreg-demo";
 /** The `tiny` preset as the demo runs it: its budget is the demo's default. */
 const TINY: PretrainConfig = resolveConfig({ flags: { preset: "tiny" } });
 
+/** The preset's values, on two lines of `--help`. */
 function describeTiny(c: PretrainConfig): string {
   const local = c.useLocalLoss
     ? `local loss ${c.localMlp} at α = ${c.localLossWeight}`
     : "no local loss";
-  return `${c.size} px views of ${c.imageSize} px procedural images, projector ${c.mlp}, ${local}, ${c.optimizer} at base lr ${c.baseLr}, batch ${c.batchSize}`;
+  return `${c.size} px views of ${c.imageSize} px images, batch ${c.batchSize}, ` +
+    `${c.epochs} epochs of ${c.numImages} images,\nprojector ${c.mlp}, ${local}, ` +
+    `${c.optimizer} at base lr ${c.baseLr}`;
 }
 
 /** The `demo` subcommand. */
@@ -52,13 +55,15 @@ export const demoCommand: Command = {
     "Pretrain a tiny ResNet on procedural images, then probe it against random init",
   description: `
 Runs the pipeline end to end with no download: VICReg pretraining of the tiny
-ResNet (--preset tiny: ${describeTiny(TINY)}) on the built-in procedural
-data set, then the linear-probe protocol (baseline, sweep, 10-crop TTA, kNN)
-on the procedural train/test splits, for the pretrained backbone and for the
-same network at random initialisation. It prints how the loss and the variance
-term moved during pretraining (the variance term falls as the projections
-spread out) and the two networks' probe accuracies side by side. The run
-directory is recreated each time.`,
+ResNet on the built-in procedural data set with --preset tiny
+(${describeTiny(TINY)}),
+then the linear-probe protocol (baseline, sweep, 10-crop TTA, kNN) on the
+procedural train/test splits, for the pretrained backbone and for the same
+network at random initialisation. It prints how the loss, the variance term
+and the projections' std moved from the first logged step to the last (the
+variance term falls only once the two views' projections agree well enough
+for the projections to spread out), then both networks' probe accuracies. The
+run directory is recreated each time.`,
   flags: {
     epochs: { type: "int", help: "Pretraining epochs", default: TINY.epochs },
     "max-steps": {
