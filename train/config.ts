@@ -554,7 +554,7 @@ export const PRESETS: Readonly<Record<string, Partial<PretrainConfig>>> = {
     imageSize: 48,
     batchSize: 64,
     numImages: 1024,
-    epochs: 4,
+    epochs: 8,
     optimizer: "adamw",
     baseLr: 0.002,
     wd: 1e-4,
