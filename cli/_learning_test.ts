@@ -20,6 +20,7 @@ function step(
     imagesPerSecond: 100,
     embeddingStd,
     collapsedFraction: 0,
+    gradNorm: 1,
     totalSteps: 300,
     numTensors: 10,
   };
