@@ -76,6 +76,12 @@ function timed(comm: Communicator): { comm: Communicator; ms: () => number } {
         return out;
       },
       allGather: wrap((b) => comm.allGather(b)),
+      allGatherBlocking: (b) => {
+        const start = performance.now();
+        const out = comm.allGatherBlocking(b);
+        total += performance.now() - start;
+        return out;
+      },
       broadcast: wrap((b, r) => comm.broadcast(b, r)),
       barrier: wrap(() => comm.barrier()),
       close: () => comm.close(),

@@ -78,6 +78,12 @@ export const MPI_SYMBOLS = {
     parameters: ["pointer", "buffer", "i32", "i32", "i32", "i32"],
     result: "i32",
   },
+  // The same, on this thread (a gather inside a training step's tape).
+  MPI_Allgather_blocking: {
+    name: "MPI_Allgather",
+    parameters: ["buffer", "i32", "i32", "buffer", "i32", "i32", "i32"],
+    result: "i32",
+  },
   // sendbuf, sendcount, sendtype, recvbuf, recvcount, recvtype, comm
   MPI_Allgather: {
     parameters: ["buffer", "i32", "i32", "buffer", "i32", "i32", "i32"],

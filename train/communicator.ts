@@ -74,6 +74,15 @@ export interface Communicator {
    */
   allReduceBlocking<T extends CollectiveArray>(buf: T): T;
   /**
+   * {@linkcode Communicator.allGather} of arrays of one length on every rank,
+   * blocking this thread: for a gather inside a synchronous computation (a
+   * training step's tape). No other call may be pending.
+   *
+   * @param buf This rank's values (left unchanged), as long as every other rank's.
+   * @returns A new array: rank 0's values, then rank 1's, ….
+   */
+  allGatherBlocking<T extends CollectiveArray>(buf: T): T;
+  /**
    * Concatenates every rank's `buf` in rank order into a new array, on every
    * rank. The lengths may differ between ranks (and may be 0).
    *
@@ -174,6 +183,17 @@ export class SingleCommunicator implements Communicator {
   allReduceBlocking<T extends CollectiveArray>(buf: T): T {
     checkCollectiveArray("allReduceBlocking", buf, FLOATS);
     return buf;
+  }
+
+  /**
+   * The concatenation over one rank: a copy of `buf`.
+   *
+   * @param buf The values.
+   * @returns A new array equal to `buf`.
+   */
+  allGatherBlocking<T extends CollectiveArray>(buf: T): T {
+    checkCollectiveArray("allGatherBlocking", buf, FLOATS);
+    return buf.slice() as T;
   }
 
   /**

@@ -403,11 +403,39 @@ class World implements MpiCommunicator {
     });
   }
 
-  allReduceBlocking<T extends CollectiveArray>(buf: T): T {
-    checkCollectiveArray("allReduceBlocking", buf, [
+  allGatherBlocking<T extends CollectiveArray>(buf: T): T {
+    checkCollectiveArray("allGatherBlocking", buf, [
       Float32Array,
       Float64Array,
     ]);
+    this.#checkIdle("allGatherBlocking");
+    const double = buf instanceof Float64Array;
+    const type = double ? MPI_DOUBLE : MPI_FLOAT;
+    const out = double
+      ? new Float64Array(buf.length * this.size)
+      : new Float32Array(buf.length * this.size);
+    const rc = this.#s.MPI_Allgather_blocking(
+      buf,
+      buf.length,
+      type,
+      out,
+      buf.length,
+      type,
+      MPI_COMM_WORLD,
+    );
+    if (rc !== MPI_SUCCESS) {
+      this.#broken = new CommunicatorError(
+        `MPI_Allgather failed on rank ${this.rank} of ${this.size}: ${
+          errorString(this.#s, rc)
+        }`,
+      );
+      throw this.#broken;
+    }
+    return out as T;
+  }
+
+  /** Throws unless the group is open and no asynchronous call is pending. */
+  #checkIdle(call: string): void {
     const state = this.#closed
       ? "the communicator is closed"
       : this.#broken !== undefined
@@ -416,10 +444,16 @@ class World implements MpiCommunicator {
       ? `${this.#pending} asynchronous calls are still pending`
       : undefined;
     if (state !== undefined) {
-      throw new CommunicatorError(
-        `allReduceBlocking on rank ${this.rank}: ${state}`,
-      );
+      throw new CommunicatorError(`${call} on rank ${this.rank}: ${state}`);
     }
+  }
+
+  allReduceBlocking<T extends CollectiveArray>(buf: T): T {
+    checkCollectiveArray("allReduceBlocking", buf, [
+      Float32Array,
+      Float64Array,
+    ]);
+    this.#checkIdle("allReduceBlocking");
     const type = buf instanceof Float64Array ? MPI_DOUBLE : MPI_FLOAT;
     for (let start = 0; start < buf.length; start += CHUNK) {
       const part = buf.subarray(start, Math.min(buf.length, start + CHUNK));

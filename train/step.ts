@@ -179,6 +179,14 @@ export async function distributedStepGradients(
   const [b] = views[0].shape;
   const counts = await comm.allGather(new Float64Array([b]));
   const offset = counts.slice(0, comm.rank).reduce((a, n) => a + n, 0);
+  const geometry = options.geometry &&
+    await gatherGeometry(comm, options.geometry);
+  if (microBatch >= b && mode === "joint") {
+    return await allReduceGradients(
+      comm,
+      gatheredOnTape(model, views, comm, offset, geometry),
+    );
+  }
   const slices = sliceRanges(b, Math.min(microBatch, b));
   const tick = ticker(slices.length, options.onSlice);
   const mine = embedSlices(model, views, slices, tick);
@@ -187,8 +195,6 @@ export async function distributedStepGradients(
     await gatherProjections(comm, mine[1]),
   ];
   tf.dispose(mine as unknown as tf.TensorContainer);
-  const geometry = options.geometry &&
-    await gatherGeometry(comm, options.geometry);
   const { loss, upstream } = lossAndUpstream(model, whole, geometry);
   const grads = backpropagateSlices(
     model,
@@ -200,9 +206,66 @@ export async function distributedStepGradients(
     tick,
   );
   tf.dispose(upstream as unknown as tf.TensorContainer);
-  // Copies out of the backend's memory (a wasm heap can move during a call).
-  // Each gradient leaves the backend as it is copied, so that the
-  // parameters' gradients are never there twice.
+  return await allReduceGradients(comm, { loss, grads });
+}
+
+/**
+ * One rank's shard on one tape, with no recomputation: both views embedded,
+ * their projections all-gathered inside the tape by a blocking collective
+ * (its gradient is this rank's rows of the upstream one), the loss of the
+ * whole batch, back-propagated to this rank's parameters.
+ */
+function gatheredOnTape(
+  model: VicregModel,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  comm: Communicator,
+  offset: number,
+  geometry: StepOptions["geometry"],
+): StepGradients {
+  const [b] = views[0].shape;
+  // x: [b, …] -> every rank's rows [B, …]; d/dx: this rank's rows of dy.
+  const gather = tf.customGrad(
+    ((x: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([]);
+      const rows = comm.allGatherBlocking(new Float32Array(x.dataSync()));
+      const width = x.size / b;
+      return {
+        value: tf.tensor(rows, [rows.length / width, ...x.shape.slice(1)]),
+        gradFunc: (dy: tf.Tensor) => tf.slice(dy, offset, b),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as unknown as <
+    T extends tf.Tensor,
+  >(x: T) => T;
+  let terms: VicregLoss["terms"] | undefined;
+  const { value, grads } = sliceGradients(
+    model,
+    views,
+    "joint",
+    true,
+    (p1, p2) => {
+      const [w1, w2] = [p1, p2].map((p): Projections => ({
+        z: gather(p.z),
+        ...(p.local ? { local: gather(p.local), grid: p.grid } : {}),
+      }));
+      const loss = model.criterion(w1, w2, geometry);
+      for (const t of Object.values(loss.terms)) tf.keep(t);
+      terms = loss.terms;
+      return loss.total;
+    },
+  );
+  return { loss: { total: value, terms: terms! }, grads };
+}
+
+/**
+ * Sums the gradients over the ranks (in buckets). Each gradient is copied
+ * out of the backend (a wasm heap can move during a call) and freed there
+ * as it is copied, so that the parameters' gradients are never there twice.
+ */
+async function allReduceGradients(
+  comm: Communicator,
+  { loss, grads }: StepGradients,
+): Promise<StepGradients> {
   const shapes = new Map<string, number[]>();
   const host: Float32Array[] = [];
   for (const [k, g] of grads) {
