@@ -13,7 +13,8 @@
  * `--backends a,b` (default `auto`), `--steps N` (timed steps after one warm-up
  * step; default 4), `--batch N` (default 32), `--size N` (default 32),
  * `--stem cifar|imagenet` (default cifar), `--local` (add the local loss),
- * `--step auto|joint|mixed|view-by-view` (default auto).
+ * `--step auto|joint|mixed|view-by-view` (default auto), `--micro-batch auto|N`
+ * (default auto).
  *
  * @module
  */
@@ -58,6 +59,8 @@ export async function timePretrain(
     stem: "cifar" | "imagenet";
     /** `auto`, `joint`, `mixed` or `view-by-view` (the `step` key). */
     step?: string;
+    /** `auto` or images per slice (the `micro-batch` key). */
+    microBatch?: string;
   },
 ): Promise<Omit<PretrainSpeed, "backend">> {
   const dir = await Deno.makeTempDir();
@@ -80,6 +83,7 @@ export async function timePretrain(
         "log-every": 1,
         optimizer: "lars",
         step: options.step ?? "auto",
+        "micro-batch": options.microBatch ?? "auto",
       },
     });
     const result = await pretrain(config, {
@@ -116,13 +120,19 @@ if (import.meta.main) {
     local: args.includes("--local"),
     stem: flag(args, "stem", "cifar") as "cifar" | "imagenet",
     step: flag(args, "step", "auto"),
+    microBatch: flag(args, "micro-batch", "auto"),
   };
   for (const backend of backends) {
     const info = await useBackend(backend as BackendName | "auto");
     for (const arch of archs) {
       const m = await timePretrain(arch, options);
       console.log(
-        JSON.stringify({ ...m, backend: info.name, step: options.step }),
+        JSON.stringify({
+          ...m,
+          backend: info.name,
+          step: options.step,
+          microBatch: options.microBatch,
+        }),
       );
     }
   }
