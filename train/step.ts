@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { leanTape } from "@scaling-vicreg/backend";
+import { leanTape, readsSynchronously } from "@scaling-vicreg/backend";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import type { CheckpointedForward } from "@scaling-vicreg/models";
 import type { Projections, VicregLoss, VicregModel } from "./vicreg_model.ts";
@@ -181,7 +181,11 @@ export async function distributedStepGradients(
   const offset = counts.slice(0, comm.rank).reduce((a, n) => a + n, 0);
   const geometry = options.geometry &&
     await gatherGeometry(comm, options.geometry);
-  if (microBatch >= b && mode === "joint") {
+  // The one-tape path reads the projections back synchronously, which
+  // WebGPU cannot: there the shard takes the gradient cache.
+  if (
+    microBatch >= b && mode === "joint" && readsSynchronously(tf.getBackend())
+  ) {
     return await allReduceGradients(
       comm,
       gatheredOnTape(model, views, comm, offset, geometry),
