@@ -23,12 +23,7 @@
  */
 import { flag, machine, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import {
-  type BackendName,
-  Rng,
-  useBackend,
-  usesWasmHeap,
-} from "@scaling-vicreg/backend";
+import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
 import {
   measureStepMemory,
   memoryBudgetOf,
@@ -156,7 +151,7 @@ export async function timeTfjsStep(
       spec.imageSize,
       runner.model.parameters().values(),
     ),
-    memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend())),
+    memoryBudgetOf(tf.getBackend()),
   );
   const rng = new Rng(1);
   const view = (): tf.Tensor4D => {

@@ -53,42 +53,36 @@ export interface ScaleResult {
 /** Wraps a communicator, adding up the time its calls take. */
 function timed(comm: Communicator): { comm: Communicator; ms: () => number } {
   let total = 0;
-  const wrap =
-    <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
-    async (...a: A): Promise<R> => {
-      const start = performance.now();
-      try {
-        return await f(...a);
-      } finally {
-        total += performance.now() - start;
-      }
-    };
-  return {
-    comm: {
-      kind: comm.kind,
-      rank: comm.rank,
-      size: comm.size,
-      allReduce: wrap((b, op) => comm.allReduce(b, op)),
-      allReduceBlocking: (b) => {
-        const start = performance.now();
-        const out = comm.allReduceBlocking(b);
-        total += performance.now() - start;
-        return out;
-      },
-      allGather: wrap((b) => comm.allGather(b)),
-      allGatherBlocking: (b) => {
-        const start = performance.now();
-        const out = comm.allGatherBlocking(b);
-        total += performance.now() - start;
-        return out;
-      },
-      broadcast: wrap((b, r) => comm.broadcast(b, r)),
-      barrier: wrap(() => comm.barrier()),
-      close: () => comm.close(),
-      abort: (code) => comm.abort(code),
-    } as Communicator,
-    ms: () => total,
+  const time = <R>(f: () => R): R => {
+    const start = performance.now();
+    try {
+      return f();
+    } finally {
+      total += performance.now() - start;
+    }
   };
+  const timeAsync = async <R>(f: () => Promise<R>): Promise<R> => {
+    const start = performance.now();
+    try {
+      return await f();
+    } finally {
+      total += performance.now() - start;
+    }
+  };
+  const timedComm: Communicator = {
+    kind: comm.kind,
+    rank: comm.rank,
+    size: comm.size,
+    allReduce: (b, op) => timeAsync(() => comm.allReduce(b, op)),
+    allReduceBlocking: (b) => time(() => comm.allReduceBlocking(b)),
+    allGather: (b) => timeAsync(() => comm.allGather(b)),
+    allGatherBlocking: (b) => time(() => comm.allGatherBlocking(b)),
+    broadcast: (b, r) => timeAsync(() => comm.broadcast(b, r)),
+    barrier: () => timeAsync(() => comm.barrier()),
+    close: () => comm.close(),
+    abort: (code) => comm.abort(code),
+  };
+  return { comm: timedComm, ms: () => total };
 }
 
 /** Times steps on this process's shard (one rank of a launch, or alone). */

@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type RgbImage, Rng, usesWasmHeap } from "@scaling-vicreg/backend";
+import { type RgbImage, Rng } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   TrainTransform,
@@ -454,7 +454,7 @@ export async function stepPlanOf(
       model.parameters().values(),
     )
     : undefined;
-  const budget = memoryBudgetOf(tf.getBackend(), usesWasmHeap(tf.getBackend()));
+  const budget = memoryBudgetOf(tf.getBackend());
   try {
     return planStep(request, profile!, budget);
   } catch (cause) {

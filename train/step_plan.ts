@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { usesWasmHeap } from "@scaling-vicreg/backend";
 import type { ResNet } from "@scaling-vicreg/models";
 import type { StepMode } from "./step.ts";
 
@@ -102,14 +103,10 @@ export interface MemoryBudget {
  * memory size); elsewhere half the machine's memory.
  *
  * @param backend The backend's name (`tf.getBackend()`).
- * @param wasmHeap Whether it keeps tensors in the 4 GiB wasm heap.
  * @returns The budget.
  */
-export function memoryBudgetOf(
-  backend: string,
-  wasmHeap: boolean,
-): MemoryBudget {
-  if (wasmHeap) {
+export function memoryBudgetOf(backend: string): MemoryBudget {
+  if (usesWasmHeap(backend)) {
     return {
       totalBytes: STEP_BUDGET_BYTES,
       tensorBytes: STEP_BUDGET_BYTES,
