@@ -21,6 +21,7 @@
  * @module
  */
 import type { Geometry } from "./_geometry.ts";
+import { openOpenMp } from "./_openmp.ts";
 import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 import { DNNL_SYMBOLS, type DnnlSymbols } from "./_dnnl_abi.ts";
 import { DnnlContext } from "./_dnnl_context.ts";
@@ -221,6 +222,12 @@ export function loadDnnl(library?: string): Dnnl {
   return dnnl;
 }
 
+/**
+ * Elements of a batch normalisation's input per OpenMP thread (16 MiB of
+ * float32): smaller inputs run on fewer threads, down to one.
+ */
+export const BN_ELEMENTS_PER_THREAD: number = 2 ** 22;
+
 function versionOf(s: DnnlSymbols): string {
   const pointer = s.dnnl_version();
   if (pointer === null) return "unknown";
@@ -232,6 +239,17 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
   const ctx = new DnnlContext(s);
   const convolutions = new DnnlConvolutions(ctx);
   const batchNorms = new DnnlBatchNorms(ctx);
+  // A batch normalisation is a few passes over memory with a barrier
+  // between them: on many threads, small ones wait on the barriers (tens of
+  // times slower than on one thread when the cores are shared). Its
+  // primitives are built and run with a thread per BN_ELEMENTS_PER_THREAD
+  // elements (the primitive takes its thread count when it is built).
+  const openMp = openOpenMp();
+  const batchNormThreads = <T>(elements: number, f: () => T): T =>
+    openMp === undefined ? f() : openMp.withThreads(
+      Math.max(1, Math.floor(elements / BN_ELEMENTS_PER_THREAD)),
+      f,
+    );
   const runner = (direction: ConvDirection) =>
   (
     g: Geometry,
@@ -251,20 +269,23 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
     conv2d: runner("forward"),
     conv2dBackpropInput: runner("input"),
     conv2dBackpropFilter: runner("filter"),
-    batchNormForward(rows, channels, eps, relu, arrays) {
-      const prepared = batchNorms.get(rows, channels, eps, relu);
-      if (prepared === null) return false;
-      prepared.forward(arrays);
-      return true;
-    },
+    batchNormForward: (rows, channels, eps, relu, arrays) =>
+      batchNormThreads(rows * channels, () => {
+        const prepared = batchNorms.get(rows, channels, eps, relu);
+        prepared?.forward(arrays);
+        return prepared !== null;
+      }),
     batchNormWorkspaceFloats: (rows, channels, eps, relu) =>
-      batchNorms.get(rows, channels, eps, relu)?.workspaceFloats,
-    batchNormBackward(rows, channels, eps, relu, arrays) {
-      const prepared = batchNorms.get(rows, channels, eps, relu);
-      if (prepared === null) return false;
-      prepared.backward(arrays);
-      return true;
-    },
+      batchNormThreads(
+        rows * channels,
+        () => batchNorms.get(rows, channels, eps, relu)?.workspaceFloats,
+      ),
+    batchNormBackward: (rows, channels, eps, relu, arrays) =>
+      batchNormThreads(rows * channels, () => {
+        const prepared = batchNorms.get(rows, channels, eps, relu);
+        prepared?.backward(arrays);
+        return prepared !== null;
+      }),
     conv2dFused(g, x, w, bias, relu, y) {
       if (bias !== undefined && bias.length !== g.co) return false;
       const prepared = convolutions.fused(g, bias !== undefined, relu);
