@@ -15,9 +15,10 @@
  * `--steps N`, `--warmup N`, `--batch N` (overrides the cases' batch),
  * `--torch-threads N` (0 = every core), `--torch-device cpu|cuda`,
  * `--python PATH`, `--no-torch`,
- * `--step auto|joint|mixed|view-by-view` and `--micro-batch auto|N` (how
- * to back-propagate and slice the batch; auto: what `vicreg pretrain` picks,
- * i.e. `train`'s `planStep` against the backend's memory).
+ * `--step auto|joint|mixed|view-by-view`, `--micro-batch auto|N` and
+ * `--kept-slices auto|N` (how to back-propagate and slice the batch; auto:
+ * what `vicreg pretrain` picks, i.e. `train`'s `planStep` against the
+ * backend's memory).
  *
  * @module
  */
@@ -47,6 +48,8 @@ export interface StepTiming {
   mode?: StepMode;
   /** Images per slice of the batch (the batch itself: one slice). */
   micro_batch?: number;
+  /** Slices kept on the loss's tape (`train`'s `keptSlices`). */
+  kept_slices?: number;
 }
 
 /** Peak memory of the TF.js side of a comparison. */
@@ -100,6 +103,12 @@ export interface TimeStepOptions {
    * @default {Infinity}
    */
   microBatch?: number | "auto";
+  /**
+   * With micro-batches in `joint` mode, slices kept on the loss's tape;
+   * `auto` as `vicreg pretrain` does (as many as fit the backend's memory).
+   * @default {"auto"}
+   */
+  keptSlices?: number | "auto";
 }
 
 /** Defaults of {@linkcode TimeStepOptions}. */
@@ -108,6 +117,7 @@ export const DEFAULT_TIME_STEP_OPTIONS: Required<TimeStepOptions> = {
   warmup: 1,
   mode: "joint",
   microBatch: Infinity,
+  keptSlices: "auto",
 };
 
 /**
@@ -132,7 +142,7 @@ export async function timeTfjsStep(
   spec: StepCase,
   options: TimeStepOptions = {},
 ): Promise<StepTiming> {
-  const { steps, warmup, mode: step, microBatch } = {
+  const { steps, warmup, mode: step, microBatch, keptSlices } = {
     ...DEFAULT_TIME_STEP_OPTIONS,
     ...options,
   };
@@ -143,6 +153,7 @@ export async function timeTfjsStep(
       microBatch: microBatch === "auto"
         ? microBatch
         : Math.min(microBatch, spec.batch),
+      keptSlices,
       batch: spec.batch,
       local: runner.model.usesLocalLoss,
     },
@@ -183,6 +194,7 @@ export async function timeTfjsStep(
       images_per_s: round(spec.batch * 1000 / ms, 2),
       mode: plan.mode,
       micro_batch: plan.microBatch,
+      kept_slices: plan.keptSlices,
     };
   } finally {
     tf.dispose([xa, xb]);
@@ -258,6 +270,13 @@ async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
+  const keptFlag = flag(args, "kept-slices", "auto");
+  if (keptFlag !== "auto" && !/^\d+$/.test(keptFlag)) {
+    console.error(
+      `Flag --kept-slices: expected auto or an integer ≥ 0: received ${keptFlag}`,
+    );
+    return 1;
+  }
   for (const name of caseNames) {
     if (!Object.hasOwn(STEP_CASES, name)) {
       console.error(
@@ -283,6 +302,7 @@ async function main(args: string[]): Promise<number> {
         warmup,
         mode: stepFlag as StepMode | "auto",
         microBatch: microFlag === "auto" ? "auto" : Number(microFlag),
+        keptSlices: keptFlag === "auto" ? "auto" : Number(keptFlag),
       });
       const memory = stepMemory();
       const ratio = "images_per_s" in theirs

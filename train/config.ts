@@ -109,6 +109,13 @@ export interface PretrainConfig {
    */
   microBatch: "auto" | number;
   /**
+   * With micro-batches in `joint` mode, how many slices keep their
+   * activations on the loss's tape instead of being re-run (see
+   * `stepGradients`' `keptSlices`); `auto` is as many as fit the backend's
+   * memory, at least one.
+   */
+  keptSlices: "auto" | number;
+  /**
    * `--ranks R` (R > 1): start R local processes under `mpiexec` (running the
    * Deno binary itself) that share each batch; 1 = this process alone.
    */
@@ -442,6 +449,16 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
       "Images per slice of the batch (auto, or an integer ≥ 2): every slice is embedded without a tape, VICReg (and the local loss) is computed on the whole batch's projections, then each slice is re-run and back-propagates its rows of the loss gradient (one more forward pass); one optimizer update per batch. BatchNorm normalises each slice with its own statistics (as each GPU in data-parallel training without SyncBatchNorm) and its running statistics move once per slice. auto = the whole batch when it fits the backend's memory, else the largest halving of it that does",
   },
   {
+    key: "keptSlices",
+    flag: "kept-slices",
+    type: "string",
+    default: "auto",
+    autoOrInt: true,
+    min: 0,
+    help:
+      "With --micro-batch in joint mode, how many slices keep their activations on the loss's tape instead of being re-run (auto, or an integer ≥ 0): each kept slice saves its forward pass and holds its activations until the loss is back-propagated; the update is the same. auto = as many as fit the backend's memory (at least one, which costs nothing over re-running a slice)",
+  },
+  {
     key: "ranks",
     flag: "ranks",
     type: "int",
@@ -671,8 +688,9 @@ function checkValue(spec: ConfigKey, value: unknown, where: string): unknown {
       ? Number(value)
       : value;
     if (n === "auto") return n;
-    if (typeof n !== "number" || !Number.isInteger(n) || n < 1) {
-      fail("auto or a positive integer");
+    const min = spec.min ?? 1;
+    if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
+      fail(`auto or an integer ≥ ${min}`);
     }
     return n;
   }
@@ -801,6 +819,7 @@ export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
   "backend",
   "step",
   "microBatch",
+  "keptSlices",
   "ranks",
   "distributed",
   "strict",

@@ -72,6 +72,22 @@ Deno.test("resolveConfig() rejects wrong types and impossible values, naming the
     ConfigError,
     'Unknown key "resume"',
   );
+  assertThrows(
+    () => resolveConfig({ flags: { "micro-batch": "0" } }),
+    ConfigError,
+    'Key "micro-batch" in flags expects auto or an integer ≥ 1',
+  );
+  assertThrows(
+    () => resolveConfig({ file: { "kept-slices": -1 } }),
+    ConfigError,
+    'Key "kept-slices" in',
+  );
+});
+
+Deno.test("resolveConfig() takes kept-slices auto or any count from zero", () => {
+  assertEquals(resolveConfig({}).keptSlices, "auto");
+  assertEquals(resolveConfig({ flags: { "kept-slices": "0" } }).keptSlices, 0);
+  assertEquals(resolveConfig({ file: { "kept-slices": 3 } }).keptSlices, 3);
 });
 
 Deno.test("configToYaml() round-trips through resolveConfig()", () => {

@@ -444,10 +444,12 @@ export async function stepPlanOf(
   const request = {
     step: config.step,
     microBatch: config.microBatch,
+    keptSlices: config.keptSlices,
     batch,
     local: config.useLocalLoss,
   };
-  const profile = request.step === "auto" || request.microBatch === "auto"
+  const profile = request.step === "auto" || request.microBatch === "auto" ||
+      request.keptSlices === "auto"
     ? await measureStepMemory(
       model.backbone,
       config.size,
@@ -590,6 +592,7 @@ async function trainStep(
     ],
     mode: settings.plan.mode,
     microBatch: settings.plan.microBatch,
+    keptSlices: settings.plan.keptSlices,
     onSlice: input.onSlice,
   };
   const { loss, grads } = settings.comm.size > 1

@@ -37,6 +37,17 @@ export interface StepOptions {
    */
   microBatch?: number;
   /**
+   * With micro-batches in `joint` mode, how many of the last slices keep
+   * their activations on the loss's tape instead of being embedded without
+   * one and re-run: each kept slice saves a forward pass of its images and
+   * holds its activations until the loss is back-propagated. One slice (the
+   * default) costs no memory beyond what re-running a slice takes; all of
+   * them is one tape over the batch, BatchNorm still per slice. Other modes
+   * re-run every slice.
+   * @default {1}
+   */
+  keptSlices?: number;
+  /**
    * Each view's crop boxes and flips (length B each), for the local loss's
    * `location` matching.
    */
@@ -51,7 +62,7 @@ export interface StepOptions {
 /** The defaults of {@linkcode StepOptions}' `mode` and `microBatch`. */
 export const DEFAULT_STEP_OPTIONS: Readonly<
   Required<Omit<StepOptions, "geometry" | "onSlice">>
-> = Object.freeze({ mode: "joint", microBatch: Infinity });
+> = Object.freeze({ mode: "joint", microBatch: Infinity, keptSlices: 1 });
 
 /** What {@linkcode stepGradients} returns; the caller disposes every tensor. */
 export interface StepGradients {
@@ -71,17 +82,19 @@ type Head = (p1: Projections, p2: Projections) => tf.Scalar;
  * One slice (`microBatch ≥ B`): the model's loss on a tape, run as `mode`
  * says. The running statistics move once per view, view 1 first.
  *
- * Micro-batches (`microBatch` = M < B, the "gradient cache"): (1) embed every
- * slice of both views without a tape, which updates the running statistics
- * once per slice and view; (2) concatenate the projections to `[B, D]` (and
- * `[B, h·w, d]`), compute the loss of the whole batch exactly as one slice
- * would, and its gradient with respect to those projections; (3) re-run each
- * slice with a tape (running statistics frozen) and back-propagate its rows
- * of that gradient, summing the parameter gradients over slices. The loss,
- * and so its variance and covariance terms, sees all B rows; BatchNorm
- * normalises each slice with its own statistics, as each GPU does in
- * data-parallel training without SyncBatchNorm. One more forward pass of
- * both views than a single slice.
+ * Micro-batches (`microBatch` = M < B, the "gradient cache"): (1) embed the
+ * slices of both views without a tape, which updates the running statistics
+ * once per slice and view; (2) on one tape, embed the last `keptSlices`
+ * slices (in `joint` mode; none in the others), concatenate all projections
+ * to `[B, D]` (and `[B, h·w, d]`), compute the loss of the whole batch
+ * exactly as one slice would, and back-propagate it to the parameters
+ * (through the kept slices) and to the projections of step (1); (3) re-run
+ * each slice of step (1) with a tape (running statistics frozen) and
+ * back-propagate its rows of that gradient, summing the parameter gradients
+ * over slices. The loss, and so its variance and covariance terms, sees all
+ * B rows; BatchNorm normalises each slice with its own statistics, as each
+ * GPU does in data-parallel training without SyncBatchNorm. One more
+ * forward pass of both views of every slice but the kept ones.
  *
  * @example
  * ```ts
@@ -111,7 +124,7 @@ export function stepGradients(
   views: [tf.Tensor4D, tf.Tensor4D],
   options: StepOptions = {},
 ): StepGradients {
-  const { mode, microBatch } = resolveStepOptions(options);
+  const { mode, microBatch, keptSlices } = resolveStepOptions(options);
   const geometry = options.geometry;
   const [b] = views[0].shape;
   if (microBatch >= b) {
@@ -131,21 +144,24 @@ export function stepGradients(
     return { loss: { total: value, terms: terms! }, grads };
   }
   const slices = sliceRanges(b, microBatch);
-  const tick = ticker(slices.length, options.onSlice);
-  // (1) Every slice embedded without a tape.
-  const whole = embedSlices(model, views, slices, tick);
-  // (2) The loss of the whole batch, and d(loss)/d(projections).
-  const { loss, upstream } = lossAndUpstream(model, whole, geometry);
-  // (3) Each slice back-propagates its rows of that gradient.
-  const grads = backpropagateSlices(
+  const kept = mode === "joint" ? Math.min(keptSlices, slices.length) : 0;
+  const rerun = slices.slice(0, slices.length - kept);
+  const tick = ticker(2 * slices.length - kept, options.onSlice);
+  // (1) The slices to re-run, embedded without a tape.
+  const early = embedSlices(model, views, rerun, tick);
+  // (2) The kept slices embedded on a tape, the loss of the whole batch,
+  // and d(loss)/d(parameters) through the kept slices, d(loss)/d(early
+  // projections) for the others.
+  const { loss, upstream, grads } = lossOnTape(
     model,
     views,
-    slices,
-    mode,
-    upstream,
-    0,
+    slices.slice(rerun.length),
+    early,
+    geometry,
     tick,
   );
+  // (3) Each re-run slice back-propagates its rows of that gradient.
+  backpropagateSlices(model, views, rerun, mode, upstream, 0, tick, grads);
   tf.dispose(upstream as unknown as tf.TensorContainer);
   return { loss, grads };
 }
@@ -192,14 +208,21 @@ export async function distributedStepGradients(
     );
   }
   const slices = sliceRanges(b, Math.min(microBatch, b));
-  const tick = ticker(slices.length, options.onSlice);
+  const tick = ticker(2 * slices.length, options.onSlice);
   const mine = embedSlices(model, views, slices, tick);
-  const whole = [
-    await gatherProjections(comm, mine[0]),
-    await gatherProjections(comm, mine[1]),
+  const whole: [Projections, Projections] = [
+    await gatherProjections(comm, mine![0]),
+    await gatherProjections(comm, mine![1]),
   ];
   tf.dispose(mine as unknown as tf.TensorContainer);
-  const { loss, upstream } = lossAndUpstream(model, whole, geometry);
+  const { loss, upstream } = lossOnTape(
+    model,
+    undefined,
+    [],
+    whole,
+    geometry,
+    tick,
+  );
   const grads = backpropagateSlices(
     model,
     views,
@@ -285,13 +308,17 @@ async function allReduceGradients(
   return { loss, grads: summed };
 }
 
-/** Both views' projections of every slice, concatenated: `[B, D]` (+ `[B, h·w, d]`). */
+/**
+ * Both views' projections of the slices, concatenated: `[b, D]` (+
+ * `[b, h·w, d]`), or `undefined` for no slices.
+ */
 function embedSlices(
   model: VicregModel,
   views: [tf.Tensor4D, tf.Tensor4D],
   slices: [number, number][],
   tick: () => void,
-): [Projections, Projections] {
+): [Projections, Projections] | undefined {
+  if (slices.length === 0) return undefined;
   // Per slice, view 1 then view 2: the running statistics move in that order.
   const parts = slices.map((range) => {
     const part = views.map((view) =>
@@ -313,33 +340,72 @@ type Upstream = [
   [tf.Tensor, tf.Tensor | undefined],
 ];
 
+/** What {@linkcode lossOnTape} returns. */
+interface TapeResult {
+  /** The loss of the whole batch. */
+  loss: VicregLoss;
+  /** d(loss)/d(early projections), when there were early ones. */
+  upstream: Upstream | undefined;
+  /** d(loss)/d(parameter) through the kept slices (none without them). */
+  grads: Map<string, tf.Tensor>;
+}
+
 /**
- * The loss of the whole batch's projections and its gradient w.r.t. them;
- * disposes the projections.
+ * One tape: the `kept` slices of `views` embedded (running statistics
+ * moving, per slice view 1 then view 2), after the `early` projections
+ * (rows before them, already embedded), the loss of the whole batch, and
+ * its gradient w.r.t. the parameters and the early projections, which it
+ * disposes.
  */
-function lossAndUpstream(
+function lossOnTape(
   model: VicregModel,
-  whole: Projections[],
+  views: [tf.Tensor4D, tf.Tensor4D] | undefined,
+  kept: [number, number][],
+  early: [Projections, Projections] | undefined,
   geometry: StepOptions["geometry"],
-): { loss: VicregLoss; upstream: Upstream } {
-  const inputs = whole.flatMap((p) => p.local ? [p.z, p.local] : [p.z]);
+  tick: () => void,
+): TapeResult {
+  const params = kept.length > 0 ? [...model.parameters()] : [];
+  const inputs = early?.flatMap((p) => p.local ? [p.z, p.local] : [p.z]) ??
+    [];
   let terms: VicregLoss["terms"] | undefined;
-  const { value, grads } = tf.engine().gradients(
-    () => {
-      const loss = model.criterion(whole[0], whole[1], geometry);
-      for (const t of Object.values(loss.terms)) tf.keep(t);
-      terms = loss.terms;
-      return loss.total;
-    },
-    inputs,
+  const { value, grads: all } = tf.engine().gradients(
+    () =>
+      leanTape(() => {
+        const parts = kept.map((range) => {
+          const part = views!.map((view) => model.embed(cut(view, range)));
+          tick();
+          return part;
+        });
+        // [b, D] of early rows, then each kept slice's rows -> [B, D]
+        const [w1, w2] = [0, 1].map((v) =>
+          concatProjections([
+            ...(early === undefined ? [] : [early[v]]),
+            ...parts.map((p) => p[v]),
+          ])
+        );
+        const loss = model.criterion(w1, w2, geometry);
+        for (const t of Object.values(loss.terms)) tf.keep(t);
+        terms = loss.terms;
+        return loss.total;
+      }),
+    [...params.map(([, v]) => v), ...inputs],
     undefined,
     true,
   );
   tf.dispose(inputs);
-  const upstream: Upstream = model.usesLocalLoss
-    ? [[grads[0], grads[1]], [grads[2], grads[3]]]
-    : [[grads[0], undefined], [grads[1], undefined]];
-  return { loss: { total: value as tf.Scalar, terms: terms! }, upstream };
+  const grads = new Map(params.map(([name], i) => [name, all[i]]));
+  const d = all.slice(params.length);
+  const upstream: Upstream | undefined = early === undefined
+    ? undefined
+    : model.usesLocalLoss
+    ? [[d[0], d[1]], [d[2], d[3]]]
+    : [[d[0], undefined], [d[1], undefined]];
+  return {
+    loss: { total: value as tf.Scalar, terms: terms! },
+    upstream,
+    grads,
+  };
 }
 
 /**
@@ -353,14 +419,14 @@ function backpropagateSlices(
   views: [tf.Tensor4D, tf.Tensor4D],
   slices: [number, number][],
   mode: StepMode,
-  upstream: Upstream,
+  upstream: Upstream | undefined,
   offset: number,
   tick: () => void,
+  grads: Map<string, tf.Tensor> = new Map(),
 ): Map<string, tf.Tensor> {
-  const grads = new Map<string, tf.Tensor>();
   for (const [start, size] of slices) {
     // [B, …] -> [M, …]: the slice's rows.
-    const d = upstream.map((pair) =>
+    const d = upstream!.map((pair) =>
       pair.map((g) => g && tf.slice(g, offset + start, size))
     );
     const sliceViews = views.map((x) => cut(x, [start, size])) as [
@@ -392,13 +458,13 @@ function backpropagateSlices(
   return grads;
 }
 
-/** Counts slice passes for `onSlice` (two passes of `slices` each). */
+/** Counts slice passes for `onSlice`, of `total`. */
 function ticker(
-  slices: number,
+  total: number,
   onSlice: StepOptions["onSlice"],
 ): () => void {
   let done = 0;
-  return () => onSlice?.(++done, 2 * slices);
+  return () => onSlice?.(++done, total);
 }
 
 /** Rows `[start, start + size)` of a batch of images. */
@@ -464,7 +530,16 @@ export function resolveStepOptions(
       `Expected step option "microBatch" to be an integer ≥ 2 (training-mode BatchNorm needs two images per slice): received ${out.microBatch}`,
     );
   }
-  return { mode: out.mode, microBatch: out.microBatch };
+  if (!(Number.isInteger(out.keptSlices) && out.keptSlices >= 0)) {
+    throw new RangeError(
+      `Expected step option "keptSlices" to be an integer ≥ 0: received ${out.keptSlices}`,
+    );
+  }
+  return {
+    mode: out.mode,
+    microBatch: out.microBatch,
+    keptSlices: out.keptSlices,
+  };
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { usesWasmHeap } from "@scaling-vicreg/backend";
 import type { ResNet } from "@scaling-vicreg/models";
-import type { StepMode } from "./step.ts";
+import { sliceRanges, type StepMode } from "./step.ts";
 
 /** Bytes one image of one view takes in a step, measured on the backend. */
 export interface StepMemoryProfile {
@@ -143,6 +143,12 @@ export interface StepPlan {
   mode: StepMode;
   /** Images per slice; the batch size when the step is one slice. */
   microBatch: number;
+  /**
+   * Slices whose activations stay on the loss's tape (`stepGradients`'
+   * `keptSlices`): 1 for one slice, 0 in `mixed` and `view-by-view` with
+   * micro-batches.
+   */
+  keptSlices: number;
   /** One line: why. */
   reason: string;
 }
@@ -153,6 +159,8 @@ export interface StepRequest {
   step: "auto" | StepMode;
   /** The `micro-batch` key: `auto` or images per slice. */
   microBatch: "auto" | number;
+  /** The `kept-slices` key: `auto` or a count. @default {"auto"} */
+  keptSlices?: "auto" | number;
   /** The batch size B. */
   batch: number;
   /** Whether the local loss is on. */
@@ -173,6 +181,7 @@ export interface StepRequest {
  * @param m Images per slice.
  * @param b The batch size.
  * @param local Whether the local loss is on.
+ * @param keptSlices In `joint` mode, the slices on the loss's tape at once.
  * @returns Bytes.
  */
 export function estimateStepBytes(
@@ -181,12 +190,13 @@ export function estimateStepBytes(
   m: number,
   b: number,
   local: boolean,
+  keptSlices: number = 1,
 ): number {
   const joint = 1.2 * profile.tapeBytesPerImage * 2 * m * (local ? 1.5 : 1);
   const kept = profile.checkpointBytesPerImage * m;
   const views = 2 * b * profile.inputBytesPerImage +
     PARAMETER_COPIES * profile.parameterBytes;
-  if (mode === "joint") return views + joint;
+  if (mode === "joint") return views + Math.max(1, keptSlices) * joint;
   if (mode === "mixed") return views + joint / 2 + kept;
   return views + 2 * kept + joint / 8;
 }
@@ -208,7 +218,7 @@ const EXTRA_FORWARDS: Record<StepMode, number> = {
  * smaller when a half is not whole), down to two images.
  *
  * @param request The keys, the batch size and whether the local loss is on.
- * @param profile The backbone's bytes per image ({@linkcode measureStepMemory}); unused when nothing is `auto`.
+ * @param profile The backbone's bytes per image ({@linkcode measureStepMemory}); unused when nothing is `auto` (`kept-slices` only matters to micro-batched `joint` steps).
  * @param budget The backend's memory ({@linkcode memoryBudgetOf}).
  * @returns The plan and why.
  * @throws {RangeError} When even one image per slice does not fit.
@@ -223,8 +233,30 @@ export function planStep(
     ? halvings(batch)
     : [Math.min(request.microBatch, batch)];
   const modes = request.step === "auto" ? MODES : [request.step];
+  const requestedKept = request.keptSlices ?? "auto";
+  // Slices kept on the loss's tape by a plan of mode and m.
+  const keptOf = (mode: StepMode, m: number): number => {
+    const slices = sliceRanges(batch, m).length;
+    if (slices === 1) return 1;
+    if (mode !== "joint") return 0;
+    if (requestedKept !== "auto") return Math.min(requestedKept, slices);
+    let k = 1;
+    while (
+      k < slices &&
+      estimateStepBytes(profile, mode, m, batch, local, k + 1) <=
+        budget.totalBytes
+    ) k++;
+    return k;
+  };
   if (request.step !== "auto" && request.microBatch !== "auto") {
-    return { mode: request.step, microBatch: sizes[0], reason: "as set" };
+    const [mode, m] = [request.step, sizes[0]];
+    const kept = keptOf(mode, m);
+    return {
+      mode,
+      microBatch: m,
+      keptSlices: kept,
+      reason: `as set${keptReason(mode, m, batch, kept, requestedKept)}`,
+    };
   }
   const fits = (mode: StepMode, m: number) =>
     estimateStepBytes(profile, mode, m, batch, local) <= budget.totalBytes &&
@@ -248,8 +280,9 @@ export function planStep(
       } GiB (${budget.source}): lower --batch-size or --size, or choose a smaller --arch`,
     );
   }
+  const kept = keptOf(chosen.mode, chosen.m);
   const estimate = gib(
-    estimateStepBytes(profile, chosen.mode, chosen.m, batch, local),
+    estimateStepBytes(profile, chosen.mode, chosen.m, batch, local, kept),
   );
   const set = (auto: boolean) => auto ? "" : " (as set)";
   const slices = chosen.m < batch
@@ -258,14 +291,32 @@ export function planStep(
   return {
     mode: chosen.mode,
     microBatch: chosen.m,
+    keptSlices: kept,
     reason: `${chosen.mode}${set(request.step === "auto")}, ${slices}${
       set(request.microBatch === "auto")
+    }${
+      keptReason(chosen.mode, chosen.m, batch, kept, requestedKept)
     }: an estimated ${estimate} GiB fits ${
       gib(budget.totalBytes)
     } GiB of ${budget.source}${
       chosen === candidates[0] ? "" : "; nothing faster fits"
     }`,
   };
+}
+
+/** ", K of N slices kept on the loss's tape" for a micro-batched joint plan. */
+function keptReason(
+  mode: StepMode,
+  m: number,
+  batch: number,
+  kept: number,
+  requested: "auto" | number,
+): string {
+  const slices = sliceRanges(batch, m).length;
+  if (slices === 1 || mode !== "joint") return "";
+  return `, ${kept} of ${slices} slices kept on the loss's tape${
+    requested === "auto" ? "" : " (as set)"
+  }`;
 }
 
 /** b, ⌈b/2⌉, ⌈b/4⌉, … 2 (training-mode BatchNorm needs two images). */

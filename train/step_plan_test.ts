@@ -68,6 +68,7 @@ Deno.test("planStep() keeps what the keys set and, for auto, takes the plan with
   assertEquals(plan("mixed", 8, 64), {
     mode: "mixed",
     microBatch: 8,
+    keptSlices: 0,
     reason: "as set",
   });
   // A micro-batch above the batch is one slice.
@@ -95,6 +96,44 @@ Deno.test("planStep() keeps what the keys set and, for auto, takes the plan with
   assertEquals(plan("auto", 256, 1024).mode, "view-by-view");
   // The local loss counts 1.5× on the tape.
   assertEquals(plan("auto", "auto", 128, true).mode, "mixed");
+});
+
+Deno.test("planStep() keeps as many slices on the loss's tape as fit, at least one, or as many as set", () => {
+  const plan = (
+    microBatch: number,
+    keptSlices: "auto" | number,
+    budget = BUDGET,
+    step: "joint" | "mixed" = "joint",
+  ) =>
+    planStep(
+      { step, microBatch, keptSlices, batch: 64, local: false },
+      PROFILE,
+      budget,
+    );
+  // A slice of 8 images: 1.2 · 10 MiB · 2 views · 8 = 192 MiB of tape.
+  assertEquals(estimateStepBytes(PROFILE, "joint", 8, 64, false, 3), 576 * MIB);
+  // 3 GiB holds all 8 slices.
+  const all = plan(8, "auto");
+  assertEquals(all.keptSlices, 8);
+  assertEquals(all.reason, "as set, 8 of 8 slices kept on the loss's tape");
+  // 500 MiB holds two.
+  assertEquals(
+    plan(8, "auto", { ...BUDGET, totalBytes: 500 * MIB })
+      .keptSlices,
+    2,
+  );
+  // Even when one does not fit, one is kept: it takes what re-running it would.
+  assertEquals(plan(8, "auto", { ...BUDGET, totalBytes: MIB }).keptSlices, 1);
+  // As set, at most every slice; none outside joint; one slice is kept.
+  assertEquals(plan(8, 3).keptSlices, 3);
+  assertEquals(
+    plan(8, 3).reason,
+    "as set, 3 of 8 slices kept on the loss's tape (as set)",
+  );
+  assertEquals(plan(8, 100).keptSlices, 8);
+  assertEquals(plan(8, 0).keptSlices, 0);
+  assertEquals(plan(8, "auto", BUDGET, "mixed").keptSlices, 0);
+  assertEquals(plan(64, "auto").keptSlices, 1);
 });
 
 Deno.test("planStep() keeps every tensor under WebGPU's binding limit", () => {

@@ -71,7 +71,12 @@ interface StepResult {
 async function runStep(
   config: PretrainConfig,
   views: [tf.Tensor4D, tf.Tensor4D],
-  options: { mode?: StepMode; microBatch?: number; frozen?: boolean },
+  options: {
+    mode?: StepMode;
+    microBatch?: number;
+    keptSlices?: number;
+    frozen?: boolean;
+  },
 ): Promise<StepResult> {
   const model = createVicregModel(config);
   const frozen = options.frozen
@@ -81,6 +86,7 @@ async function runStep(
     geometry: geometryOf(views[0].shape[0]),
     mode: options.mode,
     microBatch: options.microBatch,
+    keptSlices: options.keptSlices,
   });
   const result: StepResult = {
     total: await out.loss.total.data() as Float32Array,
@@ -191,14 +197,24 @@ for (
     const mixed = viewMix(raw[0], raw[1], new Rng(5));
     const views: [tf.Tensor4D, tf.Tensor4D] = [mixed.x, mixed.y];
     const whole = await runStep(config, views, { frozen: true });
-    for (const mode of ["joint", "view-by-view"] as const) {
+    // joint: every slice re-run, the last one kept on the loss's tape (the
+    // default), all four kept.
+    for (
+      const [mode, keptSlices] of [
+        ["joint", 0],
+        ["joint", 1],
+        ["joint", 4],
+        ["view-by-view", 1],
+      ] as const
+    ) {
       await assertNoLeak(async () => {
         const sliced = await runStep(config, views, {
           frozen: true,
           microBatch: 2,
+          keptSlices,
           mode,
         });
-        assertSameStep(sliced, whole, `M = 2, ${mode}`);
+        assertSameStep(sliced, whole, `M = 2, ${mode}, ${keptSlices} kept`);
       });
     }
     // Slices of 3 leave a last slice of 2.
@@ -251,17 +267,24 @@ for (const local of [false, true]) {
     const views = randomViews(8, 16, 11);
     const geometry = geometryOf(8);
     const halves: [number, number][] = [[0, 4], [4, 4]];
-    const sliced = await runStep(config, views, { microBatch: 4 });
-
     const model = createVicregModel(config);
     const reference = handReference(model, views, halves, geometry);
-    assertClose(sliced.total, await reference.value.data(), { rtol: 1e-5 });
-    for (const [k, g] of reference.grads) {
-      assertClose(sliced.grads.get(k)!, await g.data(), {
+    // Both halves re-run, the second kept on the loss's tape, both kept.
+    let sliced: StepResult | undefined;
+    for (const keptSlices of [0, 1, 2]) {
+      sliced = await runStep(config, views, { microBatch: 4, keptSlices });
+      const what = `${keptSlices} kept`;
+      assertClose(sliced.total, await reference.value.data(), {
         rtol: 1e-5,
-        atol: 1e-7,
-        message: `grad of ${k}`,
+        message: what,
       });
+      for (const [k, g] of reference.grads) {
+        assertClose(sliced.grads.get(k)!, await g.data(), {
+          rtol: 1e-5,
+          atol: 1e-7,
+          message: `${what}: grad of ${k}`,
+        });
+      }
     }
     // The comparison can fail: back-propagating each half with the other
     // half's rows of the loss gradient gives other parameter gradients.
@@ -299,7 +322,7 @@ for (const local of [false, true]) {
     assertThrows(() =>
       assertClose(
         swapped.grads[params.get(name)!.name].dataSync(),
-        sliced.grads.get(name)!,
+        sliced!.grads.get(name)!,
         { rtol: 1e-5, atol: 1e-7 },
       ), Error);
     tf.dispose([
@@ -319,22 +342,29 @@ for (const local of [false, true]) {
 
 Deno.test("stepGradients() in micro-batches updates the running statistics once per slice and view, in the first pass only", async () => {
   const config = tinyConfig({ "batch-size": 8, "use-local-loss": false });
-  const views = randomViews(8, 16, 13);
-  const sliced = await runStep(config, views, { microBatch: 4 });
+  const views = randomViews(12, 16, 13);
   // Expected: a fresh model run on the slices in the step's order, view 1
   // then view 2 of each slice, with no other forward pass updating them.
   const model = createVicregModel(config);
   tf.tidy(() => {
-    for (const [start, size] of sliceRanges(8, 4)) {
+    for (const [start, size] of sliceRanges(12, 4)) {
       for (const view of views) model.embed(tf.slice(view, start, size));
     }
   });
   const expected = await Promise.all(
     [...model.buffers().values()].map((b) => b.data()),
   );
-  expected.forEach((b, i) =>
-    assertClose(sliced.buffers[i], b, { rtol: 1e-6, atol: 1e-7 })
-  );
+  // Whichever slices are kept on the loss's tape.
+  for (const keptSlices of [0, 1, 2, 3]) {
+    const sliced = await runStep(config, views, { microBatch: 4, keptSlices });
+    expected.forEach((b, i) =>
+      assertClose(sliced.buffers[i], b, {
+        rtol: 1e-6,
+        atol: 1e-7,
+        message: `${keptSlices} kept`,
+      })
+    );
+  }
   model.dispose();
   tf.dispose(views);
 });
@@ -382,7 +412,7 @@ Deno.test("sliceRanges() covers the batch in order, the last slice smaller", () 
   assertEquals(sliceRanges(9, 4), [[0, 4], [4, 5]]);
 });
 
-Deno.test("stepGradients() rejects a micro-batch that is not an integer ≥ 2", () => {
+Deno.test("stepGradients() rejects a micro-batch that is not an integer ≥ 2, and kept slices that are not an integer ≥ 0", () => {
   const model = createVicregModel(tinyConfig({ "use-local-loss": false }));
   const views = randomViews(2, 16, 1);
   for (const microBatch of [0, 1, -2, 2.5, NaN]) {
@@ -392,6 +422,13 @@ Deno.test("stepGradients() rejects a micro-batch that is not an integer ≥ 2", 
       "microBatch",
     );
   }
+  for (const keptSlices of [-1, 1.5, NaN]) {
+    assertThrows(
+      () => stepGradients(model, views, { microBatch: 2, keptSlices }),
+      RangeError,
+      "keptSlices",
+    );
+  }
   tf.dispose(views);
   model.dispose();
 });
@@ -399,14 +436,21 @@ Deno.test("stepGradients() rejects a micro-batch that is not an integer ≥ 2", 
 Deno.test("stepGradients() in micro-batches reports each slice of both passes through onSlice", () => {
   const model = createVicregModel(tinyConfig({ "use-local-loss": false }));
   const views = randomViews(5, 16, 2);
-  const calls: [number, number][] = [];
-  const out = stepGradients(model, views, {
-    microBatch: 2,
-    onSlice: (done, total) => calls.push([done, total]),
-  });
-  // Slices of 2 and 3 (a last slice of one joins the one before),
-  // embedded, then back-propagated.
-  assertEquals(calls, [1, 2, 3, 4].map((d) => [d, 4]));
-  tf.dispose([out.loss, [...out.grads.values()], views]);
+  const callsOf = (keptSlices: number) => {
+    const calls: [number, number][] = [];
+    const out = stepGradients(model, views, {
+      microBatch: 2,
+      keptSlices,
+      onSlice: (done, total) => calls.push([done, total]),
+    });
+    tf.dispose([out.loss, [...out.grads.values()]]);
+    return calls;
+  };
+  // Slices of 2 and 3 (a last slice of one joins the one before), embedded,
+  // then back-propagated; a kept slice is embedded once.
+  assertEquals(callsOf(0), [1, 2, 3, 4].map((d) => [d, 4]));
+  assertEquals(callsOf(1), [1, 2, 3].map((d) => [d, 3]));
+  assertEquals(callsOf(2), [1, 2].map((d) => [d, 2]));
+  tf.dispose(views);
   model.dispose();
 });
