@@ -176,9 +176,9 @@ export const MPIEXEC_NAMES: readonly string[] = [
  * prompts).
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { findMpiexec } from "@scaling-vicreg/train/distributed";
- * console.log(findMpiexec()); // "/usr/bin/mpiexec.hydra"
+ * console.log(findMpiexec() ?? "no MPI launcher here"); // "/usr/bin/mpiexec.hydra"
  * ```
  *
  * @returns Its path, or `undefined` when there is none.
@@ -309,6 +309,8 @@ export function mpiexecCommand(
  *
  * @example
  * ```ts ignore
+ * // Not run by `deno test --doc`: it needs an MPI launcher and starts two
+ * // pretraining processes.
  * import { runRanks } from "@scaling-vicreg/train/distributed";
  * Deno.exit(await runRanks(2, ["cli/main.ts", "pretrain", "--preset", "tiny"]));
  * ```

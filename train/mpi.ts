@@ -161,9 +161,15 @@ function open(library: string | undefined): Opened {
  * Finds the MPI library without initialising it.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import { CommunicatorError } from "@scaling-vicreg/train";
  * import { findMpiLibrary } from "@scaling-vicreg/train/mpi";
- * console.log(findMpiLibrary()); // { path: "libmpich.so.12", version: "MPICH Version: 4.0.2" }
+ * try {
+ *   console.log(findMpiLibrary()); // { path: "libmpich.so.12", version: "MPICH Version: 4.0.2" }
+ * } catch (error) {
+ *   if (!(error instanceof CommunicatorError)) throw error;
+ *   console.log(error.message); // no MPI library here: which files were tried
+ * }
  * ```
  *
  * @param library A path or name; by default `VICREG_MPI`, else
@@ -194,7 +200,8 @@ let initialised = false;
  *
  * @example
  * ```ts ignore
- * // mpiexec -n 2 deno run -A this.ts
+ * // Not run by `deno test --doc`: MPI must be started by a launcher,
+ * // e.g. `mpiexec -n 2 deno run -A this.ts`.
  * import { mpiCommunicator } from "@scaling-vicreg/train/mpi";
  * const comm = mpiCommunicator();
  * const x = await comm.allReduce(new Float32Array([comm.rank + 1]));

@@ -168,7 +168,7 @@ export async function pretrain(
 ): Promise<PretrainResult> {
   const { signal } = options;
   const run = await setUp(config, options);
-  const { model, optimizer, loader, dir, perEpoch, stopAt, comm, lead } = run;
+  const { model, optimizer, loader, perEpoch, stopAt, comm, lead } = run;
   // Rank 0 alone reports and writes.
   const onEvent = lead ? options.onEvent ?? (() => {}) : () => {};
   const onStep = lead ? options.onStep : undefined;
@@ -182,11 +182,7 @@ export async function pretrain(
       const { epoch, batch } of batchesFrom(loader, position, config, stopAt)
     ) {
       const started = performance.now();
-      const lr = learningRate(position.step, run.totalSteps, {
-        baseLr: config.baseLr,
-        batchSize: config.batchSize,
-        warmupSteps: run.warmupSteps,
-      });
+      const lr = learningRateAt(run, position.step);
       const out = await trainStep(model, optimizer, {
         images: batch.images,
         offset: batch.offset,
@@ -200,61 +196,127 @@ export async function pretrain(
       if (diverged) {
         throw await stopRun(run, diverged, { epoch, batch: batch.index });
       }
-      position.last = {
-        step: position.step,
-        epoch,
-        batch: batch.index,
-        lr,
-        ...out,
-        imagesPerSecond: config.batchSize * 1000 /
-          (performance.now() - started),
-        totalSteps: stopAt,
-        numTensors: tf.memory().numTensors,
-      };
-      peak.tensorBytes = Math.max(peak.tensorBytes, tf.memory().numBytes);
-      peak.rssBytes = Math.max(peak.rssBytes, Deno.memoryUsage().rss);
+      const at = { step: position.step, epoch, batch: batch.index, lr };
+      position.last = stepMetricsOf(run, at, out, started);
+      trackPeak(peak);
       warnOnCollapse(position, onEvent);
       const endOfEpoch = batch.index === perEpoch - 1;
-      const { step } = position;
-      if (
-        lead && (step % config.logEvery === 0 || step === stopAt || endOfEpoch)
-      ) {
+      if (lead && logDue(run, position.step, endOfEpoch)) {
         await appendMetrics(run.metricsPath, position.last);
         onStep?.(position.last);
       }
-      position.epoch = endOfEpoch ? epoch + 1 : epoch;
-      position.batch = endOfEpoch ? 0 : batch.index + 1;
+      advance(position, at, endOfEpoch);
       if (await anyRank(comm, signal?.aborted ?? false)) {
         await saveRun(run, position);
         interrupted = true;
         break;
       }
-      const every = config.checkpointEvery;
-      if (endOfEpoch || (every > 0 && step % every === 0) || step === stopAt) {
+      if (checkpointDue(run, position.step, endOfEpoch)) {
         await saveRun(run, position);
         onEvent({
           level: "info",
           message: `Checkpoint ${position.checkpoint}`,
         });
       }
-      if (step >= stopAt) break;
+      if (position.step >= stopAt) break;
     }
-    if (position.checkpoint === "") await saveRun(run, position);
-    const backbone = `${dir}/backbone.safetensors`;
-    if (lead) await exportBackbone(model, backbone);
-    return {
-      status: interrupted ? "interrupted" : "completed",
-      steps: position.step,
-      last: position.last,
-      checkpoint: position.checkpoint,
-      backbone,
-      peakMemory: peak,
-    };
+    return await finish(
+      run,
+      position,
+      interrupted ? "interrupted" : "completed",
+      peak,
+    );
   } finally {
     optimizer.dispose();
     model.dispose();
     await run.directory?.close();
   }
+}
+
+/** The learning rate of the step after `step` steps (warm-up, then cosine). */
+function learningRateAt(run: Run, step: number): number {
+  return learningRate(step, run.totalSteps, {
+    baseLr: run.config.baseLr,
+    batchSize: run.config.batchSize,
+    warmupSteps: run.warmupSteps,
+  });
+}
+
+/** Where a step ran: steps done after it, its epoch, batch and rate. */
+interface StepPlace {
+  step: number;
+  epoch: number;
+  batch: number;
+  lr: number;
+}
+
+/** The metrics of a step that started at `started` (`performance.now()`). */
+function stepMetricsOf(
+  run: Run,
+  at: StepPlace,
+  out: StepOutput,
+  started: number,
+): StepMetrics {
+  return {
+    ...at,
+    ...out,
+    imagesPerSecond: run.config.batchSize * 1000 /
+      (performance.now() - started),
+    totalSteps: run.stopAt,
+    numTensors: tf.memory().numTensors,
+  };
+}
+
+/** Raises `peak` to the tensor bytes and RSS in use now. */
+function trackPeak(peak: PretrainResult["peakMemory"]): void {
+  peak.tensorBytes = Math.max(peak.tensorBytes, tf.memory().numBytes);
+  peak.rssBytes = Math.max(peak.rssBytes, Deno.memoryUsage().rss);
+}
+
+/** Whether step `step` is logged: every `log-every`, the last, an epoch's end. */
+function logDue(run: Run, step: number, endOfEpoch: boolean): boolean {
+  return step % run.config.logEvery === 0 || step === run.stopAt ||
+    endOfEpoch;
+}
+
+/**
+ * Whether the run checkpoints after step `step`: an epoch's end, every
+ * `checkpoint-every` steps (when > 0), the last step.
+ */
+function checkpointDue(run: Run, step: number, endOfEpoch: boolean): boolean {
+  const every = run.config.checkpointEvery;
+  return endOfEpoch || (every > 0 && step % every === 0) ||
+    step === run.stopAt;
+}
+
+/** Moves `position` to the batch after the one `at` names. */
+function advance(position: Position, at: StepPlace, endOfEpoch: boolean): void {
+  position.epoch = endOfEpoch ? at.epoch + 1 : at.epoch;
+  position.batch = endOfEpoch ? 0 : at.batch + 1;
+}
+
+/**
+ * Ends a run: checkpoints it if nothing has been saved yet (a resumed run
+ * with nothing left to do), exports the backbone (rank 0) and says how it
+ * ended.
+ */
+async function finish(
+  run: Run,
+  position: Position,
+  status: PretrainResult["status"],
+  peak: PretrainResult["peakMemory"],
+): Promise<PretrainResult> {
+  if (position.checkpoint === "") await saveRun(run, position);
+  const backbone = `${run.dir}/backbone.safetensors`;
+  if (run.lead) await exportBackbone(run.model, backbone);
+  return {
+    status,
+    steps: position.step,
+    last: position.last,
+    checkpoint: position.checkpoint,
+    backbone,
+    peakMemory: peak,
+  };
 }
 
 /** What a run is made of, set up once. */

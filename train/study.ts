@@ -101,11 +101,34 @@ export interface RunStudyOptions {
  * (skipping saved cells), and writes the report.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { useBackend } from "@scaling-vicreg/backend";
- * import { runStudy, TINY_STUDY } from "@scaling-vicreg/train";
- * await useBackend("auto");
- * const result = await runStudy({ ...TINY_STUDY, out: "runs/tiny-study" });
+ * import { parseStudy, runStudy } from "@scaling-vicreg/train";
+ * await useBackend("cpu-fast");
+ * const out = await Deno.makeTempDir();
+ * try {
+ *   // One configuration, one step on 16 procedural images, one tiny probe.
+ *   const study = parseStudy({
+ *     title: "One-step study",
+ *     pretrain: { preset: "tiny", "num-images": 16, "image-size": 16, mlp: "16-16" },
+ *     budget: { epochs: 1, "max-steps": 1, "batch-size": 8, size: 16, seed: 0 },
+ *     configurations: ["global-only"],
+ *     downstream: [{
+ *       name: "shapes",
+ *       data: "procedural",
+ *       seed: 1,
+ *       "train-images": 20,
+ *       "test-images": 10,
+ *       "image-size": 16,
+ *     }],
+ *     probe: { trials: 1, "max-epochs": 1, "baseline-epochs": 1, tta: false },
+ *     out,
+ *   });
+ *   const result = await runStudy(study, { commit: null });
+ *   console.log(result.status, result.cells.length); // completed 1
+ * } finally {
+ *   await Deno.remove(out, { recursive: true });
+ * }
  * ```
  *
  * @param study The study (see {@linkcode parseStudy}).
