@@ -6,6 +6,7 @@ import {
   assertEquals,
   assertTrue,
   ignoreUnless,
+  loadableBackends,
 } from "@scaling-vicreg/backend/testing";
 import { resolveConfig } from "./config.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
@@ -18,6 +19,7 @@ await useBackend("cpu-fast");
 
 const missing = mpiMissing();
 const ignore = ignoreUnless(missing === undefined, "mpi", missing);
+const [[, webgpu]] = await loadableBackends(["webgpu"], "cpu-fast");
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 
 // A tiny run that exercises every per-image path: location-matched local
@@ -149,6 +151,47 @@ Deno.test({
       steps,
     );
     assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
+  },
+});
+
+Deno.test({
+  name:
+    "pretrain() on 2 MPI ranks on webgpu (gradients read back to the host) equals one webgpu process with micro-batches of 4: loss curve and every parameter after 3 steps",
+  ignore: ignore || ignoreUnless(webgpu, "webgpu"),
+  async fn() {
+    const one = await Deno.makeTempDir();
+    const two = await Deno.makeTempDir();
+    try {
+      // Both sides in subprocesses: this process stays on cpu-fast.
+      const steps = {
+        "max-steps": 3,
+        optimizer: "lars",
+        "base-lr": 0.3,
+        backend: "webgpu",
+      };
+      const single = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "pretrain",
+          ...argv(one, { ...steps, "micro-batch": 4 }),
+        ],
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+      assertEquals(single.code, 0, decode(single.stderr));
+      const ranks = await spawnRanks(two, steps).output();
+      const stderr = decode(ranks.stderr);
+      assertEquals(ranks.code, 0, stderr);
+      assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
+      assertSameRun(await runOf(two), await runOf(one));
+    } finally {
+      await Deno.remove(one, { recursive: true });
+      await Deno.remove(two, { recursive: true });
+    }
   },
 });
 

@@ -226,6 +226,9 @@ export class NonFiniteLossError extends DivergenceError {
 export function gradientNorm(grads: Iterable<tf.Tensor>): tf.Scalar {
   return tf.tidy(() => {
     const sums = [...grads].map((g) => tf.sum(tf.square(g)));
-    return tf.sqrt(sums.length > 0 ? tf.addN(sums) : tf.scalar(0));
+    // Not tf.addN: on WebGPU an AddN of more inputs than a shader may bind
+    // (8 storage buffers on some adapters) fails its command buffer, and
+    // with it the other work queued there; concat splits its inputs.
+    return tf.sqrt(sums.length > 0 ? tf.sum(tf.stack(sums)) : tf.scalar(0));
   }) as tf.Scalar;
 }

@@ -5,6 +5,9 @@ import {
   assertEquals,
   assertThrows,
   assertTrue,
+  ignoreUnless,
+  loadableBackends,
+  withBackend,
 } from "@scaling-vicreg/backend/testing";
 import {
   DivergenceGuard,
@@ -13,6 +16,7 @@ import {
 } from "./divergence.ts";
 
 await useBackend("cpu");
+const [[, webgpu]] = await loadableBackends(["webgpu"], "cpu");
 
 Deno.test("DivergenceGuard.observe() passes a noisy falling loss and flags a 100× jump over the recent median", () => {
   const guard = new DivergenceGuard({ window: 4, factor: 100 });
@@ -71,4 +75,25 @@ Deno.test("gradientNorm() is the L2 norm over every element of every tensor and 
   norm.dispose();
   assertEquals(tf.memory().numTensors, before);
   tf.dispose(grads);
+});
+
+Deno.test({
+  name:
+    "gradientNorm() of a model's many gradients on webgpu, where an AddN of 8 or more inputs writes nothing",
+  ignore: ignoreUnless(webgpu, "webgpu"),
+  fn: () =>
+    withBackend("webgpu", async () => {
+      // Tensor m = 1..40 holds m elements equal to m: Σ g² = Σ m³.
+      const grads = Array.from(
+        { length: 40 },
+        (_, n) => tf.fill([n + 1], n + 1),
+      );
+      let expected = 0;
+      for (let n = 1; n <= 40; n++) expected += n * n * n;
+      const norm = gradientNorm(grads);
+      assertClose(Array.from(await norm.data()), [Math.sqrt(expected)], {
+        rtol: 1e-6,
+      });
+      tf.dispose([norm, grads]);
+    }, "cpu"),
 });
