@@ -12,7 +12,7 @@
  *
  * Flags: `--backends a,b` (`auto`, a backend name, or `cpu-fast`), `--batch N`
  * (64), `--side N` (source side, 128), `--size N` (view side, 96),
- * `--iters N` (3), `--warmup N` (3), `--python PATH` (`/usr/bin/python3`),
+ * `--iters N` (3), `--warmup N` (3), `--python PATH` (`python3` on the PATH),
  * `--no-torch`.
  *
  * @module
@@ -147,7 +147,7 @@ export interface TorchvisionTiming extends AugmentTiming {
  */
 export async function timeTorchvisionAugment(
   options: AugmentBenchOptions = {},
-  python = "/usr/bin/python3",
+  python = "python3",
 ): Promise<TorchvisionTiming | { error: string }> {
   const o = { ...DEFAULT_AUGMENT_BENCH_OPTIONS, ...options };
   const script = new URL("./torch_augment.py", import.meta.url).pathname;
@@ -167,7 +167,7 @@ async function main(args: string[]): Promise<number> {
     iters: Number(flag(args, "iters", "3")),
     warmup: Number(flag(args, "warmup", "3")),
   };
-  const python = flag(args, "python", "/usr/bin/python3");
+  const python = flag(args, "python", "python3");
   const theirs = args.includes("--no-torch")
     ? { error: "skipped (--no-torch)" }
     : await timeTorchvisionAugment(options, python);

@@ -253,7 +253,7 @@ async function main(args: string[]): Promise<number> {
   const warmup = Number(flag(args, "warmup", "1"));
   const batch = Number(flag(args, "batch", "0"));
   const threads = Number(flag(args, "torch-threads", "0"));
-  const python = flag(args, "python", "/usr/bin/python3");
+  const python = flag(args, "python", "python3");
   const device = flag(args, "torch-device", "cpu");
   const torch = !args.includes("--no-torch");
   const stepFlag = flag(args, "step", "auto");

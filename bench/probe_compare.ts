@@ -87,7 +87,7 @@ async function main(args: string[]): Promise<number> {
       return 1;
     }
   }
-  const python = flag(args, "python", "/usr/bin/python3");
+  const python = flag(args, "python", "python3");
   const theirs: { seconds: number } | { error: string } =
     args.includes("--no-torch")
       ? { error: "skipped (--no-torch)" }
