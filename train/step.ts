@@ -54,7 +54,9 @@ export interface StepOptions {
   geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]];
   /**
    * With micro-batches, called after each slice of each pass (the embedding
-   * pass, then the back-propagating one): `done` of `total` slice passes.
+   * pass, then the back-propagating one): `done` of `total` slice passes,
+   * twice the slices (kept slices count as back-propagated when the loss's
+   * tape is).
    */
   onSlice?: (done: number, total: number) => void;
 }
@@ -146,7 +148,7 @@ export function stepGradients(
   const slices = sliceRanges(b, microBatch);
   const kept = mode === "joint" ? Math.min(keptSlices, slices.length) : 0;
   const rerun = slices.slice(0, slices.length - kept);
-  const tick = ticker(2 * slices.length - kept, options.onSlice);
+  const tick = ticker(2 * slices.length, options.onSlice);
   // (1) The slices to re-run, embedded without a tape.
   const early = embedSlices(model, views, rerun, tick);
   // (2) The kept slices embedded on a tape, the loss of the whole batch,
@@ -393,6 +395,8 @@ function lossOnTape(
     undefined,
     true,
   );
+  // The kept slices are back-propagated.
+  kept.forEach(() => tick());
   tf.dispose(inputs);
   const grads = new Map(params.map(([name], i) => [name, all[i]]));
   const d = all.slice(params.length);

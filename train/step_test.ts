@@ -447,10 +447,10 @@ Deno.test("stepGradients() in micro-batches reports each slice of both passes th
     return calls;
   };
   // Slices of 2 and 3 (a last slice of one joins the one before), embedded,
-  // then back-propagated; a kept slice is embedded once.
-  assertEquals(callsOf(0), [1, 2, 3, 4].map((d) => [d, 4]));
-  assertEquals(callsOf(1), [1, 2, 3].map((d) => [d, 3]));
-  assertEquals(callsOf(2), [1, 2].map((d) => [d, 2]));
+  // then back-propagated, however many are kept on the loss's tape.
+  for (const keptSlices of [0, 1, 2]) {
+    assertEquals(callsOf(keptSlices), [1, 2, 3, 4].map((d) => [d, 4]));
+  }
   tf.dispose(views);
   model.dispose();
 });
