@@ -122,9 +122,9 @@ export function memoryBudgetOf(backend: string): MemoryBudget {
     return {
       totalBytes: machine,
       tensorBytes: binding,
-      source: `WebGPU's ${
-        gib(binding)
-      } GiB storage-buffer limit and half the machine's memory`,
+      source: `half the machine's memory, with no tensor over WebGPU's ${
+        (binding / 2 ** 20).toFixed(0)
+      } MiB storage-buffer limit`,
     };
   }
   return {
