@@ -60,7 +60,7 @@ export const BUILTIN_CONFIGURATIONS: Readonly<
 
 /**
  * The `tiny` study: every configuration but `resnet34` on the `tiny` backbone,
- * each pretrained like `vicreg pretrain --preset tiny` (its network,
+ * each pretrained like `vicreg pretrain --preset tiny` (its network, λ,
  * optimizer and learning rate; 1024 procedural images, but 4 epochs of batch
  * 64 where the preset has 32) and probed on two further procedural sets
  * (other seeds and image sizes); about 14 minutes on a busy 2-core CPU with
