@@ -38,13 +38,14 @@ const MARKER = ".vicreg-demo";
 /** The `tiny` preset as the demo runs it: its budget is the demo's default. */
 const TINY: PretrainConfig = resolveConfig({ flags: { preset: "tiny" } });
 
-/** The preset's values, on two lines of `--help`. */
+/** The preset's values, on three lines of `--help`. */
 function describeTiny(c: PretrainConfig): string {
   const local = c.useLocalLoss
     ? `local loss ${c.localMlp} at α = ${c.localLossWeight}`
     : "no local loss";
   return `${c.size} px views of ${c.imageSize} px images, batch ${c.batchSize}, ` +
-    `${c.epochs} epochs of ${c.numImages} images,\nprojector ${c.mlp}, ${local}, ` +
+    `${c.epochs} epochs of ${c.numImages} images,\nprojector ${c.mlp}, ` +
+    `λ = ${c.simCoeff}, μ = ${c.stdCoeff}, ν = ${c.covCoeff}, ${local},\n` +
     `${c.optimizer} at base lr ${c.baseLr}`;
 }
 

@@ -10,7 +10,7 @@ import {
   assertRejects,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { ConfigError } from "./config.ts";
+import { ConfigError, type PretrainConfig } from "./config.ts";
 import { NonFiniteLossError, pretrain } from "./pretrain.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
@@ -24,10 +24,14 @@ await useBackend("cpu-fast");
 const smallConfig = tinyRunConfig;
 const readMetrics = readStepMetrics;
 
-/** VICReg loss of fixed views of fixed images, BatchNorm in training mode. */
+/**
+ * VICReg loss (the run's λ, μ, ν) of fixed views of fixed images, BatchNorm
+ * in training mode.
+ */
 async function fixedViewLoss(
   nets: VicregModel,
   seed: number,
+  coefficients: PretrainConfig,
 ): Promise<number> {
   const source = proceduralDataset({
     n: 32,
@@ -52,7 +56,8 @@ async function fixedViewLoss(
         training: true,
       },
     );
-    return vicregLoss(za, zb).loss;
+    const { simCoeff, stdCoeff, covCoeff } = coefficients;
+    return vicregLoss(za, zb, { simCoeff, stdCoeff, covCoeff }).loss;
   });
   const value = (await loss.data())[0];
   tf.dispose([loss, views.view1, views.view2]);
@@ -96,8 +101,8 @@ Deno.test("pretrain() lowers the VICReg loss of held-out views and keeps the emb
     );
     loadStateDict(module, mine);
   }
-  const before = await fixedViewLoss(initial, 5);
-  const after = await fixedViewLoss(trained, 5);
+  const before = await fixedViewLoss(initial, 5, config);
+  const after = await fixedViewLoss(trained, 5, config);
   initial.dispose();
   trained.dispose();
   assertTrue(

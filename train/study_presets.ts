@@ -60,9 +60,9 @@ export const BUILTIN_CONFIGURATIONS: Readonly<
 
 /**
  * The `tiny` study: every configuration but `resnet34` on the `tiny` backbone,
- * each pretrained like `vicreg pretrain --preset tiny` (its network,
+ * each pretrained like `vicreg pretrain --preset tiny` (its network, λ,
  * optimizer and learning rate; 1024 procedural images, but 4 epochs of batch
- * 64 where the preset now has 8) and probed on two further procedural sets
+ * 64 where the preset has 32) and probed on two further procedural sets
  * (other seeds and image sizes); about 14 minutes on a busy 2-core CPU with
  * the wasm backend, measured when the TTA row embedded only the test split's
  * ten crops (it now also embeds the train split's: 4,000 more crops a cell).
