@@ -74,17 +74,13 @@ export const meanSquaredError: (
 export const gramFrobeniusSq: (x: tf.Tensor2D) => tf.Scalar = custom(
   (x: tf.Tensor2D, save: tf.GradSaveFunc) => {
     const [n, d] = x.shape;
-    // x: [N, D] -> gram: [N, N] when N < D, else [D, D].
-    // A speed choice made by reading the global backend's name: the `cpu`
-    // backend transposes element by element, so there the transpose is
-    // folded into matMul's transposeA/B flags; every other backend (named
-    // otherwise, `cpu-fast` included) gets an explicit transpose and a plain
-    // matmul, which wasm runs far faster (see the module doc). Both forms are
-    // the same product, so only the speed depends on the backend.
-    const cpu = tf.getBackend() === "cpu";
+    // x: [N, D] -> gram: [N, N] when N < D, else [D, D]. An explicit
+    // transpose and a plain matmul, which wasm runs far faster than a matmul
+    // with transposeA/B (see the module doc); only the `cpu` reference
+    // backend, which transposes element by element, would prefer the flags.
     const gram = n < d
-      ? tf.matMul(x, cpu ? x : tf.transpose(x), false, cpu)
-      : tf.matMul(cpu ? x : tf.transpose(x), x, cpu, false);
+      ? tf.matMul(x, tf.transpose(x))
+      : tf.matMul(tf.transpose(x), x);
     save([x, gram]);
     return {
       // row sums first: a two-level sum keeps float32 accumulators (wasm)
