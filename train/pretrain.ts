@@ -437,7 +437,12 @@ async function setUp(
       model.syncBatchNorm = (sums) => comm.allReduceBlocking(sums);
     }
     const params = model.parameters();
-    const plan = await stepPlanOf(config, model, config.batchSize / comm.size);
+    const plan = await stepPlanOf(
+      config,
+      model,
+      config.batchSize / comm.size,
+      comm.size > 1,
+    );
     onEvent({
       level: "info",
       message: `Step: ${plan.reason}${
@@ -496,17 +501,20 @@ async function setUp(
  * @param config The configuration.
  * @param model The run's model (profiled on the backend for `auto`).
  * @param batch Images this process holds of each batch.
+ * @param distributed Whether `batch` is a rank's shard of a distributed step.
  * @returns The plan and why.
  */
 export async function stepPlanOf(
   config: PretrainConfig,
   model: VicregModel,
   batch: number = config.batchSize,
+  distributed: boolean = false,
 ): Promise<StepPlan> {
   const request = {
     step: config.step,
     microBatch: config.microBatch,
     keptSlices: config.keptSlices,
+    distributed,
     batch,
     local: config.useLocalLoss,
   };

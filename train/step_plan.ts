@@ -161,6 +161,12 @@ export interface StepRequest {
   microBatch: "auto" | number;
   /** The `kept-slices` key: `auto` or a count. @default {"auto"} */
   keptSlices?: "auto" | number;
+  /**
+   * Whether the batch is a rank's shard of a distributed step, which re-runs
+   * every slice of a micro-batched shard (see `distributedStepGradients`).
+   * @default {false}
+   */
+  distributed?: boolean;
   /** The batch size B. */
   batch: number;
   /** Whether the local loss is on. */
@@ -233,7 +239,7 @@ export function planStep(
     ? halvings(batch)
     : [Math.min(request.microBatch, batch)];
   const modes = request.step === "auto" ? MODES : [request.step];
-  const requestedKept = request.keptSlices ?? "auto";
+  const requestedKept = request.distributed ? 0 : request.keptSlices ?? "auto";
   // Slices kept on the loss's tape by a plan of mode and m.
   const keptOf = (mode: StepMode, m: number): number => {
     const slices = sliceRanges(batch, m).length;
@@ -255,7 +261,7 @@ export function planStep(
       mode,
       microBatch: m,
       keptSlices: kept,
-      reason: `as set${keptReason(mode, m, batch, kept, requestedKept)}`,
+      reason: `as set${keptReason(mode, m, batch, kept, request)}`,
     };
   }
   const fits = (mode: StepMode, m: number) =>
@@ -295,7 +301,7 @@ export function planStep(
     reason: `${chosen.mode}${set(request.step === "auto")}, ${slices}${
       set(request.microBatch === "auto")
     }${
-      keptReason(chosen.mode, chosen.m, batch, kept, requestedKept)
+      keptReason(chosen.mode, chosen.m, batch, kept, request)
     }: an estimated ${estimate} GiB fits ${
       gib(budget.totalBytes)
     } GiB of ${budget.source}${
@@ -310,12 +316,13 @@ function keptReason(
   m: number,
   batch: number,
   kept: number,
-  requested: "auto" | number,
+  request: StepRequest,
 ): string {
   const slices = sliceRanges(batch, m).length;
   if (slices === 1 || mode !== "joint") return "";
+  if (request.distributed) return ", every slice re-run (distributed)";
   return `, ${kept} of ${slices} slices kept on the loss's tape${
-    requested === "auto" ? "" : " (as set)"
+    (request.keptSlices ?? "auto") === "auto" ? "" : " (as set)"
   }`;
 }
 

@@ -134,6 +134,20 @@ Deno.test("planStep() keeps as many slices on the loss's tape as fit, at least o
   assertEquals(plan(8, 0).keptSlices, 0);
   assertEquals(plan(8, "auto", BUDGET, "mixed").keptSlices, 0);
   assertEquals(plan(64, "auto").keptSlices, 1);
+  // A rank's shard re-runs every slice.
+  const shard = planStep(
+    {
+      step: "joint",
+      microBatch: 8,
+      batch: 64,
+      local: false,
+      distributed: true,
+    },
+    PROFILE,
+    BUDGET,
+  );
+  assertEquals(shard.keptSlices, 0);
+  assertEquals(shard.reason, "as set, every slice re-run (distributed)");
 });
 
 Deno.test("planStep() keeps every tensor under WebGPU's binding limit", () => {
