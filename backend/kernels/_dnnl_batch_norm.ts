@@ -29,6 +29,13 @@ import {
 } from "./_dnnl_abi.ts";
 import { PrimitiveCache } from "./_dnnl_cache.ts";
 import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
+import type { OpenMp } from "./_openmp.ts";
+
+/**
+ * Elements of a batch normalisation's input per OpenMP thread (16 MiB of
+ * float32): smaller inputs run on fewer threads, down to one.
+ */
+export const BN_ELEMENTS_PER_THREAD: number = 2 ** 22;
 
 /**
  * What a batch normalisation's forward pass reads (`x`, `gamma`, `beta`,
@@ -97,18 +104,36 @@ export interface BatchNormPrimitive {
   backward(arrays: BatchNormBackwardArrays): void;
 }
 
-/** The batch-normalisation primitives of one oneDNN engine, by shape. */
+/**
+ * The batch-normalisation primitives of one oneDNN engine, by shape.
+ *
+ * A batch normalisation is a few passes over memory with a barrier between
+ * them: on many threads, small ones wait on the barriers (tens of times
+ * slower than on one thread when the cores are shared). With the OpenMP
+ * runtime at hand, each primitive is built and run on one thread per
+ * {@linkcode BN_ELEMENTS_PER_THREAD} elements of its input (a primitive
+ * takes its thread count when it is built).
+ */
 export class DnnlBatchNorms {
   #ctx: DnnlContext;
+  #openMp: OpenMp | undefined;
   #cache = new PrimitiveCache<BatchNormPrimitive>();
 
   /**
    * Starts with an empty cache.
    *
    * @param ctx The engine to build on.
+   * @param openMp The OpenMP runtime oneDNN runs on, to set thread counts.
    */
-  constructor(ctx: DnnlContext) {
+  constructor(ctx: DnnlContext, openMp?: OpenMp) {
     this.#ctx = ctx;
+    this.#openMp = openMp;
+  }
+
+  /** Runs `f` on the threads an input of `elements` gets. */
+  #threads<T>(elements: number, f: () => T): T {
+    const threads = Math.floor(elements / BN_ELEMENTS_PER_THREAD);
+    return this.#openMp?.withThreads(Math.max(1, threads), f) ?? f();
   }
 
   /**
@@ -128,7 +153,11 @@ export class DnnlBatchNorms {
   ): BatchNormPrimitive | null {
     return this.#cache.get(
       `${rows},${channels},${eps},${relu}`,
-      () => this.#build(rows, channels, eps, relu),
+      () =>
+        this.#threads(
+          rows * channels,
+          () => this.#build(rows, channels, eps, relu),
+        ),
     );
   }
 
@@ -216,19 +245,20 @@ export class DnnlBatchNorms {
     };
     return {
       workspaceFloats,
-      forward(a) {
+      forward: (a) => {
         const args = common(a, a.workspace);
         ctx.setData(dst, a.y);
         ctx.setData(scale, a.gamma);
         ctx.setData(shift, a.beta);
-        ctx.execute(forward, [
-          ...args,
-          [ARG_DST, dst],
-          [ARG_SCALE, scale],
-          [ARG_SHIFT, shift],
-        ]);
+        this.#threads(rows * channels, () =>
+          ctx.execute(forward, [
+            ...args,
+            [ARG_DST, dst],
+            [ARG_SCALE, scale],
+            [ARG_SHIFT, shift],
+          ]));
       },
-      backward(a) {
+      backward: (a) => {
         const args = common(a, a.workspace);
         ctx.setData(diffDst, a.dy);
         ctx.setData(scale, a.gamma);
@@ -237,15 +267,16 @@ export class DnnlBatchNorms {
         ctx.setData(diffSrc, a.dx);
         ctx.setData(diffScale, a.dGamma);
         ctx.setData(diffShift, a.dBeta);
-        ctx.execute(backward, [
-          ...args,
-          [ARG_DIFF_DST, diffDst],
-          [ARG_SCALE, scale],
-          [ARG_SHIFT, shift],
-          [ARG_DIFF_SRC, diffSrc],
-          [ARG_DIFF_SCALE, diffScale],
-          [ARG_DIFF_SHIFT, diffShift],
-        ]);
+        this.#threads(rows * channels, () =>
+          ctx.execute(backward, [
+            ...args,
+            [ARG_DIFF_DST, diffDst],
+            [ARG_SCALE, scale],
+            [ARG_SHIFT, shift],
+            [ARG_DIFF_SRC, diffSrc],
+            [ARG_DIFF_SCALE, diffScale],
+            [ARG_DIFF_SHIFT, diffShift],
+          ]));
       },
     };
   }

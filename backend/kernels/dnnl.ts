@@ -36,6 +36,7 @@ export type {
   BatchNormBackwardArrays,
   BatchNormForwardArrays,
 } from "./_dnnl_batch_norm.ts";
+export { BN_ELEMENTS_PER_THREAD } from "./_dnnl_batch_norm.ts";
 
 /** A loaded oneDNN with its CPU engine and stream. */
 export interface Dnnl {
@@ -222,12 +223,6 @@ export function loadDnnl(library?: string): Dnnl {
   return dnnl;
 }
 
-/**
- * Elements of a batch normalisation's input per OpenMP thread (16 MiB of
- * float32): smaller inputs run on fewer threads, down to one.
- */
-export const BN_ELEMENTS_PER_THREAD: number = 2 ** 22;
-
 function versionOf(s: DnnlSymbols): string {
   const pointer = s.dnnl_version();
   if (pointer === null) return "unknown";
@@ -238,18 +233,7 @@ function versionOf(s: DnnlSymbols): string {
 function open(path: string, version: string, s: DnnlSymbols): Dnnl {
   const ctx = new DnnlContext(s);
   const convolutions = new DnnlConvolutions(ctx);
-  const batchNorms = new DnnlBatchNorms(ctx);
-  // A batch normalisation is a few passes over memory with a barrier
-  // between them: on many threads, small ones wait on the barriers (tens of
-  // times slower than on one thread when the cores are shared). Its
-  // primitives are built and run with a thread per BN_ELEMENTS_PER_THREAD
-  // elements (the primitive takes its thread count when it is built).
-  const openMp = openOpenMp();
-  const batchNormThreads = <T>(elements: number, f: () => T): T =>
-    openMp === undefined ? f() : openMp.withThreads(
-      Math.max(1, Math.floor(elements / BN_ELEMENTS_PER_THREAD)),
-      f,
-    );
+  const batchNorms = new DnnlBatchNorms(ctx, openOpenMp());
   const runner = (direction: ConvDirection) =>
   (
     g: Geometry,
@@ -269,23 +253,20 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
     conv2d: runner("forward"),
     conv2dBackpropInput: runner("input"),
     conv2dBackpropFilter: runner("filter"),
-    batchNormForward: (rows, channels, eps, relu, arrays) =>
-      batchNormThreads(rows * channels, () => {
-        const prepared = batchNorms.get(rows, channels, eps, relu);
-        prepared?.forward(arrays);
-        return prepared !== null;
-      }),
+    batchNormForward(rows, channels, eps, relu, arrays) {
+      const prepared = batchNorms.get(rows, channels, eps, relu);
+      if (prepared === null) return false;
+      prepared.forward(arrays);
+      return true;
+    },
     batchNormWorkspaceFloats: (rows, channels, eps, relu) =>
-      batchNormThreads(
-        rows * channels,
-        () => batchNorms.get(rows, channels, eps, relu)?.workspaceFloats,
-      ),
-    batchNormBackward: (rows, channels, eps, relu, arrays) =>
-      batchNormThreads(rows * channels, () => {
-        const prepared = batchNorms.get(rows, channels, eps, relu);
-        prepared?.backward(arrays);
-        return prepared !== null;
-      }),
+      batchNorms.get(rows, channels, eps, relu)?.workspaceFloats,
+    batchNormBackward(rows, channels, eps, relu, arrays) {
+      const prepared = batchNorms.get(rows, channels, eps, relu);
+      if (prepared === null) return false;
+      prepared.backward(arrays);
+      return true;
+    },
     conv2dFused(g, x, w, bias, relu, y) {
       if (bias !== undefined && bias.length !== g.co) return false;
       const prepared = convolutions.fused(g, bias !== undefined, relu);
