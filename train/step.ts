@@ -321,8 +321,23 @@ function embedSlices(
   tick: () => void,
 ): [Projections, Projections] | undefined {
   if (slices.length === 0) return undefined;
-  // Per slice, view 1 then view 2: the running statistics move in that order.
-  const parts = slices.map((range) => {
+  const parts = embedEach(model, views, slices, tick);
+  const whole = [0, 1].map((v) => concatProjections(parts.map((p) => p[v])));
+  tf.dispose(parts as unknown as tf.TensorContainer);
+  return whole as [Projections, Projections];
+}
+
+/**
+ * Both views of each slice embedded: `[slice][view]`. Per slice, view 1
+ * then view 2: the running statistics move in that order.
+ */
+function embedEach(
+  model: VicregModel,
+  views: [tf.Tensor4D, tf.Tensor4D],
+  slices: [number, number][],
+  tick: () => void,
+): Projections[][] {
+  return slices.map((range) => {
     const part = views.map((view) =>
       tf.tidy(() =>
         model.embed(cut(view, range)) as unknown as tf.TensorContainer
@@ -331,9 +346,6 @@ function embedSlices(
     tick();
     return part;
   });
-  const whole = [0, 1].map((v) => concatProjections(parts.map((p) => p[v])));
-  tf.dispose(parts as unknown as tf.TensorContainer);
-  return whole as [Projections, Projections];
 }
 
 /** d(loss)/d(projections) of both views: `[dz1, dl1, dz2, dl2]`. */
@@ -374,11 +386,7 @@ function lossOnTape(
   const { value, grads: all } = tf.engine().gradients(
     () =>
       leanTape(() => {
-        const parts = kept.map((range) => {
-          const part = views!.map((view) => model.embed(cut(view, range)));
-          tick();
-          return part;
-        });
+        const parts = embedEach(model, views!, kept, tick);
         // [b, D] of early rows, then each kept slice's rows -> [B, D]
         const [w1, w2] = [0, 1].map((v) =>
           concatProjections([
