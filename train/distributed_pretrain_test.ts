@@ -112,20 +112,44 @@ async function runOf(dir: string) {
   return { metrics: await readMetrics(dir), params: await parameters(dir) };
 }
 
+/** `pretrain()` in this process, on `dir` with `extra` flags. */
+async function inProcess(
+  dir: string,
+  extra: Record<string, unknown>,
+): Promise<void> {
+  await pretrain(
+    resolveConfig({ flags: { ...FLAGS, ...extra, "exp-dir": dir } }),
+  );
+}
+
+/** `vicreg pretrain` in a subprocess, on `dir` with `extra` flags. */
+async function inSubprocess(
+  dir: string,
+  extra: Record<string, unknown>,
+): Promise<void> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "pretrain", ...argv(dir, extra)],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
 /**
- * Runs one process with `single`'s flags and 2 ranks with `ranks`' flags on
- * the same data, asserts they train the same; returns the ranks' stderr.
+ * Runs one process with `single`'s flags (by `runOne`) and 2 ranks with
+ * `ranks`' flags on the same data, asserts they train the same; returns the
+ * ranks' stderr.
  */
 async function compareWithOneProcess(
   single: Record<string, unknown>,
   ranks: Record<string, unknown>,
+  runOne: typeof inProcess = inProcess,
 ): Promise<string> {
   const one = await Deno.makeTempDir();
   const two = await Deno.makeTempDir();
   try {
-    await pretrain(
-      resolveConfig({ flags: { ...FLAGS, ...single, "exp-dir": one } }),
-    );
+    await runOne(one, single);
     const out = await spawnRanks(two, ranks).output();
     const stderr = new TextDecoder().decode(out.stderr);
     assertEquals(out.code, 0, stderr);
@@ -159,39 +183,19 @@ Deno.test({
     "pretrain() on 2 MPI ranks on webgpu (gradients read back to the host) equals one webgpu process with micro-batches of 4: loss curve and every parameter after 3 steps",
   ignore: ignore || ignoreUnless(webgpu, "webgpu"),
   async fn() {
-    const one = await Deno.makeTempDir();
-    const two = await Deno.makeTempDir();
-    try {
-      // Both sides in subprocesses: this process stays on cpu-fast.
-      const steps = {
-        "max-steps": 3,
-        optimizer: "lars",
-        "base-lr": 0.3,
-        backend: "webgpu",
-      };
-      const single = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "-A",
-          MAIN,
-          "pretrain",
-          ...argv(one, { ...steps, "micro-batch": 4 }),
-        ],
-        env: { NO_COLOR: "1" },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const decode = (b: Uint8Array) => new TextDecoder().decode(b);
-      assertEquals(single.code, 0, decode(single.stderr));
-      const ranks = await spawnRanks(two, steps).output();
-      const stderr = decode(ranks.stderr);
-      assertEquals(ranks.code, 0, stderr);
-      assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
-      assertSameRun(await runOf(two), await runOf(one));
-    } finally {
-      await Deno.remove(one, { recursive: true });
-      await Deno.remove(two, { recursive: true });
-    }
+    const steps = {
+      "max-steps": 3,
+      optimizer: "lars",
+      "base-lr": 0.3,
+      backend: "webgpu",
+    };
+    // The one process in a subprocess: this one stays on cpu-fast.
+    const stderr = await compareWithOneProcess(
+      { ...steps, "micro-batch": 4 },
+      steps,
+      inSubprocess,
+    );
+    assertTrue(stderr.includes("2 ranks (mpi), 4 images each"), stderr);
   },
 });
 
