@@ -239,30 +239,34 @@ export function planStep(
     ? halvings(batch)
     : [Math.min(request.microBatch, batch)];
   const modes = request.step === "auto" ? MODES : [request.step];
-  const requestedKept = request.distributed ? 0 : request.keptSlices ?? "auto";
-  // Slices kept on the loss's tape by a plan of mode and m.
-  const keptOf = (mode: StepMode, m: number): number => {
+  // Slices kept on the loss's tape by a plan of mode and m, and the words
+  // of the reason that say so (none but for a micro-batched joint step).
+  const keptOf = (
+    mode: StepMode,
+    m: number,
+  ): { kept: number; note: string } => {
     const slices = sliceRanges(batch, m).length;
-    if (slices === 1) return 1;
-    if (mode !== "joint") return 0;
-    if (requestedKept !== "auto") return Math.min(requestedKept, slices);
-    let k = 1;
+    if (slices === 1) return { kept: 1, note: "" };
+    if (mode !== "joint") return { kept: 0, note: "" };
+    if (request.distributed) {
+      return { kept: 0, note: ", every slice re-run (distributed)" };
+    }
+    const requested = request.keptSlices ?? "auto";
+    let k = requested === "auto" ? 1 : Math.min(requested, slices);
     while (
-      k < slices &&
+      requested === "auto" && k < slices &&
       estimateStepBytes(profile, mode, m, batch, local, k + 1) <=
         budget.totalBytes
     ) k++;
-    return k;
+    const note = `, ${k} of ${slices} slices kept on the loss's tape${
+      requested === "auto" ? "" : " (as set)"
+    }`;
+    return { kept: k, note };
   };
   if (request.step !== "auto" && request.microBatch !== "auto") {
     const [mode, m] = [request.step, sizes[0]];
-    const kept = keptOf(mode, m);
-    return {
-      mode,
-      microBatch: m,
-      keptSlices: kept,
-      reason: `as set${keptReason(mode, m, batch, kept, request)}`,
-    };
+    const { kept, note } = keptOf(mode, m);
+    return { mode, microBatch: m, keptSlices: kept, reason: `as set${note}` };
   }
   const fits = (mode: StepMode, m: number) =>
     estimateStepBytes(profile, mode, m, batch, local) <= budget.totalBytes &&
@@ -286,7 +290,7 @@ export function planStep(
       } GiB (${budget.source}): lower --batch-size or --size, or choose a smaller --arch`,
     );
   }
-  const kept = keptOf(chosen.mode, chosen.m);
+  const { kept, note } = keptOf(chosen.mode, chosen.m);
   const estimate = gib(
     estimateStepBytes(profile, chosen.mode, chosen.m, batch, local, kept),
   );
@@ -300,30 +304,12 @@ export function planStep(
     keptSlices: kept,
     reason: `${chosen.mode}${set(request.step === "auto")}, ${slices}${
       set(request.microBatch === "auto")
-    }${
-      keptReason(chosen.mode, chosen.m, batch, kept, request)
-    }: an estimated ${estimate} GiB fits ${
+    }${note}: an estimated ${estimate} GiB fits ${
       gib(budget.totalBytes)
     } GiB of ${budget.source}${
       chosen === candidates[0] ? "" : "; nothing faster fits"
     }`,
   };
-}
-
-/** ", K of N slices kept on the loss's tape" for a micro-batched joint plan. */
-function keptReason(
-  mode: StepMode,
-  m: number,
-  batch: number,
-  kept: number,
-  request: StepRequest,
-): string {
-  const slices = sliceRanges(batch, m).length;
-  if (slices === 1 || mode !== "joint") return "";
-  if (request.distributed) return ", every slice re-run (distributed)";
-  return `, ${kept} of ${slices} slices kept on the loss's tape${
-    (request.keptSlices ?? "auto") === "auto" ? "" : " (as set)"
-  }`;
 }
 
 /** b, ⌈b/2⌉, ⌈b/4⌉, … 2 (training-mode BatchNorm needs two images). */
