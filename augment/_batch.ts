@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { activeBackendOnHost } from "@scaling-vicreg/backend";
 import { pilBicubicMatrix } from "./_pil_resample.ts";
 
 let hostOverride: boolean | null = null;
@@ -29,8 +30,7 @@ export function setHostPathForTesting(value: boolean | null): void {
  */
 export function hostBackend(): boolean {
   if (hostOverride !== null) return hostOverride;
-  const name = tf.getBackend();
-  return name !== "webgpu" && name !== "webgl";
+  return activeBackendOnHost();
 }
 
 /**

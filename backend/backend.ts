@@ -432,11 +432,31 @@ export async function probeBackends(): Promise<BackendProbe[]> {
  * console.log(readsSynchronously("blas"), readsSynchronously("webgpu")); // true false
  * ```
  *
- * @param name A TF.js backend name.
+ * @param name A TF.js backend name; the active backend by default.
  * @returns Whether synchronous reads work there.
  */
-export function readsSynchronously(name: string): boolean {
+export function readsSynchronously(name: string = tf.getBackend()): boolean {
   return name !== "webgpu";
+}
+
+/**
+ * Whether the active backend's tensors live in host memory (every backend
+ * but `webgpu` and `webgl`): there one read of a batch and host-side slicing
+ * beats many small device ops; a GPU backend prefers few large dispatches and
+ * no reads back.
+ *
+ * @example
+ * ```ts
+ * import { activeBackendOnHost, useBackend } from "@scaling-vicreg/backend";
+ * await useBackend("cpu");
+ * console.log(activeBackendOnHost()); // true
+ * ```
+ *
+ * @returns Whether the active backend computes on the host.
+ */
+export function activeBackendOnHost(): boolean {
+  const name = tf.getBackend();
+  return name !== "webgpu" && name !== "webgl";
 }
 
 /**

@@ -10,6 +10,7 @@
  * @module
  */
 export * from "./backend.ts";
+export * from "./memory_budget.ts";
 export * from "./random.ts";
 export * from "./image.ts";
 export * from "./fs.ts";

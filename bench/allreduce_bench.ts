@@ -10,8 +10,8 @@
 import {
   detectMpiLaunch,
   mpiexecCommand,
-} from "@scaling-vicreg/train/distributed";
-import { mpiCommunicator } from "@scaling-vicreg/train/mpi";
+} from "@scaling-vicreg/distributed/launch";
+import { mpiCommunicator } from "@scaling-vicreg/distributed/mpi";
 import { flag, machine, round } from "./_util.ts";
 
 const args = Deno.args;

@@ -24,10 +24,14 @@
  */
 import { flag, machine, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { type BackendName, Rng, useBackend } from "@scaling-vicreg/backend";
+import {
+  type BackendName,
+  memoryBudgetOf,
+  Rng,
+  useBackend,
+} from "@scaling-vicreg/backend";
 import {
   measureStepMemory,
-  memoryBudgetOf,
   planStep,
   type StepMode,
 } from "@scaling-vicreg/train";
@@ -162,7 +166,7 @@ export async function timeTfjsStep(
       spec.imageSize,
       runner.model.parameters().values(),
     ),
-    memoryBudgetOf(tf.getBackend()),
+    memoryBudgetOf(),
   );
   const rng = new Rng(1);
   const view = (): tf.Tensor4D => {

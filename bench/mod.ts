@@ -1,6 +1,8 @@
 /**
- * Benchmarks: the VICReg training step (`models`' ResNet and projector,
- * `losses`' `vicregLoss`, plain SGD) and its timing here and in PyTorch
+ * Benchmarks: the VICReg training step as `pretrain()` runs it (`train`'s
+ * `VicregModel` and `stepGradients`), followed by a plain SGD update
+ * (`optim`'s `createOptimizer("sgd")` without momentum or decay, as
+ * `torch_step.py`'s `torch.optim.SGD`), timed here and in PyTorch
  * (`deno task bench:compare`), plus `deno bench` suites (`*_bench.ts`).
  *
  * ```ts
@@ -36,10 +38,12 @@ export type {
   ViewGeometry,
 } from "@scaling-vicreg/losses";
 export type {
-  EmbedOptions,
   Optimizer,
   OptimizerKind,
   OptimizerState,
+} from "@scaling-vicreg/optim";
+export type {
+  EmbedOptions,
   Projections,
   StepMode,
   StepOptions,

@@ -2,7 +2,7 @@
  * The VICReg training step that `bench:compare` times: `train`'s
  * {@linkcode VicregModel} for a case (this project's `models` ResNet and
  * projector, VICReg (25, 25, 1), the local loss on index-paired cells), its
- * `stepGradients` (the step `pretrain()` runs) and `train`'s SGD. Its
+ * `stepGradients` (the step `pretrain()` runs) and `optim`'s plain SGD. Its
  * PyTorch twin is `bench/torch_step.py`: the same torchvision-structured
  * backbone, VICReg projector, loss and update.
  *
@@ -15,9 +15,8 @@ import {
   createResNet,
   type ResNetArch,
 } from "@scaling-vicreg/models";
+import { createOptimizer, type Optimizer } from "@scaling-vicreg/optim";
 import {
-  createOptimizer,
-  type Optimizer,
   stepGradients,
   type StepOptions,
   VicregModel,
@@ -131,12 +130,12 @@ export function makeStepModel(spec: StepCase, rng: Rng): VicregModel {
 export interface StepRunner {
   /** The model. */
   model: VicregModel;
-  /** Plain SGD over the model's parameters (`train`'s `sgd`, no momentum or weight decay). */
+  /** Plain SGD over the model's parameters (`optim`'s `sgd`, no momentum or weight decay). */
   optimizer: Optimizer;
 }
 
 /**
- * The model of a case with `train`'s plain SGD over its parameters.
+ * The model of a case with `optim`'s plain SGD over its parameters.
  *
  * @param spec The case.
  * @param rng Seeded generator for the initial weights.

@@ -23,10 +23,9 @@ import {
   type Communicator,
   createCommunicator,
   detectMpiLaunch,
-  distributedStepGradients,
   mpiexecCommand,
-  stepGradients,
-} from "@scaling-vicreg/train";
+} from "@scaling-vicreg/distributed";
+import { distributedStepGradients, stepGradients } from "@scaling-vicreg/train";
 import { flag, machine, round } from "./_util.ts";
 import { makeStepRunner, STEP_CASES } from "./resnet_step.ts";
 

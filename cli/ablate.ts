@@ -18,7 +18,7 @@ import {
   STUDY_PRESETS,
   STUDY_PROTOCOLS,
   studyTable,
-} from "@scaling-vicreg/train";
+} from "@scaling-vicreg/experiments";
 import { type Command, UsageError } from "./args.ts";
 import { probeBackendFor } from "./_backend.ts";
 

@@ -21,10 +21,10 @@ import {
   type ProbeReport,
   writeReport,
 } from "@scaling-vicreg/probe";
+import { probeBackbone } from "@scaling-vicreg/experiments";
 import {
   loadRunBackbone,
   type PretrainConfig,
-  probeBackbone,
   readMetrics,
   resolveConfig,
 } from "@scaling-vicreg/train";

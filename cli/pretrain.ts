@@ -10,14 +10,16 @@ import { type SkippedFile, skippedReport } from "@scaling-vicreg/data";
 import {
   type Communicator,
   createCommunicator,
-  DEFAULT_PRETRAIN_CONFIG,
   detectMpiLaunch,
+  runRanks,
+} from "@scaling-vicreg/distributed";
+import {
+  DEFAULT_PRETRAIN_CONFIG,
   pretrain,
   PRETRAIN_SCHEMA,
   type PretrainConfig,
   readConfigFile,
   resolveConfig,
-  runRanks,
   savedRunConfig,
 } from "@scaling-vicreg/train";
 import { openTrainingData } from "./_data.ts";

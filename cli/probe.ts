@@ -31,7 +31,8 @@ import {
   type TtaSplits,
   writeReport,
 } from "@scaling-vicreg/probe";
-import { loadRunBackbone, probeBackbone } from "@scaling-vicreg/train";
+import { probeBackbone } from "@scaling-vicreg/experiments";
+import { loadRunBackbone } from "@scaling-vicreg/train";
 import { openLabelledSplits } from "./_data.ts";
 import type { ImageSource } from "@scaling-vicreg/data";
 import { type Command, UsageError } from "./args.ts";

@@ -1,8 +1,8 @@
 /**
  * One AdamW update of one parameter, as PyTorch's `torch.optim.AdamW`
  * (decoupled weight decay, bias-corrected moments, no AMSGrad): a pure
- * function of tensors, so `train`'s optimizer over named variables and
- * `probe`'s linear classifier run the same arithmetic.
+ * function of tensors, which `createOptimizer` (the pretraining loop's and
+ * the linear probe's optimizer) applies.
  *
  * @module
  */

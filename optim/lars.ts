@@ -1,7 +1,7 @@
 /**
  * One LARS update of one parameter, as facebookresearch/vicreg's `LARS`
  * (You et al. 2017): SGD with momentum whose step is rescaled per parameter
- * by a trust ratio. A pure function of tensors; `train`'s optimizer applies it
+ * by a trust ratio. A pure function of tensors; `createOptimizer` (`optimizer.ts`) applies it
  * to the parameters that are not excluded (biases and norms get
  * {@linkcode sgdUpdate} without decay, as VICReg's `exclude_bias_and_norm`).
  *

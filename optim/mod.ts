@@ -1,10 +1,11 @@
 /**
- * Optimizer update rules with PyTorch semantics, one parameter at a time and
- * free of state: {@linkcode sgdUpdate} (`torch.optim.SGD`),
- * {@linkcode adamwUpdate} (`torch.optim.AdamW`) and {@linkcode larsUpdate}
- * (facebookresearch/vicreg's `LARS`). `train`'s optimizer over named variables
- * and `probe`'s linear classifier both run these, so there is one copy of each
- * rule.
+ * Optimizers with PyTorch semantics: the update rules, one parameter at a time
+ * and free of state ({@linkcode sgdUpdate} `torch.optim.SGD`,
+ * {@linkcode adamwUpdate} `torch.optim.AdamW`, {@linkcode larsUpdate}
+ * facebookresearch/vicreg's `LARS`), and {@linkcode createOptimizer}, which
+ * keeps named variables' optimizer state for checkpoints. The pretraining loop
+ * and the linear probe both run `createOptimizer`, so there is one copy of
+ * each rule.
  *
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
@@ -23,3 +24,4 @@
 export * from "./sgd.ts";
 export * from "./adamw.ts";
 export * from "./lars.ts";
+export * from "./optimizer.ts";

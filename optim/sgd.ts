@@ -1,8 +1,8 @@
 /**
  * One SGD-with-momentum update of one parameter, as PyTorch's `torch.optim.SGD`
- * (no dampening, no Nesterov): a pure function of tensors, so `train`'s
- * optimizer over named variables and `probe`'s linear classifier run the same
- * arithmetic.
+ * (no dampening, no Nesterov): a pure function of tensors, so `createOptimizer`
+ * (the pretraining loop's and the linear probe's optimizer) runs one copy of
+ * the arithmetic.
  *
  * @module
  */

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "@scaling-vicreg/backend";
-import { adamwUpdate, sgdUpdate } from "@scaling-vicreg/optim";
+import { createOptimizer } from "@scaling-vicreg/optim/optimizer";
 
 /** The optimizers a probe can be trained with (PyTorch semantics). */
 export type ProbeOptimizer = "sgd" | "adamw";
@@ -425,19 +425,26 @@ export function trainLinearClassifier(
   const rowsHost = x.dataSync() as Float32Array;
   if (x !== features) x.dispose();
 
-  let w: tf.Tensor2D = tf.zeros([dim, classes]);
-  let b: tf.Tensor1D = tf.zeros([classes]);
-  // Optimizer state: SGD momentum buffers (m*) or Adam moments (m*, v*).
-  let mw: tf.Tensor2D = tf.zeros([dim, classes]);
-  let mb: tf.Tensor1D = tf.zeros([classes]);
-  let vw: tf.Tensor2D | null = o.optimizer === "adamw"
-    ? tf.zeros([dim, classes])
-    : null;
-  let vb: tf.Tensor1D | null = o.optimizer === "adamw"
-    ? tf.zeros([classes])
-    : null;
+  // (tidy frees the zeros the variables are made from; it keeps variables.)
+  const w: tf.Variable<tf.Rank.R2> = tf.tidy(() =>
+    tf.variable(tf.zeros([dim, classes]))
+  );
+  const b: tf.Variable<tf.Rank.R1> = tf.tidy(() =>
+    tf.variable(tf.zeros([classes]))
+  );
+  // The probe decays the bias too (no rank-1 exclusion, unlike pretraining).
+  const optimizer = createOptimizer(
+    o.optimizer,
+    new Map<string, tf.Variable>([["w", w], ["b", b]]),
+    {
+      momentum: o.optimizer === "adamw" ? o.beta1 : o.momentum,
+      beta2: o.beta2,
+      epsilon: o.epsilon,
+      weightDecay: o.weightDecay,
+      exclude: () => false,
+    },
+  );
 
-  let step = 0;
   try {
     for (let epoch = 0; epoch < o.epochs; epoch++) {
       const lr = scheduledLr(epoch, o);
@@ -447,7 +454,6 @@ export function trainLinearClassifier(
         const idx = Int32Array.from(
           order.slice(start, Math.min(n, start + o.batchSize)),
         );
-        step++;
         const batchSize = idx.length;
         const batchRows = new Float32Array(batchSize * dim);
         const batchOnehot = new Float32Array(batchSize * classes);
@@ -455,7 +461,7 @@ export function trainLinearClassifier(
           batchRows.set(rowsHost.subarray(row * dim, (row + 1) * dim), i * dim);
           batchOnehot[i * classes + labels[row]] = 1;
         });
-        const out = tf.tidy((): tf.Tensor[] => {
+        const [gw, gb, loss] = tf.tidy((): tf.Tensor[] => {
           const xb = tf.tensor2d(batchRows, [batchSize, dim]); // [B, D]
           const onehot = tf.tensor2d(batchOnehot, [batchSize, classes]); // [B, C]
           const logits = tf.add(tf.matMul(xb, w), b); // [B, C]
@@ -466,66 +472,12 @@ export function trainLinearClassifier(
           const gw = tf.matMul(tf.transpose(xb), dLogits);
           const gb = tf.sum(dLogits, 0); // [C]
           // Summed (not mean) cross-entropy, for the epoch's mean loss.
-          const loss = o.onEpoch
-            ? [tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits))))]
-            : [];
-          if (o.optimizer === "sgd") {
-            const sgd = { momentum: o.momentum, weightDecay: o.weightDecay };
-            const nw = sgdUpdate(
-              { param: w, grad: gw, momentumBuffer: mw },
-              lr,
-              sgd,
-            );
-            const nb = sgdUpdate(
-              { param: b, grad: gb, momentumBuffer: mb },
-              lr,
-              sgd,
-            );
-            return [
-              nw.param,
-              nb.param,
-              nw.momentumBuffer,
-              nb.momentumBuffer,
-              ...loss,
-            ];
-          }
-          const adamw = {
-            beta1: o.beta1,
-            beta2: o.beta2,
-            epsilon: o.epsilon,
-            weightDecay: o.weightDecay,
-          };
-          const nw = adamwUpdate(
-            { param: w, grad: gw, expAvg: mw, expAvgSq: vw!, step },
-            lr,
-            adamw,
-          );
-          const nb = adamwUpdate(
-            { param: b, grad: gb, expAvg: mb, expAvgSq: vb!, step },
-            lr,
-            adamw,
-          );
-          return [
-            nw.param,
-            nb.param,
-            nw.expAvg,
-            nb.expAvg,
-            nw.expAvgSq,
-            nb.expAvgSq,
-            ...loss,
-          ];
+          return o.onEpoch
+            ? [gw, gb, tf.neg(tf.sum(tf.mul(onehot, tf.logSoftmax(logits))))]
+            : [gw, gb];
         });
-        tf.dispose([w, b, mw, mb]);
-        if (vw) tf.dispose([vw, vb!]);
-        w = out[0] as tf.Tensor2D;
-        b = out[1] as tf.Tensor1D;
-        mw = out[2] as tf.Tensor2D;
-        mb = out[3] as tf.Tensor1D;
-        if (o.optimizer === "adamw") {
-          vw = out[4] as tf.Tensor2D;
-          vb = out[5] as tf.Tensor1D;
-        }
-        const loss = out[o.optimizer === "adamw" ? 6 : 4];
+        optimizer.step({ w: gw, b: gb }, lr);
+        tf.dispose([gw, gb]);
         if (loss) {
           lossSum += loss.dataSync()[0];
           loss.dispose();
@@ -538,8 +490,7 @@ export function trainLinearClassifier(
     if (mean) tf.dispose([mean, std!]);
     throw error;
   } finally {
-    tf.dispose([mw, mb]);
-    if (vw) tf.dispose([vw, vb!]);
+    optimizer.dispose();
   }
   return new TrainedLinearClassifier(w, b, mean, std);
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { parseYaml, stringifyYaml } from "./_yaml.ts";
+import { parseYaml, stringifyYaml } from "@scaling-vicreg/backend/yaml";
 import {
   BACKEND_CHOICES,
   BACKEND_HELP,

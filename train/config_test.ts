@@ -6,7 +6,7 @@ import {
   resolveConfig,
   warmupEpochsOf,
 } from "./config.ts";
-import { parseYaml } from "./_yaml.ts";
+import { parseYaml } from "@scaling-vicreg/backend/yaml";
 
 Deno.test("resolveConfig() applies defaults < preset < file < flags", () => {
   const config = resolveConfig({

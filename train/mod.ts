@@ -19,7 +19,6 @@
  */
 export * from "./config.ts";
 export * from "./schedule.ts";
-export * from "./optimizer.ts";
 export * from "./checkpoint.ts";
 export * from "./run_lock.ts";
 export * from "./run_dir.ts";
@@ -28,24 +27,15 @@ export * from "./pretrain.ts";
 export * from "./vicreg_model.ts";
 export * from "./step.ts";
 export * from "./step_plan.ts";
-export * from "./evaluate.ts";
-export * from "./study_schema.ts";
-export * from "./study_presets.ts";
-export * from "./study_file.ts";
-export * from "./study_budget.ts";
-export * from "./study_result.ts";
-export * from "./study.ts";
-export * from "./study_table.ts";
-export * from "./study_bar_chart.ts";
-export * from "./study_loss_curves.ts";
-export * from "./study_report.ts";
 export * from "./run_metrics.ts";
-export * from "./communicator.ts";
-export * from "./mpi.ts";
-export * from "./distributed.ts";
-export * from "./bucket_all_reduce.ts";
+export * from "./backbone_file.ts";
 // Sibling-member types this package's API names (documentation links).
-export type { BackendName } from "@scaling-vicreg/backend";
+export type {
+  BroadcastArray,
+  CollectiveArray,
+  Communicator,
+} from "@scaling-vicreg/distributed";
+export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
 export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
 export type {
   LocalMatching,
@@ -53,20 +43,6 @@ export type {
   ViewGeometry,
 } from "@scaling-vicreg/losses";
 export type { RgbImage } from "@scaling-vicreg/backend/image";
-export type {
-  ProbeHyperparams,
-  ProbeOptimizer,
-  ProbeReport,
-  ProbeScheduler,
-  ReportKnn,
-  ReportMetrics,
-  ReportSplits,
-  ReportTransforms,
-  ReportTtaSweep,
-  SweepTrial,
-  TextBox,
-  TtaSplits,
-} from "@scaling-vicreg/probe";
 export type {
   SafeData,
   SafeDtype,

@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type RgbImage, Rng } from "@scaling-vicreg/backend";
+import { memoryBudgetOf, type RgbImage, Rng } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   TrainTransform,
@@ -21,15 +21,16 @@ import { loadStateDict } from "@scaling-vicreg/models";
 import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
 import { ConfigError, type PretrainConfig, warmupEpochsOf } from "./config.ts";
 import { learningRate } from "./schedule.ts";
-import { createOptimizer, type Optimizer } from "./optimizer.ts";
-import { distributedStepGradients, stepGradients } from "./step.ts";
-import { type Communicator, SingleCommunicator } from "./communicator.ts";
 import {
-  measureStepMemory,
-  memoryBudgetOf,
-  planStep,
-  type StepPlan,
-} from "./step_plan.ts";
+  createOptimizer,
+  type Optimizer,
+} from "@scaling-vicreg/optim/optimizer";
+import { distributedStepGradients, stepGradients } from "./step.ts";
+import {
+  type Communicator,
+  SingleCommunicator,
+} from "@scaling-vicreg/distributed/communicator";
+import { measureStepMemory, planStep, type StepPlan } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import {
   type Checkpoint,
@@ -526,7 +527,7 @@ export async function stepPlanOf(
       model.parameters().values(),
     )
     : undefined;
-  const budget = memoryBudgetOf(tf.getBackend());
+  const budget = memoryBudgetOf();
   try {
     return planStep(request, profile!, budget);
   } catch (cause) {

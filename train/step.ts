@@ -12,8 +12,8 @@ import { leanTape, readsSynchronously } from "@scaling-vicreg/backend";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import type { CheckpointedForward } from "@scaling-vicreg/models";
 import type { Projections, VicregLoss, VicregModel } from "./vicreg_model.ts";
-import type { Communicator } from "./communicator.ts";
-import { allReduceInBuckets } from "./bucket_all_reduce.ts";
+import type { Communicator } from "@scaling-vicreg/distributed/communicator";
+import { allReduceInBuckets } from "@scaling-vicreg/distributed/bucket-all-reduce";
 
 /**
  * How a slice of the batch back-propagates, from fastest and largest to
@@ -202,7 +202,7 @@ export async function distributedStepGradients(
   // The one-tape path reads the projections back synchronously, which
   // WebGPU cannot: there the shard takes the gradient cache.
   if (
-    microBatch >= b && mode === "joint" && readsSynchronously(tf.getBackend())
+    microBatch >= b && mode === "joint" && readsSynchronously()
   ) {
     return await allReduceGradients(
       comm,

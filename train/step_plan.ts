@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { usesWasmHeap } from "@scaling-vicreg/backend";
+import type { MemoryBudget } from "@scaling-vicreg/backend";
 import type { ResNet } from "@scaling-vicreg/models";
 import { sliceRanges, type StepMode } from "./step.ts";
 
@@ -85,57 +85,6 @@ export async function measureStepMemory(
     x.dispose();
   }
 }
-
-/** The memory a step may use on a backend. */
-export interface MemoryBudget {
-  /** Bytes all the step's tensors may take together. */
-  totalBytes: number;
-  /** Bytes one tensor may take (WebGPU's storage-buffer binding limit). */
-  tensorBytes: number;
-  /** Where the numbers come from, for messages. */
-  source: string;
-}
-
-/**
- * The memory budget of a backend: 3 GiB of the 4 GiB wasm heap (`wasm`,
- * `blas`); on `webgpu`, the device's largest storage-buffer binding per
- * tensor and half the machine's memory in all (WebGPU reports no device
- * memory size); elsewhere half the machine's memory.
- *
- * @param backend The backend's name (`tf.getBackend()`).
- * @returns The budget.
- */
-export function memoryBudgetOf(backend: string): MemoryBudget {
-  if (usesWasmHeap(backend)) {
-    return {
-      totalBytes: STEP_BUDGET_BYTES,
-      tensorBytes: STEP_BUDGET_BYTES,
-      source: "the 4 GiB wasm heap",
-    };
-  }
-  const machine = Deno.systemMemoryInfo().total / 2;
-  if (backend === "webgpu") {
-    const limits = (tf.backend() as unknown as {
-      device?: { limits?: { maxStorageBufferBindingSize?: number } };
-    }).device?.limits;
-    const binding = limits?.maxStorageBufferBindingSize ?? 2 ** 27;
-    return {
-      totalBytes: machine,
-      tensorBytes: binding,
-      source: `half the machine's memory, with no tensor over WebGPU's ${
-        (binding / 2 ** 20).toFixed(0)
-      } MiB storage-buffer limit`,
-    };
-  }
-  return {
-    totalBytes: machine,
-    tensorBytes: Infinity,
-    source: "half the machine's memory",
-  };
-}
-
-/** Tensor bytes a step may take in the 4 GiB wasm heap. */
-export const STEP_BUDGET_BYTES: number = 3 * 2 ** 30;
 
 /** What {@linkcode planStep} chose. */
 export interface StepPlan {

@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { Rng, useBackend } from "@scaling-vicreg/backend";
+import { type MemoryBudget, Rng, useBackend } from "@scaling-vicreg/backend";
 import {
   assertEquals,
   assertThrows,
@@ -9,7 +9,6 @@ import { createResNet } from "@scaling-vicreg/models";
 import {
   estimateStepBytes,
   measureStepMemory,
-  type MemoryBudget,
   planStep,
   type StepMemoryProfile,
 } from "./step_plan.ts";

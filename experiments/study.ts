@@ -22,12 +22,13 @@ import {
 } from "@scaling-vicreg/data";
 import { type ProbeReport, sha256Hex } from "@scaling-vicreg/probe";
 import { percent } from "@scaling-vicreg/probe/svg";
-import { readConfigFile, resolveConfig } from "./config.ts";
-import { pretrain, type StepMetrics } from "./pretrain.ts";
-import { loadRunBackbone, probeBackbone } from "./evaluate.ts";
+import { readConfigFile, resolveConfig } from "@scaling-vicreg/train/config";
+import { pretrain, type StepMetrics } from "@scaling-vicreg/train/pretrain";
+import { probeBackbone } from "./evaluate.ts";
+import { loadRunBackbone } from "@scaling-vicreg/train/backbone-file";
 import { gitCommit } from "./_git.ts";
 import { writeStudyReport } from "./study_report.ts";
-import { readMetrics } from "./run_metrics.ts";
+import { readMetrics } from "@scaling-vicreg/train/run-metrics";
 import type {
   Study,
   StudyConfiguration,
@@ -42,15 +43,6 @@ import {
 } from "./study_budget.ts";
 import { checkStudy } from "./study_file.ts";
 import type { StudyCell, StudyResult, StudyRun } from "./study_result.ts";
-
-// The parts of a study, re-exported so `@scaling-vicreg/train/study` still
-// names everything it named before they moved to their own files.
-export * from "./study_schema.ts";
-export * from "./study_presets.ts";
-export * from "./study_file.ts";
-export * from "./study_budget.ts";
-export * from "./study_result.ts";
-export { gitCommit } from "./_git.ts";
 
 /** A progress event of {@linkcode runStudy}. */
 export interface StudyEvent {
@@ -103,7 +95,7 @@ export interface RunStudyOptions {
  * @example
  * ```ts
  * import { useBackend } from "@scaling-vicreg/backend";
- * import { parseStudy, runStudy } from "@scaling-vicreg/train";
+ * import { parseStudy, runStudy } from "@scaling-vicreg/experiments";
  * await useBackend("cpu-fast");
  * const out = await Deno.makeTempDir();
  * try {

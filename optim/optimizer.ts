@@ -3,14 +3,17 @@
  * it, AdamW and SGD with momentum. Parameters of rank 1 (biases and BatchNorm
  * affine parameters) are excluded from weight decay and from the LARS
  * adaptation, as VICReg's `exclude_bias_and_norm` does. The update rules
- * themselves are `@scaling-vicreg/optim`'s; this file keeps the state.
+ * themselves are in `sgd.ts`, `adamw.ts` and `lars.ts`; this file keeps the
+ * per-parameter state (moment slots, step count) that they update.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { adamwUpdate, larsUpdate, sgdUpdate } from "@scaling-vicreg/optim";
+import { adamwUpdate } from "./adamw.ts";
+import { larsUpdate } from "./lars.ts";
+import { sgdUpdate } from "./sgd.ts";
 
-/** The optimizers `train` offers. */
+/** The optimizers {@linkcode createOptimizer} builds. */
 export type OptimizerKind = "lars" | "adamw" | "sgd";
 
 /** Options of {@linkcode createOptimizer}. */
@@ -90,7 +93,7 @@ export interface Optimizer {
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
  * import { useBackend } from "@scaling-vicreg/backend";
- * import { createOptimizer } from "@scaling-vicreg/train/optimizer";
+ * import { createOptimizer } from "@scaling-vicreg/optim/optimizer";
  * await useBackend("cpu");
  * const w = tf.variable(tf.ones([2, 2]));
  * const opt = createOptimizer("sgd", new Map([["w", w]]), { weightDecay: 0 });

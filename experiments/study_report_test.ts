@@ -9,7 +9,7 @@ import {
   readText,
   svgTextBoxes,
 } from "@scaling-vicreg/probe/figure-text";
-import { parseStudy, type StudyResult, TINY_STUDY } from "./study.ts";
+import { parseStudy, type StudyResult, TINY_STUDY } from "./mod.ts";
 import {
   formatStudyMarkdown,
   formatStudyTable,
@@ -20,7 +20,7 @@ import {
   studyJson,
   type StudyTable,
   studyTable,
-} from "./study_report.ts";
+} from "./mod.ts";
 
 function report(top1: number, tta: number | null): ProbeReport {
   const m = (t: number) => ({ top1: t, top5: 1, perClassAccuracy: t });

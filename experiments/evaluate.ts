@@ -11,13 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, useBackend } from "@scaling-vicreg/backend";
 import { evalTransform, tenCrop } from "@scaling-vicreg/augment";
 import { cacheKey, type ImageSource, labelsOf } from "@scaling-vicreg/data";
-import { loadWeights, type ResNet } from "@scaling-vicreg/models";
-import {
-  type PretrainConfig,
-  readConfigFile,
-  resolveConfig,
-} from "./config.ts";
-import { createVicregModel } from "./vicreg_model.ts";
+import type { ResNet } from "@scaling-vicreg/models";
 import type { NpyArray } from "@scaling-vicreg/backend/npy";
 import {
   featureCacheKey,
@@ -155,7 +149,7 @@ export interface ProbeBackboneOptions {
  * import { Rng, useBackend } from "@scaling-vicreg/backend";
  * import { proceduralDataset } from "@scaling-vicreg/data";
  * import { createResNet } from "@scaling-vicreg/models";
- * import { probeBackbone } from "@scaling-vicreg/train";
+ * import { probeBackbone } from "@scaling-vicreg/experiments";
  * await useBackend("cpu");
  * const backbone = createResNet("tiny", new Rng(0), { stem: "cifar" });
  * const data = {
@@ -281,39 +275,4 @@ export async function probeBackbone(
     tf.dispose(sets.map((s) => s.features));
     if (switched) await useBackend(active);
   }
-}
-
-/**
- * Loads the backbone a pretraining run exported: builds the network from the
- * run's `config.yaml` and loads `backbone.safetensors` into it.
- *
- * @param dir The run directory.
- * @returns The backbone and the run's configuration.
- */
-export async function loadRunBackbone(
-  dir: string,
-): Promise<{ backbone: ResNet; config: PretrainConfig }> {
-  const config = resolveConfig({
-    file: await readConfigFile(`${dir}/config.yaml`),
-    fileName: `${dir}/config.yaml`,
-  });
-  const weights = `${dir}/backbone.safetensors`;
-  try {
-    await Deno.stat(weights);
-  } catch (cause) {
-    if (!(cause instanceof Deno.errors.NotFound)) throw cause;
-    throw new Error(
-      `${dir} has no backbone.safetensors: the run never ended (killed, or stopped by an error); \`vicreg pretrain --resume --exp-dir ${dir}\` finishes it and writes the backbone`,
-      { cause },
-    );
-  }
-  const model = createVicregModel({ ...config, useLocalLoss: false });
-  model.projector.dispose();
-  try {
-    await loadWeights(weights, model.backbone);
-  } catch (error) {
-    model.backbone.dispose();
-    throw error;
-  }
-  return { backbone: model.backbone, config };
 }

@@ -75,7 +75,7 @@ export function studyTable(
  *
  * @example
  * ```ts
- * import { formatStudyTable } from "@scaling-vicreg/train/study-table";
+ * import { formatStudyTable } from "@scaling-vicreg/experiments/study-table";
  * formatStudyTable({
  *   protocol: "sweep",
  *   columns: ["a", "b"],

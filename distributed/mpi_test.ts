@@ -3,12 +3,11 @@ import {
   assertThrows,
   assertTrue,
   ignoreUnless,
-} from "@scaling-vicreg/backend/testing";
+} from "@scaling-vicreg/backend/assert";
 import { CommunicatorError } from "./communicator.ts";
-import { mpiexecCommand } from "./distributed.ts";
+import { mpiexecCommand, mpiMissing } from "./launch.ts";
 import { findMpiLibrary, MPI_INSTALL_HINT, mpiCommunicator } from "./mpi.ts";
 import { mpiRefusal } from "./_mpi_ffi.ts";
-import { mpiMissing } from "./_mpi_test_util.ts";
 
 const missing = mpiMissing();
 const ignore = ignoreUnless(missing === undefined, "mpi", missing);
@@ -146,7 +145,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "run_ranks_test_" });
     try {
       const ready = `${dir}/ready`;
-      const module = new URL("./distributed.ts", import.meta.url).href;
+      const module = new URL("./launch.ts", import.meta.url).href;
       const wrapper = new Deno.Command(Deno.execPath(), {
         args: [
           "eval",

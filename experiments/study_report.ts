@@ -11,7 +11,7 @@
  */
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import type { StudyResult } from "./study_result.ts";
-import { readMetrics } from "./run_metrics.ts";
+import { readMetrics } from "@scaling-vicreg/train/run-metrics";
 import { cellPercent as pct } from "./_study_style.ts";
 import {
   formatStudyTable,
@@ -21,13 +21,6 @@ import {
 } from "./study_table.ts";
 import { studyBarChartPng, studyBarChartSvg } from "./study_bar_chart.ts";
 import { type LossCurve, lossCurvesSvg } from "./study_loss_curves.ts";
-
-// The parts of the report, re-exported so `@scaling-vicreg/train/study-report`
-// still names everything it named before they moved to their own files.
-export * from "./study_table.ts";
-export * from "./study_bar_chart.ts";
-export * from "./study_loss_curves.ts";
-export { readMetrics } from "./run_metrics.ts";
 
 /** The protocol the figure shows: sweep + TTA when it was run, else sweep. */
 function figureProtocol(result: StudyResult): StudyProtocol {

@@ -5,7 +5,10 @@
  *
  * @module
  */
-import { type PretrainConfig, resolveConfig } from "./config.ts";
+import {
+  type PretrainConfig,
+  resolveConfig,
+} from "@scaling-vicreg/train/config";
 import type { Study, StudyBudget, StudyConfiguration } from "./study_schema.ts";
 
 /**

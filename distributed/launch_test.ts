@@ -2,12 +2,12 @@ import {
   assertEquals,
   assertThrows,
   assertTrue,
-} from "@scaling-vicreg/backend/testing";
+} from "@scaling-vicreg/backend/assert";
 import {
   createCommunicator,
   detectMpiLaunch,
   mpiexecCommand,
-} from "./distributed.ts";
+} from "./launch.ts";
 import { SingleCommunicator } from "./communicator.ts";
 
 const from = (vars: Record<string, string>) => (name: string) => vars[name];
@@ -65,7 +65,7 @@ Deno.test("detectMpiLaunch() names a variable that is not a rank or size", () =>
 
 Deno.test("mpiexecCommand() runs the deno binary itself under mpiexec -n R", () => {
   const { command, args } = mpiexecCommand(3, [
-    "cli/main.ts",
+    "job.ts",
     "pretrain",
     "--steps",
     "5",
@@ -82,7 +82,7 @@ Deno.test("mpiexecCommand() runs the deno binary itself under mpiexec -n R", () 
     Deno.execPath(),
     "run",
     "-A",
-    "cli/main.ts",
+    "job.ts",
     "pretrain",
     "--steps",
     "5",

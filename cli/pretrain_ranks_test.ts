@@ -1,4 +1,4 @@
-// Data-parallel pretraining on 2 MPI ranks against one process: the same
+// `vicreg pretrain` on 2 MPI ranks against one process: the same
 // global batch, the same loss curve and the same trained parameters.
 import { useBackend } from "@scaling-vicreg/backend";
 import {
@@ -8,19 +8,21 @@ import {
   ignoreUnless,
   loadableBackends,
 } from "@scaling-vicreg/backend/testing";
-import { resolveConfig } from "./config.ts";
-import { loadLatestCheckpoint } from "./checkpoint.ts";
-import { mpiexecCommand } from "./distributed.ts";
-import { pretrain, type StepMetrics } from "./pretrain.ts";
-import { mpiMissing } from "./_mpi_test_util.ts";
-import { readStepMetrics } from "./_test_run.ts";
+import { mpiexecCommand, mpiMissing } from "@scaling-vicreg/distributed";
+import {
+  loadLatestCheckpoint,
+  pretrain,
+  readMetrics,
+  resolveConfig,
+  type StepMetrics,
+} from "@scaling-vicreg/train";
 
 await useBackend("cpu-fast");
 
 const missing = mpiMissing();
 const ignore = ignoreUnless(missing === undefined, "mpi", missing);
 const [[, webgpu]] = await loadableBackends(["webgpu"], "cpu-fast");
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
+const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
 // A tiny run that exercises every per-image path: location-matched local
 // loss (geometry gathered), ViewMix (λ drawn for the whole batch).
@@ -63,8 +65,6 @@ function spawnRanks(dir: string, extra: Record<string, unknown>) {
     stderr: "piped",
   }).spawn();
 }
-
-const readMetrics = readStepMetrics;
 
 /** The trained parameters (not the per-rank running statistics). */
 async function parameters(dir: string): Promise<Map<string, Float32Array>> {

@@ -3,7 +3,7 @@ import {
   assertRejects,
   assertThrows,
   assertTrue,
-} from "@scaling-vicreg/backend/testing";
+} from "@scaling-vicreg/backend/assert";
 import { CommunicatorError, SingleCommunicator } from "./communicator.ts";
 
 Deno.test("SingleCommunicator: allReduce and broadcast leave the buffer as it is, in place", async () => {

@@ -30,8 +30,8 @@ export const DEFAULT_BUCKET_OPTIONS: { bucketBytes: number } = {
  *
  * @example
  * ```ts
- * import { SingleCommunicator } from "@scaling-vicreg/train/communicator";
- * import { allReduceInBuckets } from "@scaling-vicreg/train/bucket-all-reduce";
+ * import { SingleCommunicator } from "@scaling-vicreg/distributed/communicator";
+ * import { allReduceInBuckets } from "@scaling-vicreg/distributed/bucket-all-reduce";
  * const grads = [new Float32Array([1, 2]), new Float32Array([3])];
  * const calls = await allReduceInBuckets(new SingleCommunicator(), grads);
  * console.log(calls, grads); // 1 [[1, 2], [3]]

@@ -162,8 +162,8 @@ function open(library: string | undefined): Opened {
  *
  * @example
  * ```ts
- * import { CommunicatorError } from "@scaling-vicreg/train";
- * import { findMpiLibrary } from "@scaling-vicreg/train/mpi";
+ * import { CommunicatorError } from "@scaling-vicreg/distributed";
+ * import { findMpiLibrary } from "@scaling-vicreg/distributed/mpi";
  * try {
  *   console.log(findMpiLibrary()); // { path: "libmpich.so.12", version: "MPICH Version: 4.0.2" }
  * } catch (error) {
@@ -202,7 +202,7 @@ let initialised = false;
  * ```ts ignore
  * // Not run by `deno test --doc`: MPI must be started by a launcher,
  * // e.g. `mpiexec -n 2 deno run -A this.ts`.
- * import { mpiCommunicator } from "@scaling-vicreg/train/mpi";
+ * import { mpiCommunicator } from "@scaling-vicreg/distributed/mpi";
  * const comm = mpiCommunicator();
  * const x = await comm.allReduce(new Float32Array([comm.rank + 1]));
  * console.log(x[0]); // 3 on both ranks

@@ -2,7 +2,7 @@ import {
   assertEquals,
   assertRejects,
   assertTrue,
-} from "@scaling-vicreg/backend/testing";
+} from "@scaling-vicreg/backend/assert";
 import {
   type CollectiveArray,
   type Communicator,

@@ -8,6 +8,7 @@
 import { type Communicator, SingleCommunicator } from "./communicator.ts";
 import {
   DEFAULT_MPI_OPTIONS,
+  findMpiLibrary,
   mpiCommunicator,
   type MpiOptions,
 } from "./mpi.ts";
@@ -36,7 +37,7 @@ export interface MpiLaunch {
  *
  * @example
  * ```ts
- * import { detectMpiLaunch } from "@scaling-vicreg/train/distributed";
+ * import { detectMpiLaunch } from "@scaling-vicreg/distributed/launch";
  * const env: Record<string, string> = { PMI_RANK: "1", PMI_SIZE: "4" };
  * console.log(detectMpiLaunch((name) => env[name]));
  * // { launcher: "hydra", rank: 1, size: 4 }
@@ -130,7 +131,7 @@ export const DEFAULT_COMMUNICATOR_OPTIONS: {
  *
  * @example
  * ```ts
- * import { createCommunicator } from "@scaling-vicreg/train/distributed";
+ * import { createCommunicator } from "@scaling-vicreg/distributed/launch";
  * const comm = createCommunicator({ kind: "single" });
  * console.log(comm.kind, comm.rank, comm.size); // single 0 1
  * await comm.close();
@@ -177,7 +178,7 @@ export const MPIEXEC_NAMES: readonly string[] = [
  *
  * @example
  * ```ts
- * import { findMpiexec } from "@scaling-vicreg/train/distributed";
+ * import { findMpiexec } from "@scaling-vicreg/distributed/launch";
  * console.log(findMpiexec() ?? "no MPI launcher here"); // "/usr/bin/mpiexec.hydra"
  * ```
  *
@@ -201,6 +202,28 @@ export function findMpiexec(): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * Why an MPI job cannot be started here (no MPICH library, or no launcher on
+ * `PATH`), or `undefined` when it can; what the MPI tests pass to
+ * `ignoreUnless(…, "mpi", why)`.
+ *
+ * @example
+ * ```ts
+ * import { mpiMissing } from "@scaling-vicreg/distributed/launch";
+ * console.log(mpiMissing() ?? "MPI jobs can run here");
+ * ```
+ *
+ * @returns The reason, or `undefined`.
+ */
+export function mpiMissing(): string | undefined {
+  try {
+    findMpiLibrary();
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  return findMpiexec() === undefined ? "no mpiexec on PATH" : undefined;
 }
 
 /** Options of {@linkcode mpiexecCommand}. */
@@ -249,7 +272,7 @@ export const DEFAULT_MPIEXEC_OPTIONS: {
  *
  * @example
  * ```ts
- * import { mpiexecCommand } from "@scaling-vicreg/train/distributed";
+ * import { mpiexecCommand } from "@scaling-vicreg/distributed/launch";
  * const { command, args } = mpiexecCommand(2, ["cli/main.ts", "pretrain"], {
  *   mpiexec: "/usr/bin/mpiexec.hydra",
  *   deno: "/usr/bin/deno",
@@ -311,7 +334,7 @@ export function mpiexecCommand(
  * ```ts ignore
  * // Not run by `deno test --doc`: it needs an MPI launcher and starts two
  * // pretraining processes.
- * import { runRanks } from "@scaling-vicreg/train/distributed";
+ * import { runRanks } from "@scaling-vicreg/distributed/launch";
  * Deno.exit(await runRanks(2, ["cli/main.ts", "pretrain", "--preset", "tiny"]));
  * ```
  *

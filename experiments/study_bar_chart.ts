@@ -84,7 +84,7 @@ function pngScale(size: number): number {
  *
  * @example
  * ```ts
- * import { studyBarChartLayout } from "@scaling-vicreg/train/study-bar-chart";
+ * import { studyBarChartLayout } from "@scaling-vicreg/experiments/study-bar-chart";
  * const layout = studyBarChartLayout({
  *   protocol: "sweep",
  *   columns: ["a"],

@@ -7,8 +7,8 @@
  * @module
  */
 import { DATASET_KINDS, type DatasetKind } from "@scaling-vicreg/data";
-import { ConfigError } from "./config.ts";
-import { parseYaml } from "./_yaml.ts";
+import { ConfigError } from "@scaling-vicreg/train/config";
+import { parseYaml } from "@scaling-vicreg/backend/yaml";
 import {
   DEFAULT_STUDY_BUDGET,
   DEFAULT_STUDY_PROBE,
@@ -124,7 +124,7 @@ function isShared(key: string): boolean {
  *
  * @example
  * ```ts
- * import { parseStudy } from "@scaling-vicreg/train/study-file";
+ * import { parseStudy } from "@scaling-vicreg/experiments/study-file";
  * const study = parseStudy({
  *   budget: { epochs: 1, "batch-size": 8, size: 16 },
  *   configurations: ["global-only", { name: "mine", flags: { "use-local-loss": true } }],

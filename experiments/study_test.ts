@@ -5,7 +5,7 @@ import {
   assertThrows,
   assertTrue,
 } from "@scaling-vicreg/backend/testing";
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "@scaling-vicreg/train/config";
 import {
   assertEqualBudgets,
   BUILTIN_CONFIGURATIONS,
@@ -17,7 +17,7 @@ import {
   type StudyEvent,
   type StudyRun,
   TINY_STUDY,
-} from "./study.ts";
+} from "./mod.ts";
 
 Deno.test("parseStudy() reads built-in and custom configurations with one budget", () => {
   const study = parseStudy({

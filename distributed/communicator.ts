@@ -2,7 +2,7 @@
  * The collective operations a data-parallel run needs (`allReduce`,
  * `allGather`, `broadcast`, `barrier`) behind one interface, and its
  * single-process implementation. The MPI implementation is in `mpi.ts`;
- * `createCommunicator` (`distributed.ts`) picks one.
+ * `createCommunicator` (`launch.ts`) picks one.
  *
  * @module
  */
@@ -35,7 +35,7 @@ export type BroadcastArray = Float32Array | Float64Array | Uint8Array;
  *
  * @example
  * ```ts
- * import { SingleCommunicator } from "@scaling-vicreg/train/communicator";
+ * import { SingleCommunicator } from "@scaling-vicreg/distributed/communicator";
  * const comm = new SingleCommunicator();
  * const grads = new Float32Array([1, 2, 3]);
  * await comm.allReduce(grads); // summed over ranks, in place
@@ -138,7 +138,7 @@ const BROADCASTABLE = [Float32Array, Float64Array, Uint8Array] as const;
  *
  * @example
  * ```ts
- * import { SingleCommunicator } from "@scaling-vicreg/train/communicator";
+ * import { SingleCommunicator } from "@scaling-vicreg/distributed/communicator";
  * const comm = new SingleCommunicator();
  * console.log(await comm.allGather(new Float64Array([0.5]))); // [0.5]
  * await comm.close();

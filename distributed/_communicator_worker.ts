@@ -1,5 +1,5 @@
 // One rank of the communicator tests (mpi_test.ts), started as
-// `mpiexec -n R <deno> run -A train/_communicator_worker.ts MODE`. Each rank
+// `mpiexec -n R <deno> run -A distributed/_communicator_worker.ts MODE`. Each rank
 // prints one JSON line on stdout.
 //   check: every collective (and allReduceInBuckets) on seeded buffers against what this rank computes
 //          itself (it regenerates every rank's buffer from the seed).
@@ -7,7 +7,7 @@
 //   stall: the last rank never arrives; the others' watchdog (1.5 s) fires.
 //   sigint FILE: each rank writes FILE.<rank> once ready, then exits 0 on
 //          SIGINT, or 5 if none comes within 60 s.
-import { createCommunicator } from "./distributed.ts";
+import { createCommunicator } from "./launch.ts";
 import type { Communicator } from "./communicator.ts";
 import { allReduceInBuckets } from "./bucket_all_reduce.ts";
 
