@@ -150,7 +150,32 @@ export function parseStudy(value: unknown, where = "study file"): Study {
     "out",
     "notes",
   ]);
-  const b = mapping(raw.budget, "budget", where, [
+  const budget = parseBudget(raw.budget, where);
+  const probe = parseProbe(raw.probe, where);
+  const configurations = parseConfigurations(raw.configurations, where);
+  const downstream = parseDownstream(raw.downstream, where);
+  const notes = raw.notes ?? [];
+  if (!Array.isArray(notes) || notes.some((n) => typeof n !== "string")) {
+    throw fail("notes", where, "a list of strings", notes);
+  }
+  const study: Study = {
+    title: text(raw, "title", "", where, "Ablation study"),
+    pretrainData: text(raw, "pretrain-data", "", where, "procedural"),
+    pretrain: flagValues(raw.pretrain, "pretrain", where),
+    budget,
+    configurations,
+    downstream,
+    probe,
+    out: text(raw, "out", "", where, "runs/study"),
+    notes: notes as string[],
+  };
+  checkStudy(study, where);
+  return study;
+}
+
+/** The `budget` section: one budget for every row. */
+function parseBudget(value: unknown, where: string): StudyBudget {
+  const b = mapping(value, "budget", where, [
     "epochs",
     "max-steps",
     "batch-size",
@@ -158,14 +183,18 @@ export function parseStudy(value: unknown, where = "study file"): Study {
     "seed",
   ]);
   const D = DEFAULT_STUDY_BUDGET;
-  const budget: StudyBudget = {
+  return {
     epochs: int(b, "epochs", "budget.", where, D.epochs, 1),
     maxSteps: int(b, "max-steps", "budget.", where, D.maxSteps, 0),
     batchSize: int(b, "batch-size", "budget.", where, D.batchSize, 2),
     size: int(b, "size", "budget.", where, D.size, 8),
     seed: int(b, "seed", "budget.", where, D.seed, 0),
   };
-  const p = mapping(raw.probe, "probe", where, [
+}
+
+/** The `probe` section: the protocol every row is probed with. */
+function parseProbe(value: unknown, where: string): StudyProbe {
+  const p = mapping(value, "probe", where, [
     "trials",
     "max-epochs",
     "baseline-epochs",
@@ -181,7 +210,7 @@ export function parseStudy(value: unknown, where = "study file"): Study {
   if (ttaOn !== "all" && ttaOn !== "test") {
     throw fail("probe.tta-on", where, "all or test", ttaOn);
   }
-  const probe: StudyProbe = {
+  return {
     trials: int(p, "trials", "probe.", where, P.trials, 1),
     maxEpochs: int(p, "max-epochs", "probe.", where, P.maxEpochs, 1),
     baselineEpochs: int(
@@ -195,7 +224,14 @@ export function parseStudy(value: unknown, where = "study file"): Study {
     tta,
     ttaOn,
   };
-  const configs = raw.configurations ?? Object.keys(BUILTIN_CONFIGURATIONS);
+}
+
+/** The `configurations` list: built-in names or `{name, flags}` rows. */
+function parseConfigurations(
+  value: unknown,
+  where: string,
+): StudyConfiguration[] {
+  const configs = value ?? Object.keys(BUILTIN_CONFIGURATIONS);
   if (!Array.isArray(configs) || configs.length === 0) {
     throw fail(
       "configurations",
@@ -204,7 +240,7 @@ export function parseStudy(value: unknown, where = "study file"): Study {
       configs,
     );
   }
-  const configurations = configs.map((c, i): StudyConfiguration => {
+  return configs.map((c, i): StudyConfiguration => {
     const key = `configurations[${i}]`;
     if (typeof c === "string") {
       const builtin = BUILTIN_CONFIGURATIONS[c];
@@ -225,7 +261,11 @@ export function parseStudy(value: unknown, where = "study file"): Study {
       flags: flagValues(m.flags, `${key}.flags`, where),
     };
   });
-  const downstreamRaw = raw.downstream ?? [{ name: "procedural" }];
+}
+
+/** The `downstream` list: the labelled sets each row is probed on. */
+function parseDownstream(value: unknown, where: string): StudyDataset[] {
+  const downstreamRaw = value ?? [{ name: "procedural" }];
   if (!Array.isArray(downstreamRaw) || downstreamRaw.length === 0) {
     throw fail(
       "downstream",
@@ -234,7 +274,7 @@ export function parseStudy(value: unknown, where = "study file"): Study {
       downstreamRaw,
     );
   }
-  const downstream = downstreamRaw.map((d, i): StudyDataset => {
+  return downstreamRaw.map((d, i): StudyDataset => {
     const key = `downstream[${i}]`;
     const m = mapping(d, key, where, [
       "name",
@@ -278,23 +318,6 @@ export function parseStudy(value: unknown, where = "study file"): Study {
       imageSize: int(m, "image-size", `${key}.`, where, 64, 8),
     };
   });
-  const notes = raw.notes ?? [];
-  if (!Array.isArray(notes) || notes.some((n) => typeof n !== "string")) {
-    throw fail("notes", where, "a list of strings", notes);
-  }
-  const study: Study = {
-    title: text(raw, "title", "", where, "Ablation study"),
-    pretrainData: text(raw, "pretrain-data", "", where, "procedural"),
-    pretrain: flagValues(raw.pretrain, "pretrain", where),
-    budget,
-    configurations,
-    downstream,
-    probe,
-    out: text(raw, "out", "", where, "runs/study"),
-    notes: notes as string[],
-  };
-  checkStudy(study, where);
-  return study;
 }
 
 /**
