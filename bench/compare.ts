@@ -160,6 +160,7 @@ export async function timeTfjsStep(
       keptSlices,
       batch: spec.batch,
       local: runner.model.usesLocalLoss,
+      optimizer: runner.optimizer.kind,
     },
     await measureStepMemory(
       runner.model.backbone,

@@ -12,10 +12,9 @@ import {
   BACKEND_CHOICES,
   BACKEND_HELP,
   type BackendName,
-  Rng,
 } from "@scaling-vicreg/backend";
 import { probeBackendFor } from "./_backend.ts";
-import { createResNet, type ResNet } from "@scaling-vicreg/models";
+import type { ResNet } from "@scaling-vicreg/models";
 import {
   formatHeadline,
   type ProbeReport,
@@ -23,6 +22,7 @@ import {
 } from "@scaling-vicreg/probe";
 import { probeBackbone } from "@scaling-vicreg/experiments";
 import {
+  createBackbone,
   loadRunBackbone,
   type PretrainConfig,
   readMetrics,
@@ -175,9 +175,7 @@ run directory is recreated each time.`,
       "VICReg",
     );
     const random = await probe(
-      createResNet("tiny", new Rng(config.seed).fork("init").fork("backbone"), {
-        stem: "cifar",
-      }),
+      createBackbone(config),
       "random init",
     );
     console.log("\nVICReg-pretrained tiny ResNet:\n" + formatHeadline(trained));

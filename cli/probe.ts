@@ -10,12 +10,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import {
   BACKEND_CHOICES,
   BACKEND_HELP,
-  Rng,
   useBackend,
 } from "@scaling-vicreg/backend";
 import { exists } from "@scaling-vicreg/backend/fs";
 import {
-  createResNet,
   loadWeights,
   type ResNet,
   RESNET_ARCHS,
@@ -32,7 +30,7 @@ import {
   writeReport,
 } from "@scaling-vicreg/probe";
 import { probeBackbone } from "@scaling-vicreg/experiments";
-import { loadRunBackbone } from "@scaling-vicreg/train";
+import { createBackbone, loadRunBackbone } from "@scaling-vicreg/train";
 import { openLabelledSplits } from "./_data.ts";
 import type { ImageSource } from "@scaling-vicreg/data";
 import { type Command, UsageError } from "./args.ts";
@@ -53,29 +51,27 @@ async function loadBackbone(
   const run = values.run as string | undefined;
   const weights = values.weights as string | undefined;
   if (run !== undefined) {
-    const { backbone, config } = await loadRunBackbone(run);
-    const bytes = await Deno.readFile(`${run}/backbone.safetensors`);
+    const { backbone, config, sha256 } = await loadRunBackbone(run);
     return {
       backbone,
       size: (values.size as number | undefined) ?? config.size,
       imageSize: (values["image-size"] as number | undefined) ??
         config.imageSize,
-      weightsKey: await sha256Hex(bytes),
+      weightsKey: sha256,
       describe: `${config.arch} from run ${run}`,
     };
   }
   const arch = values.arch as ResNetArch;
   const size = (values.size as number | undefined) ?? 96;
   const imageSize = (values["image-size"] as number | undefined) ?? 64;
-  const stem = (values.stem as string | undefined) ??
+  const stem = (values.stem as "imagenet" | "cifar" | undefined) ??
     (size < 64 ? "cifar" : "imagenet");
-  const backbone = createResNet(
+  const backbone = createBackbone({
     arch,
-    new Rng(values.seed as number).fork("init").fork("backbone"),
-    {
-      stem: stem as "imagenet" | "cifar",
-    },
-  );
+    stem,
+    size,
+    seed: values.seed as number,
+  });
   if (weights === undefined) {
     return {
       backbone,

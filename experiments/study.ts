@@ -20,10 +20,11 @@ import {
   openDataset,
   proceduralDataset,
 } from "@scaling-vicreg/data";
-import { type ProbeReport, sha256Hex } from "@scaling-vicreg/probe";
+import type { ProbeReport } from "@scaling-vicreg/probe";
 import { percent } from "@scaling-vicreg/probe/svg";
 import { readConfigFile, resolveConfig } from "@scaling-vicreg/train/config";
-import { pretrain, type StepMetrics } from "@scaling-vicreg/train/pretrain";
+import { pretrain } from "@scaling-vicreg/train/pretrain";
+import type { StepMetrics } from "@scaling-vicreg/train/run-metrics";
 import { probeBackbone } from "./evaluate.ts";
 import { loadRunBackbone } from "@scaling-vicreg/train/backbone-file";
 import { gitCommit } from "./_git.ts";
@@ -207,10 +208,8 @@ export async function runStudy(
         message: `${c.name} × ${d.name}: probing`,
       });
       const t0 = performance.now();
-      weightsKey ??= await sha256Hex(
-        await Deno.readFile(`${dir}/backbone.safetensors`),
-      );
-      const { backbone } = await loadRunBackbone(dir);
+      const { backbone, sha256 } = await loadRunBackbone(dir);
+      weightsKey ??= sha256;
       let probeReport: ProbeReport;
       try {
         if (!sets.has(d.name)) sets.set(d.name, await openDownstream(d));

@@ -1,7 +1,5 @@
-// Shared by the pretraining tests: the configuration of a tiny run, and its
-// metrics read back.
+// Shared by the pretraining tests: the configuration of a tiny run.
 import { type PretrainConfig, resolveConfig } from "./config.ts";
-import type { StepMetrics } from "./pretrain.ts";
 
 /**
  * A tiny run in `dir` (16 px crops of 24 px procedural images, batches of 8
@@ -27,11 +25,4 @@ export function tinyRunConfig(
       ...flags,
     },
   });
-}
-
-/** The step lines of a run's `metrics.jsonl` (event lines skipped). */
-export async function readStepMetrics(dir: string): Promise<StepMetrics[]> {
-  const text = await Deno.readTextFile(`${dir}/metrics.jsonl`);
-  return text.trim().split("\n").map((line) => JSON.parse(line))
-    .filter((m) => m.event === undefined);
 }

@@ -54,6 +54,22 @@ function stem(step: number): string {
 }
 
 /**
+ * The name of a checkpoint's JSON file in the run directory.
+ *
+ * @example
+ * ```ts
+ * import { checkpointName } from "@scaling-vicreg/train/checkpoint";
+ * console.log(checkpointName(42)); // "checkpoint-00000042.json"
+ * ```
+ *
+ * @param step The checkpoint's step.
+ * @returns `checkpoint-<step, 8 digits>.json`.
+ */
+export function checkpointName(step: number): string {
+  return `${stem(step)}.json`;
+}
+
+/**
  * Reads tensors to plain float32 arrays for a checkpoint (async reads: no
  * `dataSync`).
  *

@@ -170,6 +170,15 @@ export interface ConfigKey {
   flagOnly?: boolean;
   /** A `string` key that takes `auto` or a positive integer (a number then). */
   autoOrInt?: boolean;
+  /**
+   * Whether `--resume` may change it: `free` for how long a run goes, how it
+   * logs and where it computes (budget, checkpointing, backend, step plan,
+   * ranks); `warn` for the learning-rate schedule, changed with a warning
+   * that the run directory records (the usual remedy for a divergence);
+   * absent for everything that defines what is trained (model, loss, data,
+   * augmentation, seed), which a resume must keep.
+   */
+  onResume?: "free" | "warn";
 }
 
 const ARCHS = [
@@ -304,6 +313,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "epochs",
+    onResume: "free",
     flag: "epochs",
     type: "int",
     default: 100,
@@ -312,6 +322,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "maxSteps",
+    onResume: "free",
     flag: "max-steps",
     type: "int",
     default: 0,
@@ -321,6 +332,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "baseLr",
+    onResume: "warn",
     flag: "base-lr",
     type: "number",
     default: 0.2,
@@ -330,6 +342,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "wd",
+    onResume: "warn",
     flag: "wd",
     type: "number",
     default: 1e-6,
@@ -346,6 +359,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "warmupEpochs",
+    onResume: "warn",
     flag: "warmup-epochs",
     type: "number",
     default: -1,
@@ -417,6 +431,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "expDir",
+    onResume: "free",
     flag: "exp-dir",
     type: "string",
     default: "runs/exp",
@@ -424,6 +439,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "backend",
+    onResume: "free",
     flag: "backend",
     type: "string",
     default: "auto",
@@ -432,6 +448,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "step",
+    onResume: "free",
     flag: "step",
     type: "string",
     default: "auto",
@@ -441,6 +458,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "microBatch",
+    onResume: "free",
     flag: "micro-batch",
     type: "string",
     default: "auto",
@@ -450,6 +468,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "keptSlices",
+    onResume: "free",
     flag: "kept-slices",
     type: "string",
     default: "auto",
@@ -460,6 +479,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "ranks",
+    onResume: "free",
     flag: "ranks",
     type: "int",
     default: 1,
@@ -470,6 +490,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "distributed",
+    onResume: "free",
     flag: "distributed",
     type: "string",
     default: "auto",
@@ -496,6 +517,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "checkpointEvery",
+    onResume: "free",
     flag: "checkpoint-every",
     type: "int",
     default: 0,
@@ -504,6 +526,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "keepCheckpoints",
+    onResume: "free",
     flag: "keep-checkpoints",
     type: "int",
     default: 3,
@@ -512,6 +535,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "logEvery",
+    onResume: "free",
     flag: "log-every",
     type: "int",
     default: 10,
@@ -520,6 +544,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "resume",
+    onResume: "free",
     flag: "resume",
     type: "boolean",
     default: false,
@@ -528,6 +553,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "strict",
+    onResume: "free",
     flag: "strict",
     type: "boolean",
     default: false,
@@ -535,6 +561,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "maxImagePixels",
+    onResume: "free",
     flag: "max-image-pixels",
     type: "int",
     default: 178_956_970,
@@ -808,64 +835,101 @@ export async function readConfigFile(
  * @returns YAML text.
  */
 export function configToYaml(config: PretrainConfig): string {
-  const out: Record<string, unknown> = {};
-  for (const k of PRETRAIN_SCHEMA) if (!k.flagOnly) out[k.flag] = config[k.key];
-  return stringifyYaml(out);
+  return stringifyYaml(configRecord(config));
+}
+
+/** A learning-rate key changed by a resume. */
+export interface ConfigChange {
+  /** The key, as a flag (`base-lr`). */
+  key: string;
+  /** The value the run had. */
+  from: unknown;
+  /** The value it continues with. */
+  to: unknown;
+}
+
+/** What {@linkcode resumeConfig} decides. */
+export interface ResumedConfig {
+  /** The configuration the resumed run continues with. */
+  config: PretrainConfig;
+  /** The `warn` keys (learning-rate schedule) whose value it changes. */
+  changes: ConfigChange[];
 }
 
 /**
- * Keys a resumed run may change: how long it runs and how it logs, not what
- * it trains.
+ * The resume policy, in one place: a resumed run continues with the
+ * configuration asked for when every key that defines what is trained equals
+ * the saved run's; keys marked `onResume: "free"` in
+ * {@linkcode PRETRAIN_SCHEMA} may change silently, `"warn"` keys (the
+ * learning-rate schedule) with a recorded change. Pure: reads and writes
+ * nothing.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, resumeConfig } from "@scaling-vicreg/train/config";
+ * const saved = resolveConfig({ flags: { preset: "tiny", epochs: 4 } });
+ * const more = resolveConfig({ flags: { preset: "tiny", epochs: 8, "base-lr": 0.1 } });
+ * const { config, changes } = resumeConfig(saved, more);
+ * console.log(config.epochs, changes); // 8 [{ key: "base-lr", from: 0.012, to: 0.1 }]
+ * ```
+ *
+ * @param saved The saved run's configuration, or `undefined` when the run
+ *   recorded none (nothing to compare: the request stands).
+ * @param requested The configuration asked for now.
+ * @param where Names the saved copy in messages.
+ * @returns The configuration to continue with and the recorded changes.
+ * @throws {ConfigError} Naming the first key that may not change.
  */
-export const RESUMABLE_KEYS: readonly (keyof PretrainConfig)[] = [
-  "epochs",
-  "maxSteps",
-  "checkpointEvery",
-  "keepCheckpoints",
-  "logEvery",
-  "backend",
-  "step",
-  "microBatch",
-  "keptSlices",
-  "ranks",
-  "distributed",
-  "strict",
-  "maxImagePixels",
-  "resume",
-  "expDir",
-];
+export function resumeConfig(
+  saved: PretrainConfig | undefined,
+  requested: PretrainConfig,
+  where = "the saved run",
+): ResumedConfig {
+  const changes: ConfigChange[] = [];
+  if (saved === undefined) return { config: requested, changes };
+  for (const k of PRETRAIN_SCHEMA) {
+    if (saved[k.key] === requested[k.key] || k.onResume === "free") continue;
+    if (k.onResume === "warn") {
+      changes.push({ key: k.flag, from: saved[k.key], to: requested[k.key] });
+      continue;
+    }
+    const mayChange = PRETRAIN_SCHEMA.filter((x) =>
+      x.onResume !== undefined && x.key !== "resume" && x.key !== "expDir"
+    ).map((x) => x.flag);
+    throw new ConfigError(
+      k.flag,
+      `Key "${k.flag}" is ${
+        JSON.stringify(requested[k.key])
+      } but the run being resumed used ${
+        JSON.stringify(saved[k.key])
+      } (${where}); only ${mayChange.join(", ")} may change on --resume`,
+    );
+  }
+  return { config: requested, changes };
+}
 
 /**
- * Checks that a resumed run trains what the saved run trained: every key but
- * {@linkcode RESUMABLE_KEYS} must be equal.
+ * A configuration as a config-file record (kebab-case keys, flag-only keys
+ * left out): the form {@linkcode resolveConfig} reads back and
+ * {@linkcode configToYaml} writes.
  *
- * @param saved The configuration in the run directory's `config.yaml`.
- * @param requested The configuration asked for now.
- * @param where Names the saved file in the message.
+ * @example
+ * ```ts
+ * import { configRecord } from "@scaling-vicreg/train/config";
+ * console.log(configRecord({ baseLr: 0.2, arch: "resnet50" })); // { arch: "resnet50", "base-lr": 0.2 }
+ * ```
+ *
+ * @param config The configuration, or part of it.
+ * @returns Values by key.
  */
-export function checkResumeConfig(
-  saved: PretrainConfig,
-  requested: PretrainConfig,
-  where = "config.yaml",
-): void {
+export function configRecord(
+  config: Partial<PretrainConfig>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
   for (const k of PRETRAIN_SCHEMA) {
-    if (RESUMABLE_KEYS.includes(k.key)) continue;
-    if (saved[k.key] !== requested[k.key]) {
-      throw new ConfigError(
-        k.flag,
-        `Key "${k.flag}" is ${
-          JSON.stringify(requested[k.key])
-        } but the run being resumed used ${
-          JSON.stringify(saved[k.key])
-        } (${where}); only ${
-          RESUMABLE_KEYS.filter((r) => r !== "resume" && r !== "expDir")
-            .map((r) => PRETRAIN_SCHEMA.find((x) => x.key === r)!.flag).join(
-              ", ",
-            )
-        } may change on --resume`,
-      );
-    }
+    if (!k.flagOnly && config[k.key] !== undefined) out[k.flag] = config[k.key];
   }
+  return out;
 }
 
 /**

@@ -1,9 +1,12 @@
 import { assertEquals, assertThrows } from "@scaling-vicreg/backend/testing";
 import {
   ConfigError,
+  configRecord,
   configToYaml,
   PRETRAIN_SCHEMA,
+  type PretrainConfig,
   resolveConfig,
+  resumeConfig,
   warmupEpochsOf,
 } from "./config.ts";
 import { parseYaml } from "@scaling-vicreg/backend/yaml";
@@ -108,4 +111,111 @@ Deno.test("warmupEpochsOf() is 10 % of the epochs, at least one", () => {
     ),
     2,
   );
+});
+
+const tiny = (flags: Record<string, unknown> = {}): PretrainConfig =>
+  resolveConfig({ flags: { preset: "tiny", ...flags } });
+
+Deno.test("resumeConfig() lets the budget, logging and compute keys change silently", () => {
+  const saved = tiny();
+  const requested = tiny({
+    epochs: 64,
+    "max-steps": 10,
+    "checkpoint-every": 3,
+    "keep-checkpoints": 5,
+    "log-every": 2,
+    backend: "wasm",
+    step: "view-by-view",
+    "micro-batch": 8,
+    "kept-slices": 0,
+    strict: true,
+    "max-image-pixels": 1000,
+    resume: true,
+    "exp-dir": "elsewhere",
+  });
+  const { config, changes } = resumeConfig(saved, requested);
+  assertEquals(config, requested);
+  assertEquals(changes, []);
+});
+
+Deno.test("resumeConfig() reports each learning-rate key it changes, in schema order", () => {
+  const saved = tiny({ "base-lr": 0.05, wd: 0.01, "warmup-epochs": 2 });
+  const { config, changes } = resumeConfig(
+    saved,
+    tiny({ "base-lr": 0.01, wd: 0.02, "warmup-epochs": 2 }),
+  );
+  assertEquals(config.baseLr, 0.01);
+  assertEquals(changes, [
+    { key: "base-lr", from: 0.05, to: 0.01 },
+    { key: "wd", from: 0.01, to: 0.02 },
+  ]);
+});
+
+Deno.test("resumeConfig() refuses every key that defines what is trained, naming it and the saved copy", () => {
+  const saved = tiny();
+  const changed: Record<string, unknown> = {
+    arch: "resnet18",
+    stem: "imagenet",
+    mlp: "64-64",
+    "sim-coeff": 5,
+    "loss-variant": "paper-code",
+    "use-local-loss": !saved.useLocalLoss,
+    optimizer: "sgd",
+    "batch-size": 32,
+    size: 24,
+    "crop-min-scale": 0.5,
+    "num-images": 100,
+    seed: 7,
+    "use-viewmix": !saved.useViewmix,
+  };
+  for (const [flag, value] of Object.entries(changed)) {
+    const key = PRETRAIN_SCHEMA.find((k) => k.flag === flag)!.key;
+    const requested = tiny({ [flag]: value });
+    assertEquals(requested[key] !== saved[key], true, `${flag} must differ`);
+    const error = assertThrows(
+      () => resumeConfig(saved, requested, "runs/a/checkpoint-00000004.json"),
+      ConfigError,
+      `Key "${flag}" is ${
+        JSON.stringify(requested[key])
+      } but the run being resumed used ${JSON.stringify(saved[key])}`,
+    );
+    assertEquals(error.key, flag);
+    assertEquals(
+      error.message.includes("(runs/a/checkpoint-00000004.json); only epochs"),
+      true,
+      error.message,
+    );
+  }
+  // Every schema key is in one class: free, warn, or fixed (no mark).
+  for (const k of PRETRAIN_SCHEMA) {
+    assertEquals(
+      [undefined, "free", "warn"].includes(k.onResume),
+      true,
+      k.flag,
+    );
+  }
+});
+
+Deno.test("resumeConfig() with no saved configuration keeps the request", () => {
+  const requested = tiny({ arch: "resnet18" });
+  assertEquals(resumeConfig(undefined, requested), {
+    config: requested,
+    changes: [],
+  });
+});
+
+Deno.test("resumeConfig() refuses a changed preset at the preset key", () => {
+  assertThrows(
+    () => resumeConfig(tiny(), resolveConfig({ flags: { preset: "paper" } })),
+    ConfigError,
+    'Key "preset" is "paper" but the run being resumed used "tiny"',
+  );
+});
+
+Deno.test("configRecord() is the kebab-case record resolveConfig() reads back, without flag-only keys", () => {
+  const config = tiny({ "base-lr": 0.3 });
+  const record = configRecord(config);
+  assertEquals(record["base-lr"], 0.3);
+  assertEquals("resume" in record || "ranks" in record, false);
+  assertEquals(resolveConfig({ file: record }), { ...config, resume: false });
 });

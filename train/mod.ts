@@ -25,7 +25,9 @@ export * from "./run_dir.ts";
 export * from "./divergence.ts";
 export * from "./pretrain.ts";
 export * from "./vicreg_model.ts";
+export * from "./step_options.ts";
 export * from "./step.ts";
+export * from "./distributed_step.ts";
 export * from "./step_plan.ts";
 export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
@@ -36,6 +38,7 @@ export type {
   Communicator,
 } from "@scaling-vicreg/distributed";
 export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
+export type { OptimizerKind } from "@scaling-vicreg/optim";
 export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
 export type {
   LocalMatching,

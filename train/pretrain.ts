@@ -9,7 +9,6 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { memoryBudgetOf, type RgbImage, Rng } from "@scaling-vicreg/backend";
-import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   TrainTransform,
   viewMix,
@@ -25,13 +24,16 @@ import {
   createOptimizer,
   type Optimizer,
 } from "@scaling-vicreg/optim/optimizer";
-import { distributedStepGradients, stepGradients } from "./step.ts";
+import { stepGradients } from "./step.ts";
+import { distributedStepGradients } from "./distributed_step.ts";
 import {
   type Communicator,
   SingleCommunicator,
 } from "@scaling-vicreg/distributed/communicator";
 import { measureStepMemory, planStep, type StepPlan } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
+import { appendMetrics, type StepMetrics } from "./run_metrics.ts";
+import { BACKBONE_FILE, writeRunBackbone } from "./backbone_file.ts";
 import {
   type Checkpoint,
   loadLatestCheckpoint,
@@ -49,40 +51,6 @@ import {
   DivergenceGuard,
   gradientNorm,
 } from "./divergence.ts";
-
-/** One logged step, as written to `metrics.jsonl`. */
-export interface StepMetrics {
-  /** Steps completed (1-based). */
-  step: number;
-  /** Epoch of the step (0-based). */
-  epoch: number;
-  /** Batch index within the epoch. */
-  batch: number;
-  /** Learning rate used. */
-  lr: number;
-  /** Total loss. */
-  loss: number;
-  /** Global invariance term (unweighted). */
-  invariance: number;
-  /** Global variance term (unweighted). */
-  variance: number;
-  /** Global covariance term (unweighted). */
-  covariance: number;
-  /** Local loss (weighted total of its terms, before α), when used. */
-  localLoss?: number;
-  /** Training throughput of this step. */
-  imagesPerSecond: number;
-  /** Mean per-dimension std of the first view's projections. */
-  embeddingStd: number;
-  /** Fraction of projection dimensions whose std is below 0.01. */
-  collapsedFraction: number;
-  /** Global L2 norm of the step's gradients. */
-  gradNorm: number;
-  /** Steps in the whole run. */
-  totalSteps: number;
-  /** Live tensors after the step (constant across steps: no leak). */
-  numTensors: number;
-}
 
 /** What the loop tells its caller besides metrics. */
 export interface PretrainEvent {
@@ -203,7 +171,7 @@ export async function pretrain(
       warnOnCollapse(position, onEvent);
       const endOfEpoch = batch.index === perEpoch - 1;
       if (lead && logDue(run, position.step, endOfEpoch)) {
-        await appendMetrics(run.metricsPath, position.last);
+        await appendMetrics(run.dir, position.last);
         onStep?.(position.last);
       }
       advance(position, at, endOfEpoch);
@@ -308,8 +276,8 @@ async function finish(
   peak: PretrainResult["peakMemory"],
 ): Promise<PretrainResult> {
   if (position.checkpoint === "") await saveRun(run, position);
-  const backbone = `${run.dir}/backbone.safetensors`;
-  if (run.lead) await exportBackbone(run.model, backbone);
+  const backbone = `${run.dir}/${BACKBONE_FILE}`;
+  if (run.lead) await writeRunBackbone(run.dir, run.model.backbone);
   return {
     status,
     steps: position.step,
@@ -334,7 +302,6 @@ interface Run {
   /** Rank 0's events. */
   onEvent: (event: PretrainEvent) => void;
   dir: string;
-  metricsPath: string;
   loader: Loader;
   perEpoch: number;
   totalSteps: number;
@@ -462,7 +429,6 @@ async function setUp(
       checkpoint,
       onEvent,
       dir: config.expDir,
-      metricsPath: `${config.expDir}/metrics.jsonl`,
       loader,
       perEpoch,
       totalSteps,
@@ -518,6 +484,7 @@ export async function stepPlanOf(
     distributed,
     batch,
     local: config.useLocalLoss,
+    optimizer: config.optimizer,
   };
   const profile = request.step === "auto" || request.microBatch === "auto" ||
       request.keptSlices === "auto"
@@ -721,15 +688,6 @@ function warnOnCollapse(
   });
 }
 
-async function appendMetrics(
-  path: string,
-  metrics: StepMetrics,
-): Promise<void> {
-  await Deno.writeTextFile(path, JSON.stringify(metrics) + "\n", {
-    append: true,
-  });
-}
-
 /** Checkpoints the run at `position` (the next batch to train). */
 async function saveRun(run: Run, position: Position): Promise<void> {
   if (!run.lead) {
@@ -788,23 +746,4 @@ function restore(
   }
   optimizer.loadState({ step: optimizerStep, tensors: slots });
   tf.dispose([...slots.values()]);
-}
-
-async function exportBackbone(
-  model: VicregModel,
-  path: string,
-): Promise<void> {
-  const tensors = new Map<string, tf.Tensor>([
-    ...model.backbone.parameters(),
-    ...model.backbone.buffers(),
-  ]);
-  const { encodeSafetensors } = await import(
-    "@scaling-vicreg/backend/safetensors"
-  );
-  await writeFileAtomic(
-    path,
-    encodeSafetensors(await snapshotTensors(tensors), {
-      arch: model.backbone.arch,
-    }),
-  );
 }

@@ -14,7 +14,8 @@ import { ConfigError, type PretrainConfig } from "./config.ts";
 import { NonFiniteLossError, pretrain } from "./pretrain.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import { loadLatestCheckpoint } from "./checkpoint.ts";
-import { readStepMetrics, tinyRunConfig } from "./_test_run.ts";
+import { tinyRunConfig } from "./_test_run.ts";
+import { readMetrics } from "./run_metrics.ts";
 
 // cpu-fast is the CPU reference backend with the im2col conv-gradient kernels
 // (tested against the reference in backend/kernels): the plain kernels make a
@@ -22,7 +23,6 @@ import { readStepMetrics, tinyRunConfig } from "./_test_run.ts";
 await useBackend("cpu-fast");
 
 const smallConfig = tinyRunConfig;
-const readMetrics = readStepMetrics;
 
 /**
  * VICReg loss (the run's λ, μ, ν) of fixed views of fixed images, BatchNorm

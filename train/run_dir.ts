@@ -6,11 +6,11 @@
  * - A fresh run refuses a directory that holds a run; `--resume` refuses a
  *   directory with nothing to resume (it never starts over, and never
  *   truncates the metrics of a run it did not find).
- * - The configuration of a resume is compared with the run's `config.yaml`
- *   and with the configuration its checkpoint records (so a missing
- *   `config.yaml` changes nothing): only {@linkcode RESUMABLE_KEYS} may change,
- *   and the learning-rate keys ({@linkcode LR_KEYS}) with a warning that is
- *   recorded in `config.yaml` and `metrics.jsonl`.
+ * - A resume continues from the newest good checkpoint, whose recorded
+ *   configuration is the run's one source of truth: `resumeConfig`
+ *   (`config.ts`) decides what may change, and the learning-rate changes it
+ *   reports are recorded in `config.yaml` (the human-readable copy, rewritten
+ *   from the configuration) and `metrics.jsonl`.
  * - Damaged checkpoints are moved into `damaged/` with a warning.
  *
  * @module
@@ -21,20 +21,23 @@ import {
 } from "@scaling-vicreg/backend/fs";
 import {
   type Checkpoint,
+  checkpointName,
   listCheckpoints,
   loadLatestCheckpoint,
   moveCheckpointAside,
   type SkippedCheckpoint,
 } from "./checkpoint.ts";
 import {
-  checkResumeConfig,
+  type ConfigChange,
   ConfigError,
+  configRecord,
   configToYaml,
-  PRETRAIN_SCHEMA,
   type PretrainConfig,
   readConfigFile,
   resolveConfig,
+  resumeConfig,
 } from "./config.ts";
+import { createMetrics, truncateMetrics } from "./run_metrics.ts";
 import { acquireRunLock, type RunLock } from "./run_lock.ts";
 import {
   type Divergence,
@@ -42,26 +45,6 @@ import {
   firstSuspectStep,
   NonFiniteLossError,
 } from "./divergence.ts";
-
-/**
- * Keys a resume may change with a warning: the learning-rate schedule, the
- * usual remedy for a run that diverged.
- */
-export const LR_KEYS: readonly (keyof PretrainConfig)[] = [
-  "baseLr",
-  "warmupEpochs",
-  "wd",
-];
-
-/** A learning-rate key changed by a resume. */
-export interface ConfigChange {
-  /** The key, as a flag (`base-lr`). */
-  key: string;
-  /** The value the run had. */
-  from: unknown;
-  /** The value it continues with. */
-  to: unknown;
-}
 
 /** A notable thing found while opening a run directory. */
 export interface RunDirectoryEvent {
@@ -97,54 +80,10 @@ const CHECKPOINT = /^checkpoint-\d+\.json$/;
 const HISTORY = "# changed on --resume:";
 
 /**
- * Compares a resume's configuration with a saved one: throws the
- * {@linkcode ConfigError} of {@linkcode checkResumeConfig} for a key that may
- * not change, and returns the {@linkcode LR_KEYS} that do.
- *
- * @param saved The saved configuration.
- * @param requested The configuration asked for now.
- * @param where Names the saved file in messages.
- * @returns The learning-rate keys whose value changes.
- */
-export function compareResumeConfig(
-  saved: PretrainConfig,
-  requested: PretrainConfig,
-  where: string,
-): ConfigChange[] {
-  const relaxed = { ...saved };
-  const changes: ConfigChange[] = [];
-  for (const key of LR_KEYS) {
-    (relaxed as Record<string, unknown>)[key] = requested[key];
-    if (saved[key] !== requested[key]) {
-      const flag = PRETRAIN_SCHEMA.find((k) => k.key === key)!.flag;
-      changes.push({ key: flag, from: saved[key], to: requested[key] });
-    }
-  }
-  checkResumeConfig(relaxed, requested, where);
-  return changes;
-}
-
-/**
- * A configuration as a config-file record (kebab-case keys, flag-only keys
- * left out), the form {@linkcode resolveConfig} reads.
- *
- * @param config The configuration.
- * @returns Values by key.
- */
-export function configRecord(
-  config: Partial<PretrainConfig>,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const k of PRETRAIN_SCHEMA) {
-    if (!k.flagOnly && config[k.key] !== undefined) out[k.flag] = config[k.key];
-  }
-  return out;
-}
-
-/**
- * The saved configuration of the run in `dir`, as a config-file record:
- * `config.yaml`, or else the configuration recorded in its newest good
- * checkpoint. `undefined` when it has neither.
+ * The saved configuration of the run in `dir`, as a config-file record: the
+ * one its newest checkpoint records (the run's source of truth; read without
+ * loading the tensors), or `config.yaml` for a run with no checkpoint that
+ * records one. `undefined` when it has neither.
  *
  * @param dir The run directory.
  * @returns The record and the file it came from, or `undefined`.
@@ -152,16 +91,17 @@ export function configRecord(
 export async function savedRunConfig(
   dir: string,
 ): Promise<{ file: Record<string, unknown>; where: string } | undefined> {
+  for (const step of await listCheckpoints(dir)) {
+    const where = `${dir}/${checkpointName(step)}`;
+    const meta = await Deno.readTextFile(where).then(JSON.parse).catch(() =>
+      undefined
+    );
+    const config = meta?.state?.config as Partial<PretrainConfig> | undefined;
+    if (config !== undefined) return { file: configRecord(config), where };
+  }
   const yaml = `${dir}/config.yaml`;
   const file = await readConfigFile(yaml).catch(() => undefined);
-  if (file !== undefined) return { file, where: yaml };
-  const ckpt = await loadLatestCheckpoint(dir);
-  const config = ckpt?.meta.state.config as Partial<PretrainConfig> | undefined;
-  if (ckpt === undefined || config === undefined) return undefined;
-  return {
-    file: configRecord(config),
-    where: `${dir}/${ckpt.meta.tensors.replace(/\.safetensors$/, ".json")}`,
-  };
+  return file === undefined ? undefined : { file, where: yaml };
 }
 
 async function listNames(dir: string): Promise<string[] | undefined> {
@@ -253,32 +193,6 @@ function configYaml(
   return history.length > 0 ? `${body}${history.join("\n")}\n` : body;
 }
 
-async function truncateMetrics(
-  path: string,
-  step: number,
-  extra: string[],
-): Promise<void> {
-  let text = "";
-  try {
-    text = await Deno.readTextFile(path);
-  } catch {
-    // No metrics yet: the resumed run writes them from here.
-  }
-  // A line torn by a kill mid-append is dropped with the steps after the
-  // checkpoint: the resumed run writes them again.
-  const kept = text.split("\n").filter((line) => {
-    try {
-      return line.trim() !== "" && JSON.parse(line).step <= step;
-    } catch {
-      return false;
-    }
-  });
-  await writeFileAtomic(
-    path,
-    [...kept, ...extra].map((l) => l + "\n").join(""),
-  );
-}
-
 function opened(
   dir: string,
   lock: RunLock,
@@ -348,24 +262,12 @@ export async function openRunDirectory(
         })`,
       });
     }
-    const metricsPath = `${dir}/metrics.jsonl`;
     const yamlPath = `${dir}/config.yaml`;
-    const previousYaml = await Deno.readTextFile(yamlPath).catch(() => "");
     if (!config.resume) {
       // checkRunDirectory found no checkpoint: nothing of a run is lost.
-      await writeFileAtomic(metricsPath, "");
+      await createMetrics(dir);
       await writeFileAtomic(yamlPath, configToYaml(config));
       return opened(dir, lock, undefined, []);
-    }
-    const changes = new Map<string, ConfigChange>();
-    if (previousYaml !== "") {
-      const saved = resolveConfig({
-        file: await readConfigFile(yamlPath),
-        fileName: yamlPath,
-      });
-      for (const c of compareResumeConfig(saved, config, yamlPath)) {
-        changes.set(c.key, c);
-      }
     }
     const skipped: SkippedCheckpoint[] = [];
     const checkpoint = await loadLatestCheckpoint(dir, skipped);
@@ -385,23 +287,18 @@ export async function openRunDirectory(
         }; metrics.jsonl is left as it is`,
       );
     }
+    const step = checkpoint.meta.step;
     const recorded = checkpoint.meta.state.config as
       | Partial<PretrainConfig>
       | undefined;
-    if (recorded !== undefined) {
-      const where = `${dir}/${
-        checkpoint.meta.tensors.replace(/\.safetensors$/, ".json")
-      }`;
-      const saved = resolveConfig({
-        file: configRecord(recorded),
-        fileName: where,
-      });
-      for (const c of compareResumeConfig(saved, config, where)) {
-        if (!changes.has(c.key)) changes.set(c.key, c);
-      }
-    }
-    const step = checkpoint.meta.step;
-    for (const c of changes.values()) {
+    const where = `${dir}/${checkpointName(step)}`;
+    const { changes } = resumeConfig(
+      recorded &&
+        resolveConfig({ file: configRecord(recorded), fileName: where }),
+      config,
+      where,
+    );
+    for (const c of changes) {
       onEvent({
         level: "warning",
         message: `--resume changes ${c.key} from ${JSON.stringify(c.from)} to ${
@@ -409,19 +306,17 @@ export async function openRunDirectory(
         } at step ${step} (recorded in config.yaml and metrics.jsonl)`,
       });
     }
-    const list = [...changes.values()];
     await truncateMetrics(
-      metricsPath,
+      dir,
       step,
-      list.length > 0
-        ? [JSON.stringify({ step, event: "config-change", changes: list })]
-        : [],
+      changes.length > 0 ? [{ step, event: "config-change", changes }] : [],
     );
+    const previousYaml = await Deno.readTextFile(yamlPath).catch(() => "");
     await writeFileAtomic(
       yamlPath,
-      configYaml(config, previousYaml, step, list),
+      configYaml(config, previousYaml, step, changes),
     );
-    return opened(dir, lock, checkpoint, list);
+    return opened(dir, lock, checkpoint, changes);
   } catch (error) {
     await lock.release();
     throw error;
@@ -454,9 +349,7 @@ export async function stopDiverged(
     }
   }
   const kept = (await listCheckpoints(dir))[0];
-  const keptName = kept === undefined
-    ? undefined
-    : `checkpoint-${String(kept).padStart(8, "0")}.json`;
+  const keptName = kept === undefined ? undefined : checkpointName(kept);
   const message = `Training diverged at step ${divergence.step} (epoch ${
     where.epoch + 1
   }, batch ${where.batch}): ${divergence.reason}${

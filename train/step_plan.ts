@@ -7,7 +7,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MemoryBudget } from "@scaling-vicreg/backend";
 import type { ResNet } from "@scaling-vicreg/models";
-import { sliceRanges, type StepMode } from "./step.ts";
+import type { OptimizerKind } from "@scaling-vicreg/optim";
+import { sliceRanges, type StepMode } from "./step_options.ts";
 
 /** Bytes one image of one view takes in a step, measured on the backend. */
 export interface StepMemoryProfile {
@@ -26,18 +27,42 @@ export interface StepMemoryProfile {
   /** Bytes of one input image `[1, size, size, 3]`. */
   inputBytesPerImage: number;
   /**
-   * Bytes of the model's parameters (all networks); a step holds
-   * {@linkcode PARAMETER_COPIES} times that (see there).
+   * Bytes of the model's parameters (all networks); a step holds several
+   * copies of them (see {@linkcode OPTIMIZER_MEMORY}).
    */
   parameterBytes: number;
+  /**
+   * Bytes of the largest parameter tensor: an optimizer update holds its
+   * temporaries for one parameter at a time.
+   */
+  largestParameterBytes: number;
+  /**
+   * Bytes per image of one residual block re-run on a tape and
+   * back-propagated (the largest block's activations and their gradients):
+   * what block-by-block back-propagation adds to the kept block inputs.
+   */
+  blockBackwardBytesPerImage: number;
+  /** The part of that peak that does not grow with the images. */
+  blockBackwardFixedBytes: number;
 }
 
 /**
- * Copies of the parameters a step holds at its peak: the weights, the
- * gradient sums, one slice's gradients being added in, and the optimizer's
- * slots (momentum; AdamW's two moments) with the update's temporaries.
+ * What a step's optimizer update holds beyond the weights, the gradient sums
+ * and one slice's gradients being added in (three copies of the parameters):
+ * its `slots` (copies of the parameters: SGD's and LARS's momentum, AdamW's
+ * two moments) and, for the one parameter it is updating, `temporaries`
+ * copies of that parameter (the update's intermediate tensors, alive until
+ * its `tf.tidy` ends). Measured with `tf.profile` on the tiny ResNet, whose
+ * largest parameter is 46 % of all: 16.7, 9.9 and 6.9 temporaries; rounded
+ * up.
  */
-export const PARAMETER_COPIES = 5;
+export const OPTIMIZER_MEMORY: Readonly<
+  Record<OptimizerKind, { slots: number; temporaries: number }>
+> = Object.freeze({
+  sgd: { slots: 1, temporaries: 8 },
+  lars: { slots: 1, temporaries: 11 },
+  adamw: { slots: 2, temporaries: 18 },
+});
 
 /**
  * Measures a backbone's {@linkcode StepMemoryProfile} at a crop size with
@@ -57,7 +82,11 @@ export async function measureStepMemory(
   parameters: Iterable<tf.Variable> = backbone.parameters().values(),
 ): Promise<StepMemoryProfile> {
   let parameterBytes = 0;
-  for (const v of parameters) parameterBytes += 4 * v.size;
+  let largestParameterBytes = 0;
+  for (const v of parameters) {
+    parameterBytes += 4 * v.size;
+    largestParameterBytes = Math.max(largestParameterBytes, 4 * v.size);
+  }
   const n = 2;
   const x = tf.zeros([n, size, size, 3]) as tf.Tensor4D;
   try {
@@ -74,16 +103,52 @@ export async function measureStepMemory(
     const run = backbone.forwardCheckpointed(x, options);
     const kept = tf.memory().numBytes - before;
     run.dispose();
+    // A block re-run on a tape and back-propagated: its bytes grow with the
+    // images (activations) and not (its parameters' gradients), so measure
+    // at two batch sizes and split.
+    const [small, large] = [
+      await blockBackwardPeak(backbone, x, options),
+      await blockBackwardPeak(backbone, tf.concat([x, x]), options, true),
+    ];
+    const perImage = Math.max(0, (large - small) / n);
     return {
       tapeBytesPerImage: tape / n,
       checkpointBytesPerImage: kept / n,
       largestTensorBytesPerImage: largest / n,
       inputBytesPerImage: size * size * 3 * 4,
       parameterBytes,
+      largestParameterBytes,
+      blockBackwardBytesPerImage: perImage,
+      blockBackwardFixedBytes: Math.max(0, small - perImage * n),
     };
   } finally {
     x.dispose();
   }
+}
+
+/**
+ * The peak bytes of a checkpointed backward pass above its kept block inputs
+ * and its result (the parameter gradients, counted with the parameters).
+ */
+async function blockBackwardPeak(
+  backbone: ResNet,
+  x: tf.Tensor4D,
+  options: { training: boolean; updateRunningStats: boolean },
+  disposeInput = false,
+): Promise<number> {
+  const run = backbone.forwardCheckpointed(x, options);
+  const dy = tf.onesLike(run.embedding);
+  const before = tf.memory().numBytes;
+  const info = await tf.profile(() => {
+    const grads = run.backward({ embedding: dy });
+    tf.dispose([...grads.values()]);
+  });
+  tf.dispose([dy]);
+  run.dispose();
+  if (disposeInput) x.dispose();
+  let gradBytes = 0;
+  for (const v of backbone.parameters().values()) gradBytes += 4 * v.size;
+  return Math.max(0, info.peakBytes - before - gradBytes);
 }
 
 /** What {@linkcode planStep} chose. */
@@ -120,16 +185,24 @@ export interface StepRequest {
   batch: number;
   /** Whether the local loss is on. */
   local: boolean;
+  /**
+   * The optimizer, whose update's memory the estimate counts
+   * ({@linkcode OPTIMIZER_MEMORY}).
+   * @default {"adamw"} (the one that holds the most)
+   */
+  optimizer?: OptimizerKind;
 }
 
 /**
  * The estimated peak bytes of a step with slices of `m` images of a batch of
- * `b`: {@linkcode PARAMETER_COPIES} copies of the parameters and the two views
- * of the whole batch, plus, per slice, the joint tape
+ * `b`: the parameters with their gradients and the optimizer's update
+ * ({@linkcode OPTIMIZER_MEMORY}) and the two views of the whole batch, plus,
+ * per slice, the joint tape
  * (1.2 × the tape bytes × 2 views × m, ×1.5 with the local loss, for its
  * feature maps and projector), `mixed` half of that plus view 1's kept block
- * inputs, `view-by-view` both views' kept block inputs plus a quarter of one
- * view's tape (the largest block's share, bounded above).
+ * inputs, `view-by-view` both views' kept block inputs plus 1.2 × one
+ * block's measured backward peak (×1.5 with the local loss);
+ * `step_plan_test.ts` checks the estimate against measured peaks.
  *
  * @param profile The backbone's bytes per image.
  * @param mode The step mode.
@@ -137,6 +210,7 @@ export interface StepRequest {
  * @param b The batch size.
  * @param local Whether the local loss is on.
  * @param keptSlices In `joint` mode, the slices on the loss's tape at once.
+ * @param optimizer The optimizer of the update.
  * @returns Bytes.
  */
 export function estimateStepBytes(
@@ -146,14 +220,19 @@ export function estimateStepBytes(
   b: number,
   local: boolean,
   keptSlices: number = 1,
+  optimizer: OptimizerKind = "adamw",
 ): number {
   const joint = 1.2 * profile.tapeBytesPerImage * 2 * m * (local ? 1.5 : 1);
   const kept = profile.checkpointBytesPerImage * m;
+  const update = OPTIMIZER_MEMORY[optimizer];
   const views = 2 * b * profile.inputBytesPerImage +
-    PARAMETER_COPIES * profile.parameterBytes;
+    (3 + update.slots) * profile.parameterBytes +
+    update.temporaries * profile.largestParameterBytes;
   if (mode === "joint") return views + Math.max(1, keptSlices) * joint;
   if (mode === "mixed") return views + joint / 2 + kept;
-  return views + 2 * kept + joint / 8;
+  const block = 1.2 * (local ? 1.5 : 1) *
+    (profile.blockBackwardFixedBytes + profile.blockBackwardBytesPerImage * m);
+  return views + 2 * kept + block;
 }
 
 const MODES: readonly StepMode[] = ["joint", "mixed", "view-by-view"];
@@ -183,7 +262,7 @@ export function planStep(
   profile: StepMemoryProfile,
   budget: MemoryBudget,
 ): StepPlan {
-  const { batch, local } = request;
+  const { batch, local, optimizer = "adamw" } = request;
   const sizes = request.microBatch === "auto"
     ? halvings(batch)
     : [Math.min(request.microBatch, batch)];
@@ -204,7 +283,7 @@ export function planStep(
     let k = requested === "auto" ? 1 : Math.min(requested, slices);
     while (
       requested === "auto" && k < slices &&
-      estimateStepBytes(profile, mode, m, batch, local, k + 1) <=
+      estimateStepBytes(profile, mode, m, batch, local, k + 1, optimizer) <=
         budget.totalBytes
     ) k++;
     const note = `, ${k} of ${slices} slices kept on the loss's tape${
@@ -218,7 +297,8 @@ export function planStep(
     return { mode, microBatch: m, keptSlices: kept, reason: `as set${note}` };
   }
   const fits = (mode: StepMode, m: number) =>
-    estimateStepBytes(profile, mode, m, batch, local) <= budget.totalBytes &&
+    estimateStepBytes(profile, mode, m, batch, local, 1, optimizer) <=
+      budget.totalBytes &&
     profile.largestTensorBytesPerImage * m * (mode === "joint" ? 2 : 1) <=
       budget.tensorBytes;
   const candidates = sizes.flatMap((m) =>
@@ -233,7 +313,17 @@ export function planStep(
     const smallest = candidates.at(-1)!;
     throw new RangeError(
       `A step of batch ${batch} needs an estimated ${
-        gib(estimateStepBytes(profile, smallest.mode, smallest.m, batch, local))
+        gib(
+          estimateStepBytes(
+            profile,
+            smallest.mode,
+            smallest.m,
+            batch,
+            local,
+            1,
+            optimizer,
+          ),
+        )
       } GiB even with --micro-batch ${smallest.m} and --step ${smallest.mode}, more than ${
         gib(budget.totalBytes)
       } GiB (${budget.source}): lower --batch-size or --size, or choose a smaller --arch`,
@@ -241,7 +331,15 @@ export function planStep(
   }
   const { kept, note } = keptOf(chosen.mode, chosen.m);
   const estimate = gib(
-    estimateStepBytes(profile, chosen.mode, chosen.m, batch, local, kept),
+    estimateStepBytes(
+      profile,
+      chosen.mode,
+      chosen.m,
+      batch,
+      local,
+      kept,
+      optimizer,
+    ),
   );
   const set = (auto: boolean) => auto ? "" : " (as set)";
   const slices = chosen.m < batch

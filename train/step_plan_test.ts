@@ -4,8 +4,15 @@ import {
   assertEquals,
   assertThrows,
   assertTrue,
+  ignoreUnless,
+  loadableBackends,
 } from "@scaling-vicreg/backend/testing";
 import { createResNet } from "@scaling-vicreg/models";
+import { createOptimizer } from "@scaling-vicreg/optim";
+import { resolveConfig } from "./config.ts";
+import { stepGradients } from "./step.ts";
+import type { StepMode } from "./step_options.ts";
+import { createVicregModel } from "./vicreg_model.ts";
 import {
   estimateStepBytes,
   measureStepMemory,
@@ -13,6 +20,7 @@ import {
   type StepMemoryProfile,
 } from "./step_plan.ts";
 
+const backends = await loadableBackends(["cpu-fast", "blas"], "cpu-fast");
 await useBackend("cpu-fast");
 
 const MIB = 2 ** 20;
@@ -23,6 +31,10 @@ const PROFILE: StepMemoryProfile = {
   largestTensorBytesPerImage: 1 * MIB,
   inputBytesPerImage: 0,
   parameterBytes: 0,
+  largestParameterBytes: 0,
+  // 1.2 × 2.5 MiB = 3 MiB per image for one block's re-run and backward.
+  blockBackwardBytesPerImage: 2.5 * MIB,
+  blockBackwardFixedBytes: 0,
 };
 const BUDGET: MemoryBudget = {
   totalBytes: 3 * 2 ** 30,
@@ -42,18 +54,25 @@ Deno.test("estimateStepBytes() is the joint tape, half of it for mixed, the kept
     estimateStepBytes(PROFILE, "view-by-view", 64, 64, false),
     (2 * 64 + 192) * MIB,
   );
-  // The two views of the whole batch, whatever the slices, and five copies
-  // of the parameters (weights, gradient sums, a slice's gradients, the
-  // optimizer's slots and temporaries).
+  // The two views of the whole batch, whatever the slices; the weights,
+  // gradient sums and a slice's gradients (3 copies of the parameters), the
+  // optimizer's slots, and its update's temporaries of the largest
+  // parameter: AdamW (the default) 2 slots and 18, LARS 1 and 11.
   const withInputs = {
     ...PROFILE,
     inputBytesPerImage: MIB,
     parameterBytes: 10 * MIB,
+    largestParameterBytes: 2 * MIB,
   };
   assertEquals(
     estimateStepBytes(withInputs, "joint", 8, 64, false) -
       estimateStepBytes(PROFILE, "joint", 8, 64, false),
-    128 * MIB + 50 * MIB,
+    128 * MIB + 50 * MIB + 36 * MIB,
+  );
+  assertEquals(
+    estimateStepBytes(withInputs, "joint", 8, 64, false, 1, "lars") -
+      estimateStepBytes(PROFILE, "joint", 8, 64, false, 1, "lars"),
+    128 * MIB + 40 * MIB + 22 * MIB,
   );
 });
 
@@ -200,6 +219,16 @@ Deno.test("measureStepMemory() grows with the image area and changes no state", 
     large.parameterBytes,
     4 * params.reduce((n, v) => n + v.size, 0),
   );
+  assertEquals(
+    large.largestParameterBytes,
+    4 * Math.max(...params.map((v) => v.size)),
+  );
+  // One block's backward holds part of what a whole view's tape holds.
+  assertTrue(
+    large.blockBackwardBytesPerImage > 0 &&
+      large.blockBackwardBytesPerImage < 2 * large.tapeBytesPerImage,
+    JSON.stringify(large),
+  );
   assertEquals(tf.memory().numTensors, before);
   const after = await Promise.all(
     [...net.buffers().values()].map(async (v) => Array.from(await v.data())),
@@ -207,3 +236,88 @@ Deno.test("measureStepMemory() grows with the image area and changes no state", 
   assertEquals(after, stats);
   net.dispose();
 });
+
+// The planner keeps the wasm heap from overflowing only if its estimate is
+// not below what a step really holds: measured here with tf.profile over a
+// whole training step (gradients and an AdamW update, whose slots it creates).
+for (const [backend, loads] of backends) {
+  Deno.test({
+    name:
+      `estimateStepBytes() is at least the measured peak of a training step on ${backend}, for every mode, slicing and local loss`,
+    ignore: ignoreUnless(loads, backend),
+    async fn() {
+      await useBackend(backend);
+      try {
+        const plans: [StepMode, number, number][] = [
+          ["joint", 16, 1],
+          ["joint", 4, 1],
+          ["joint", 4, 4],
+          ["mixed", 16, 0],
+          ["mixed", 8, 0],
+          ["view-by-view", 16, 0],
+          ["view-by-view", 4, 0],
+        ];
+        const under: string[] = [];
+        for (const local of [false, true]) {
+          for (const [mode, m, kept] of plans) {
+            const base = tf.memory().numBytes;
+            const config = resolveConfig({
+              flags: {
+                preset: "tiny",
+                size: 32,
+                mlp: "64-64",
+                "local-mlp": "32-16",
+                "use-local-loss": local,
+              },
+            });
+            const model = createVicregModel(config);
+            const optimizer = createOptimizer("adamw", model.parameters());
+            const rng = new Rng(3);
+            const views = [0, 1].map(() =>
+              tf.tensor4d(
+                rng.fillNormal(new Float32Array(16 * 32 * 32 * 3), 0, 1),
+                [16, 32, 32, 3],
+              )
+            ) as [tf.Tensor4D, tf.Tensor4D];
+            const profile = await measureStepMemory(
+              model.backbone,
+              32,
+              model.parameters().values(),
+            );
+            const info = await tf.profile(() => {
+              const out = stepGradients(model, views, {
+                mode,
+                microBatch: m,
+                keptSlices: kept,
+              });
+              optimizer.step(Object.fromEntries(out.grads), 1e-3);
+              tf.dispose([out.loss, ...out.grads.values()]);
+            });
+            const measured = info.peakBytes - base;
+            const estimate = estimateStepBytes(
+              profile,
+              mode,
+              m,
+              16,
+              local,
+              kept,
+            );
+            if (measured > estimate) {
+              under.push(
+                `${mode}, slices of ${m}, ${kept} kept, local ${local}: measured ${measured} bytes > estimated ${
+                  Math.round(estimate)
+                }`,
+              );
+            }
+            tf.dispose(views);
+            optimizer.dispose();
+            model.dispose();
+          }
+        }
+        assertEquals(under, []);
+      } finally {
+        await useBackend("cpu-fast");
+      }
+    },
+  });
+}

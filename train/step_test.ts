@@ -13,7 +13,8 @@ import {
 import { viewMix } from "@scaling-vicreg/augment";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { type PretrainConfig, resolveConfig } from "./config.ts";
-import { sliceRanges, stepGradients, type StepMode } from "./step.ts";
+import { stepGradients } from "./step.ts";
+import { sliceRanges, type StepMode } from "./step_options.ts";
 import {
   createVicregModel,
   type Projections,

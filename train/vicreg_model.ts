@@ -367,6 +367,38 @@ export class VicregModel {
 }
 
 /**
+ * The backbone a run with this configuration starts from: `config.arch` with
+ * its stem (`auto`: the CIFAR stem below 64 px crops, else ImageNet's),
+ * initialised from `config.seed` exactly as {@linkcode createVicregModel}
+ * initialises it, so "the same network at random initialisation" is this.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { createBackbone } from "@scaling-vicreg/train";
+ * await useBackend("cpu");
+ * const backbone = createBackbone({ arch: "tiny", stem: "auto", size: 16, seed: 0 });
+ * console.log(backbone.arch, backbone.embeddingDim);
+ * backbone.dispose();
+ * ```
+ *
+ * @param config The run's `arch`, `stem`, `size` and `seed`.
+ * @returns The freshly initialised backbone (the caller disposes it).
+ */
+export function createBackbone(
+  config: Pick<PretrainConfig, "arch" | "stem" | "size" | "seed">,
+): ResNet {
+  const stem = config.stem === "auto"
+    ? (config.size < 64 ? "cifar" : "imagenet")
+    : config.stem;
+  return createResNet(
+    config.arch,
+    new Rng(config.seed).fork("init").fork("backbone"),
+    { stem },
+  );
+}
+
+/**
  * Builds the model of a configuration from its seed: backbone, projector and
  * (with `use-local-loss`) local projector, each from its own fork of the
  * seed, with the configuration's loss settings.
@@ -376,14 +408,7 @@ export class VicregModel {
  */
 export function createVicregModel(config: PretrainConfig): VicregModel {
   const rng = new Rng(config.seed).fork("init");
-  const stem = config.stem === "auto"
-    ? (config.size < 64 ? "cifar" : "imagenet")
-    : config.stem;
-  const backbone = createResNet(
-    config.arch,
-    rng.fork("backbone"),
-    { stem },
-  );
+  const backbone = createBackbone(config);
   const projector = createProjector(
     backbone.embeddingDim,
     config.mlp,
