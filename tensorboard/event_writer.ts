@@ -26,6 +26,12 @@ export interface EventWriterOptions {
    * @default {() => Deno.hostname()}
    */
   hostname?: () => string;
+  /**
+   * Appended to the file name (TensorFlow's `filename_suffix`), e.g.
+   * `.probe`, so that a program can tell its own files apart.
+   * @default {""}
+   */
+  suffix?: string;
 }
 
 /** The defaults of {@linkcode EventWriterOptions}. */
@@ -34,6 +40,7 @@ export const DEFAULT_EVENT_WRITER_OPTIONS: Readonly<
 > = Object.freeze({
   now: () => Date.now(),
   hostname: () => Deno.hostname(),
+  suffix: "",
 });
 
 /** Tries at one second and host before giving up on a free name. */
@@ -85,10 +92,10 @@ export class EventWriter {
 
   /**
    * Creates `dir` if needed and a new event file in it, named
-   * `events.out.tfevents.<unix seconds>.<hostname>` (with `.1`, `.2`, … after
-   * it when that name is taken, so a restart within the second opens a file
-   * that sorts after the old one, as TensorBoard reads them), and writes the
-   * `file_version: "brain.Event:2"` header.
+   * `events.out.tfevents.<unix seconds>.<hostname><suffix>` (with `.1`, `.2`,
+   * … after it when that name is taken, so a restart within the second
+   * opens a file that sorts after the old one, as TensorBoard reads them),
+   * and writes the `file_version: "brain.Event:2"` header.
    *
    * @param dir The directory (a run directory: one TensorBoard "run").
    * @param options The clock and host name; see {@linkcode EventWriterOptions}.
@@ -98,7 +105,17 @@ export class EventWriter {
     dir: string,
     options: EventWriterOptions = {},
   ): Promise<EventWriter> {
-    const { now, hostname } = { ...DEFAULT_EVENT_WRITER_OPTIONS, ...options };
+    const { now, hostname, suffix } = {
+      ...DEFAULT_EVENT_WRITER_OPTIONS,
+      ...options,
+    };
+    if (/[/\\]/.test(suffix)) {
+      throw new RangeError(
+        `Expected an event file name suffix without a path separator: received ${
+          JSON.stringify(suffix)
+        }`,
+      );
+    }
     await Deno.mkdir(dir, { recursive: true });
     const host = hostname().replace(/[^A-Za-z0-9._-]/g, "_") || "localhost";
     const opened = now();
@@ -106,7 +123,7 @@ export class EventWriter {
       Math.floor(opened / 1000)
     }.${host}`;
     for (let n = 0; n < MAX_NAME_TRIES; n++) {
-      const path = n === 0 ? base : `${base}.${n}`;
+      const path = `${base}${suffix}${n === 0 ? "" : `.${n}`}`;
       let file: Deno.FsFile;
       try {
         file = await Deno.open(path, { createNew: true, write: true });
@@ -122,6 +139,31 @@ export class EventWriter {
     throw new Deno.errors.AlreadyExists(
       `${base}: this name and ${MAX_NAME_TRIES - 1} numbered ones are taken`,
     );
+  }
+
+  /**
+   * The event file names in `dir` (sorted, as TensorBoard reads them)
+   * opened with `suffix` (ending in it, or in it and a `.N` counter): all of
+   * them for `""`.
+   *
+   * @param dir The directory.
+   * @param suffix The name suffix files were opened with.
+   * @returns File names (not paths); none when `dir` does not exist.
+   */
+  static async list(dir: string, suffix: string = ""): Promise<string[]> {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (
+          e.isFile && e.name.startsWith("events.out.tfevents.") &&
+          e.name.replace(/\.\d+$/, "").endsWith(suffix)
+        ) names.push(e.name);
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    }
+    return names.sort();
   }
 
   /**

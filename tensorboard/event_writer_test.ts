@@ -136,6 +136,41 @@ Deno.test("EventWriter.open() in the same second opens a new file that sorts aft
   }
 });
 
+Deno.test("EventWriter.open() puts a suffix before the counter, and EventWriter.list() finds the files by it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assertEquals(await EventWriter.list(`${dir}/missing`), []);
+    const plain = await EventWriter.open(dir, { ...options, now: clock() });
+    const a = await EventWriter.open(dir, {
+      ...options,
+      now: clock(),
+      suffix: ".probe",
+    });
+    const b = await EventWriter.open(dir, {
+      ...options,
+      now: clock(),
+      suffix: ".probe",
+    });
+    for (const w of [plain, a, b]) await w.close();
+    const base = "events.out.tfevents.1765000000.test-host";
+    assertEquals(a.path, `${dir}/${base}.probe`);
+    assertEquals(b.path, `${dir}/${base}.probe.1`);
+    await Deno.writeTextFile(`${dir}/metrics.jsonl`, "");
+    assertEquals(await EventWriter.list(dir, ".probe"), [
+      `${base}.probe`,
+      `${base}.probe.1`,
+    ]);
+    assertEquals((await EventWriter.list(dir)).length, 3);
+    await assertRejects(
+      () => EventWriter.open(dir, { ...options, suffix: "/x" }),
+      RangeError,
+      "suffix",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("EventWriter refuses an image that is not a PNG, and logging after close()", async () => {
   const dir = await Deno.makeTempDir();
   try {
