@@ -160,3 +160,36 @@ export function ignoreUnless(
   }
   return true;
 }
+
+/**
+ * Whether `python3` runs here and imports `module`,
+ * for the `ignoreUnless` of a test that checks against a Python reference
+ * (`ignoreUnless(await pythonImports("tensorboard"), "tensorboard")`).
+ * False without `--allow-run` or Python.
+ *
+ * @example
+ * ```ts
+ * import { pythonImports } from "@scaling-vicreg/backend/assert";
+ * console.log(await pythonImports("no_such_module_here")); // false
+ * ```
+ *
+ * @param module A module name, as written after `import`.
+ * @returns Whether the import succeeds.
+ */
+export async function pythonImports(module: string): Promise<boolean> {
+  if (!/^[A-Za-z_][\w.]*$/.test(module)) {
+    throw new RangeError(
+      `Expected a Python module name: received ${JSON.stringify(module)}`,
+    );
+  }
+  try {
+    const out = await new Deno.Command("python3", {
+      args: ["-c", `import ${module}`],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false; // no --allow-run, or no python3
+  }
+}

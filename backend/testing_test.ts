@@ -1,4 +1,10 @@
-import { assertEquals, assertTrue, ignoreUnless } from "./testing.ts";
+import {
+  assertEquals,
+  assertRejects,
+  assertTrue,
+  ignoreUnless,
+  pythonImports,
+} from "./testing.ts";
 
 /** Runs `deno test` on a file that uses ignoreUnless, with `env`. */
 async function runTests(
@@ -69,4 +75,17 @@ Deno.test("ignoreUnless() fails once per library listed in VICREG_REQUIRE but mi
 Deno.test("ignoreUnless() returns whether to ignore", () => {
   assertEquals(ignoreUnless(true, "anything"), false);
   assertEquals(ignoreUnless(false, "not-required-here"), true);
+});
+
+Deno.test("pythonImports() is false for a module python3 cannot import, and refuses a non-name", async () => {
+  assertEquals(await pythonImports("no_such_module_for_vicreg_tests"), false);
+  // Where python3 runs at all, its standard library imports.
+  const python = await new Deno.Command("python3", { args: ["-V"] }).output()
+    .then((o) => o.success, () => false);
+  assertEquals(await pythonImports("json"), python);
+  await assertRejects(
+    () => pythonImports("os; print(1)"),
+    RangeError,
+    "Python module name",
+  );
 });

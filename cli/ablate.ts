@@ -13,6 +13,7 @@ import {
 import {
   formatStudyTable,
   readStudyFile,
+  runDirOf,
   runStudy,
   type Study,
   STUDY_PRESETS,
@@ -21,6 +22,7 @@ import {
 } from "@scaling-vicreg/experiments";
 import { type Command, UsageError } from "./args.ts";
 import { probeBackendFor } from "./_backend.ts";
+import { writeProbeEvents } from "./_probe_events.ts";
 
 /** The `ablate` subcommand. */
 export const ablateCommand: Command = {
@@ -37,6 +39,13 @@ figure.svg, figure.png and loss.svg to the output directory. Each configuration
 is an ordinary run directory under <out>/runs/<name>; run the same command again
 after an interruption (Ctrl-C finishes the step and checkpoints) and it
 continues without redoing finished runs or probes.
+
+TensorBoard: each run writes its event file (as vicreg pretrain), and each
+probed (configuration, data set) writes the scalars of vicreg probe
+(probe/<row>/top1 at the run's last step, probe/sweep/trial_validation_top1)
+to <out>/runs/<name>/probe-<data set>, so tensorboard --logdir <out>/runs
+shows every configuration side by side. pretrain: { tensorboard: false } in
+the study file turns both off.
 
 A study file (YAML):
   title: My study
@@ -132,6 +141,16 @@ Examples:
           console.error(prefix + e.message);
         },
       });
+      if (study.pretrain.tensorboard !== false) {
+        for (const cell of result.cells) {
+          await writeProbeEvents(
+            `${runDirOf(study, cell.configuration)}/probe-${cell.dataset}`,
+            cell.report,
+            result.runs.find((r) => r.configuration === cell.configuration)
+              ?.steps ?? 0,
+          );
+        }
+      }
       if (result.status === "interrupted") {
         console.error(
           `ablate: interrupted after ${result.runs.length} finished runs and ${result.cells.length} probes; run the same command to continue`,

@@ -127,6 +127,8 @@ export function parseFlags(
       args,
       options,
       allowPositionals: true,
+      // `--no-tensorboard` turns off a boolean flag that defaults to on.
+      allowNegative: true,
       strict: true,
     });
   } catch (cause) {
@@ -201,7 +203,9 @@ export function formatHelp(program: string, command: Command): string {
   lines.push("", "Flags:");
   const entries = Object.entries(command.flags);
   const labels = entries.map(([name, spec]) =>
-    `  ${spec.short ? `-${spec.short}, ` : ""}--${name}${
+    `  ${spec.short ? `-${spec.short}, ` : ""}--${
+      spec.type === "boolean" && spec.default === true ? "[no-]" : ""
+    }${name}${
       spec.type === "boolean"
         ? ""
         : ` <${spec.choices ? spec.choices.join("|") : spec.type}>`
@@ -210,7 +214,9 @@ export function formatHelp(program: string, command: Command): string {
   const width = Math.min(40, Math.max(...labels.map((l) => l.length), 12) + 2);
   entries.forEach(([, spec], i) => {
     const label = labels[i].padEnd(width);
-    const dflt = spec.default !== undefined && spec.type !== "boolean"
+    const dflt = spec.type === "boolean"
+      ? spec.default === true ? " (default: on)" : ""
+      : spec.default !== undefined
       ? ` (default: ${spec.default})`
       : "";
     lines.push(

@@ -6,6 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "@scaling-vicreg/backend";
+import { EventWriter } from "@scaling-vicreg/tensorboard";
 import {
   assertClose,
   assertEquals,
@@ -262,6 +263,13 @@ Deno.test("every vicreg subcommand runs end to end on a tiny input", async (t) =
         }
         const md = await Deno.readTextFile(`${dir}/study/study.md`);
         assertTrue(md.includes("global-only"), md);
+        // TensorBoard: the run's event file, and its probe's beside it.
+        const run = `${dir}/study/runs/global-only`;
+        assertEquals((await EventWriter.list(run)).length, 1);
+        assertEquals(
+          (await EventWriter.list(`${run}/probe-shapes`, ".probe")).length,
+          1,
+        );
       },
     );
 

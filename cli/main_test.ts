@@ -120,6 +120,27 @@ Deno.test("parseFlags() types values and names the flag of a bad one", () => {
   );
 });
 
+Deno.test("parseFlags() turns a boolean flag off with --no-<name>, and formatHelp() shows it", () => {
+  const spec = {
+    tensorboard: { type: "boolean" as const, help: "t", default: true },
+    resume: { type: "boolean" as const, help: "r", default: false },
+  };
+  const off = parseFlags(["--no-tensorboard"], spec);
+  assertEquals(off.values.tensorboard, false);
+  assertEquals([...off.given], ["tensorboard"]);
+  const on = parseFlags([], spec);
+  assertEquals(on.values.tensorboard, true);
+  assertEquals(on.given.size, 0);
+  const help = formatHelp("vicreg", {
+    name: "x",
+    summary: "s",
+    flags: spec,
+    run: () => Promise.resolve(0),
+  });
+  assertTrue(/--\[no-\]tensorboard +t \(default: on\)/.test(help), help);
+  assertTrue(/--resume +r$/m.test(help), help);
+});
+
 Deno.test("vicreg probe on precomputed features fits the TTA row on 10-crop train features unless --tta-on test", async () => {
   const dir = await Deno.makeTempDir();
   try {

@@ -26,6 +26,7 @@ import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
 import { Progress } from "./progress.ts";
 import { interruptHandler } from "./_interrupt.ts";
+import { previewPng } from "./preview.ts";
 
 /** Flags of `pretrain`: every config key, plus `--config`. */
 export const PRETRAIN_FLAGS: Record<string, FlagSpec> = {
@@ -148,6 +149,9 @@ export async function runPretrain(
   }
 }
 
+/** Images in the TensorBoard preview of a run. */
+const PREVIEW_ROWS = 8;
+
 async function runRanked(
   config: PretrainConfig,
   label: string,
@@ -197,6 +201,22 @@ async function runRanked(
       source,
       communicator: comm,
       signal: controller.signal,
+      // `vicreg preview` of the run's first images and transform.
+      preview: async () =>
+        await previewPng(
+          await Promise.all(
+            Array.from(
+              { length: Math.min(PREVIEW_ROWS, source.length) },
+              (_, i) => source.get(i),
+            ),
+          ),
+          {
+            size: config.size,
+            scale: [config.cropMinScale, config.cropMaxScale],
+            preset: config.augment,
+          },
+          config.seed,
+        ),
       onSlice: (step, done, total) => {
         slices ??= new Progress(`${label} step ${step}`, total);
         slices.update(
@@ -265,9 +285,12 @@ export const pretrainCommand: Command = {
 Runs the paper's pretraining loop: two augmented views per image, VICReg on the
 projections (λ·invariance + μ·variance + ν·covariance), plus α × the local loss
 with --use-local-loss. Writes config.yaml, metrics.jsonl (one line per logged
-step), checkpoints (atomic, the last --keep-checkpoints kept) and
-backbone.safetensors to --exp-dir. Ctrl-C finishes the step, checkpoints and
-exits 0; --resume continues exactly where it stopped.
+step), checkpoints (atomic, the last --keep-checkpoints kept),
+backbone.safetensors and a TensorBoard event file (events.out.tfevents.*: the
+metrics as scalars, the configuration, an augmentation preview; see
+--tensorboard) to --exp-dir; tensorboard --logdir <exp-dir> shows the run.
+Ctrl-C finishes the step, checkpoints and exits 0; --resume continues exactly
+where it stopped.
 
 Examples:
   vicreg pretrain --preset tiny --exp-dir runs/tiny

@@ -154,6 +154,9 @@ async function compareWithOneProcess(
     const stderr = new TextDecoder().decode(out.stderr);
     assertEquals(out.code, 0, stderr);
     assertSameRun(await runOf(two), await runOf(one));
+    const events = [...Deno.readDirSync(two)]
+      .filter((e) => e.name.startsWith("events.out.tfevents."));
+    assertEquals(events.length, 1, "rank 0 alone writes TensorBoard events");
     return stderr;
   } finally {
     await Deno.remove(one, { recursive: true });

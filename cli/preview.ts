@@ -13,6 +13,7 @@ import {
   denormalize,
   evalTransform,
   TrainTransform,
+  type TrainTransformOptions,
 } from "@scaling-vicreg/augment";
 import { drawText, textBox } from "@scaling-vicreg/probe/figure-text";
 import { type Command, UsageError } from "./args.ts";
@@ -97,6 +98,36 @@ function blit(
   }
 }
 
+/**
+ * The preview grid of `images` as a PNG: each image (bicubic-resized), and
+ * two views of it drawn by a `TrainTransform` with `options` and a generator
+ * seeded with `seed`, de-normalised. Runs on the active backend.
+ *
+ * @param images The rows.
+ * @param options The transform's options (`size` is the cell side).
+ * @param seed Seed of the views.
+ * @returns The PNG file's bytes.
+ */
+export async function previewPng(
+  images: readonly RgbImage[],
+  options: TrainTransformOptions & { size: number },
+  seed: number,
+): Promise<Uint8Array> {
+  const { size } = options;
+  const transform = new TrainTransform(options);
+  const { view1, view2 } = transform.apply([...images], new Rng(seed));
+  const [original, v1, v2] = tf.tidy(() => [
+    evalTransform([...images], { size, mean: null }),
+    denormalize(view1),
+    denormalize(view2),
+  ]);
+  const columns = await Promise.all(
+    [original, v1, v2].map(async (t) => await t.data() as Float32Array),
+  );
+  tf.dispose([view1, view2, original, v1, v2]);
+  return await renderPreviewGrid(columns, images.length, size).encode();
+}
+
 /** The `preview` subcommand. */
 export const previewCommand: Command = {
   name: "preview",
@@ -145,26 +176,12 @@ data-set spec (kind:path); without it the built-in procedural images are used.`,
         (_, i) => source.get(i),
       ),
     );
-    const transform = new TrainTransform({
+    const png = await previewPng(images, {
       size,
       preset: flags.preset as "vicreg" | "paper-code",
-    });
-    const { view1, view2 } = transform.apply(
-      images,
-      new Rng(flags.seed as number),
-    );
-    const [original, v1, v2] = tf.tidy(() => [
-      evalTransform(images, { size, mean: null }),
-      denormalize(view1),
-      denormalize(view2),
-    ]);
-    const columns = await Promise.all(
-      [original, v1, v2].map(async (t) => await t.data() as Float32Array),
-    );
-    tf.dispose([view1, view2, original, v1, v2]);
+    }, flags.seed as number);
     const rows = images.length;
-    const grid = renderPreviewGrid(columns, rows, size);
-    await Deno.writeFile(flags.out as string, await grid.encode());
+    await Deno.writeFile(flags.out as string, png);
     console.log(
       `wrote ${flags.out}: ${rows} rows (original, view 1, view 2) at ${size}px`,
     );

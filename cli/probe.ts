@@ -30,12 +30,17 @@ import {
   writeReport,
 } from "@scaling-vicreg/probe";
 import { probeBackbone } from "@scaling-vicreg/experiments";
-import { createBackbone, loadRunBackbone } from "@scaling-vicreg/train";
+import {
+  createBackbone,
+  loadRunBackbone,
+  readMetrics,
+} from "@scaling-vicreg/train";
 import { openLabelledSplits } from "./_data.ts";
 import type { ImageSource } from "@scaling-vicreg/data";
 import { type Command, UsageError } from "./args.ts";
 import { Progress } from "./progress.ts";
 import { probeBackendFor } from "./_backend.ts";
+import { writeProbeEvents } from "./_probe_events.ts";
 
 async function loadBackbone(
   values: Record<string, string | number | boolean | undefined>,
@@ -179,7 +184,8 @@ baseline probe (fixed lr 0.01, wd 1e-4, SGD + cosine); a random-search sweep of
 --trials trials (lr, weight decay, optimizer, schedule, epochs) scored on a
 validation split carved from train, the best retrained on all of train and
 evaluated once on test; and kNN (k = 20, cosine, temperature 0.07). Writes
-report.md, report.json and SVG plots to --out and prints the headline table.
+report.md, report.json, SVG plots and a TensorBoard event file (see
+--tensorboard) to --out and prints the headline table.
 The test split is never used for selection.
 
 With --tta, a second sweep on 10-crop features, as the paper's
@@ -281,6 +287,12 @@ Examples:
       help: BACKEND_HELP,
       default: "auto",
       choices: BACKEND_CHOICES,
+    },
+    tensorboard: {
+      type: "boolean",
+      default: true,
+      help:
+        "Also write a TensorBoard event file to --out (events.out.tfevents.*.probe, replacing an earlier probe's): top-1 in [0, 1] of each row as probe/<row>/top1 (baseline, sweep, sweep_tta, knn) at the --run's last step (else 0), and each sweep trial's validation top-1 as probe/sweep/trial_validation_top1 at its trial index; --no-tensorboard turns it off",
     },
     "train-features": {
       type: "string",
@@ -403,6 +415,14 @@ Examples:
     }
     await Deno.mkdir(out, { recursive: true });
     await writeReport(out, report);
+    if (values.tensorboard !== false) {
+      // At the run's last step, so the probe lines up with its curves.
+      const step = values.run === undefined
+        ? 0
+        : (await readMetrics(values.run as string)).at(-1)?.step ?? 0;
+      const events = await writeProbeEvents(out, report, step);
+      console.error(`probe: TensorBoard events ${events} (step ${step})`);
+    }
     console.log(formatHeadline(report));
     console.error(`probe: report written to ${out}/report.md`);
     return 0;

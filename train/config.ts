@@ -138,6 +138,11 @@ export interface PretrainConfig {
   keepCheckpoints: number;
   /** Log a JSONL line every N steps. */
   logEvery: number;
+  /**
+   * Also write the logged metrics, the configuration and an augmentation
+   * preview to a TensorBoard event file in `expDir` (rank 0).
+   */
+  tensorboard: boolean;
   /** Resume from the latest checkpoint in `expDir`. */
   resume: boolean;
   /** Fail on the first unreadable image instead of skipping it. */
@@ -541,6 +546,15 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: 10,
     min: 1,
     help: "Write a metrics line every N steps",
+  },
+  {
+    key: "tensorboard",
+    onResume: "free",
+    flag: "tensorboard",
+    type: "boolean",
+    default: true,
+    help:
+      "Also write a TensorBoard event file (events.out.tfevents.<time>.<host>) to --exp-dir: every metric of metrics.jsonl as a scalar (train/loss, …) at each logged step, the resolved configuration as text and the augmentation preview as an image at step 0; a resumed run marks its restart so the re-run steps show once. View with tensorboard --logdir <dir>; --no-tensorboard turns it off",
   },
   {
     key: "resume",

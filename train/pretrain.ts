@@ -3,7 +3,8 @@
  * the paper's local loss): two augmented views per image, backbone and
  * projector in training mode on both, VICReg on the projections (+ α × the
  * local loss on last-feature-map descriptors), LARS/AdamW/SGD with warm-up and
- * cosine decay; atomic checkpoints, exact resume, JSONL metrics.
+ * cosine decay; atomic checkpoints, exact resume, JSONL metrics and a
+ * TensorBoard event file.
  *
  * @module
  */
@@ -51,6 +52,7 @@ import {
   DivergenceGuard,
   gradientNorm,
 } from "./divergence.ts";
+import { RunEvents } from "./_run_events.ts";
 
 /** What the loop tells its caller besides metrics. */
 export interface PretrainEvent {
@@ -73,6 +75,11 @@ export interface PretrainOptions {
   onSlice?: (step: number, done: number, total: number) => void;
   /** Called for notable events (resume, checkpoints, warnings). */
   onEvent?: (event: PretrainEvent) => void;
+  /**
+   * A PNG of the augmentation (the `vicreg preview` grid), logged to the
+   * TensorBoard event file at step 0 of a fresh run (with `tensorboard` on).
+   */
+  preview?: () => Promise<Uint8Array>;
   /** Stops after the current step, checkpointing first (SIGINT/SIGTERM). */
   signal?: AbortSignal;
   /**
@@ -105,7 +112,8 @@ export { NonFiniteLossError } from "./divergence.ts";
 
 /**
  * Runs (or resumes) a pretraining run as configured, writing `config.yaml`,
- * `metrics.jsonl`, checkpoints and `backbone.safetensors` to `config.expDir`.
+ * `metrics.jsonl`, checkpoints, `backbone.safetensors` and (with
+ * `tensorboard`) an `events.out.tfevents.*` file to `config.expDir`.
  * The loop follows `main_vicreg.py`: for each batch, the learning rate of the
  * step, two augmented views, the loss and its gradients
  * ({@linkcode stepGradients}), one optimizer update; metrics logged and
@@ -171,7 +179,7 @@ export async function pretrain(
       warnOnCollapse(position, onEvent);
       const endOfEpoch = batch.index === perEpoch - 1;
       if (lead && logDue(run, position.step, endOfEpoch)) {
-        await appendMetrics(run.dir, position.last);
+        await logStep(run, position.last);
         onStep?.(position.last);
       }
       advance(position, at, endOfEpoch);
@@ -198,6 +206,7 @@ export async function pretrain(
   } finally {
     optimizer.dispose();
     model.dispose();
+    await run.events?.close();
     await run.directory?.close();
   }
 }
@@ -297,6 +306,8 @@ interface Run {
   lead: boolean;
   /** Rank 0's lock on the run directory, released when the run ends. */
   directory?: RunDirectory;
+  /** Rank 0's TensorBoard event file, with `tensorboard` on. */
+  events?: RunEvents;
   /** The checkpoint a resumed run continues from. */
   checkpoint?: Checkpoint;
   /** Rank 0's events. */
@@ -391,6 +402,7 @@ async function setUp(
   const directory = lead
     ? await openRunDirectory(config, { onEvent })
     : undefined;
+  let events: RunEvents | undefined;
   try {
     if (comm.size > 1) await comm.barrier();
     const checkpoint = lead
@@ -421,11 +433,19 @@ async function setUp(
           : ""
       }`,
     });
+    // Opened last, so a run that fails to set up leaves no event file.
+    events = lead && config.tensorboard
+      ? await RunEvents.open(config, {
+        step: checkpoint === undefined ? 0 : checkpoint.meta.step + 1,
+        preview: options.preview,
+      })
+      : undefined;
     return {
       config,
       comm,
       lead,
       directory,
+      events,
       checkpoint,
       onEvent,
       dir: config.expDir,
@@ -456,6 +476,7 @@ async function setUp(
       },
     };
   } catch (error) {
+    await events?.close();
     await directory?.close();
     throw error;
   }
@@ -686,6 +707,12 @@ function warnOnCollapse(
       last.embeddingStd.toFixed(4)
     } at step ${last.step}: the representation may be collapsing`,
   });
+}
+
+/** Logs a step: its line of `metrics.jsonl`, and its TensorBoard scalars. */
+async function logStep(run: Run, metrics: StepMetrics): Promise<void> {
+  await appendMetrics(run.dir, metrics);
+  await run.events?.step(metrics);
 }
 
 /** Checkpoints the run at `position` (the next batch to train). */

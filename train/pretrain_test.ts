@@ -219,6 +219,30 @@ Deno.test("pretrain() in micro-batches, interrupted and resumed, writes the same
   }
 });
 
+Deno.test("pretrain() writes one TensorBoard event file in the run directory, none with tensorboard off", async () => {
+  const dir = await Deno.makeTempDir();
+  const events = (run: string) =>
+    [...Deno.readDirSync(run)].map((e) => e.name)
+      .filter((n) => n.startsWith("events.out.tfevents."));
+  try {
+    await pretrain(smallConfig(`${dir}/on`, { "max-steps": 2 }));
+    const [file, ...more] = events(`${dir}/on`);
+    assertEquals(more, []);
+    assertTrue(
+      /^events\.out\.tfevents\.\d{10}\.[A-Za-z0-9._-]+$/.test(file),
+      file,
+    );
+    // The header, a SessionLog, the config and 2 steps of scalars.
+    assertTrue((await Deno.stat(`${dir}/on/${file}`)).size > 500);
+    await pretrain(
+      smallConfig(`${dir}/off`, { "max-steps": 2, tensorboard: false }),
+    );
+    assertEquals(events(`${dir}/off`), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("pretrain() rejects a data set smaller than one batch before writing anything", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.remove(dir);
