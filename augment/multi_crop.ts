@@ -356,3 +356,63 @@ export function multiCrop(
 ): MultiCropViews {
   return new MultiCropTransform(options).apply(images, rng);
 }
+
+/** The crop fields of a multi-crop recipe. */
+export interface MultiCropRecipe {
+  /** Number of global crops. */
+  numGlobal: number;
+  /** Number of local crops. */
+  numLocal: number;
+  /** Side of the global crops. */
+  globalSize: number;
+  /** Side of the local crops. */
+  localSize: number;
+  /** Area fraction range of the global crops. */
+  globalScale: readonly [number, number];
+  /** Area fraction range of the local crops. */
+  localScale: readonly [number, number];
+}
+
+/**
+ * The side of a local crop for global crops of `globalSize`, at VICRegL's
+ * ratio (96 px local crops of 224 px global ones): `round(globalSize ·
+ * 96 / 224)`, at least 1.
+ *
+ * @param globalSize The global crops' side in pixels.
+ * @returns The local crops' side.
+ *
+ * @example
+ * ```ts
+ * import { paperScaledLocalSize } from "@scaling-vicreg/augment/multi-crop";
+ * console.log(paperScaledLocalSize(224), paperScaledLocalSize(96)); // 96 41
+ * ```
+ */
+export function paperScaledLocalSize(globalSize: number): number {
+  return Math.max(1, Math.round(globalSize * 96 / 224));
+}
+
+/**
+ * VICRegL's multi-crop recipe (facebookresearch/VICRegL: `--num-crops 2 6
+ * --size-crops 224 96 --min_scale_crops 0.4 0.08 --max_scale_crops 1 0.4`)
+ * with the sizes scaled to global crops of `globalSize`.
+ *
+ * @param globalSize The global crops' side in pixels (224 in VICRegL).
+ * @returns 2 global crops at 0.4–1 and 6 local crops at 0.08–0.4 of
+ * {@linkcode paperScaledLocalSize} pixels.
+ *
+ * @example
+ * ```ts
+ * import { vicreglCrops } from "@scaling-vicreg/augment/multi-crop";
+ * console.log(vicreglCrops(224).localSize); // 96
+ * ```
+ */
+export function vicreglCrops(globalSize: number): MultiCropRecipe {
+  return {
+    numGlobal: 2,
+    numLocal: 6,
+    globalSize,
+    localSize: paperScaledLocalSize(globalSize),
+    globalScale: [0.4, 1],
+    localScale: [0.08, 0.4],
+  };
+}

@@ -9,7 +9,9 @@ import {
 import {
   multiCrop,
   MultiCropTransform,
+  paperScaledLocalSize,
   resolveMultiCropOptions,
+  vicreglCrops,
 } from "./multi_crop.ts";
 import { TrainTransform } from "./train_transform.ts";
 
@@ -183,4 +185,19 @@ Deno.test("resolveMultiCropOptions() rejects scales outside (0, 1] and bad count
     "localBlurP",
   );
   assertEquals(resolveMultiCropOptions().localScale, [0.05, 0.5]);
+});
+
+Deno.test("vicreglCrops() is VICRegL's recipe, local crops at its 96/224 ratio", () => {
+  assertEquals(vicreglCrops(224), {
+    numGlobal: 2,
+    numLocal: 6,
+    globalSize: 224,
+    localSize: 96,
+    globalScale: [0.4, 1],
+    localScale: [0.08, 0.4],
+  });
+  assertEquals(
+    [96, 64, 32, 2].map(paperScaledLocalSize),
+    [41, 27, 14, 1],
+  );
 });
