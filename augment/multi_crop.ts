@@ -139,12 +139,7 @@ export function resolveMultiCropOptions(
     }
   }
   for (const key of ["globalScale", "localScale"] as const) {
-    const [lo, hi] = m[key];
-    if (!(m[key].length === 2 && lo > 0 && lo <= hi && hi <= 1)) {
-      throw new RangeError(
-        `Expected ${key} = [lo, hi] with 0 < lo ≤ hi ≤ 1: received [${m[key]}]`,
-      );
-    }
+    checkScaleRange(m[key], key);
   }
   for (const key of ["localBlurP", "localSolarizeP"] as const) {
     if (!(m[key] >= 0 && m[key] <= 1)) {
@@ -415,4 +410,48 @@ export function vicreglCrops(globalSize: number): MultiCropRecipe {
     globalScale: [0.4, 1],
     localScale: [0.08, 0.4],
   };
+}
+
+function checkScaleRange(range: readonly number[], name: string): void {
+  const [lo, hi] = range;
+  if (!(range.length === 2 && lo > 0 && lo <= hi && hi <= 1)) {
+    throw new RangeError(
+      `Expected ${name} = [lo, hi] with 0 < lo ≤ hi ≤ 1: received [${range}]`,
+    );
+  }
+}
+
+/**
+ * Parses a crop scale range written `lo,hi` (the form of the CLI flags and
+ * YAML keys, e.g. `--local-crop-scale 0.08,0.4`) and checks `0 < lo ≤ hi ≤
+ * 1`, the rule {@linkcode resolveMultiCropOptions} applies.
+ *
+ * @param text `lo,hi`.
+ * @param name What to call it in the error (a flag or key).
+ * @returns `[lo, hi]`.
+ * @throws {RangeError} Naming `name`, when the text is not two numbers or
+ * they are out of range.
+ *
+ * @example
+ * ```ts
+ * import { parseScaleRange } from "@scaling-vicreg/augment/multi-crop";
+ * const [lo, hi] = parseScaleRange("0.08,0.4", "--local-crop-scale");
+ * if (lo !== 0.08 || hi !== 0.4) throw new Error();
+ * ```
+ */
+export function parseScaleRange(
+  text: string,
+  name: string,
+): [number, number] {
+  const parts = String(text).split(",").map((p) => p.trim());
+  const values = parts.map((p) => p === "" ? NaN : Number(p));
+  if (values.length !== 2 || values.some((v) => !Number.isFinite(v))) {
+    throw new RangeError(
+      `Expected ${name} as two numbers lo,hi (e.g. 0.08,0.4): received ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  checkScaleRange(values, name);
+  return [values[0], values[1]];
 }

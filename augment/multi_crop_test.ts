@@ -10,6 +10,7 @@ import {
   multiCrop,
   MultiCropTransform,
   paperScaledLocalSize,
+  parseScaleRange,
   resolveMultiCropOptions,
   vicreglCrops,
 } from "./multi_crop.ts";
@@ -200,4 +201,22 @@ Deno.test("vicreglCrops() is VICRegL's recipe, local crops at its 96/224 ratio",
     [96, 64, 32, 2].map(paperScaledLocalSize),
     [41, 27, 14, 1],
   );
+});
+
+Deno.test("parseScaleRange() reads lo,hi and rejects text or values outside (0, 1]", () => {
+  assertEquals(parseScaleRange("0.08,0.4", "x"), [0.08, 0.4]);
+  assertEquals(parseScaleRange(" 0.5 , 1 ", "x"), [0.5, 1]);
+  assertThrows(
+    () => parseScaleRange("0.4", "--s"),
+    RangeError,
+    "--s as two numbers",
+  );
+  assertThrows(() => parseScaleRange("a,1", "--s"), RangeError, "two numbers");
+  assertThrows(
+    () => parseScaleRange("0,0.4", "--s"),
+    RangeError,
+    "0 < lo ≤ hi ≤ 1",
+  );
+  assertThrows(() => parseScaleRange("0.5,1.5", "--s"), RangeError, "--s");
+  assertThrows(() => parseScaleRange("0.6,0.5", "--s"), RangeError, "--s");
 });
