@@ -893,6 +893,15 @@ function checkCrops(config: PretrainConfig): void {
       `Key "local-crop-size" (${crops.localSize}) exceeds "size" (${config.size}): local crops are the smaller ones`,
     );
   }
+  if (
+    config.useLocalLoss && config.localMatching === "index" &&
+    crops.numGlobal < 2
+  ) {
+    throw new ConfigError(
+      "global-crops",
+      `Key "global-crops" (${crops.numGlobal}) leaves the index-matched local loss nothing to compare: it pairs same-size views only (the global ones); use "local-matching" location or feature, or 2 global crops`,
+    );
+  }
   if (config.useViewmix && (crops.numGlobal !== 2 || crops.numLocal > 0)) {
     throw new ConfigError(
       "use-viewmix",

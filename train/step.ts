@@ -76,7 +76,7 @@ import type { VicregModel } from "./vicreg_model.ts";
  */
 export function stepGradients(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   options: StepOptions = {},
 ): StepGradients {
   const { mode, microBatch, keptSlices } = resolveStepOptions(options);
@@ -87,10 +87,7 @@ export function stepGradients(
     // then d(loss)/d(parameter) by name.
     const params = model.parameters();
     const { value, grads: byId } = tf.variableGrads(
-      () =>
-        leanTape(() =>
-          criterion.head(model.embed(views[0]), model.embed(views[1]))
-        ),
+      () => leanTape(() => criterion.head(views.map((x) => model.embed(x)))),
       [...params.values()],
     );
     const grads = new Map<string, tf.Tensor>();

@@ -45,7 +45,7 @@ export interface StepOptions {
    * Each view's crop boxes and flips (length B each), for the local loss's
    * `location` matching.
    */
-  geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]];
+  geometry?: readonly (readonly ViewGeometry[])[];
   /**
    * With micro-batches, called after each slice of each pass (the embedding
    * pass, then the back-propagating one): `done` of `total` slice passes,
