@@ -42,7 +42,7 @@ import type { Projections, VicregModel } from "./vicreg_model.ts";
  * (BatchNorm normalises each rank's slices with their own statistics).
  *
  * @param model The model (the same weights on every rank).
- * @param views This rank's two views `[b, H, W, 3]`.
+ * @param views This rank's views `[b, H_v, W_v, 3]` (two, or multi-crop).
  * @param comm The communicator.
  * @param options `mode`, `microBatch` and this rank's `geometry`; see {@linkcode StepOptions}.
  * @returns The loss of the global batch and the summed gradients.

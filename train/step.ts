@@ -70,7 +70,8 @@ import type { VicregModel } from "./vicreg_model.ts";
  * ```
  *
  * @param model The model.
- * @param views The two views `[B, H, W, 3]`.
+ * @param views The views `[B, H_v, W_v, 3]`: two, or G global and M local
+ * ones (global first; see `VicregModel.criterion`).
  * @param options The views' geometry (for `location` matching), `mode` and `microBatch`; see {@linkcode StepOptions}.
  * @returns The loss and the gradients (the caller disposes both).
  */
