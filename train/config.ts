@@ -20,6 +20,7 @@ import {
   parseScaleRange,
   vicreglCrops,
 } from "@scaling-vicreg/augment/multi-crop";
+export type { MultiCropRecipe } from "@scaling-vicreg/augment/multi-crop";
 
 /** A configuration value that is unknown, mistyped or impossible. */
 export class ConfigError extends Error {
