@@ -34,6 +34,7 @@ import {
   measureStepMemory,
   planStep,
   type StepMode,
+  viewsOf,
 } from "@scaling-vicreg/train";
 import {
   benchStep,
@@ -151,6 +152,21 @@ export async function timeTfjsStep(
     ...options,
   };
   const runner = makeStepRunner(spec, new Rng(0));
+  const localCrops = spec.localCrops ?? 0;
+  const localSize = spec.localSize ?? spec.imageSize;
+  const profileAt = (size: number) =>
+    measureStepMemory(
+      runner.model.backbone,
+      size,
+      runner.model.parameters().values(),
+    );
+  const profile = await profileAt(spec.imageSize);
+  const views = viewsOf(
+    2,
+    localCrops,
+    profile,
+    localCrops > 0 ? await profileAt(localSize) : undefined,
+  );
   const plan = planStep(
     {
       step,
@@ -161,32 +177,25 @@ export async function timeTfjsStep(
       batch: spec.batch,
       local: runner.model.usesLocalLoss,
       optimizer: runner.optimizer.kind,
+      views,
     },
-    await measureStepMemory(
-      runner.model.backbone,
-      spec.imageSize,
-      runner.model.parameters().values(),
-    ),
+    profile,
     memoryBudgetOf(),
   );
   const rng = new Rng(1);
-  const view = (): tf.Tensor4D => {
-    const values = new Float32Array(
-      spec.batch * spec.imageSize * spec.imageSize * 3,
-    );
+  const view = (size: number): tf.Tensor4D => {
+    const values = new Float32Array(spec.batch * size * size * 3);
     rng.fillNormal(values, 0, 1);
-    return tf.tensor4d(values, [
-      spec.batch,
-      spec.imageSize,
-      spec.imageSize,
-      3,
-    ]);
+    return tf.tensor4d(values, [spec.batch, size, size, 3]);
   };
-  const xa = view();
-  const xb = view();
+  const xs = [
+    view(spec.imageSize),
+    view(spec.imageSize),
+    ...Array.from({ length: localCrops }, () => view(localSize)),
+  ];
   try {
     const step = async () => {
-      const loss = benchStep(runner, [xa, xb], 0.01, plan);
+      const loss = benchStep(runner, xs, 0.01, plan);
       await loss.data();
       loss.dispose();
     };
@@ -202,7 +211,7 @@ export async function timeTfjsStep(
       kept_slices: plan.keptSlices,
     };
   } finally {
-    tf.dispose([xa, xb]);
+    tf.dispose(xs);
     runner.optimizer.dispose();
     runner.model.dispose();
   }

@@ -44,6 +44,14 @@ export interface StepCase {
   localProjector?: number[];
   /** Weight of the local loss. @default {0.2} */
   localAlpha?: number;
+  /**
+   * Multi-crop: M local views of `localSize` px besides the two global
+   * views of `imageSize` (VICReg over all views, `train`'s multi-view
+   * criterion). @default {0}
+   */
+  localCrops?: number;
+  /** Side of the local views. @default {imageSize} */
+  localSize?: number;
 }
 
 /** The cases `bench:compare` runs (issue 11). */
@@ -74,6 +82,18 @@ export const STEP_CASES: Record<string, StepCase> = {
     projector: [2048, 2048, 1024],
     localProjector: [1024, 512],
     localAlpha: 0.2,
+  },
+  // Multi-crop at the paper's sizes: 2 × 96 px + 6 × 41 px (VICRegL's 96 of
+  // 224, scaled to 96 px global views); compare with resnet50-96px-b32.
+  "resnet50-96px-b32-mc6": {
+    name: "resnet50-96px-b32-mc6",
+    arch: "resnet50",
+    stem: "imagenet",
+    imageSize: 96,
+    batch: 32,
+    projector: [2048, 2048, 1024],
+    localCrops: 6,
+    localSize: 41,
   },
   "tiny-16px-b16": {
     name: "tiny-16px-b16",
@@ -171,14 +191,15 @@ export function makeStepRunner(spec: StepCase, rng: Rng): StepRunner {
  * ```
  *
  * @param runner From {@linkcode makeStepRunner}.
- * @param views The two views, each `[N, H, W, 3]`.
+ * @param views The views, each `[N, H_v, W_v, 3]`: two, or two global and
+ * the case's local ones.
  * @param lr The learning rate.
  * @param options `mode` and `microBatch` of `stepGradients`.
  * @returns The loss before the update (a scalar the caller disposes).
  */
 export function benchStep(
   runner: StepRunner,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   lr: number,
   options: StepOptions = {},
 ): tf.Scalar {

@@ -121,6 +121,29 @@ def vicreg(za, zb):
     return 25 * inv + 25 * var + cov
 
 
+def multi_view(zs, global_views=2):
+    """VICRegL's global_loss over the views (each global view against every
+    other view; variance and covariance per view), with the covariance on
+    VICReg's two-branch scale (2/V x the sum over views), as `losses`'
+    multiViewLoss; at two views it is vicreg(za, zb)."""
+    n, d = zs[0].shape
+    inv, pairs = 0.0, 0
+    for i in range(global_views):
+        for j in range(len(zs)):
+            if j != i:
+                inv = inv + F.mse_loss(zs[i], zs[j])
+                pairs += 1
+    var = cov = 0.0
+    for z in zs:
+        c = z - z.mean(0)
+        std = torch.sqrt(c.pow(2).mean(0) + 1e-4)
+        var = var + F.relu(1 - std).mean()
+        m = (c.T @ c) / (n - 1)
+        cov = cov + (m.pow(2).sum() - m.diagonal().pow(2).sum()) / d
+    views = len(zs)
+    return 25 * inv / pairs + 25 * var / views + 2 * cov / views
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("case")
@@ -140,15 +163,26 @@ def main():
     # NCHW here; the same images as NHWC on the TF.js side.
     xa = torch.randn(b, 3, s, s, device=device)
     xb = torch.randn(b, 3, s, s, device=device)
+    # Multi-crop cases: local crops of localSize px, global loss only.
+    ls = spec.get("localSize", s)
+    locals_ = [torch.randn(b, 3, ls, ls, device=device) for _ in range(spec.get("localCrops", 0))]
 
     alpha = spec.get("localAlpha", 0.2)
 
     def step():
         opt.zero_grad(set_to_none=True)
         (za, la), (zb, lb) = net(xa), net(xb)
+        if locals_:
+            return step_multi_view(za, zb)
         loss = vicreg(za, zb)
         if la is not None:
             loss = loss + alpha * vicreg(la, lb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def step_multi_view(za, zb):
+        loss = multi_view([za, zb] + [net(x)[0] for x in locals_])
         loss.backward()
         opt.step()
         return loss

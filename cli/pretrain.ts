@@ -14,6 +14,7 @@ import {
   runRanks,
 } from "@scaling-vicreg/distributed";
 import {
+  cropsOf,
   DEFAULT_PRETRAIN_CONFIG,
   pretrain,
   PRETRAIN_SCHEMA,
@@ -210,11 +211,8 @@ async function runRanked(
               (_, i) => source.get(i),
             ),
           ),
-          {
-            size: config.size,
-            scale: [config.cropMinScale, config.cropMaxScale],
-            preset: config.augment,
-          },
+          // the run's views: its two, or its global and local crops
+          { size: config.size, preset: config.augment, ...cropsOf(config) },
           config.seed,
         ),
       onSlice: (step, done, total) => {

@@ -7,7 +7,7 @@ import { renderPreviewGrid } from "./preview.ts";
 Deno.test("renderPreviewGrid() names the columns and places every cell inside the canvas", () => {
   const size = 40, rows = 2;
   // Column c, row r: a flat grey of level (1 + c + 3r) / 8.
-  const columns = [0, 1, 2].map((c) => {
+  const pixels = [0, 1, 2].map((c) => {
     const a = new Float32Array(rows * size * size * 3);
     for (let r = 0; r < rows; r++) {
       a.fill(
@@ -18,7 +18,13 @@ Deno.test("renderPreviewGrid() names the columns and places every cell inside th
     }
     return a;
   });
-  const grid = renderPreviewGrid(columns, rows, size);
+  const full = ["original", "view 1", "view 2"], short = ["orig", "v1", "v2"];
+  const columns = pixels.map((p, c) => ({
+    pixels: p,
+    size,
+    names: [full[c], short[c]] as [string, string],
+  }));
+  const grid = renderPreviewGrid(columns, rows);
   const header = 7 + 4;
   assertEquals(
     [grid.width, grid.height],
@@ -75,4 +81,83 @@ Deno.test("vicreg preview writes a PNG with its column header", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("vicreg preview --local-crops shows every global and local view, crops outlined on the original", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/crops.png`;
+    const log = console.log;
+    const lines: string[] = [];
+    console.log = (line: string) => lines.push(line);
+    let code: number;
+    try {
+      code = await main([
+        "preview",
+        ...["--n", "2", "--size", "32", "--out", out],
+        ...["--local-crops", "3", "--local-crop-size", "14"],
+        ...["--global-crop-scale", "0.4,1", "--local-crop-scale", "0.1,0.3"],
+      ]);
+    } finally {
+      console.log = log;
+    }
+    assertEquals(code, 0);
+    assertTrue(
+      lines.join("").includes("2 global views at 32px, 3 local views at 14px"),
+    );
+    const image = await Image.decode(await Deno.readFile(out));
+    // original + 2 × 32 px + 3 × 14 px, gaps of 2; rows of 32 under the header
+    assertEquals(
+      [image.width, image.height],
+      [3 * 32 + 3 * 14 + 7 * 2, 11 + 2 * 32 + 3 * 2],
+    );
+    // the header names the views ("local 1" is 41 px: the short names)
+    assertEquals(readText(image, 2 + 16 - 11, 2, 4), "orig");
+    // every view's frame colour is drawn, on its cell and on the original
+    const colours = [[230, 25, 75], [0, 130, 200], [245, 130, 48]];
+    for (const [r, g, b] of colours) {
+      let count = 0;
+      for (let i = 0; i < image.bitmap.length; i += 4) {
+        const p = image.bitmap;
+        if (p[i] === r && p[i + 1] === g && p[i + 2] === b) count++;
+      }
+      assertTrue(count > 4 * 14, `colour ${[r, g, b]}: ${count} pixels`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("vicreg preview rejects a local crop larger than the global one and bad scales in one line", async () => {
+  const err = console.error;
+  const messages: string[] = [];
+  console.error = (m: string) => messages.push(String(m));
+  try {
+    assertEquals(
+      await main([
+        "preview",
+        "--size",
+        "32",
+        "--local-crops",
+        "2",
+        "--local-crop-size",
+        "40",
+      ]),
+      1,
+    );
+    assertEquals(
+      await main([
+        "preview",
+        "--local-crops",
+        "2",
+        "--local-crop-scale",
+        "0,0.4",
+      ]),
+      1,
+    );
+  } finally {
+    console.error = err;
+  }
+  assertTrue(messages[0].includes("--local-crop-size"), messages[0]);
+  assertTrue(messages[1].includes("--local-crop-scale"), messages[1]);
 });

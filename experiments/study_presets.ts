@@ -11,7 +11,10 @@ const LOCAL = { "use-local-loss": true, "local-loss-weight": 0.2 };
 /**
  * The paper's Table 1 configurations (Bardes et al.'s VICReg with the local
  * loss of VICRegL): `resnet34`, `global-only`, `local-only`, `full`, and the
- * `full` variants with location- and feature-based local matching.
+ * `full` variants with location- and feature-based local matching; and
+ * `global-local`, real multi-crop (2 global + 6 local views per image, the
+ * local ones compared with the global ones), where `global-only` and
+ * `local-only` read the paper's crops as the scale of the two views.
  */
 export const BUILTIN_CONFIGURATIONS: Readonly<
   Record<string, StudyConfiguration>
@@ -24,7 +27,7 @@ export const BUILTIN_CONFIGURATIONS: Readonly<
   "global-only": {
     name: "global-only",
     description:
-      "global crops only (scale 0.5–1.0), VICReg loss, no local loss",
+      "global crops only (scale 0.5–1.0): the two views' crop scale, VICReg loss, no local loss",
     flags: {
       "crop-min-scale": 0.5,
       "crop-max-scale": 1,
@@ -34,11 +37,23 @@ export const BUILTIN_CONFIGURATIONS: Readonly<
   "local-only": {
     name: "local-only",
     description:
-      "local crops only (scale 0.05–0.5): VICReg loss between small crops, no global-crop term",
+      "local crops only (scale 0.05–0.5): the two views' crop scale, VICReg loss between small crops, no global-crop term",
     flags: {
       "crop-min-scale": 0.05,
       "crop-max-scale": 0.5,
       "use-local-loss": false,
+    },
+  },
+  "global-local": {
+    name: "global-local",
+    description:
+      "multi-crop: 2 global crops (0.5–1.0) + 6 local crops (0.05–0.5, size·96/224 px), each local crop matched to both global views (local-to-global consistency); global + local loss (α = 0.2), location matching",
+    flags: {
+      "global-crop-scale": "0.5,1",
+      "local-crops": 6,
+      "local-crop-scale": "0.05,0.5",
+      ...LOCAL,
+      "local-matching": "location",
     },
   },
   "full": {
@@ -75,6 +90,7 @@ export const TINY_STUDY: Readonly<Study> = Object.freeze({
   configurations: [
     "global-only",
     "local-only",
+    "global-local",
     "full",
     "full-location",
     "full-feature",

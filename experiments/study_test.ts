@@ -152,6 +152,19 @@ Deno.test("TINY_STUDY is valid and leaves resnet34 out with a note", () => {
   );
   assertEqualBudgets(configs);
   assertTrue(configs.every((c) => c.arch === "tiny"));
+  // the multi-crop row beside the rows that emulate crops by the two views'
+  // scale
+  const names = TINY_STUDY.configurations.map((c) => c.name);
+  const multi = configs[names.indexOf("global-local")];
+  assertEquals(
+    [multi.globalCrops, multi.localCrops, multi.localCropScale],
+    [2, 6, "0.05,0.5"],
+  );
+  assertTrue(
+    configs.filter((_, i) => names[i] !== "global-local").every((c) =>
+      c.localCrops === 0
+    ),
+  );
 });
 
 async function mtimes(dir: string): Promise<Map<string, number>> {

@@ -69,8 +69,17 @@ export interface LocalLossOptions extends VicregOptions {
    * @default {Infinity}
    */
   maxDistance?: number;
-  /** For `"location"`: the grid of both views; `h·w` must equal L. */
+  /**
+   * For `"location"`: the grid of view 1 (and of view 2 unless `grid2` is
+   * given); `h·w` must equal its L.
+   */
   grid?: GridSize;
+  /**
+   * For `"location"`: the grid of view 2 when it differs from view 1's (a
+   * smaller local crop's feature map); `h·w` must equal its L.
+   * @default {grid}
+   */
+  grid2?: GridSize;
   /** For `"location"`: the geometry of each sample's first view, length N. */
   geometry1?: readonly ViewGeometry[];
   /** For `"location"`: the geometry of each sample's second view, length N. */
@@ -219,13 +228,15 @@ export function nearestMatches(
  * Matches the cells of view 1 to the nearest cells of view 2 in source-image
  * coordinates (VICRegL's location matching for one image and one
  * direction), using {@linkcode gridCenters} and {@linkcode nearestMatches}.
+ * The two grids may differ (`grid2`: a local crop's smaller feature map).
  * Distances are Euclidean in normalised image coordinates, so on a
  * non-square source image a horizontal step of one pixel counts 1/width and
  * a vertical one 1/height.
  *
  * @param geometry1 The view whose cells are matched.
  * @param geometry2 The view searched for the nearest cells.
- * @param options The grid of both views, `topK` and `maxDistance`.
+ * @param options The grid of view 1 (`grid`) and of view 2 (`grid2`,
+ * default `grid`), `topK` and `maxDistance`.
  * @returns Cells of view 1 (`source`) and their nearest cells of view 2.
  *
  * @example
@@ -241,27 +252,32 @@ export function nearestMatches(
 export function matchByLocation(
   geometry1: ViewGeometry,
   geometry2: ViewGeometry,
-  options: NearestMatchesOptions & { grid: GridSize },
+  options: NearestMatchesOptions & { grid: GridSize; grid2?: GridSize },
 ): CellMatches {
-  const { h, w } = options.grid;
-  const p = gridCenters(geometry1, h, w);
-  const q = gridCenters(geometry2, h, w);
-  const l = h * w;
-  const distances = new Float32Array(l * l);
-  for (let i = 0; i < l; i++) {
-    for (let j = 0; j < l; j++) {
-      distances[i * l + j] = Math.hypot(
+  const g1 = options.grid;
+  const g2 = options.grid2 ?? g1;
+  const p = gridCenters(geometry1, g1.h, g1.w);
+  const q = gridCenters(geometry2, g2.h, g2.w);
+  const l1 = g1.h * g1.w;
+  const l2 = g2.h * g2.w;
+  // distances: [L1, L2] row-major
+  const distances = new Float32Array(l1 * l2);
+  for (let i = 0; i < l1; i++) {
+    for (let j = 0; j < l2; j++) {
+      distances[i * l2 + j] = Math.hypot(
         p[2 * i] - q[2 * j],
         p[2 * i + 1] - q[2 * j + 1],
       );
     }
   }
-  return nearestMatches(distances, l, options);
+  return nearestMatches(distances, l2, options);
 }
 
 /**
  * The local VICReg loss between the projected local descriptors of two
- * views, `z1, z2: [N, L, D]` (L = h·w cells, row-major over the grid).
+ * views, `z1: [N, L1, D]` and `z2: [N, L2, D]` (L = h·w cells, row-major
+ * over the grid; L1 = L2 for `"index"`, while the matched modes pair a
+ * global crop's map with a local crop's smaller one).
  *
  * - `"index"` (the scaling paper's code): both are reshaped to `[N·L, D]`
  *   and {@linkcode vicregLoss} compares descriptors at the same grid index.
@@ -280,15 +296,15 @@ export function matchByLocation(
  * into one `[N·K, D]` batch, exactly as the `"index"` mode pools all cells,
  * so the three modes differ only in which pairs they compare.
  *
- * @param z1 Local descriptors of view 1, `[N, L, D]`, float32.
- * @param z2 Local descriptors of view 2, `[N, L, D]`, float32.
+ * @param z1 Local descriptors of view 1, `[N, L1, D]`, float32.
+ * @param z2 Local descriptors of view 2, `[N, L2, D]`, float32.
  * @param options VICReg options plus the matching; see
  * {@linkcode LocalLossOptions}. For the scaling paper's code use
  * `{ variant: "paper-code", covDivisor: 1024 }` (the global projector size).
  * @returns The weighted total and the three unweighted terms.
- * @throws {TypeError} When `z1`/`z2` are not float32 rank-3 tensors of the
- * same shape, or `"location"` lacks `grid`, `geometry1` or `geometry2` of the
- * right size.
+ * @throws {TypeError} When `z1`/`z2` are not float32 rank-3 tensors with
+ * the same N and D (and L, for `"index"`), or `"location"` lacks `grid`,
+ * `geometry1` or `geometry2` of the right size.
  * @throws {RangeError} When an option is out of range or fewer than 2 pairs
  * remain in a direction.
  *
@@ -311,22 +327,29 @@ export function localLoss(
 ): VicregTerms {
   checkDescriptors(z1, "z1");
   checkDescriptors(z2, "z2");
-  if (z1.shape.some((s, i) => s !== z2.shape[i])) {
-    throw new TypeError(
-      `Expected "z1" and "z2" of the same shape [N, L, D]: received [${z1.shape}] and [${z2.shape}]`,
-    );
-  }
   const {
     matching = DEFAULT_LOCAL_LOSS_OPTIONS.matching,
     topK = DEFAULT_LOCAL_LOSS_OPTIONS.topK,
     maxDistance = DEFAULT_LOCAL_LOSS_OPTIONS.maxDistance,
     grid,
+    grid2 = grid,
     geometry1,
     geometry2,
     ...vicregOptions
   } = options;
-  resolveVicregOptions(vicregOptions);
   const [n, l, d] = z1.shape;
+  const l2 = z2.shape[1];
+  if (matching === "index" && l2 !== l) {
+    throw new TypeError(
+      `Expected "z1" and "z2" of the same shape [N, L, D] for matching "index" (cell k against cell k): received [${z1.shape}] and [${z2.shape}]; use matching "location" or "feature" for views of different grids`,
+    );
+  }
+  if (z2.shape[0] !== n || z2.shape[2] !== d) {
+    throw new TypeError(
+      `Expected "z1" and "z2" with the same N and D ([N, L1, D] and [N, L2, D]): received [${z1.shape}] and [${z2.shape}]`,
+    );
+  }
+  resolveVicregOptions(vicregOptions);
   if (matching === "index") {
     return tf.tidy(() =>
       // z: [N, L, D] -> [N·L, D], row k·L + c is cell c of image k
@@ -351,30 +374,28 @@ export function localLoss(
         `Expected local loss option "grid" ({h, w}) for matching "location"`,
       );
     }
-    checkGrid(grid, "grid");
-    if (grid.h * grid.w !== l) {
-      throw new TypeError(
-        `Expected local loss option "grid" with h·w = L = ${l}: received ${grid.h}×${grid.w}`,
-      );
-    }
+    checkGridSize(grid, "grid", l);
+    checkGridSize(grid2!, "grid2", l2);
     const g1 = checkGeometries(geometry1, "geometry1", n);
     const g2 = checkGeometries(geometry2, "geometry2", n);
-    const o = { grid, topK, maxDistance };
-    forward = g1.map((g, k) => matchByLocation(g, g2[k], o));
-    backward = g2.map((g, k) => matchByLocation(g, g1[k], o));
+    const o12 = { grid, grid2, topK, maxDistance };
+    const o21 = { grid: grid2!, grid2: grid, topK, maxDistance };
+    forward = g1.map((g, k) => matchByLocation(g, g2[k], o12));
+    backward = g2.map((g, k) => matchByLocation(g, g1[k], o21));
   } else if (matching === "feature") {
     if (maxDistance === Infinity) {
       return featureLossOnDevice(z1, z2, topK, vicregOptions);
     }
     const o = { topK, maxDistance };
     const [d12, d21] = featureDistances(z1, z2);
+    const per = l * l2; // distances of one image: [L1, L2] or [L2, L1]
     forward = Array.from(
       { length: n },
-      (_, k) => nearestMatches(d12.subarray(k * l * l, (k + 1) * l * l), l, o),
+      (_, k) => nearestMatches(d12.subarray(k * per, (k + 1) * per), l2, o),
     );
     backward = Array.from(
       { length: n },
-      (_, k) => nearestMatches(d21.subarray(k * l * l, (k + 1) * l * l), l, o),
+      (_, k) => nearestMatches(d21.subarray(k * per, (k + 1) * per), l, o),
     );
   } else {
     throw new RangeError(
@@ -383,8 +404,8 @@ export function localLoss(
       }`,
     );
   }
-  const rows12 = matchedRows(forward, l, "z1 → z2");
-  const rows21 = matchedRows(backward, l, "z2 → z1");
+  const rows12 = matchedRows(forward, l, l2, "z1 → z2");
+  const rows21 = matchedRows(backward, l2, l, "z2 → z1");
   return tf.tidy(() => bothWays(z1, z2, () => [rows12, rows21], vicregOptions));
 }
 
@@ -401,9 +422,11 @@ function bothWays(
   rows: () => [Rows, Rows],
   options: VicregOptions,
 ): VicregTerms {
-  const [n, l, d] = z1.shape;
-  const flat1 = tf.reshape(z1, [n * l, d]) as tf.Tensor2D;
-  const flat2 = tf.reshape(z2, [n * l, d]) as tf.Tensor2D;
+  const [n, l1, d] = z1.shape;
+  const l2 = z2.shape[1];
+  // z1: [N, L1, D] -> [N·L1, D]; z2: [N, L2, D] -> [N·L2, D]
+  const flat1 = tf.reshape(z1, [n * l1, d]) as tf.Tensor2D;
+  const flat2 = tf.reshape(z2, [n * l2, d]) as tf.Tensor2D;
   const [rows12, rows21] = rows();
   const a = pairedLoss(flat1, flat2, rows12, options);
   const b = pairedLoss(flat2, flat1, rows21, options);
@@ -430,29 +453,36 @@ function featureLossOnDevice(
   topK: number,
   options: VicregOptions,
 ): VicregTerms {
-  const [n, l] = z1.shape;
-  const k = Math.min(topK, l);
-  if (n * k < 2) {
+  const n = z1.shape[0];
+  const l1 = z1.shape[1];
+  const l2 = z2.shape[1];
+  const pairs = n * Math.min(topK, l1, l2);
+  if (pairs < 2) {
     throw new RangeError(
-      `Expected at least 2 matched cells for the local loss: received ${
-        n * k
-      }; raise "topK"`,
+      `Expected at least 2 matched cells for the local loss: received ${pairs}; raise "topK"`,
     );
   }
   return tf.tidy(() =>
     bothWays(z1, z2, () => {
       const [d12, d21] = featureDistanceTensors(z1, z2);
-      // base[i] = i·L, the first row of image i: [N, 1]
-      const base = tf.reshape(tf.range(0, n * l, l, "int32"), [n, 1]);
+      // base[i] = i·L, the first row of image i in a view of L cells: [N, 1]
+      const base = (l: number) =>
+        tf.reshape(tf.range(0, n * l, l, "int32"), [n, 1]);
+      // dist: [N, Ls, Lt], from the source view's Ls cells to the target's Lt
       const rowsOf = (dist: tf.Tensor3D): [tf.Tensor1D, tf.Tensor1D] => {
-        const nearest = tf.reshape(tf.argMin(dist, 2), [-1]); // [N·L]
-        const best = tf.min(dist, 2); // [N, L]
+        const [, ls, lt] = dist.shape;
+        const k = Math.min(topK, ls);
+        const nearest = tf.reshape(tf.argMin(dist, 2), [-1]); // [N·Ls]
+        const best = tf.min(dist, 2); // [N, Ls]
         const { indices } = tf.topk(tf.neg(best), k); // [N, k]
         // Rows of the flattened batch; a plain 1-D gather (wasm's gather with
         // batchDims reads out of bounds).
-        const sources = tf.reshape(tf.add(indices, base), [-1]) as tf.Tensor1D;
+        const sources = tf.reshape(
+          tf.add(indices, base(ls)),
+          [-1],
+        ) as tf.Tensor1D;
         const targets = tf.reshape(
-          tf.add(tf.reshape(tf.gather(nearest, sources), [n, k]), base),
+          tf.add(tf.reshape(tf.gather(nearest, sources), [n, k]), base(lt)),
           [-1],
         ) as tf.Tensor1D;
         return [sources, targets];
@@ -462,18 +492,22 @@ function featureLossOnDevice(
   );
 }
 
-/** Rows of the flattened `[N·L, D]` batches paired by `matches`. */
+/**
+ * Rows of the flattened `[N·Ls, D]` source and `[N·Lt, D]` target batches
+ * paired by `matches`.
+ */
 function matchedRows(
   matches: CellMatches[],
-  l: number,
+  ls: number,
+  lt: number,
   direction: string,
 ): [Int32Array, Int32Array] {
   const rowsS: number[] = [];
   const rowsT: number[] = [];
   matches.forEach((m, k) => {
     for (let i = 0; i < m.source.length; i++) {
-      rowsS.push(k * l + m.source[i]);
-      rowsT.push(k * l + m.target[i]);
+      rowsS.push(k * ls + m.source[i]);
+      rowsT.push(k * lt + m.target[i]);
     }
   });
   if (rowsS.length < 2) {
@@ -501,7 +535,8 @@ function pairedLoss(
 
 /**
  * Euclidean distances between the cells of each image, both ways:
- * `[N, L, L]` row-major (and its per-image transpose), read back to the CPU.
+ * `[N, L1, L2]` row-major and its per-image transpose `[N, L2, L1]`, read
+ * back to the CPU.
  */
 function featureDistances(
   z1: tf.Tensor3D,
@@ -522,13 +557,14 @@ function featureDistanceTensors(
   z2: tf.Tensor3D,
 ): [tf.Tensor3D, tf.Tensor3D] {
   return tf.tidy(() => {
-    // ‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b; z: [N, L, D] -> [N, L, L]. Only the
-    // indices leave this function, so no gradient flows through it.
+    // ‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b; z1: [N, L1, D], z2: [N, L2, D] ->
+    // [N, L1, L2]. Only the indices leave this function, so no gradient
+    // flows through it.
     const a = z1;
     const b = z2;
-    const sa = tf.sum(tf.square(a), 2, true); // [N, L, 1]
-    const sb = tf.transpose(tf.sum(tf.square(b), 2, true), [0, 2, 1]); // [N, 1, L]
-    const cross = tf.matMul(a, b, false, true); // [N, L, L]
+    const sa = tf.sum(tf.square(a), 2, true); // [N, L1, 1]
+    const sb = tf.transpose(tf.sum(tf.square(b), 2, true), [0, 2, 1]); // [N, 1, L2]
+    const cross = tf.matMul(a, b, false, true); // [N, L1, L2]
     const sq = tf.relu(tf.sub(tf.add(sa, sb), tf.mul(cross, 2)));
     const dist = tf.sqrt(sq);
     return [dist, tf.transpose(dist, [0, 2, 1])] as [tf.Tensor3D, tf.Tensor3D];
@@ -555,6 +591,15 @@ function checkTopK(topK: number): void {
   if (!Number.isInteger(topK) || topK < 1) {
     throw new RangeError(
       `Expected local loss option "topK" to be an integer >= 1: received ${topK}`,
+    );
+  }
+}
+
+function checkGridSize(grid: GridSize, name: string, l: number): void {
+  checkGrid(grid, name);
+  if (grid.h * grid.w !== l) {
+    throw new TypeError(
+      `Expected local loss option "${name}" with h·w = L = ${l}: received ${grid.h}×${grid.w}`,
     );
   }
 }

@@ -2,7 +2,10 @@
  * The VICReg objective and its local variants: {@linkcode vicregLoss}
  * (Bardes et al. 2022, with a `paper-code` preset), {@linkcode localLoss}
  * (same-index, location-matched and feature-matched local losses, VICRegL
- * 2022b) and {@linkcode embeddingStd} (collapse monitoring).
+ * 2022b), their multi-crop forms {@linkcode multiViewLoss} and
+ * {@linkcode multiViewLocalLoss} (G global + M local views, VICRegL's
+ * `global_loss` / `local_loss`) and {@linkcode embeddingStd} (collapse
+ * monitoring).
  *
  * ```ts
  * import * as tf from "@tensorflow/tfjs-core";
@@ -19,4 +22,5 @@
  */
 export * from "./vicreg.ts";
 export * from "./local.ts";
+export * from "./multi_view.ts";
 export * from "./monitor.ts";

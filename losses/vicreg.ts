@@ -7,12 +7,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { meanSquaredError } from "./_ops.ts";
 import {
-  centre,
-  columnSumSq,
-  gramFrobeniusSq,
-  meanSquaredError,
-} from "./_ops.ts";
+  branchSettings,
+  branchTerms,
+  checkBatch,
+  checkEmbeddings,
+} from "./_branch.ts";
 
 /**
  * The unweighted VICReg terms and their weighted total (all scalars). A type
@@ -192,22 +193,14 @@ export function vicregLoss(
     );
   }
   const [n, d] = x.shape;
-  if (n < 2) {
-    throw new RangeError(
-      `Expected a batch of at least 2 embeddings in "x" and "y" (the variance and covariance need N − 1 > 0): received N = ${n}`,
-    );
-  }
-  if (d < 1) {
-    throw new RangeError(`Expected embedding size D >= 1: received D = ${d}`);
-  }
+  checkBatch(n, d, '"x" and "y"');
   const o = resolveVicregOptions(options);
-  const varDivisor = o.variant === "paper-code" ? n : n - 1;
-  const covDivisor = o.covDivisor ?? d;
+  const settings = branchSettings(o, n, d);
   return tf.tidy(() => {
     // x, y: [N, D] -> scalar
     const invariance = meanSquaredError(x, y);
-    const bx = branchStats(x, n, varDivisor, covDivisor, o);
-    const by = branchStats(y, n, varDivisor, covDivisor, o);
+    const bx = branchTerms(x, settings);
+    const by = branchTerms(y, settings);
     const variance = tf.mul(tf.add(bx.hinge, by.hinge), 0.5) as tf.Scalar;
     const covariance = tf.add(bx.offDiagonal, by.offDiagonal) as tf.Scalar;
     const loss = tf.addN([
@@ -217,42 +210,4 @@ export function vicregLoss(
     ]) as tf.Scalar;
     return { loss, invariance, variance, covariance };
   });
-}
-
-function branchStats(
-  z: tf.Tensor2D,
-  n: number,
-  varDivisor: number,
-  covDivisor: number,
-  o: ResolvedVicregOptions,
-): { hinge: tf.Scalar; offDiagonal: tf.Scalar } {
-  // z: [N, D] -> centred: [N, D]
-  const centred = centre(z);
-  // sumSq: [D], Σ_i centred_ij²; the variance and diag(C) both come from it
-  const sumSq = columnSumSq(centred);
-  const std = tf.sqrt(tf.add(tf.div(sumSq, varDivisor), o.eps));
-  const hinge = tf.mean(tf.relu(tf.sub(o.gamma, std))) as tf.Scalar;
-  const sumSqCov = tf.div(gramFrobeniusSq(centred), (n - 1) * (n - 1));
-  const diag = tf.div(sumSq, n - 1); // diag(C): [D]
-  const offDiagonal = tf.div(
-    tf.sub(sumSqCov, tf.sum(tf.square(diag))),
-    covDivisor,
-  ) as tf.Scalar;
-  return { hinge, offDiagonal };
-}
-
-function checkEmbeddings(t: tf.Tensor, name: string): void {
-  if (!(t instanceof tf.Tensor)) {
-    throw new TypeError(`Expected "${name}" to be a tensor: received ${t}`);
-  }
-  if (t.rank !== 2) {
-    throw new TypeError(
-      `Expected "${name}" of rank 2 ([N, D]): received rank ${t.rank} (shape [${t.shape}])`,
-    );
-  }
-  if (t.dtype !== "float32") {
-    throw new TypeError(
-      `Expected "${name}" of dtype float32: received ${t.dtype}`,
-    );
-  }
 }

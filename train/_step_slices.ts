@@ -15,10 +15,10 @@ import type { StepMode } from "./step_options.ts";
 import type { Projections, VicregLoss, VicregModel } from "./vicreg_model.ts";
 
 /** A function of both views' projections whose gradient is wanted. */
-export type Head = (p1: Projections, p2: Projections) => tf.Scalar;
+export type Head = (views: Projections[]) => tf.Scalar;
 
 /** The views' crop boxes and flips, for `location` matching. */
-export type Geometry = [readonly ViewGeometry[], readonly ViewGeometry[]];
+export type Geometry = readonly (readonly ViewGeometry[])[];
 
 /** The model's criterion as a tape's head; see {@linkcode criterionHead}. */
 export interface CriterionHead {
@@ -39,8 +39,8 @@ export function criterionHead(
 ): CriterionHead {
   let terms: VicregLoss["terms"] | undefined;
   return {
-    head: (p1, p2) => {
-      const loss = model.criterion(p1, p2, geometry);
+    head: (views) => {
+      const loss = model.criterion(views, geometry);
       for (const t of Object.values(loss.terms)) tf.keep(t);
       terms = loss.terms;
       return loss.total;
@@ -55,15 +55,15 @@ export function criterionHead(
  */
 export function embedSlices(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   slices: [number, number][],
   tick: () => void,
-): [Projections, Projections] | undefined {
+): Projections[] | undefined {
   if (slices.length === 0) return undefined;
   const parts = embedEach(model, views, slices, tick);
-  const whole = [0, 1].map((v) => concatProjections(parts.map((p) => p[v])));
+  const whole = views.map((_, v) => concatProjections(parts.map((p) => p[v])));
   tf.dispose(parts as unknown as tf.TensorContainer);
-  return whole as [Projections, Projections];
+  return whole;
 }
 
 /**
@@ -72,7 +72,7 @@ export function embedSlices(
  */
 export function embedEach(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   slices: [number, number][],
   tick: () => void,
 ): Projections[][] {
@@ -87,11 +87,8 @@ export function embedEach(
   });
 }
 
-/** d(loss)/d(projections) of both views: `[dz1, dl1, dz2, dl2]`. */
-export type Upstream = [
-  [tf.Tensor, tf.Tensor | undefined],
-  [tf.Tensor, tf.Tensor | undefined],
-];
+/** d(loss)/d(projections) of every view: `[[dz1, dl1], [dz2, dl2], …]`. */
+export type Upstream = [tf.Tensor, tf.Tensor | undefined][];
 
 /** What {@linkcode lossOnTape} returns. */
 export interface TapeResult {
@@ -112,9 +109,9 @@ export interface TapeResult {
  */
 export function lossOnTape(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D] | undefined,
+  views: readonly tf.Tensor4D[] | undefined,
   kept: [number, number][],
-  early: [Projections, Projections] | undefined,
+  early: Projections[] | undefined,
   criterion: CriterionHead,
   tick: () => void,
 ): TapeResult {
@@ -125,14 +122,15 @@ export function lossOnTape(
     () =>
       leanTape(() => {
         const parts = embedEach(model, views!, kept, tick);
-        // [b, D] of early rows, then each kept slice's rows -> [B, D]
-        const [w1, w2] = [0, 1].map((v) =>
+        // per view: [b, D] of early rows, then each kept slice's rows ->
+        // [B, D]
+        const count = early?.length ?? views!.length;
+        const whole = Array.from({ length: count }, (_, v) =>
           concatProjections([
             ...(early === undefined ? [] : [early[v]]),
             ...parts.map((p) => p[v]),
-          ])
-        );
-        return criterion.head(w1, w2);
+          ]));
+        return criterion.head(whole);
       }),
     [...params.map(([, v]) => v), ...inputs],
     undefined,
@@ -143,11 +141,11 @@ export function lossOnTape(
   tf.dispose(inputs);
   const grads = new Map(params.map(([name], i) => [name, all[i]]));
   const d = all.slice(params.length);
-  const upstream: Upstream | undefined = early === undefined
-    ? undefined
-    : model.usesLocalLoss
-    ? [[d[0], d[1]], [d[2], d[3]]]
-    : [[d[0], undefined], [d[1], undefined]];
+  const per = model.usesLocalLoss ? 2 : 1;
+  const upstream: Upstream | undefined = early?.map((_, v) => [
+    d[v * per],
+    model.usesLocalLoss ? d[v * per + 1] : undefined,
+  ]);
   return { loss: criterion.loss(value as tf.Scalar), upstream, grads };
 }
 
@@ -159,7 +157,7 @@ export function lossOnTape(
  */
 export function backpropagateSlices(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   slices: [number, number][],
   mode: StepMode,
   upstream: Upstream | undefined,
@@ -172,23 +170,21 @@ export function backpropagateSlices(
     const d = upstream!.map((pair) =>
       pair.map((g) => g && tf.slice(g, offset + start, size))
     );
-    const sliceViews = views.map((x) => cut(x, [start, size])) as [
-      tf.Tensor4D,
-      tf.Tensor4D,
-    ];
+    const sliceViews = views.map((x) => cut(x, [start, size]));
     // Σ z·dz (+ Σ local·dl) has gradient dz (and dl) w.r.t. the projections.
+    // Added one by one: WebGPU's AddN with 8 or more inputs writes nothing.
     const part = sliceGradients(
       model,
       sliceViews,
       mode,
       false,
-      (p1, p2) =>
-        tf.addN([p1, p2].flatMap((p, v) => {
+      (p) =>
+        p.flatMap((pv, v) => {
           const [dz, dl] = d[v];
-          const terms = [tf.sum(tf.mul(p.z, dz!))];
-          if (dl !== undefined) terms.push(tf.sum(tf.mul(p.local!, dl)));
+          const terms = [tf.sum(tf.mul(pv.z, dz!))];
+          if (dl !== undefined) terms.push(tf.sum(tf.mul(pv.local!, dl)));
           return terms;
-        })) as tf.Scalar,
+        }).reduce((a, t) => tf.add(a, t)) as tf.Scalar,
     );
     tf.dispose([
       part.value,
@@ -252,7 +248,7 @@ export function accumulate(
  */
 export function sliceGradients(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   mode: StepMode,
   updateRunningStats: boolean,
   head: Head,
@@ -287,10 +283,7 @@ export function sliceGradients(
   if (mode === "joint") {
     const names = [...params.keys()];
     const { value, grads: byId } = tf.variableGrads(
-      () =>
-        leanTape(() =>
-          head(model.embed(views[0], bn), model.embed(views[1], bn))
-        ),
+      () => leanTape(() => head(views.map((x) => model.embed(x, bn)))),
       [...params.values()],
     );
     for (const name of names) grads.set(name, byId[params.get(name)!.name]);
@@ -301,7 +294,12 @@ export function sliceGradients(
     const names = [...params.keys()];
     const { value, grads: all } = tf.engine().gradients(
       () =>
-        leanTape(() => head(model.project(run, bn), model.embed(views[1], bn))),
+        leanTape(() =>
+          head([
+            model.project(run, bn),
+            ...views.slice(1).map((x) => model.embed(x, bn)),
+          ])
+        ),
       [...params.values(), ...outputsOf(run)],
       undefined,
       true,
@@ -313,7 +311,7 @@ export function sliceGradients(
   const heads = [...params].filter(([name]) => !name.startsWith("backbone."));
   const runs = views.map(checkpointed);
   const { value, grads: headGrads } = tf.engine().gradients(
-    () => head(model.project(runs[0], bn), model.project(runs[1], bn)),
+    () => head(runs.map((run) => model.project(run, bn))),
     [...heads.map(([, v]) => v), ...runs.flatMap(outputsOf)],
     undefined,
     true,

@@ -14,6 +14,13 @@ import {
 } from "@scaling-vicreg/backend";
 import type { ResNetArch } from "@scaling-vicreg/models";
 import type { LocalMatching, VicregVariant } from "@scaling-vicreg/losses";
+import {
+  type MultiCropRecipe,
+  paperScaledLocalSize,
+  parseScaleRange,
+  vicreglCrops,
+} from "@scaling-vicreg/augment/multi-crop";
+export type { MultiCropRecipe } from "@scaling-vicreg/augment/multi-crop";
 
 /** A configuration value that is unknown, mistyped or impossible. */
 export class ConfigError extends Error {
@@ -35,8 +42,8 @@ export class ConfigError extends Error {
 
 /** The resolved configuration of a pretraining run. */
 export interface PretrainConfig {
-  /** Preset applied under the other values: `none`, `paper` or `tiny`. */
-  preset: "none" | "paper" | "tiny";
+  /** Preset applied under the other values: `none`, `paper`, `vicregl` or `tiny`. */
+  preset: "none" | "paper" | "vicregl" | "tiny";
   /** Backbone: resnet18, resnet34, resnet50, resnet50x2 or tiny. */
   arch: ResNetArch;
   /** Stem: `imagenet` (7×7/2 + maxpool), `cifar` (3×3/1) or `auto` (cifar below 64 px). */
@@ -83,6 +90,16 @@ export interface PretrainConfig {
   cropMinScale: number;
   /** Largest crop area, as a fraction of the image. */
   cropMaxScale: number;
+  /** G, the global views per image (multi-crop; 2 = the two views). */
+  globalCrops: number;
+  /** M, the local views per image (multi-crop; 0 = none). */
+  localCrops: number;
+  /** Side of the local views in pixels; 0 = `round(size · 96 / 224)`. */
+  localCropSize: number;
+  /** Area range `lo,hi` of the global views; `auto` = crop-min/max-scale. */
+  globalCropScale: string;
+  /** Area range `lo,hi` of the local views. */
+  localCropScale: string;
   /** Augmentation preset: `vicreg` or `paper-code` (adds ±10° rotation, p = 0.3). */
   augment: "vicreg" | "paper-code";
   /** Data: `procedural` (built in) or a path, optionally `kind:path`. */
@@ -201,9 +218,9 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     flag: "preset",
     type: "string",
     default: "none",
-    choices: ["none", "paper", "tiny"],
+    choices: ["none", "paper", "vicregl", "tiny"],
     help:
-      "Defaults to start from: paper = the paper's run (resnet50x2, 2048-2048-1024, local loss 1024-512 at 0.2, 96 px, batch 1024, 147 epochs, LARS); tiny = the CPU demo",
+      "Defaults to start from: paper = the paper's run (resnet50x2, 2048-2048-1024, local loss 1024-512 at 0.2, 96 px, batch 1024, 147 epochs, LARS); vicregl = the paper's run with VICRegL's multi-crop (2 global crops at 0.4-1 and 6 local crops of size·96/224 px at 0.08-0.4, location-matched local loss); tiny = the CPU demo",
   },
   {
     key: "arch",
@@ -402,6 +419,49 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
       "Largest crop area as a fraction of the image (local-only ablation: 0.5)",
   },
   {
+    key: "globalCrops",
+    flag: "global-crops",
+    type: "int",
+    default: 2,
+    min: 1,
+    help:
+      "Global views per image (multi-crop; VICRegL: 2): each is compared with every other view, global and local",
+  },
+  {
+    key: "localCrops",
+    flag: "local-crops",
+    type: "int",
+    default: 0,
+    min: 0,
+    help:
+      "Local views per image (multi-crop; VICRegL: 6): smaller crops, each compared with every global view (invariance; the local loss with location or feature matching), variance and covariance per view; 0 = the two views of TrainTransform",
+  },
+  {
+    key: "localCropSize",
+    flag: "local-crop-size",
+    type: "int",
+    default: 0,
+    min: 0,
+    help:
+      "Side of the local views in pixels, at most --size; 0 = round(size × 96 / 224), VICRegL's 96 px of 224",
+  },
+  {
+    key: "globalCropScale",
+    flag: "global-crop-scale",
+    type: "string",
+    default: "auto",
+    help:
+      "Area fraction range lo,hi of the global views (0 < lo ≤ hi ≤ 1; VICRegL: 0.4,1); auto = crop-min-scale,crop-max-scale",
+  },
+  {
+    key: "localCropScale",
+    flag: "local-crop-scale",
+    type: "string",
+    default: "0.08,0.4",
+    help:
+      "Area fraction range lo,hi of the local views (0 < lo ≤ hi ≤ 1; VICRegL's 0.08,0.4)",
+  },
+  {
     key: "augment",
     flag: "augment",
     type: "string",
@@ -585,22 +645,40 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
 ];
 
+/** The scaling paper's run (the `paper` preset). */
+const PAPER: Partial<PretrainConfig> = {
+  arch: "resnet50x2",
+  mlp: "2048-2048-1024",
+  useLocalLoss: true,
+  localMlp: "1024-512",
+  localLossWeight: 0.2,
+  lossVariant: "paper-code",
+  size: 96,
+  batchSize: 1024,
+  epochs: 147,
+  optimizer: "lars",
+  baseLr: 0.2,
+  wd: 1e-6,
+};
+
+const VICREGL = vicreglCrops(96);
+
 /** Values each preset sets under the YAML file and the flags. */
 export const PRESETS: Readonly<Record<string, Partial<PretrainConfig>>> = {
   none: {},
-  paper: {
-    arch: "resnet50x2",
-    mlp: "2048-2048-1024",
-    useLocalLoss: true,
-    localMlp: "1024-512",
-    localLossWeight: 0.2,
-    lossVariant: "paper-code",
-    size: 96,
-    batchSize: 1024,
-    epochs: 147,
-    optimizer: "lars",
-    baseLr: 0.2,
-    wd: 1e-6,
+  paper: PAPER,
+  // VICRegL's crops (--num-crops 2 6 --size-crops 224 96 --min_scale_crops
+  // 0.4 0.08 --max_scale_crops 1 0.4) at the paper's 96 px: local views of
+  // 41 px. Their feature maps are smaller than the global views' (2×2 and 3×3
+  // for a ResNet), so the local loss matches cells by location, as VICRegL.
+  vicregl: {
+    ...PAPER,
+    globalCrops: VICREGL.numGlobal,
+    localCrops: VICREGL.numLocal,
+    localCropSize: 0,
+    globalCropScale: VICREGL.globalScale.join(","),
+    localCropScale: VICREGL.localScale.join(","),
+    localMatching: "location",
   },
   // The CPU demo: 512 steps of 64 images. Scaling the last projector layer
   // trades the variance term against the invariance term; they balance at a
@@ -786,6 +864,7 @@ function checkConsistency(config: PretrainConfig): void {
       `Key "crop-min-scale" (${config.cropMinScale}) exceeds "crop-max-scale" (${config.cropMaxScale})`,
     );
   }
+  checkCrops(config);
   if (config.warmupEpochs > config.epochs) {
     throw new ConfigError(
       "warmup-epochs",
@@ -798,6 +877,77 @@ function checkConsistency(config: PretrainConfig): void {
       `Key "num-images" (${config.numImages}) must be at least "batch-size" (${config.batchSize})`,
     );
   }
+}
+
+/** The multi-crop keys: counts, sizes, scales and what they work with. */
+function checkCrops(config: PretrainConfig): void {
+  const crops = cropsOf(config);
+  if (crops.numGlobal + crops.numLocal < 2) {
+    throw new ConfigError(
+      "global-crops",
+      `Key "global-crops" (${crops.numGlobal}) with "local-crops" (${crops.numLocal}) gives fewer than 2 views: VICReg compares at least two`,
+    );
+  }
+  if (crops.localSize > config.size) {
+    throw new ConfigError(
+      "local-crop-size",
+      `Key "local-crop-size" (${crops.localSize}) exceeds "size" (${config.size}): local crops are the smaller ones`,
+    );
+  }
+  if (
+    config.useLocalLoss && config.localMatching === "index" &&
+    crops.numGlobal < 2
+  ) {
+    throw new ConfigError(
+      "global-crops",
+      `Key "global-crops" (${crops.numGlobal}) leaves the index-matched local loss nothing to compare: it pairs same-size views only (the global ones); use "local-matching" location or feature, or 2 global crops`,
+    );
+  }
+  if (config.useViewmix && (crops.numGlobal !== 2 || crops.numLocal > 0)) {
+    throw new ConfigError(
+      "use-viewmix",
+      `Key "use-viewmix" mixes the two views of TrainTransform: it cannot be used with "global-crops" ${crops.numGlobal} and "local-crops" ${crops.numLocal}`,
+    );
+  }
+}
+
+/**
+ * The views a configuration trains on: G global views of `size` px at
+ * `global-crop-scale` (by default `crop-min-scale`…`crop-max-scale`, the two
+ * views of TrainTransform) and M local views of `local-crop-size` px (0:
+ * VICRegL's ratio, `round(size · 96 / 224)`) at `local-crop-scale`.
+ *
+ * @example
+ * ```ts
+ * import { cropsOf, resolveConfig } from "@scaling-vicreg/train/config";
+ * const crops = cropsOf(resolveConfig({ flags: { preset: "vicregl" } }));
+ * console.log(crops.numLocal, crops.localSize, crops.localScale); // 6 41 [ 0.08, 0.4 ]
+ * ```
+ *
+ * @param config The configuration.
+ * @returns Its multi-crop recipe.
+ * @throws {ConfigError} When a scale key is not `lo,hi` with 0 < lo ≤ hi ≤ 1.
+ */
+export function cropsOf(config: PretrainConfig): MultiCropRecipe {
+  const scale = (flag: string, text: string): [number, number] => {
+    try {
+      return parseScaleRange(text, `key "${flag}"`);
+    } catch (cause) {
+      throw new ConfigError(flag, (cause as Error).message, { cause });
+    }
+  };
+  return {
+    numGlobal: config.globalCrops,
+    numLocal: config.localCrops,
+    globalSize: config.size,
+    localSize: config.localCropSize === 0
+      ? paperScaledLocalSize(config.size)
+      : config.localCropSize,
+    globalScale: config.globalCropScale === "auto"
+      ? [config.cropMinScale, config.cropMaxScale]
+      : scale("global-crop-scale", config.globalCropScale),
+    localScale: scale("local-crop-scale", config.localCropScale),
+  };
 }
 
 /**

@@ -3,6 +3,7 @@ import {
   ConfigError,
   configRecord,
   configToYaml,
+  cropsOf,
   PRETRAIN_SCHEMA,
   type PretrainConfig,
   resolveConfig,
@@ -218,4 +219,81 @@ Deno.test("configRecord() is the kebab-case record resolveConfig() reads back, w
   assertEquals(record["base-lr"], 0.3);
   assertEquals("resume" in record || "ranks" in record, false);
   assertEquals(resolveConfig({ file: record }), { ...config, resume: false });
+});
+
+Deno.test("cropsOf() gives two views of TrainTransform by default and VICRegL's crops with --preset vicregl", () => {
+  const plain = resolveConfig({ flags: { "crop-min-scale": 0.3 } });
+  assertEquals(cropsOf(plain), {
+    numGlobal: 2,
+    numLocal: 0,
+    globalSize: 96,
+    localSize: 41,
+    globalScale: [0.3, 1],
+    localScale: [0.08, 0.4],
+  });
+  const vicregl = resolveConfig({ flags: { preset: "vicregl" } });
+  assertEquals(cropsOf(vicregl), {
+    numGlobal: 2,
+    numLocal: 6,
+    globalSize: 96,
+    localSize: 41,
+    globalScale: [0.4, 1],
+    localScale: [0.08, 0.4],
+  });
+  assertEquals(vicregl.localMatching, "location");
+  assertEquals(vicregl.arch, "resnet50x2");
+  const set = resolveConfig({
+    file: {
+      "local-crops": 4,
+      "local-crop-size": 16,
+      "global-crop-scale": "0.5,1",
+    },
+    flags: { "local-crop-scale": "0.05,0.5", size: 32 },
+  });
+  assertEquals(cropsOf(set), {
+    numGlobal: 2,
+    numLocal: 4,
+    globalSize: 32,
+    localSize: 16,
+    globalScale: [0.5, 1],
+    localScale: [0.05, 0.5],
+  });
+});
+
+Deno.test("resolveConfig() rejects bad crop keys in one line naming the key", () => {
+  const cases: [Record<string, unknown>, string, string][] = [
+    [
+      { "local-crops": 2, "local-crop-size": 120 },
+      "local-crop-size",
+      'Key "local-crop-size" (120) exceeds "size" (96)',
+    ],
+    [
+      { "local-crop-scale": "0,0.4" },
+      "local-crop-scale",
+      'key "local-crop-scale" = [lo, hi] with 0 < lo ≤ hi ≤ 1',
+    ],
+    [
+      { "global-crop-scale": "0.5,1.2" },
+      "global-crop-scale",
+      "0 < lo ≤ hi ≤ 1",
+    ],
+    [{ "global-crop-scale": "half" }, "global-crop-scale", "two numbers lo,hi"],
+    [{ "global-crops": 1 }, "global-crops", "fewer than 2 views"],
+    [{ "global-crops": 0 }, "global-crops", "≥ 1"],
+    [{ "local-crops": -1 }, "local-crops", "≥ 0"],
+    [
+      { "local-crops": 2, "use-viewmix": true },
+      "use-viewmix",
+      "mixes the two views",
+    ],
+  ];
+  for (const [flags, key, message] of cases) {
+    const error = assertThrows(
+      () => resolveConfig({ flags }),
+      ConfigError,
+      message,
+    );
+    assertEquals(error.key, key);
+    assertEquals(error.message.includes("\n"), false);
+  }
 });

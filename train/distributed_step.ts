@@ -42,14 +42,14 @@ import type { Projections, VicregModel } from "./vicreg_model.ts";
  * (BatchNorm normalises each rank's slices with their own statistics).
  *
  * @param model The model (the same weights on every rank).
- * @param views This rank's two views `[b, H, W, 3]`.
+ * @param views This rank's views `[b, H_v, W_v, 3]` (two, or multi-crop).
  * @param comm The communicator.
  * @param options `mode`, `microBatch` and this rank's `geometry`; see {@linkcode StepOptions}.
  * @returns The loss of the global batch and the summed gradients.
  */
 export async function distributedStepGradients(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   comm: Communicator,
   options: StepOptions = {},
 ): Promise<StepGradients> {
@@ -72,10 +72,8 @@ export async function distributedStepGradients(
   const slices = sliceRanges(b, Math.min(microBatch, b));
   const tick = ticker(2 * slices.length, options.onSlice);
   const mine = embedSlices(model, views, slices, tick);
-  const whole: [Projections, Projections] = [
-    await gatherProjections(comm, mine![0]),
-    await gatherProjections(comm, mine![1]),
-  ];
+  const whole: Projections[] = [];
+  for (const p of mine!) whole.push(await gatherProjections(comm, p));
   tf.dispose(mine as unknown as tf.TensorContainer);
   const { loss, upstream } = lossOnTape(
     model,
@@ -106,7 +104,7 @@ export async function distributedStepGradients(
  */
 function gatheredOnTape(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   comm: Communicator,
   offset: number,
   geometry: Geometry | undefined,
@@ -132,12 +130,12 @@ function gatheredOnTape(
     views,
     "joint",
     true,
-    (p1, p2) => {
-      const [w1, w2] = [p1, p2].map((p): Projections => ({
-        z: gather(p.z),
-        ...(p.local ? { local: gather(p.local), grid: p.grid } : {}),
+    (p) => {
+      const whole = p.map((v): Projections => ({
+        z: gather(v.z),
+        ...(v.local ? { local: gather(v.local), grid: v.grid } : {}),
       }));
-      return criterion.head(w1, w2);
+      return criterion.head(whole);
     },
   );
   return { loss: criterion.loss(value), grads };
@@ -187,7 +185,7 @@ async function gatherProjections(
 async function gatherGeometry(
   comm: Communicator,
   geometry: Geometry,
-): Promise<[ViewGeometry[], ViewGeometry[]]> {
+): Promise<ViewGeometry[][]> {
   const gather = async (views: readonly ViewGeometry[]) => {
     // [x0, y0, x1, y1, flip] per image
     const flat = new Float64Array(views.flatMap((g) => [...g.box, +g.flip]));
@@ -197,5 +195,7 @@ async function gatherGeometry(
       flip: all[5 * i + 4] === 1,
     }));
   };
-  return [await gather(geometry[0]), await gather(geometry[1])];
+  const out: ViewGeometry[][] = [];
+  for (const g of geometry) out.push(await gather(g));
+  return out;
 }

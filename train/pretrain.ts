@@ -11,7 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { memoryBudgetOf, type RgbImage, Rng } from "@scaling-vicreg/backend";
 import {
-  TrainTransform,
+  MultiCropTransform,
   viewMix,
   type ViewParams,
 } from "@scaling-vicreg/augment";
@@ -19,7 +19,12 @@ import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
 import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
-import { ConfigError, type PretrainConfig, warmupEpochsOf } from "./config.ts";
+import {
+  ConfigError,
+  cropsOf,
+  type PretrainConfig,
+  warmupEpochsOf,
+} from "./config.ts";
 import { learningRate } from "./schedule.ts";
 import {
   createOptimizer,
@@ -31,7 +36,12 @@ import {
   type Communicator,
   SingleCommunicator,
 } from "@scaling-vicreg/distributed/communicator";
-import { measureStepMemory, planStep, type StepPlan } from "./step_plan.ts";
+import {
+  measureStepMemory,
+  planStep,
+  type StepPlan,
+  viewsOf,
+} from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import { appendMetrics, type StepMetrics } from "./run_metrics.ts";
 import { BACKBONE_FILE, writeRunBackbone } from "./backbone_file.ts";
@@ -339,7 +349,8 @@ interface Position {
 
 /** How every step of a run augments and back-propagates. */
 interface StepSettings {
-  transform: TrainTransform;
+  /** The views of each image: TrainTransform's two, or multi-crop. */
+  transform: MultiCropTransform;
   viewMix: boolean;
   plan: StepPlan;
   comm: Communicator;
@@ -464,10 +475,10 @@ async function setUp(
       }),
       augmentRng: new Rng(config.seed).fork("augment"),
       stepSettings: {
-        transform: new TrainTransform({
-          size: config.size,
-          scale: [config.cropMinScale, config.cropMaxScale],
+        transform: new MultiCropTransform({
           preset: config.augment,
+          size: config.size,
+          ...cropsOf(config),
         }),
         viewMix: config.useViewmix,
         plan,
@@ -507,17 +518,22 @@ export async function stepPlanOf(
     local: config.useLocalLoss,
     optimizer: config.optimizer,
   };
-  const profile = request.step === "auto" || request.microBatch === "auto" ||
-      request.keptSlices === "auto"
-    ? await measureStepMemory(
-      model.backbone,
-      config.size,
-      model.parameters().values(),
-    )
-    : undefined;
+  const measure = request.step === "auto" || request.microBatch === "auto" ||
+    request.keptSlices === "auto";
+  const profileAt = (size: number) =>
+    measureStepMemory(model.backbone, size, model.parameters().values());
+  const profile = measure ? await profileAt(config.size) : undefined;
+  // Local views count at their own size: their tape measured there.
+  const crops = cropsOf(config);
+  const views = profile === undefined ? 2 : viewsOf(
+    crops.numGlobal,
+    crops.numLocal,
+    profile,
+    crops.numLocal > 0 ? await profileAt(crops.localSize) : undefined,
+  );
   const budget = memoryBudgetOf();
   try {
-    return planStep(request, profile!, budget);
+    return planStep({ ...request, views }, profile!, budget);
   } catch (cause) {
     throw new ConfigError("micro-batch", (cause as Error).message, { cause });
   }
@@ -613,8 +629,9 @@ async function* batchesFrom(
 }
 
 /**
- * One training step: two augmented views of the batch (ViewMix when on),
- * the loss and gradients as the plan says, one optimizer update.
+ * One training step: the augmented views of the batch (two, or G global and
+ * M local ones; ViewMix when on), the loss and gradients as the plan says,
+ * one optimizer update.
  */
 async function trainStep(
   model: VicregModel,
@@ -624,40 +641,40 @@ async function trainStep(
 ): Promise<StepOutput> {
   // Each image's views from its own generator (its row of the batch), so
   // the views do not depend on how the batch is spread over processes.
-  const params: [ViewParams[], ViewParams[]] = [[], []];
+  // With two views these are TrainTransform's draws exactly.
+  const params: ViewParams[][] = Array.from(
+    { length: settings.transform.numViews },
+    () => [],
+  );
   input.images.forEach((image, i) => {
-    const [a, b] = settings.transform.sample(
+    const drawn = settings.transform.sample(
       [image],
       input.rng.fork(`image ${input.offset + i}`),
     );
-    params[0].push(a[0]);
-    params[1].push(b[0]);
+    drawn.forEach((p, v) => params[v].push(p[0]));
   });
-  const views = settings.transform.render(input.images, params);
-  let [x1, x2] = [views.view1, views.view2];
+  let views = settings.transform.render(input.images, params);
   if (settings.viewMix) {
-    const mixed = viewMix(x1, x2, input.rng.fork("viewmix"), {
+    // the configuration allows ViewMix with the two views only
+    const mixed = viewMix(views[0], views[1], input.rng.fork("viewmix"), {
       rows: { start: input.offset, total: settings.batchSize },
     });
-    tf.dispose([x1, x2]);
-    [x1, x2] = [mixed.x, mixed.y];
+    tf.dispose(views);
+    views = [mixed.x, mixed.y];
   }
   const geometryOf = (p: ViewParams[]): ViewGeometry[] =>
     p.map(({ box, flip }) => ({ box, flip }));
   const options = {
-    geometry: [geometryOf(params[0]), geometryOf(params[1])] as [
-      ViewGeometry[],
-      ViewGeometry[],
-    ],
+    geometry: params.map(geometryOf),
     mode: settings.plan.mode,
     microBatch: settings.plan.microBatch,
     keptSlices: settings.plan.keptSlices,
     onSlice: input.onSlice,
   };
   const { loss, grads } = settings.comm.size > 1
-    ? await distributedStepGradients(model, [x1, x2], settings.comm, options)
-    : stepGradients(model, [x1, x2], options);
-  tf.dispose([x1, x2]);
+    ? await distributedStepGradients(model, views, settings.comm, options)
+    : stepGradients(model, views, options);
+  tf.dispose(views);
   const norm = gradientNorm(grads.values());
   optimizer.step(Object.fromEntries(grads), input.lr);
   tf.dispose([...grads.values()]);

@@ -70,13 +70,14 @@ import type { VicregModel } from "./vicreg_model.ts";
  * ```
  *
  * @param model The model.
- * @param views The two views `[B, H, W, 3]`.
+ * @param views The views `[B, H_v, W_v, 3]`: two, or G global and M local
+ * ones (global first; see `VicregModel.criterion`).
  * @param options The views' geometry (for `location` matching), `mode` and `microBatch`; see {@linkcode StepOptions}.
  * @returns The loss and the gradients (the caller disposes both).
  */
 export function stepGradients(
   model: VicregModel,
-  views: [tf.Tensor4D, tf.Tensor4D],
+  views: readonly tf.Tensor4D[],
   options: StepOptions = {},
 ): StepGradients {
   const { mode, microBatch, keptSlices } = resolveStepOptions(options);
@@ -87,10 +88,7 @@ export function stepGradients(
     // then d(loss)/d(parameter) by name.
     const params = model.parameters();
     const { value, grads: byId } = tf.variableGrads(
-      () =>
-        leanTape(() =>
-          criterion.head(model.embed(views[0]), model.embed(views[1]))
-        ),
+      () => leanTape(() => criterion.head(views.map((x) => model.embed(x)))),
       [...params.values()],
     );
     const grads = new Map<string, tf.Tensor>();

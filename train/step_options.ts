@@ -11,11 +11,11 @@ import type { VicregLoss } from "./vicreg_model.ts";
 
 /**
  * How a slice of the batch back-propagates, from fastest and largest to
- * slowest and smallest: `joint` (one tape over both views), `mixed` (view 1
- * recomputed block by block, view 2 on one tape: one more forward pass of
- * one view, about half the memory), `view-by-view` (both views recomputed
- * block by block: one more forward pass of each view, one residual block's
- * activations at a time).
+ * slowest and smallest: `joint` (one tape over every view), `mixed` (view 1
+ * recomputed block by block, the other views on one tape: one more forward
+ * pass of one view, about half the memory with two views), `view-by-view`
+ * (every view recomputed block by block: one more forward pass of each view,
+ * one residual block's activations at a time).
  */
 export type StepMode = "joint" | "mixed" | "view-by-view";
 
@@ -45,7 +45,7 @@ export interface StepOptions {
    * Each view's crop boxes and flips (length B each), for the local loss's
    * `location` matching.
    */
-  geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]];
+  geometry?: readonly (readonly ViewGeometry[])[];
   /**
    * With micro-batches, called after each slice of each pass (the embedding
    * pass, then the back-propagating one): `done` of `total` slice passes,

@@ -186,6 +186,13 @@ export interface StepRequest {
   /** Whether the local loss is on. */
   local: boolean;
   /**
+   * The step's views in units of one global view's memory: 2 for two
+   * views; with multi-crop G + M × (a local view's bytes over a global
+   * one's; see {@linkcode viewsOf}).
+   * @default {2}
+   */
+  views?: number;
+  /**
    * The optimizer, whose update's memory the estimate counts
    * ({@linkcode OPTIMIZER_MEMORY}).
    * @default {"adamw"} (the one that holds the most)
@@ -194,15 +201,47 @@ export interface StepRequest {
 }
 
 /**
+ * The views of a step in units of one global view's memory: G + M × the
+ * ratio of a local view's measured tape bytes to a global view's (the
+ * activations of a 41 px crop are about (41/96)² of a 96 px one's, plus what
+ * does not shrink with the image).
+ *
+ * @example
+ * ```ts
+ * import { viewsOf } from "@scaling-vicreg/train/step-plan";
+ * const global = { tapeBytesPerImage: 100 };
+ * console.log(viewsOf(2, 6, global, { tapeBytesPerImage: 20 })); // 3.2
+ * ```
+ *
+ * @param globalViews G.
+ * @param localViews M.
+ * @param global The profile at the global views' size.
+ * @param local The profile at the local views' size (unused when M = 0).
+ * @returns G + M × local tape bytes / global tape bytes.
+ */
+export function viewsOf(
+  globalViews: number,
+  localViews: number,
+  global: Pick<StepMemoryProfile, "tapeBytesPerImage">,
+  local?: Pick<StepMemoryProfile, "tapeBytesPerImage">,
+): number {
+  if (localViews === 0) return globalViews;
+  return globalViews +
+    localViews * local!.tapeBytesPerImage / global.tapeBytesPerImage;
+}
+
+/**
  * The estimated peak bytes of a step with slices of `m` images of a batch of
  * `b`: the parameters with their gradients and the optimizer's update
- * ({@linkcode OPTIMIZER_MEMORY}) and the two views of the whole batch, plus,
+ * ({@linkcode OPTIMIZER_MEMORY}) and the views of the whole batch, plus,
  * per slice, the joint tape
- * (1.2 × the tape bytes × 2 views × m, ×1.5 with the local loss, for its
- * feature maps and projector), `mixed` half of that plus view 1's kept block
- * inputs, `view-by-view` both views' kept block inputs plus 1.2 × one
- * block's measured backward peak (×1.5 with the local loss);
- * `step_plan_test.ts` checks the estimate against measured peaks.
+ * (1.2 × the tape bytes × V views × m, ×1.5 with the local loss, for its
+ * feature maps and projector), `mixed` the tape of every view but the first
+ * plus view 1's kept block inputs, `view-by-view` every view's kept block
+ * inputs plus 1.2 × one block's measured backward peak (×1.5 with the local
+ * loss); `step_plan_test.ts` checks the estimate against measured peaks.
+ * V = 2 for two views; with multi-crop, local views count at their size
+ * ({@linkcode viewsOf}).
  *
  * @param profile The backbone's bytes per image.
  * @param mode The step mode.
@@ -211,6 +250,7 @@ export interface StepRequest {
  * @param local Whether the local loss is on.
  * @param keptSlices In `joint` mode, the slices on the loss's tape at once.
  * @param optimizer The optimizer of the update.
+ * @param views The views in units of a global one ({@linkcode viewsOf}).
  * @returns Bytes.
  */
 export function estimateStepBytes(
@@ -221,18 +261,20 @@ export function estimateStepBytes(
   local: boolean,
   keptSlices: number = 1,
   optimizer: OptimizerKind = "adamw",
+  views: number = 2,
 ): number {
-  const joint = 1.2 * profile.tapeBytesPerImage * 2 * m * (local ? 1.5 : 1);
+  const perView = 1.2 * profile.tapeBytesPerImage * m * (local ? 1.5 : 1);
+  const joint = perView * views;
   const kept = profile.checkpointBytesPerImage * m;
   const update = OPTIMIZER_MEMORY[optimizer];
-  const views = 2 * b * profile.inputBytesPerImage +
+  const fixed = views * b * profile.inputBytesPerImage +
     (3 + update.slots) * profile.parameterBytes +
     update.temporaries * profile.largestParameterBytes;
-  if (mode === "joint") return views + Math.max(1, keptSlices) * joint;
-  if (mode === "mixed") return views + joint / 2 + kept;
+  if (mode === "joint") return fixed + Math.max(1, keptSlices) * joint;
+  if (mode === "mixed") return fixed + joint - perView + kept;
   const block = 1.2 * (local ? 1.5 : 1) *
     (profile.blockBackwardFixedBytes + profile.blockBackwardBytesPerImage * m);
-  return views + 2 * kept + block;
+  return fixed + views * kept + block;
 }
 
 const MODES: readonly StepMode[] = ["joint", "mixed", "view-by-view"];
@@ -262,7 +304,7 @@ export function planStep(
   profile: StepMemoryProfile,
   budget: MemoryBudget,
 ): StepPlan {
-  const { batch, local, optimizer = "adamw" } = request;
+  const { batch, local, optimizer = "adamw", views = 2 } = request;
   const sizes = request.microBatch === "auto"
     ? halvings(batch)
     : [Math.min(request.microBatch, batch)];
@@ -283,7 +325,16 @@ export function planStep(
     let k = requested === "auto" ? 1 : Math.min(requested, slices);
     while (
       requested === "auto" && k < slices &&
-      estimateStepBytes(profile, mode, m, batch, local, k + 1, optimizer) <=
+      estimateStepBytes(
+          profile,
+          mode,
+          m,
+          batch,
+          local,
+          k + 1,
+          optimizer,
+          views,
+        ) <=
         budget.totalBytes
     ) k++;
     const note = `, ${k} of ${slices} slices kept on the loss's tape${
@@ -297,7 +348,7 @@ export function planStep(
     return { mode, microBatch: m, keptSlices: kept, reason: `as set${note}` };
   }
   const fits = (mode: StepMode, m: number) =>
-    estimateStepBytes(profile, mode, m, batch, local, 1, optimizer) <=
+    estimateStepBytes(profile, mode, m, batch, local, 1, optimizer, views) <=
       budget.totalBytes &&
     profile.largestTensorBytesPerImage * m * (mode === "joint" ? 2 : 1) <=
       budget.tensorBytes;
@@ -322,11 +373,14 @@ export function planStep(
             local,
             1,
             optimizer,
+            views,
           ),
         )
       } GiB even with --micro-batch ${smallest.m} and --step ${smallest.mode}, more than ${
         gib(budget.totalBytes)
-      } GiB (${budget.source}): lower --batch-size or --size, or choose a smaller --arch`,
+      } GiB (${budget.source}): lower --batch-size or --size${
+        views > 2 ? ", --local-crops or --local-crop-size" : ""
+      }, or choose a smaller --arch`,
     );
   }
   const { kept, note } = keptOf(chosen.mode, chosen.m);
@@ -339,6 +393,7 @@ export function planStep(
       local,
       kept,
       optimizer,
+      views,
     ),
   );
   const set = (auto: boolean) => auto ? "" : " (as set)";

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type MemoryBudget, Rng, useBackend } from "@scaling-vicreg/backend";
 import {
+  assertClose,
   assertEquals,
   assertThrows,
   assertTrue,
@@ -18,6 +19,7 @@ import {
   measureStepMemory,
   planStep,
   type StepMemoryProfile,
+  viewsOf,
 } from "./step_plan.ts";
 
 const backends = await loadableBackends(["cpu-fast", "blas"], "cpu-fast");
@@ -321,3 +323,66 @@ for (const [backend, loads] of backends) {
     },
   });
 }
+
+Deno.test("estimateStepBytes() counts multi-crop views in units of a global view; planStep() with local crops slices sooner and names --local-crops", () => {
+  // 2 global + 6 local views whose tape is a fifth of a global one's: 3.2
+  const views = 2 + 6 * 0.2;
+  // joint: 1.2 · 10 MiB · 3.2 · 64 = 2457.6 MiB; mixed: all views but the
+  // first on the tape, plus its block inputs; view by view: every view's,
+  // plus one block's backward.
+  assertClose(
+    estimateStepBytes(PROFILE, "joint", 64, 64, false, 1, "adamw", views),
+    1.2 * 10 * 3.2 * 64 * MIB,
+  );
+  assertClose(
+    estimateStepBytes(PROFILE, "mixed", 64, 64, false, 1, "adamw", views),
+    (1.2 * 10 * 2.2 * 64 + 64) * MIB,
+  );
+  assertClose(
+    estimateStepBytes(
+      PROFILE,
+      "view-by-view",
+      64,
+      64,
+      false,
+      1,
+      "adamw",
+      views,
+    ),
+    (3.2 * 64 + 1.2 * 2.5 * 64) * MIB,
+  );
+  // two views: unchanged by the new argument's default
+  assertEquals(
+    estimateStepBytes(PROFILE, "mixed", 64, 64, true, 1, "adamw", 2),
+    estimateStepBytes(PROFILE, "mixed", 64, 64, true),
+  );
+  const request = {
+    step: "joint",
+    microBatch: "auto",
+    batch: 256,
+    local: false,
+  } as const;
+  const two = planStep(request, PROFILE, BUDGET);
+  const multi = planStep({ ...request, views }, PROFILE, BUDGET);
+  assertTrue(
+    multi.microBatch < two.microBatch,
+    `${multi.microBatch} vs ${two.microBatch}`,
+  );
+  const tiny = { ...BUDGET, totalBytes: 50 * MIB };
+  assertThrows(
+    () => planStep({ ...request, views }, PROFILE, tiny),
+    RangeError,
+    "lower --batch-size or --size, --local-crops or --local-crop-size",
+  );
+});
+
+Deno.test("viewsOf() weighs local views by their measured tape: a 14 px crop costs a fraction of a 32 px one", async () => {
+  const backbone = createResNet("tiny", new Rng(0), { stem: "cifar" });
+  const global = await measureStepMemory(backbone, 32);
+  const local = await measureStepMemory(backbone, 14);
+  const views = viewsOf(2, 4, global, local);
+  // (14/32)² = 0.19 of the activations, plus what does not shrink
+  assertTrue(views > 2 + 4 * 0.15 && views < 2 + 4 * 0.5, `${views}`);
+  assertEquals(viewsOf(2, 0, global), 2);
+  backbone.dispose();
+});

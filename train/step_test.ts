@@ -254,7 +254,7 @@ function handReference(
         grid: parts[0].grid,
       };
     });
-    return model.criterion(p1, p2, geometry).total;
+    return model.criterion([p1, p2], geometry).total;
   }, [...params.values()]);
   return {
     value,
@@ -302,10 +302,10 @@ for (const local of [false, true]) {
     });
     const inputs = [cat(p1), cat(p2)];
     const dz = tf.grads((z1: tf.Tensor, z2: tf.Tensor) =>
-      model.criterion({ ...inputs[0], z: z1 as tf.Tensor2D }, {
+      model.criterion([{ ...inputs[0], z: z1 as tf.Tensor2D }, {
         ...inputs[1],
         z: z2 as tf.Tensor2D,
-      }, geometry).total
+      }], geometry).total
     )([inputs[0].z, inputs[1].z]);
     const swapped = tf.variableGrads(() =>
       tf.addN(
@@ -455,3 +455,116 @@ Deno.test("stepGradients() in micro-batches reports each slice of both passes th
   tf.dispose(views);
   model.dispose();
 });
+
+/** 2 global views of 16 px and 2 local ones of 8 px (1×1 maps), seeded. */
+function multiCropViews(n: number, seed: number): tf.Tensor4D[] {
+  const rng = new Rng(seed);
+  return [16, 16, 8, 8].map((size) =>
+    tf.tensor4d(
+      rng.fillNormal(new Float32Array(n * size * size * 3), 0, 1),
+      [n, size, size, 3],
+    )
+  );
+}
+
+/** Each view's crop boxes: global views large, local ones small. */
+function multiCropGeometry(n: number): ViewGeometry[][] {
+  const [g1, g2] = geometryOf(n);
+  const local = (x: number): ViewGeometry[] =>
+    Array.from({ length: n }, (_, i) => ({
+      box: [x, 0.02 * i, x + 0.3, 0.3 + 0.02 * i] as const,
+      flip: i % 2 === 1,
+    }));
+  return [g1, g2, local(0.1), local(0.5)];
+}
+
+/** stepGradients on a fresh model with multi-crop views, read back. */
+async function runMultiCropStep(
+  config: PretrainConfig,
+  views: tf.Tensor4D[],
+  options: { mode?: StepMode; microBatch?: number; frozen?: boolean },
+): Promise<StepResult> {
+  const model = createVicregModel(config);
+  const used = options.frozen
+    ? new VicregModel(model, { ...model.settings, frozenBatchNorm: true })
+    : model;
+  const out = stepGradients(used, views, {
+    geometry: multiCropGeometry(views[0].shape[0]),
+    mode: options.mode,
+    microBatch: options.microBatch,
+  });
+  const read = async (t: tf.Tensor) => await t.data() as Float32Array;
+  const result: StepResult = {
+    total: await read(out.loss.total),
+    terms: Object.fromEntries(
+      await Promise.all(
+        Object.entries(out.loss.terms).map(async (
+          [k, t],
+        ) => [k, await read(t!)]),
+      ),
+    ),
+    grads: new Map(
+      await Promise.all(
+        [...out.grads].map(async ([k, g]) => [k, await read(g)] as const),
+      ),
+    ),
+    buffers: await Promise.all([...model.buffers().values()].map(read)),
+  };
+  tf.dispose([out.loss, ...out.grads.values()]);
+  model.dispose();
+  return result;
+}
+
+for (
+  const [local, matching] of [
+    [false, "index"],
+    [true, "location"],
+    [true, "feature"],
+  ] as const
+) {
+  Deno.test(`stepGradients() with 2 global + 2 local views: mixed, view by view and micro-batches (frozen BatchNorm) give the joint step (local loss ${local}, ${matching} matching)`, async () => {
+    const config = tinyConfig({
+      "batch-size": 8,
+      "use-local-loss": local,
+      "local-matching": matching,
+      "local-crops": 2,
+      "local-crop-size": 8,
+    });
+    const views = multiCropViews(8, 21);
+    const joint = await runMultiCropStep(config, views, {});
+    for (const mode of ["mixed", "view-by-view"] as const) {
+      assertSameStep(
+        await runMultiCropStep(config, views, { mode }),
+        joint,
+        mode,
+      );
+    }
+    const frozen = await runMultiCropStep(config, views, { frozen: true });
+    for (const mode of ["joint", "view-by-view"] as const) {
+      await assertNoLeak(async () => {
+        assertSameStep(
+          await runMultiCropStep(config, views, {
+            frozen: true,
+            microBatch: 2,
+            mode,
+          }),
+          frozen,
+          `M = 2, ${mode}`,
+        );
+      });
+    }
+    // The local views count: the two-view step of the same global views
+    // gives another loss and other gradients.
+    const two = await runStep(
+      tinyConfig({
+        "batch-size": 8,
+        "use-local-loss": local,
+        "local-matching": matching,
+      }),
+      [views[0], views[1]],
+      {},
+    );
+    assertTrue(Math.abs(two.total[0] - joint.total[0]) > 1e-4);
+    tf.dispose(views);
+  });
+}

@@ -10,9 +10,9 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "@scaling-vicreg/backend";
 import {
   embeddingStd,
-  localLoss,
   type LocalMatching,
-  vicregLoss,
+  multiViewLocalLoss,
+  multiViewLoss,
   type VicregVariant,
   type ViewGeometry,
 } from "@scaling-vicreg/losses";
@@ -48,6 +48,12 @@ export interface VicregLossSettings {
   /** Matches kept per image by `location`/`feature` matching. @default {4} */
   localTopK?: number;
   /**
+   * G, how many of the views are global (the first ones; the rest are local
+   * crops, compared with the global views only).
+   * @default {2}
+   */
+  globalViews?: number;
+  /**
    * BatchNorm normalises with its running statistics (evaluation mode) and
    * leaves them alone, instead of pretraining's batch statistics: for
    * training on frozen statistics, and for comparing how a step is sliced
@@ -68,6 +74,7 @@ export const DEFAULT_VICREG_LOSS_SETTINGS: Readonly<
   localLossWeight: 0.2,
   localMatching: "index",
   localTopK: 4,
+  globalViews: 2,
   frozenBatchNorm: false,
 });
 
@@ -142,7 +149,7 @@ export interface EmbedOptions {
  * const model = createVicregModel(config);
  * const x1 = tf.randomNormal([4, 16, 16, 3]) as tf.Tensor4D;
  * const x2 = tf.randomNormal([4, 16, 16, 3]) as tf.Tensor4D;
- * const loss = model.loss(x1, x2);
+ * const loss = model.loss([x1, x2]);
  * console.log((await loss.total.data())[0]);
  * tf.dispose([x1, x2, loss]);
  * model.dispose();
@@ -253,18 +260,23 @@ export class VicregModel {
   }
 
   /**
-   * The loss of two views' projections: VICReg on `z` (eq. 6) plus α × the
-   * local loss on `local`.
+   * The loss of the views' projections, the first `globalViews` global (two
+   * views: VICReg's eq. 6; more: multi-crop as VICRegL's `global_loss`, each
+   * global view against every other view, see `multiViewLoss`) plus α × the
+   * local loss on `local` over the same pairs (`multiViewLocalLoss`). Index
+   * matching pairs a cell with the same cell of the other view, which only
+   * views of one size have: with local views it compares the global views'
+   * maps only (location and feature matching compare every pair).
    *
-   * @param p1 The first view's projections.
-   * @param p2 The second view's projections, same shapes.
-   * @param geometry Each view's crop boxes and flips (length N each), for `location` matching.
+   * @param views Each view's projections, global views first; `z` all
+   * `[N, D]`.
+   * @param geometry Each view's crop boxes and flips (one per sample), for
+   * `location` matching.
    * @returns The total and its terms.
    */
   criterion(
-    p1: Projections,
-    p2: Projections,
-    geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]],
+    views: readonly Projections[],
+    geometry?: readonly (readonly ViewGeometry[])[],
   ): VicregLoss {
     const s = this.settings;
     const options = {
@@ -272,10 +284,11 @@ export class VicregModel {
       stdCoeff: s.stdCoeff,
       covCoeff: s.covCoeff,
       variant: s.variant,
+      globalViews: s.globalViews,
     };
     return tf.tidy(() => {
-      const global = vicregLoss(p1.z, p2.z, options);
-      const std = embeddingStd(p1.z, { threshold: 0.01 });
+      const global = multiViewLoss(views.map((p) => p.z), options);
+      const std = embeddingStd(views[0].z, { threshold: 0.01 });
       const terms: VicregLoss["terms"] = {
         invariance: global.invariance,
         variance: global.variance,
@@ -285,18 +298,21 @@ export class VicregModel {
       };
       let total = global.loss;
       if (this.usesLocalLoss) {
-        if (p1.local === undefined || p2.local === undefined) {
+        if (views.some((p) => p.local === undefined)) {
           throw new TypeError(
-            "Expected local projections [N, h·w, d] of both views for the local loss",
+            "Expected local projections [N, h·w, d] of every view for the local loss",
           );
         }
-        terms.local = localLoss(p1.local, p2.local, {
+        // index matching: the global views' maps only (equal grids)
+        const compared = s.localMatching === "index"
+          ? views.slice(0, s.globalViews)
+          : views;
+        terms.local = multiViewLocalLoss(compared.map((p) => p.local!), {
           ...options,
           matching: s.localMatching,
           topK: s.localTopK,
-          grid: p1.grid,
-          geometry1: geometry?.[0],
-          geometry2: geometry?.[1],
+          grids: compared.map((p) => p.grid!),
+          geometries: geometry?.slice(0, compared.length),
           covDivisor: s.variant === "paper-code"
             ? this.projector.outputDim
             : undefined,
@@ -308,23 +324,20 @@ export class VicregModel {
   }
 
   /**
-   * The loss of two views `[N, H, W, 3]` (training mode; running statistics
-   * updated, view 1 first).
+   * The loss of views `[N, H_v, W_v, 3]`, global views first (training
+   * mode; running statistics updated, view by view in order).
    *
-   * @param view1 The first views `[N, H, W, 3]`.
-   * @param view2 The second views, same shape.
+   * @param views The views, global first.
    * @param geometry Each view's crop boxes and flips, for `location` matching.
    * @returns The total and its terms.
    */
   loss(
-    view1: tf.Tensor4D,
-    view2: tf.Tensor4D,
-    geometry?: [readonly ViewGeometry[], readonly ViewGeometry[]],
+    views: readonly tf.Tensor4D[],
+    geometry?: readonly (readonly ViewGeometry[])[],
   ): VicregLoss {
     return tf.tidy(() =>
       this.criterion(
-        this.embed(view1),
-        this.embed(view2),
+        views.map((x) => this.embed(x)),
         geometry,
       ) as unknown as tf.TensorContainer
     ) as unknown as VicregLoss;
@@ -429,5 +442,6 @@ export function createVicregModel(config: PretrainConfig): VicregModel {
     localLossWeight: config.localLossWeight,
     localMatching: config.localMatching,
     localTopK: config.localTopK,
+    globalViews: config.globalCrops,
   });
 }

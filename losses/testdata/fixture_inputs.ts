@@ -41,3 +41,48 @@ export function makeInputs(
   }
   return { x, y };
 }
+
+/**
+ * The embeddings of view `v` of `make_multi_view_fixtures.py`, row-major
+ * `[N, D]`: `z_v[i][j] = f32(a_j u(i,j,1) + 0.3 u(i,0,3) + s_v u(i,j,100+v))`,
+ * `s_v` = 0.2 for the `globalViews` first views, 0.5 for the others.
+ */
+export function makeViewEmbeddings(
+  v: number,
+  n: number,
+  d: number,
+  globalViews: number,
+): Float32Array {
+  const s = v < globalViews ? 0.2 : 0.5;
+  const z = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) {
+      const a = 0.5 + (j % 7) / 3;
+      z[i * d + j] = a * unit(i, j, 1) + 0.3 * unit(i, 0, 3) +
+        s * unit(i, j, 100 + v);
+    }
+  }
+  return z;
+}
+
+/**
+ * The local descriptors of view `v` of `make_multi_view_fixtures.py`,
+ * row-major `[N, L, D]`: `m_v[i][c][k] = f32(u(1000 i + c, k, 200+v) + 0.5 u(i, k, 300))`.
+ */
+export function makeViewMap(
+  v: number,
+  n: number,
+  l: number,
+  d: number,
+): Float32Array {
+  const m = new Float32Array(n * l * d);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < l; c++) {
+      for (let k = 0; k < d; k++) {
+        m[(i * l + c) * d + k] = unit(1000 * i + c, k, 200 + v) +
+          0.5 * unit(i, k, 300);
+      }
+    }
+  }
+  return m;
+}
