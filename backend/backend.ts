@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { registerAugmentKernels } from "./kernels/augment_kernels.ts";
 import { registerConvGradKernels } from "./kernels/conv_grad.ts";
+import { registerKernelGradients } from "./gradients.ts";
 
 /** Names of the backends this project knows how to load. */
 export type BackendName =
@@ -102,20 +103,21 @@ export class BackendError extends Error {
 let gradientsReady: Promise<void> | undefined;
 
 /**
- * Registers TF.js's gradient functions (and optimizers) once.
+ * Registers the gradient functions of `GRADIENT_KERNELS` once.
  *
- * `@tensorflow/tfjs-core` alone registers none under Deno: its ESM
- * `register_all_gradients.js` uses extension-less imports that Deno rejects.
- * The `@tensorflow/tfjs` bundle registers them into the same global registry.
+ * `@tensorflow/tfjs-core` alone registers none under Deno (its
+ * `register_all_gradients.js` uses extension-less imports that Deno
+ * rejects), so this project registers its own (`gradients.ts`).
  *
  * @returns A promise that resolves once gradients are registered.
  */
 export function registerGradients(): Promise<void> {
-  gradientsReady ??= (async () => {
+  gradientsReady ??= (() => {
     // tfjs-backend-cpu prints a "use tfjs-node" banner under Node-like
     // runtimes unless PROD is set; it carries no information for us.
     tf.env().set("PROD", true);
-    await import("@tensorflow/tfjs");
+    registerKernelGradients();
+    return Promise.resolve();
   })();
   return gradientsReady;
 }
