@@ -372,6 +372,7 @@ async function selfTest(name: BackendName): Promise<void> {
  * speed), as every command's backend line prints it.
  */
 async function describe(backend: TensorBackend): Promise<string> {
+  if (backend.name === "webgpu") return await describeGpu(backend.device);
   if (backend.name !== "blas") return backend.device;
   const { registerBlasBackend } = await import("./kernels/blas_backend.ts");
   const { blas, dnnl, dnnlUnavailable } = await registerBlasBackend();
@@ -384,6 +385,24 @@ async function describe(backend: TensorBackend): Promise<string> {
     ? `convolutions and BatchNorm on oneDNN ${dnnl.version} (${dnnl.library})`
     : `convolutions on the BLAS (${dnnlUnavailable})`;
   return `${backend.device}: ${parts.join(", ")}; ${convolutions}`;
+}
+
+/**
+ * WebGPU's device with its adapter (a GPU check must show whether it ran on
+ * the GPU or on a software adapter such as Mesa's llvmpipe).
+ */
+async function describeGpu(device: string): Promise<string> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  const adapter = gpu === undefined ? null : await requestAdapter(gpu);
+  if (adapter === null) return device;
+  const info = adapter.info;
+  const parts = [
+    info?.description || info?.device || "unnamed adapter",
+    info?.vendor ? `vendor ${info.vendor}` : undefined,
+    info?.architecture ? `architecture ${info.architecture}` : undefined,
+    await isSoftwareGpu() ? "software" : undefined,
+  ].filter((p) => p !== undefined);
+  return `${device}: ${parts.join(", ")}`;
 }
 
 async function tryBackend(name: BackendName): Promise<BackendProbe> {
