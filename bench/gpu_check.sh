@@ -153,9 +153,15 @@ echo "# tensorflow (tfjs-node-gpu)"
 lock=$(mktemp -d)
 trap 'rm -rf "$lock"' EXIT
 cp deno.lock "$lock/deno.lock"
-if probe=$(timeout 60 "$deno" eval --cached-only --lock="$lock/deno.lock" \
-  --ext=ts 'import { useBackend } from "@scaling-vicreg/backend"; await useBackend("tensorflow");' 2>&1); then
-  run=("$deno" run --cached-only --lock="$lock/deno.lock" -A)
+tf_flags=(--cached-only --lock="$lock/deno.lock")
+# Its install script (the binding) runs only into a node_modules folder
+# (bench/README.md "tfjs-node / tfjs-node-gpu"): use that one where it exists.
+if [ -d node_modules/@tensorflow/tfjs-node-gpu ]; then
+  tf_flags+=(--node-modules-dir=auto)
+fi
+if probe=$(timeout 60 "$deno" eval "${tf_flags[@]}" --ext=ts \
+  'import { useBackend } from "@scaling-vicreg/backend"; await useBackend("tensorflow");' 2>&1); then
+  run=("$deno" run "${tf_flags[@]}" -A)
   compare tensorflow --no-torch
   run=("$deno" run --cached-only --frozen -A)
 else
