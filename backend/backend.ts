@@ -12,6 +12,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { registerAugmentKernels } from "./kernels/augment_kernels.ts";
 import { registerConvGradKernels } from "./kernels/conv_grad.ts";
+import { registerKernelGradients } from "./gradients.ts";
 
 /** Names of the backends this project knows how to load. */
 export type BackendName =
@@ -102,20 +103,21 @@ export class BackendError extends Error {
 let gradientsReady: Promise<void> | undefined;
 
 /**
- * Registers TF.js's gradient functions (and optimizers) once.
+ * Registers the gradient functions of `GRADIENT_KERNELS` once.
  *
- * `@tensorflow/tfjs-core` alone registers none under Deno: its ESM
- * `register_all_gradients.js` uses extension-less imports that Deno rejects.
- * The `@tensorflow/tfjs` bundle registers them into the same global registry.
+ * `@tensorflow/tfjs-core` alone registers none under Deno (its
+ * `register_all_gradients.js` uses extension-less imports that Deno
+ * rejects), so this project registers its own (`gradients.ts`).
  *
  * @returns A promise that resolves once gradients are registered.
  */
 export function registerGradients(): Promise<void> {
-  gradientsReady ??= (async () => {
+  gradientsReady ??= (() => {
     // tfjs-backend-cpu prints a "use tfjs-node" banner under Node-like
     // runtimes unless PROD is set; it carries no information for us.
     tf.env().set("PROD", true);
-    await import("@tensorflow/tfjs");
+    registerKernelGradients();
+    return Promise.resolve();
   })();
   return gradientsReady;
 }
@@ -370,6 +372,7 @@ async function selfTest(name: BackendName): Promise<void> {
  * speed), as every command's backend line prints it.
  */
 async function describe(backend: TensorBackend): Promise<string> {
+  if (backend.name === "webgpu") return await describeGpu(backend.device);
   if (backend.name !== "blas") return backend.device;
   const { registerBlasBackend } = await import("./kernels/blas_backend.ts");
   const { blas, dnnl, dnnlUnavailable } = await registerBlasBackend();
@@ -382,6 +385,24 @@ async function describe(backend: TensorBackend): Promise<string> {
     ? `convolutions and BatchNorm on oneDNN ${dnnl.version} (${dnnl.library})`
     : `convolutions on the BLAS (${dnnlUnavailable})`;
   return `${backend.device}: ${parts.join(", ")}; ${convolutions}`;
+}
+
+/**
+ * WebGPU's device with its adapter (a GPU check must show whether it ran on
+ * the GPU or on a software adapter such as Mesa's llvmpipe).
+ */
+async function describeGpu(device: string): Promise<string> {
+  const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
+  const adapter = gpu === undefined ? null : await requestAdapter(gpu);
+  if (adapter === null) return device;
+  const info = adapter.info;
+  const parts = [
+    info?.description || info?.device || "unnamed adapter",
+    info?.vendor ? `vendor ${info.vendor}` : undefined,
+    info?.architecture ? `architecture ${info.architecture}` : undefined,
+    await isSoftwareGpu() ? "software" : undefined,
+  ].filter((p) => p !== undefined);
+  return `${device}: ${parts.join(", ")}`;
 }
 
 async function tryBackend(name: BackendName): Promise<BackendProbe> {

@@ -16,3 +16,4 @@ export * from "./image.ts";
 export * from "./fs.ts";
 export * from "./lean_tape.ts";
 export * from "./kernel_names.ts";
+export * from "./gradients.ts";

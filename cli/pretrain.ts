@@ -14,6 +14,8 @@ import {
   runRanks,
 } from "@scaling-vicreg/distributed";
 import {
+  ConfigError,
+  createVicregModel,
   cropsOf,
   DEFAULT_PRETRAIN_CONFIG,
   pretrain,
@@ -22,6 +24,7 @@ import {
   readConfigFile,
   resolveConfig,
   savedRunConfig,
+  stepPlanOf,
 } from "@scaling-vicreg/train";
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
@@ -29,11 +32,17 @@ import { Progress } from "./progress.ts";
 import { interruptHandler } from "./_interrupt.ts";
 import { previewPng } from "./preview.ts";
 
-/** Flags of `pretrain`: every config key, plus `--config`. */
+/** Flags of `pretrain`: every config key, plus `--config` and `--plan-only`. */
 export const PRETRAIN_FLAGS: Record<string, FlagSpec> = {
   config: {
     type: "string",
     help: "YAML file with the same keys as these flags (flags override it)",
+  },
+  "plan-only": {
+    type: "boolean",
+    help:
+      "Print how a step would run on the backend (the 'Step: …' line: mode, micro-batch, kept slices, and why) and exit, reading no data and writing nothing",
+    default: false,
   },
   ...Object.fromEntries(
     PRETRAIN_SCHEMA.map((k) => [k.flag, {
@@ -58,7 +67,9 @@ export async function configFromFlags(
 ): Promise<PretrainConfig> {
   const flags: Record<string, unknown> = {};
   for (const name of given) {
-    if (name !== "config" && name !== "help") flags[name] = values[name];
+    if (!["config", "help", "plan-only"].includes(name)) {
+      flags[name] = values[name];
+    }
   }
   const path = values.config as string | undefined;
   const file = path ? await readConfigFile(path) : undefined;
@@ -124,6 +135,52 @@ function shareCores(ranks: number): void {
   for (const name of ["OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"]) {
     if (Deno.env.get(name) === undefined) Deno.env.set(name, threads);
   }
+}
+
+/**
+ * `pretrain --plan-only`: starts the backend, builds the configuration's
+ * model and prints the step plan `pretrain` would follow (`train`'s
+ * `stepPlanOf`, per rank with `--ranks`) on stdout, without opening the data
+ * or the run directory.
+ *
+ * @param config The resolved configuration.
+ * @param label The command's name in messages.
+ * @returns The exit code.
+ */
+export async function printStepPlan(
+  config: PretrainConfig,
+  label = "pretrain",
+): Promise<number> {
+  const ranks = config.ranks;
+  if (config.batchSize % ranks !== 0) {
+    throw new ConfigError(
+      "batch-size",
+      `Key "batch-size" (${config.batchSize}) must be a multiple of the number of ranks (${ranks})`,
+    );
+  }
+  const backend = await useBackend(config.backend);
+  console.error(
+    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
+  );
+  const model = createVicregModel(config);
+  try {
+    const plan = await stepPlanOf(
+      config,
+      model,
+      config.batchSize / ranks,
+      ranks > 1,
+    );
+    console.log(
+      `Step: ${plan.reason}${
+        ranks > 1
+          ? ` (per rank, ${ranks} ranks of ${config.batchSize / ranks} images)`
+          : ""
+      }`,
+    );
+  } finally {
+    model.dispose();
+  }
+  return 0;
 }
 
 /** Runs a pretraining with progress output; shared by `pretrain` and `demo`. */
@@ -294,10 +351,13 @@ Examples:
   vicreg pretrain --preset tiny --exp-dir runs/tiny
   vicreg pretrain --preset paper --data imagefolder:/data/imagenet --exp-dir runs/paper
   vicreg pretrain --config run.yaml --epochs 10
+  vicreg pretrain --preset paper --backend webgpu --plan-only   # the step plan only
   vicreg pretrain --preset tiny --ranks 2 --exp-dir runs/two   # 2 processes under mpiexec
   mpiexec -n 8 -f hosts deno run -A cli/main.ts pretrain --distributed mpi …`,
   flags: PRETRAIN_FLAGS,
   async run(values, _positionals, given) {
-    return await runPretrain(await configFromFlags(values, given));
+    const config = await configFromFlags(values, given);
+    if (values["plan-only"] === true) return await printStepPlan(config);
+    return await runPretrain(config);
   },
 };

@@ -66,3 +66,35 @@ Deno.test("vicreg pretrain finishes the step, checkpoints and exits 0 on SIGINT"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("vicreg pretrain --plan-only prints the step plan and reads and writes nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("./main.ts", import.meta.url).pathname,
+        "pretrain",
+        "--plan-only",
+        ...["--preset", "tiny", "--backend", "cpu"],
+        // Neither is opened: the data does not exist, the run dir is not made.
+        ...["--data", `imagefolder:${dir}/missing`, "--exp-dir", `${dir}/run`],
+        ...["--batch-size", "16", "--step", "joint", "--micro-batch", "4"],
+      ],
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+    const lines = stdout.trim().split("\n");
+    assertEquals(lines.length, 1, stdout);
+    // 16 images in slices of 4: 4 slices, all kept (joint, as set).
+    assertTrue(lines[0].startsWith("Step: "), stdout);
+    assertTrue(lines[0].includes("4 of 4 slices"), stdout);
+    assertEquals([...Deno.readDirSync(dir)].length, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -16,7 +16,9 @@ Deno.test("Conv2d.forward() pads symmetrically as PyTorch for stride 2 (not TF's
   const conv = new Conv2d(1, 1, 3, new Rng(0), { stride: 2, padding: 1 });
   conv.weight.assign(tf.ones([3, 3, 1, 1]));
   // x = arange(16) as [1, 4, 4, 1]; windows start at row/col −1 and 1.
-  const y = conv.forward(tf.range(0, 16).reshape([1, 4, 4, 1]) as tf.Tensor4D);
+  const y = conv.forward(
+    tf.reshape(tf.range(0, 16), [1, 4, 4, 1]) as tf.Tensor4D,
+  );
   assertEquals(y.shape, [1, 2, 2, 1]);
   assertClose(y, [
     0 + 1 + 4 + 5,
