@@ -32,6 +32,7 @@ export * from "./step_plan.ts";
 export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
 export * from "./source_features.ts";
+export * from "./online_probe.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,
