@@ -33,6 +33,7 @@ export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
 export * from "./source_features.ts";
 export * from "./online_probe.ts";
+export * from "./online_knn.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,
