@@ -570,6 +570,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "onlineProbe",
+    onResume: "free",
     flag: "online-probe",
     type: "boolean",
     default: true,
@@ -578,6 +579,7 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
   },
   {
     key: "onlineProbeLr",
+    onResume: "free",
     flag: "online-probe-lr",
     type: "number",
     default: 0.1,

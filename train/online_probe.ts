@@ -279,6 +279,18 @@ export class OnlineProbe {
 }
 
 /**
+ * {@linkcode captureFirstView} of a step that returns a promise (a
+ * distributed step).
+ *
+ * @param model The model whose step runs.
+ * @param step Runs the step.
+ * @returns The step's result and view 1's embeddings.
+ */
+export function captureFirstView<T>(
+  model: VicregModel,
+  step: () => Promise<T>,
+): Promise<{ result: T; features: tf.Tensor2D }>;
+/**
  * Collects the first view's backbone embeddings of one step as the step
  * computes them: every first pass of a slice (the one that moves BatchNorm's
  * running statistics, per slice view 1 then view 2; the re-running passes of
@@ -309,18 +321,6 @@ export function captureFirstView<T>(
   model: VicregModel,
   step: () => T,
 ): { result: T; features: tf.Tensor2D };
-/**
- * {@linkcode captureFirstView} of a step that returns a promise (a
- * distributed step).
- *
- * @param model The model whose step runs.
- * @param step Runs the step.
- * @returns The step's result and view 1's embeddings.
- */
-export function captureFirstView<T>(
-  model: VicregModel,
-  step: () => Promise<T>,
-): Promise<{ result: T; features: tf.Tensor2D }>;
 export function captureFirstView<T>(
   model: VicregModel,
   step: () => T | Promise<T>,

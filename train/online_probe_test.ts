@@ -9,7 +9,8 @@ import {
 } from "@scaling-vicreg/backend/testing";
 import type { Communicator } from "@scaling-vicreg/distributed/communicator";
 import { resolveConfig } from "./config.ts";
-import { stepGradients, type StepMode } from "./step.ts";
+import { stepGradients } from "./step.ts";
+import type { StepMode } from "./step_options.ts";
 import { createVicregModel } from "./vicreg_model.ts";
 import { captureFirstView, OnlineProbe } from "./online_probe.ts";
 
