@@ -172,8 +172,11 @@ Deno.test("pretrain() interrupted and resumed gives the same losses as an uninte
       "covariance",
       "localLoss",
       "lr",
+      "onlineTop1",
+      "onlineLoss",
     ] as const
   ) {
+    assertTrue(expected.every((m) => m[key] !== undefined), key);
     assertClose(
       resumed.map((m) => m[key] as number),
       expected.map((m) => m[key] as number),
@@ -213,6 +216,19 @@ Deno.test("pretrain() in micro-batches, interrupted and resumed, writes the same
       await Deno.readFile(`${split}/backbone.safetensors`),
       await Deno.readFile(`${straight}/backbone.safetensors`),
     );
+    // The online probe's weights and momentum too.
+    const [a, b] = [
+      await loadLatestCheckpoint(split),
+      await loadLatestCheckpoint(straight),
+    ];
+    const probe = Object.keys(b!.tensors).filter((k) =>
+      k.startsWith("online_probe.")
+    );
+    assertEquals(probe.length, 4);
+    for (const k of probe) {
+      assertEquals(a!.tensors[k].data, b!.tensors[k].data, k);
+    }
+    assertEquals(a!.meta.state.online, b!.meta.state.online);
   } finally {
     await Deno.remove(straight, { recursive: true });
     await Deno.remove(split, { recursive: true });
