@@ -41,7 +41,7 @@ export type {
   Communicator,
 } from "@scaling-vicreg/distributed";
 export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
-export type { OptimizerKind } from "@scaling-vicreg/optim";
+export type { OptimizerKind, OptimizerState } from "@scaling-vicreg/optim";
 export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
 export type {
   LocalMatching,
