@@ -29,7 +29,7 @@ import {
   resolveConfig,
 } from "@scaling-vicreg/train";
 import { openLabelledSplits } from "./_data.ts";
-import { learningLine } from "./_learning.ts";
+import { learningLine, onlineLine } from "./_learning.ts";
 import { type Command, UsageError } from "./args.ts";
 import { runPretrain } from "./pretrain.ts";
 
@@ -63,8 +63,11 @@ procedural train/test splits, for the pretrained backbone and for the same
 network at random initialisation. It prints how the loss, the variance term
 and the projections' std moved from the first logged step to the last (the
 variance term falls only once the two views' projections agree well enough
-for the projections to spread out), then both networks' probe accuracies. The
-run directory is recreated each time.`,
+for the projections to spread out), how the online probe's top-1 on the
+training views rose from the first epoch to the last (a linear classifier on
+the detached backbone features, trained beside the backbone on every step:
+see --online-probe of vicreg pretrain), then both networks' probe accuracies.
+The run directory is recreated each time.`,
   flags: {
     epochs: { type: "int", help: "Pretraining epochs", default: TINY.epochs },
     "max-steps": {
@@ -137,7 +140,9 @@ run directory is recreated each time.`,
     const started = performance.now();
     const code = await runPretrain(config, "demo");
     if (code !== 0) return code;
-    const learned = learningLine(await readMetrics(dir));
+    const metrics = await readMetrics(dir);
+    const learned = learningLine(metrics);
+    const online = onlineLine(metrics);
     const probeBackend = await probeBackendFor(
       "demo",
       tf.getBackend() as BackendName,
@@ -186,6 +191,7 @@ run directory is recreated each time.`,
     console.log(
       [
         ...(learned === undefined ? [] : ["", `pretraining: ${learned}`]),
+        ...(online === undefined ? [] : [`during pretraining: ${online}`]),
         "",
         "features       baseline  sweep  sweep+TTA    kNN   (top-1 %, procedural test split, 10 classes)",
         `VICReg           ${pct(trained.baseline.top1)}  ${

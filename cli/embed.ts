@@ -26,7 +26,7 @@ import { Rng } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import { defaultDecodeWorkers, openDataset } from "@scaling-vicreg/data";
 import type { NpyArray } from "@scaling-vicreg/backend/npy";
-import { embedSource } from "@scaling-vicreg/experiments";
+import { embedSource } from "@scaling-vicreg/train";
 import { type Command, UsageError } from "./args.ts";
 
 /** The `embed` subcommand. */

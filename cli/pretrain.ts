@@ -293,9 +293,15 @@ async function runRanked(
             m.covariance.toFixed(3)
           }${
             m.localLoss !== undefined ? ` local ${m.localLoss.toFixed(3)}` : ""
-          }) std ${m.embeddingStd.toFixed(3)} ${
-            m.imagesPerSecond.toFixed(1)
-          } img/s`,
+          }) std ${m.embeddingStd.toFixed(3)}${
+            m.onlineTop1 !== undefined
+              ? ` probe ${(100 * m.onlineTop1).toFixed(1)}%`
+              : ""
+          }${
+            m.knnTop1 !== undefined
+              ? ` kNN ${(100 * m.knnTop1).toFixed(1)}%`
+              : ""
+          } ${m.imagesPerSecond.toFixed(1)} img/s`,
         );
       },
       onEvent: (e) => {

@@ -86,7 +86,16 @@ function assertSameRun(
     expected.metrics.map((m) => m.step),
   );
   for (
-    const key of ["loss", "invariance", "variance", "covariance", "localLoss"]
+    const key of [
+      "loss",
+      "invariance",
+      "variance",
+      "covariance",
+      "localLoss",
+      // The online probe: each rank trains on its shard, its gradients summed.
+      "onlineTop1",
+      "onlineLoss",
+    ]
   ) {
     assertClose(
       actual.metrics.map((m) => m[key as keyof StepMetrics] as number),

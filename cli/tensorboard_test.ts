@@ -129,6 +129,8 @@ Deno.test({
         "train/loss",
         "train/lr",
         "train/num_tensors",
+        "train/online_loss",
+        "train/online_top1",
         "train/variance",
       ]);
       assertEquals(first.scalars, fresh);

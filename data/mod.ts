@@ -21,6 +21,7 @@ export * from "./list_dataset.ts";
 export * from "./file_dataset.ts";
 export * from "./datasets.ts";
 export * from "./loader.ts";
+export * from "./subset_source.ts";
 export * from "./cache.ts";
 export * from "./write_folder.ts";
 // Sibling-member types this package's API names (documentation links).

@@ -1,16 +1,15 @@
 /**
- * Frozen-backbone features of an image source, as the linear probe needs
- * them: eval-mode pooled embeddings of the eval transform (bicubic resize to
- * `size`), or the average over the ten crops of 10-crop test-time
- * augmentation (resize to ⌊size / 0.875⌋², TenCrop), for train and test alike
- * as in the paper's `create_submission_linear_tta.py`.
+ * The paper's linear-probe protocol on a frozen backbone: the features of the
+ * train and test images (`embedSource` of `@scaling-vicreg/train`: eval mode,
+ * plain or 10-crop), cached on disk, then the probes of
+ * `@scaling-vicreg/probe`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, useBackend } from "@scaling-vicreg/backend";
-import { evalTransform, tenCrop } from "@scaling-vicreg/augment";
 import { cacheKey, type ImageSource, labelsOf } from "@scaling-vicreg/data";
+import { embedSource } from "@scaling-vicreg/train/source-features";
 import type { ResNet } from "@scaling-vicreg/models";
 import type { NpyArray } from "@scaling-vicreg/backend/npy";
 import {
@@ -22,71 +21,6 @@ import {
   toLabelledFeatures,
   type TtaSplits,
 } from "@scaling-vicreg/probe";
-
-/** Options of {@linkcode embedSource}. */
-export interface EmbedSourceOptions {
-  /** Input size of the backbone. @default {96} */
-  size?: number;
-  /** Average the features of the ten crops (10-crop TTA). @default {false} */
-  tta?: boolean;
-  /** Images per forward pass. @default {64} */
-  batchSize?: number;
-  /** Called after each batch with images done and the total. */
-  onProgress?: (done: number, total: number) => void;
-}
-
-/** Features and labels of a source. */
-export interface SourceFeatures {
-  /** `[N, E]` row-major float32 features. */
-  features: Float32Array;
-  /** N. */
-  count: number;
-  /** E. */
-  dim: number;
-  /** Labels (−1 where unlabeled). */
-  labels: Int32Array;
-}
-
-/**
- * Embeds every image of a source with a frozen backbone in eval mode.
- *
- * @param backbone The backbone.
- * @param source The images.
- * @param options See {@linkcode EmbedSourceOptions}.
- * @returns `[N, E]` features and the labels.
- */
-export async function embedSource(
-  backbone: ResNet,
-  source: ImageSource,
-  options: EmbedSourceOptions = {},
-): Promise<SourceFeatures> {
-  const { size = 96, tta = false, batchSize = 64, onProgress } = options;
-  const n = source.length;
-  const dim = backbone.embeddingDim;
-  const features = new Float32Array(n * dim);
-  const labels = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const images = await Promise.all(
-      Array.from({ length: count }, (_, i) => source.get(start + i)),
-    );
-    for (let i = 0; i < count; i++) {
-      labels[start + i] = source.label(start + i) ?? -1;
-    }
-    const batch = tf.tidy(() => {
-      const x = tta
-        ? tenCrop(images, { size })
-        : evalTransform(images, { size });
-      const e = backbone.forward(x, { training: false }).embedding;
-      // TTA: [N·10, E] -> [N, 10, E] -> mean over the crops -> [N, E]
-      return tta ? tf.mean(tf.reshape(e, [count, 10, dim]), 1) : e;
-    });
-    features.set(await batch.data() as Float32Array, start * dim);
-    batch.dispose();
-    onProgress?.(start + count, n);
-  }
-  return { features, count: n, dim, labels };
-}
 
 /** Options of {@linkcode probeBackbone}. */
 export interface ProbeBackboneOptions {

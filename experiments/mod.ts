@@ -1,9 +1,9 @@
 /**
  * The paper's evaluation around pretraining, as `evaluate.py` stands beside
- * `main_vicreg.py`: frozen-backbone features of an image source
- * ({@linkcode embedSource}), the linear-probe protocol on a backbone
- * ({@linkcode probeBackbone}), and the Table-1 ablation study (a study file,
- * its runs, budget, tables, charts and report).
+ * `main_vicreg.py`: the linear-probe protocol on a backbone
+ * ({@linkcode probeBackbone}, on the frozen features `embedSource` of
+ * `@scaling-vicreg/train` extracts), and the Table-1 ablation study (a study
+ * file, its runs, budget, tables, charts and report).
  *
  * ```ts
  * import { parseStudy, TINY_STUDY } from "@scaling-vicreg/experiments";

@@ -4,7 +4,10 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
+import {
+  DEFAULT_KNN_VOTE_OPTIONS,
+  knnVote,
+} from "@scaling-vicreg/backend/knn-vote";
 import { checkFeatures, checkLabels, type LabelledFeatures } from "./linear.ts";
 
 /** Options of {@linkcode knnAccuracy}. */
@@ -21,7 +24,12 @@ export interface KnnOptions {
 
 /** The defaults of {@linkcode KnnOptions}: DINO's k = 20, T = 0.07. */
 export const DEFAULT_KNN_OPTIONS: Readonly<Required<KnnOptions>> = Object
-  .freeze({ k: 20, temperature: 0.07, numClasses: 0, batchSize: 256 });
+  .freeze({
+    k: DEFAULT_KNN_VOTE_OPTIONS.k,
+    temperature: DEFAULT_KNN_VOTE_OPTIONS.temperature,
+    numClasses: 0,
+    batchSize: DEFAULT_KNN_VOTE_OPTIONS.batchSize,
+  });
 
 /** What {@linkcode knnAccuracy} measures; accuracies in [0, 1]. */
 export interface KnnResult {
@@ -49,8 +57,9 @@ function maxLabel(labels: Int32Array): number {
  * row's k most cosine-similar training rows vote for their class with weight
  * exp(s/T); the class scores are the summed weights.
  *
- * Runs on the active backend, `batchSize` test rows at a time
- * (similarities `[B, Ntrain]`).
+ * The vote is `knnVote` (`@scaling-vicreg/backend/knn-vote`), the rule the
+ * online kNN of pretraining uses too. Runs on the active backend,
+ * `batchSize` test rows at a time (similarities `[B, Ntrain]`).
  *
  * @param train Training features `[Ntrain, D]` and labels.
  * @param test Test features `[Ntest, D]` and labels.
@@ -84,64 +93,35 @@ export function knnAccuracy(
       } vs ${test.features.shape[1]}`,
     );
   }
-  if (!Number.isInteger(o.k) || o.k < 1) {
-    throw new RangeError(
-      `Expected k to be a positive integer: received ${o.k}`,
-    );
-  }
-  if (!(o.temperature > 0)) {
-    throw new RangeError(
-      `Expected temperature > 0: received ${o.temperature}`,
-    );
-  }
-  if (!Number.isInteger(o.batchSize) || o.batchSize < 1) {
-    throw new RangeError(
-      `Expected batchSize to be a positive integer: received ${o.batchSize}`,
-    );
-  }
   const numClasses = o.numClasses ||
     Math.max(maxLabel(train.labels), maxLabel(test.labels)) + 1;
   checkLabels(train.labels, numClasses, "train.labels");
   checkLabels(test.labels, numClasses, "test.labels");
-  const nTrain = train.features.shape[0];
+  if (train.features.shape[0] === 0) {
+    throw new RangeError("Expected a non-empty training set");
+  }
+  const k = Math.min(o.k, train.features.shape[0]);
   const nTest = test.features.shape[0];
-  if (nTrain === 0) throw new RangeError("Expected a non-empty training set");
-  const k = Math.min(o.k, nTrain);
   const top = Math.min(5, numClasses);
+  const ranked = knnVote(
+    { features: train.features, labels: train.labels, numClasses },
+    test.features,
+    { k: o.k, temperature: o.temperature, top, batchSize: o.batchSize },
+  ); // [Ntest, top]
+  const best = ranked.dataSync();
+  ranked.dispose();
   const predictions = new Int32Array(nTest);
   let hits1 = 0, hits5 = 0;
-
-  const bank = tf.tidy(() => tf.transpose(l2Normalize(train.features))); // [D, Ntrain]
-  const bankLabels = tf.tensor1d(train.labels, "int32");
-  try {
-    for (let s = 0; s < nTest; s += o.batchSize) {
-      const rows = Math.min(o.batchSize, nTest - s);
-      const ranked = tf.tidy(() => {
-        const q = l2Normalize(tf.slice(test.features, [s, 0], [rows, -1])); // [B, D]
-        const sim = tf.matMul(q, bank); // [B, D]·[D, Ntrain] -> [B, Ntrain]
-        const { values, indices } = tf.topk(sim, k); // [B, k]
-        const weights = tf.exp(tf.div(values, o.temperature)); // [B, k]
-        const votes = tf.oneHot(tf.gather(bankLabels, indices), numClasses); // [B, k, C]
-        // Σ_k weight · onehot: [B, k, C] -> [B, C]
-        const scores = tf.sum(tf.mul(votes, tf.expandDims(weights, 2)), 1);
-        return tf.topk(scores, top).indices; // [B, top]
-      });
-      const best = ranked.dataSync();
-      ranked.dispose();
-      for (let i = 0; i < rows; i++) {
-        const label = test.labels[s + i];
-        predictions[s + i] = best[i * top];
-        if (best[i * top] === label) hits1++;
-        for (let j = 0; j < top; j++) {
-          if (best[i * top + j] === label) {
-            hits5++;
-            break;
-          }
-        }
+  for (let i = 0; i < nTest; i++) {
+    const label = test.labels[i];
+    predictions[i] = best[i * top];
+    if (best[i * top] === label) hits1++;
+    for (let j = 0; j < top; j++) {
+      if (best[i * top + j] === label) {
+        hits5++;
+        break;
       }
     }
-  } finally {
-    tf.dispose([bank, bankLabels]);
   }
   return {
     top1: nTest === 0 ? 0 : hits1 / nTest,
@@ -150,12 +130,4 @@ export function knnAccuracy(
     temperature: o.temperature,
     predictions,
   };
-}
-
-/** Rows scaled to unit L2 norm (zero rows stay zero): `[N, D]`. */
-function l2Normalize(x: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => {
-    const norm = tf.sqrt(tf.sum(tf.square(x), 1, true)); // [N, 1]
-    return tf.div(x, tf.maximum(norm, 1e-12));
-  });
 }

@@ -160,6 +160,18 @@ export interface PretrainConfig {
    * preview to a TensorBoard event file in `expDir` (rank 0).
    */
   tensorboard: boolean;
+  /**
+   * Trains a linear classifier on the detached backbone features of the
+   * first view on every step and logs its top-1 on the training batches
+   * (when the data has labels; see `online_probe.ts`).
+   */
+  onlineProbe: boolean;
+  /** The online probe's base learning rate (× batch / 256, on the run's schedule). */
+  onlineProbeLr: number;
+  /** kNN top-1 of the held-back split every N epochs (0: off). */
+  onlineKnnEvery: number;
+  /** Fraction of each class held back from pretraining for the online kNN. */
+  onlineKnnHoldout: number;
   /** Resume from the latest checkpoint in `expDir`. */
   resume: boolean;
   /** Fail on the first unreadable image instead of skipping it. */
@@ -617,6 +629,46 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
       "Also write a TensorBoard event file (events.out.tfevents.<time>.<host>) to --exp-dir: every metric of metrics.jsonl as a scalar (train/loss, …) at each logged step, the resolved configuration as text and the augmentation preview as an image at step 0; a resumed run marks its restart so the re-run steps show once. View with tensorboard --logdir <dir>; --no-tensorboard turns it off",
   },
   {
+    key: "onlineProbe",
+    onResume: "free",
+    flag: "online-probe",
+    type: "boolean",
+    default: true,
+    help:
+      "Train a linear classifier on the detached, pooled backbone features of the first view on every step (VICRegL's cls_l, solo-learn's online classifier: SGD, momentum 0.9, no weight decay, zero init) and log its top-1 on the training batches as onlineTop1; only when the data has labels; the backbone's weights and the loss are the same with and without it",
+  },
+  {
+    key: "onlineProbeLr",
+    onResume: "free",
+    flag: "online-probe-lr",
+    type: "number",
+    default: 0.1,
+    min: 0,
+    minExclusive: true,
+    help:
+      "Base learning rate of the online probe (solo-learn's classifier_lr): × batch-size / 256, with the run's warm-up and cosine decay",
+  },
+  {
+    key: "onlineKnnEvery",
+    flag: "online-knn-every",
+    type: "int",
+    default: 0,
+    min: 0,
+    help:
+      "Every N epochs, the kNN top-1 (k = 20, cosine, exp(s/0.07) votes, as the probe's kNN) of the held-back split (--online-knn-holdout, never pretrained on) against the pretraining images, eval-mode features, logged as knnTop1; 0 = off (on, it takes the held-back images out of pretraining, and each evaluation embeds every image once)",
+  },
+  {
+    key: "onlineKnnHoldout",
+    flag: "online-knn-holdout",
+    type: "number",
+    default: 0.1,
+    min: 0,
+    minExclusive: true,
+    max: 0.5,
+    help:
+      "With --online-knn-every, the fraction of each class held back from pretraining as the kNN's queries (a fixed stratified split of the seed)",
+  },
+  {
     key: "resume",
     onResume: "free",
     flag: "resume",
@@ -869,6 +921,12 @@ function checkConsistency(config: PretrainConfig): void {
     throw new ConfigError(
       "warmup-epochs",
       `Key "warmup-epochs" (${config.warmupEpochs}) exceeds "epochs" (${config.epochs})`,
+    );
+  }
+  if (config.onlineKnnEvery > config.epochs) {
+    throw new ConfigError(
+      "online-knn-every",
+      `Key "online-knn-every" (${config.onlineKnnEvery}) exceeds "epochs" (${config.epochs}): the kNN would never run (0 turns it off)`,
     );
   }
   if (config.data === "procedural" && config.numImages < config.batchSize) {

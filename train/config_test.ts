@@ -297,3 +297,56 @@ Deno.test("resolveConfig() rejects bad crop keys in one line naming the key", ()
     assertEquals(error.message.includes("\n"), false);
   }
 });
+
+Deno.test("resolveConfig() turns the online probe off from a file or a flag, and rejects bad online-probe and online-kNN values in one line naming the key", () => {
+  assertEquals(resolveConfig({}).onlineProbe, true);
+  assertEquals(resolveConfig({}).onlineKnnEvery, 0);
+  assertEquals(
+    resolveConfig({ file: { "online-probe": false } }).onlineProbe,
+    false,
+  );
+  assertEquals(
+    resolveConfig({ flags: { "online-probe": false } }).onlineProbe,
+    false,
+  );
+  const cases: [Record<string, unknown>, string][] = [
+    [
+      { "online-probe": "yes" },
+      'Key "online-probe" in flags expects true or false: received "yes"',
+    ],
+    [
+      { "online-probe-lr": 0 },
+      'Key "online-probe-lr" in flags expects a number > 0: received 0',
+    ],
+    [
+      { "online-knn-every": -1 },
+      'Key "online-knn-every" in flags expects a number ≥ 0: received -1',
+    ],
+    [
+      { "online-knn-every": 1.5 },
+      'Key "online-knn-every" in flags expects an integer: received 1.5',
+    ],
+    [
+      { "online-knn-every": 5, epochs: 4 },
+      'Key "online-knn-every" (5) exceeds "epochs" (4): the kNN would never run (0 turns it off)',
+    ],
+    [
+      { "online-knn-holdout": 0 },
+      'Key "online-knn-holdout" in flags expects a number > 0: received 0',
+    ],
+    [
+      { "online-knn-holdout": 0.6 },
+      'Key "online-knn-holdout" in flags expects a number ≤ 0.5: received 0.6',
+    ],
+  ];
+  for (const [flags, message] of cases) {
+    const error = assertThrows(
+      () => resolveConfig({ flags }),
+      ConfigError,
+      message,
+    );
+    assertEquals(error.message, message);
+    assertEquals(error.message.includes("\n"), false);
+    assertEquals(error.key, Object.keys(flags)[0]);
+  }
+});

@@ -31,6 +31,9 @@ export * from "./distributed_step.ts";
 export * from "./step_plan.ts";
 export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
+export * from "./source_features.ts";
+export * from "./online_probe.ts";
+export * from "./online_knn.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,
@@ -38,7 +41,7 @@ export type {
   Communicator,
 } from "@scaling-vicreg/distributed";
 export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
-export type { OptimizerKind } from "@scaling-vicreg/optim";
+export type { OptimizerKind, OptimizerState } from "@scaling-vicreg/optim";
 export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
 export type {
   LocalMatching,

@@ -63,6 +63,7 @@ import {
   gradientNorm,
 } from "./divergence.ts";
 import { RunEvents } from "./_run_events.ts";
+import { OnlineMonitors } from "./_online_monitors.ts";
 
 /** What the loop tells its caller besides metrics. */
 export interface PretrainEvent {
@@ -172,6 +173,7 @@ export async function pretrain(
       const lr = learningRateAt(run, position.step);
       const out = await trainStep(model, optimizer, {
         images: batch.images,
+        labels: batch.labels,
         offset: batch.offset,
         rng: run.augmentRng.fork(`${epoch}/${batch.index}`),
         lr,
@@ -184,11 +186,15 @@ export async function pretrain(
         throw await stopRun(run, diverged, { epoch, batch: batch.index });
       }
       const at = { step: position.step, epoch, batch: batch.index, lr };
-      position.last = stepMetricsOf(run, at, out, started);
+      const endOfEpoch = batch.index === perEpoch - 1;
+      const logged = logDue(run, position.step, endOfEpoch);
+      position.last = {
+        ...stepMetricsOf(run, at, out, started),
+        ...await run.online.report(model, { epoch, endOfEpoch, logged, lead }),
+      };
       trackPeak(peak);
       warnOnCollapse(position, onEvent);
-      const endOfEpoch = batch.index === perEpoch - 1;
-      if (lead && logDue(run, position.step, endOfEpoch)) {
+      if (lead && logged) {
         await logStep(run, position.last);
         onStep?.(position.last);
       }
@@ -214,6 +220,7 @@ export async function pretrain(
       peak,
     );
   } finally {
+    run.online.dispose();
     optimizer.dispose();
     model.dispose();
     await run.events?.close();
@@ -334,6 +341,8 @@ interface Run {
   optimizer: Optimizer;
   augmentRng: Rng;
   stepSettings: StepSettings;
+  /** The online probe and kNN (`online_probe.ts`, `online_knn.ts`). */
+  online: OnlineMonitors;
 }
 
 /** Where the run stands: the next batch, steps done, the last metrics. */
@@ -356,12 +365,15 @@ interface StepSettings {
   comm: Communicator;
   /** The whole batch's size (this process holds a shard of it). */
   batchSize: number;
+  online: OnlineMonitors;
 }
 
 /** One step's input. */
 interface StepInput {
   /** This process's images of the batch. */
   images: RgbImage[];
+  /** Their labels, for the online probe (`undefined`: unlabelled). */
+  labels: Int32Array | undefined;
   /** Batch row of the first of them. */
   offset: number;
   rng: Rng;
@@ -401,7 +413,9 @@ async function setUp(
       seed: config.seed,
       split: "train",
     });
-  const loader = new Loader(source, {
+  // The online kNN's held-back images are left out of pretraining.
+  const online = new OnlineMonitors(config, source, { comm, onEvent });
+  const loader = new Loader(online.pretrainSource, {
     batchSize: config.batchSize,
     seed: config.seed,
     shuffle: true,
@@ -424,6 +438,7 @@ async function setUp(
     const perEpoch = loader.batchesPerEpoch;
     const totalSteps = config.epochs * perEpoch;
     const model = createVicregModel(config);
+    online.start(model.backbone.embeddingDim);
     if (config.syncBn && comm.size > 1) {
       model.syncBatchNorm = (sums) => comm.allReduceBlocking(sums);
     }
@@ -484,10 +499,13 @@ async function setUp(
         plan,
         comm,
         batchSize: config.batchSize,
+        online,
       },
+      online,
     };
   } catch (error) {
     await events?.close();
+    online.dispose();
     await directory?.close();
     throw error;
   }
@@ -560,6 +578,7 @@ async function resumeOrStart(
       ckpt.tensors,
       ckpt.meta.state.optimizerStep as number,
     );
+    run.online.restore(ckpt.tensors, ckpt.meta.state.online, onEvent);
     position.step = ckpt.meta.step;
     position.epoch = ckpt.meta.epoch;
     position.batch = ckpt.meta.batch;
@@ -671,9 +690,16 @@ async function trainStep(
     keptSlices: settings.plan.keptSlices,
     onSlice: input.onSlice,
   };
-  const { loss, grads } = settings.comm.size > 1
-    ? await distributedStepGradients(model, views, settings.comm, options)
-    : stepGradients(model, views, options);
+  const { loss, grads } = await settings.online.during(
+    model,
+    input.labels,
+    input.lr,
+    async () =>
+      settings.comm.size > 1
+        ? await distributedStepGradients(model, views, settings.comm, options)
+        : stepGradients(model, views, options),
+    views.length,
+  );
   tf.dispose(views);
   const norm = gradientNorm(grads.values());
   optimizer.step(Object.fromEntries(grads), input.lr);
@@ -741,6 +767,7 @@ async function saveRun(run: Run, position: Position): Promise<void> {
   const tensors = new Map<string, tf.Tensor>([...run.params, ...run.buffers]);
   const opt = run.optimizer.state();
   for (const [k, t] of opt.tensors) tensors.set(`optimizer.${k}`, t);
+  for (const [k, t] of run.online.checkpointTensors()) tensors.set(k, t);
   position.checkpoint = await saveCheckpoint(
     run.dir,
     await snapshotTensors(tensors),
@@ -751,6 +778,7 @@ async function saveRun(run: Run, position: Position): Promise<void> {
       state: {
         optimizerStep: opt.step,
         last: position.last,
+        online: run.online.checkpointState(),
         config: { ...run.config, resume: false },
       },
     },

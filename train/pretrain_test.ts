@@ -172,8 +172,11 @@ Deno.test("pretrain() interrupted and resumed gives the same losses as an uninte
       "covariance",
       "localLoss",
       "lr",
+      "onlineTop1",
+      "onlineLoss",
     ] as const
   ) {
+    assertTrue(expected.every((m) => m[key] !== undefined), key);
     assertClose(
       resumed.map((m) => m[key] as number),
       expected.map((m) => m[key] as number),
@@ -213,6 +216,19 @@ Deno.test("pretrain() in micro-batches, interrupted and resumed, writes the same
       await Deno.readFile(`${split}/backbone.safetensors`),
       await Deno.readFile(`${straight}/backbone.safetensors`),
     );
+    // The online probe's weights and momentum too.
+    const [a, b] = [
+      await loadLatestCheckpoint(split),
+      await loadLatestCheckpoint(straight),
+    ];
+    const probe = Object.keys(b!.tensors).filter((k) =>
+      k.startsWith("online_probe.")
+    );
+    assertEquals(probe.length, 4);
+    for (const k of probe) {
+      assertEquals(a!.tensors[k].data, b!.tensors[k].data, k);
+    }
+    assertEquals(a!.meta.state.online, b!.meta.state.online);
   } finally {
     await Deno.remove(straight, { recursive: true });
     await Deno.remove(split, { recursive: true });
@@ -338,7 +354,7 @@ Deno.test("pretrain() refuses to start over a run or to resume it with a differe
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("pretrain() with 2 global + 3 local crops, interrupted and resumed, writes the same weights byte for byte; a resume with other crops is refused", async () => {
+Deno.test("pretrain() with 2 global + 3 local crops, interrupted and resumed, writes the same weights and online-probe losses; a resume with other crops is refused", async () => {
   const flags = {
     "max-steps": 4,
     epochs: 1,
@@ -373,6 +389,12 @@ Deno.test("pretrain() with 2 global + 3 local crops, interrupted and resumed, wr
     const metrics = await readMetrics(straight);
     assertEquals(metrics.map((m) => m.step), [1, 2, 3, 4]);
     assertTrue(metrics.every((m) => Number.isFinite(m.localLoss!)));
+    // The online probe trains on global view 1 of the five.
+    assertTrue(metrics.every((m) => Number.isFinite(m.onlineTop1!)));
+    assertEquals(
+      (await readMetrics(split)).map((m) => m.onlineLoss),
+      metrics.map((m) => m.onlineLoss),
+    );
   } finally {
     await Deno.remove(straight, { recursive: true });
     await Deno.remove(split, { recursive: true });

@@ -46,6 +46,18 @@ export interface StepMetrics {
   totalSteps: number;
   /** Live tensors after the step (constant across steps: no leak). */
   numTensors: number;
+  /**
+   * The online probe's top-1 on the training batches since the previous
+   * metrics line (fraction in [0, 1]), when the probe is on.
+   */
+  onlineTop1?: number;
+  /** The online probe's mean cross-entropy over the same batches. */
+  onlineLoss?: number;
+  /**
+   * The online kNN's top-1 on the held-back split (fraction in [0, 1]), on
+   * the last step of every `online-knn-every`-th epoch.
+   */
+  knnTop1?: number;
 }
 
 /** The file's name in a run directory. */

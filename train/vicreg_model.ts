@@ -170,6 +170,17 @@ export class VicregModel {
    * `undefined` for each process's own statistics.
    */
   syncBatchNorm?: (sums: Float64Array) => Float64Array;
+  /**
+   * Receives the backbone's embedding `[n, E]` of every first pass through
+   * {@linkcode VicregModel.project} (`updateRunningStats` not `false`: the
+   * passes of a step that move BatchNorm's running statistics, per slice
+   * view 1 then view 2, and not the passes that re-run a slice), for a
+   * monitor that reads the step's own features (the online probe, through
+   * `captureFirstView`); `undefined` for none. The tensor is the pass's: a
+   * monitor copies what it keeps (`tf.keep(tf.clone(e))`), which leaves the
+   * step's values and gradients as they are.
+   */
+  onEmbedding?: (embedding: tf.Tensor2D) => void;
 
   /**
    * Wraps networks with loss settings.
@@ -221,6 +232,9 @@ export class VicregModel {
    * @returns `z` `[N, D]` and, with the local loss, `local` `[N, h·w, d]`.
    */
   project(features: ResNetOutput, options: EmbedOptions = {}): Projections {
+    if (options.updateRunningStats ?? true) {
+      this.onEmbedding?.(features.embedding);
+    }
     const bn = this.batchNormOptions(options);
     const z = this.projector.forward(features.embedding, bn);
     if (this.localProjector === undefined) return { z };
