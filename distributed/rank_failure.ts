@@ -217,7 +217,7 @@ export const DEFAULT_RANK_PIDS_OPTIONS: { intervalMs: number; proc: string } = {
  * import { RankPids } from "@scaling-vicreg/distributed/rank-failure";
  * const pids = new RankPids(Deno.pid, 2);
  * pids.stop();
- * console.log(pids.rankOf(12345)); // undefined: no rank of this job
+ * console.log(pids.rankOf(12345), pids.pidOf(0)); // undefined undefined: no rank here
  * ```
  */
 export class RankPids {
@@ -250,6 +250,15 @@ export class RankPids {
    */
   rankOf(pid: number): number | undefined {
     return this.#ranks.get(pid);
+  }
+
+  /**
+   * @param rank A rank.
+   * @returns The process id of that rank (the first seen), when seen.
+   */
+  pidOf(rank: number): number | undefined {
+    for (const [pid, r] of this.#ranks) if (r === rank) return pid;
+    return undefined;
   }
 
   /** Stops reading `/proc` (the ranks seen so far are kept). */

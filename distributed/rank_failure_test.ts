@@ -105,6 +105,7 @@ Deno.test({
       }
       assertEquals(seen.map((p) => pids.rankOf(p)).sort(), [0, 1]);
       assertEquals(pids.rankOf(child.pid), undefined);
+      assertEquals(seen.map((p) => pids.pidOf(pids.rankOf(p)!)), seen);
     } finally {
       pids.stop();
       for (const pid of seen) Deno.kill(pid, "SIGKILL");

@@ -31,6 +31,7 @@ export * from "./distributed_step.ts";
 export * from "./step_plan.ts";
 export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
+export * from "./stop_request.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,

@@ -33,6 +33,7 @@ import {
 } from "@scaling-vicreg/distributed/communicator";
 import { measureStepMemory, planStep, type StepPlan } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
+import { agreeOnStop, type StopKind, stopKindOf } from "./stop_request.ts";
 import { appendMetrics, type StepMetrics } from "./run_metrics.ts";
 import { BACKBONE_FILE, writeRunBackbone } from "./backbone_file.ts";
 import {
@@ -80,7 +81,12 @@ export interface PretrainOptions {
    * TensorBoard event file at step 0 of a fresh run (with `tensorboard` on).
    */
   preview?: () => Promise<Uint8Array>;
-  /** Stops after the current step, checkpointing first (SIGINT/SIGTERM). */
+  /**
+   * Stops after the current step, checkpointing first: every rank stops at
+   * the same step when any rank's signal fires (`agreeOnStop`). Abort it
+   * with a `StopRequest("preempt")` for a scheduler's warning (the result
+   * is then `preempted`), else it is `interrupted`.
+   */
   signal?: AbortSignal;
   /**
    * Spreads each batch over the communicator's ranks (data parallel): rank r
@@ -94,8 +100,12 @@ export interface PretrainOptions {
 
 /** What {@linkcode pretrain} returns. */
 export interface PretrainResult {
-  /** `completed`, or `interrupted` when the signal stopped it. */
-  status: "completed" | "interrupted";
+  /**
+   * `completed`; `interrupted` when the signal stopped it; `preempted` when
+   * it stopped for a `StopRequest("preempt")` on any rank (checkpointed:
+   * requeue and resume it).
+   */
+  status: "completed" | "interrupted" | "preempted";
   /** Steps completed in all. */
   steps: number;
   /** The last logged metrics. */
@@ -154,7 +164,7 @@ export async function pretrain(
     const position = await resumeOrStart(run, onEvent);
     const peak = { tensorBytes: 0, rssBytes: 0 };
     const guard = new DivergenceGuard();
-    let interrupted = false;
+    let stopped: StopKind | undefined;
     for await (
       const { epoch, batch } of batchesFrom(loader, position, config, stopAt)
     ) {
@@ -183,9 +193,9 @@ export async function pretrain(
         onStep?.(position.last);
       }
       advance(position, at, endOfEpoch);
-      if (await anyRank(comm, signal?.aborted ?? false)) {
+      stopped = await agreeOnStop(comm, stopKindOf(signal));
+      if (stopped !== undefined) {
         await saveRun(run, position);
-        interrupted = true;
         break;
       }
       if (checkpointDue(run, position.step, endOfEpoch)) {
@@ -200,7 +210,11 @@ export async function pretrain(
     return await finish(
       run,
       position,
-      interrupted ? "interrupted" : "completed",
+      stopped === "preempt"
+        ? "preempted"
+        : stopped === "interrupt"
+        ? "interrupted"
+        : "completed",
       peak,
     );
   } finally {
@@ -584,13 +598,6 @@ async function broadcastWeights(run: Run): Promise<void> {
   }
   run.optimizer.loadState({ step: state.step, tensors: slots });
   tf.dispose([...slots.values()]);
-}
-
-/** Whether `flag` holds on any rank (all ranks then agree to stop). */
-async function anyRank(comm: Communicator, flag: boolean): Promise<boolean> {
-  if (comm.size === 1) return flag;
-  const votes = await comm.allReduce(new Float32Array([flag ? 1 : 0]));
-  return votes[0] > 0;
 }
 
 /**
