@@ -2,6 +2,7 @@
 // subprocess (preemption, a full disk, a changed data set): a tiny run, its
 // command line, and what "ends identical" compares.
 import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
+import { PREEMPTED_EXIT_CODE } from "./_interrupt.ts";
 
 /** `cli/main.ts`. */
 export const MAIN: string = new URL("./main.ts", import.meta.url).pathname;
@@ -140,4 +141,51 @@ export function assertSameRun(actual: RunRecord, expected: RunRecord): void {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/** The step a preempted run says it stopped after. */
+export function stoppedAt(stderr: string): number {
+  const m = /preempted after (\d+) steps/.exec(stderr);
+  assertTrue(m !== null, stderr);
+  return Number(m[1]);
+}
+
+/** `checkpoint-<step, 8 digits>.json`. */
+export function checkpointJson(step: number): string {
+  return `checkpoint-${String(step).padStart(8, "0")}.json`;
+}
+
+/**
+ * Starts a run on `dir`, and once it has logged a step calls `send` (which
+ * signals it); expects exit 75 with a checkpoint of the step it stopped
+ * after, and returns that step and the run's stderr.
+ */
+export async function preemptRun(
+  dir: string,
+  extra: Record<string, string | number | boolean>,
+  send: (child: Deno.ChildProcess) => void,
+): Promise<{ step: number; stderr: string }> {
+  const child = spawnPretrain(dir, extra);
+  const output = child.output();
+  await waitForSteps(dir, 1);
+  send(child);
+  const out = await output;
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, PREEMPTED_EXIT_CODE, stderr);
+  const step = stoppedAt(stderr);
+  assertTrue(
+    namesIn(dir, /^checkpoint-\d+\.json$/).includes(checkpointJson(step)),
+    `no checkpoint of step ${step}: ${namesIn(dir, /./)}`,
+  );
+  return { step, stderr };
+}
+
+/** Temp files (`*.tmp-<pid>-<id>`) under `dir`. */
+export function tempFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of Deno.readDirSync(dir)) {
+    if (e.isDirectory) out.push(...tempFiles(`${dir}/${e.name}`));
+    else if (/\.tmp-\d+-/.test(e.name)) out.push(`${dir}/${e.name}`);
+  }
+  return out;
 }

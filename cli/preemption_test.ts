@@ -10,27 +10,17 @@ import {
 import { mpiMissing, RankPids } from "@scaling-vicreg/distributed";
 import {
   assertSameRun,
-  namesIn,
+  preemptRun,
   runPretrainCli,
   runRecord,
-  spawnPretrain,
-  waitForSteps,
 } from "./_run_testing.ts";
-import { PREEMPTED_EXIT_CODE } from "./_interrupt.ts";
 
 const missing = mpiMissing();
 const ignoreMpi = ignoreUnless(missing === undefined, "mpi", missing);
 
-/** The step a preempted run says it stopped after. */
-function stoppedAt(stderr: string): number {
-  const m = /preempted after (\d+) steps/.exec(stderr);
-  assertTrue(m !== null, stderr);
-  return Number(m[1]);
-}
-
 /**
- * Runs `send` on a run once it has logged a step, expects exit 75 with a
- * checkpoint of the step it stopped at, resumes it, and returns its dir.
+ * Preempts a run with `send` once it has logged a step (exit 75, a
+ * checkpoint of its step), then resumes it to the end.
  */
 async function preemptAndResume(
   dir: string,
@@ -38,35 +28,16 @@ async function preemptAndResume(
   send: (child: Deno.ChildProcess) => void,
   signal: string,
 ): Promise<void> {
-  const child = spawnPretrain(dir, extra);
-  const output = child.output();
-  await waitForSteps(dir, 1);
-  send(child);
-  const out = await output;
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, PREEMPTED_EXIT_CODE, stderr);
-  assertTrue(
-    stderr.includes(`${signal}: stopping after this step`),
-    stderr,
-  );
-  const step = stoppedAt(stderr);
+  const { step, stderr } = await preemptRun(dir, extra, send);
+  assertTrue(stderr.includes(`${signal}: stopping after this step`), stderr);
   assertTrue(step >= 1 && step < 8, `stopped after ${step} of 8 steps`);
-  assertTrue(
-    namesIn(dir, /^checkpoint-\d+\.json$/).includes(
-      `checkpoint-${String(step).padStart(8, "0")}.json`,
-    ),
-    `no checkpoint of step ${step}: ${namesIn(dir, /./)}`,
-  );
   assertTrue(
     stderr.includes("requeue the same command with --resume"),
     stderr,
   );
   const resumed = await runPretrainCli(dir, { ...extra, resume: true });
   assertEquals(resumed.code, 0, resumed.stderr);
-  assertTrue(
-    resumed.stderr.includes(`at step ${step}`),
-    resumed.stderr,
-  );
+  assertTrue(resumed.stderr.includes(`at step ${step}`), resumed.stderr);
 }
 
 Deno.test("vicreg pretrain on SIGUSR1 or SIGTERM checkpoints at the step, exits 75, and --resume ends identical to the run left alone", async () => {

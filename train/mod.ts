@@ -32,6 +32,7 @@ export * from "./step_plan.ts";
 export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
 export * from "./stop_request.ts";
+export * from "./storage_error.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,

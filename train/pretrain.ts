@@ -34,10 +34,16 @@ import {
 import { measureStepMemory, planStep, type StepPlan } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
 import { agreeOnStop, type StopKind, stopKindOf } from "./stop_request.ts";
-import { appendMetrics, type StepMetrics } from "./run_metrics.ts";
+import {
+  appendMetrics,
+  METRICS_FILE,
+  type StepMetrics,
+} from "./run_metrics.ts";
+import { guardWrite } from "./storage_error.ts";
 import { BACKBONE_FILE, writeRunBackbone } from "./backbone_file.ts";
 import {
   type Checkpoint,
+  checkpointName,
   loadLatestCheckpoint,
   saveCheckpoint,
   snapshotTensors,
@@ -300,7 +306,12 @@ async function finish(
 ): Promise<PretrainResult> {
   if (position.checkpoint === "") await saveRun(run, position);
   const backbone = `${run.dir}/${BACKBONE_FILE}`;
-  if (run.lead) await writeRunBackbone(run.dir, run.model.backbone);
+  if (run.lead) {
+    await guardWrite(
+      backbone,
+      () => writeRunBackbone(run.dir, run.model.backbone),
+    );
+  }
   return {
     status,
     steps: position.step,
@@ -414,7 +425,11 @@ async function setUp(
   // Checked, locked and cleaned (by rank 0) before anything is built; the
   // other ranks then read the checkpoint a resume continues from.
   const directory = lead
-    ? await openRunDirectory(config, { onEvent })
+    ? await guardWrite(
+      config.expDir,
+      () => openRunDirectory(config, { onEvent }),
+      { dir: config.expDir },
+    )
     : undefined;
   let events: RunEvents | undefined;
   try {
@@ -718,8 +733,17 @@ function warnOnCollapse(
 
 /** Logs a step: its line of `metrics.jsonl`, and its TensorBoard scalars. */
 async function logStep(run: Run, metrics: StepMetrics): Promise<void> {
-  await appendMetrics(run.dir, metrics);
-  await run.events?.step(metrics);
+  await guardWrite(
+    `${run.dir}/${METRICS_FILE}`,
+    () => appendMetrics(run.dir, metrics),
+  );
+  const events = run.events;
+  if (events !== undefined) {
+    await guardWrite(
+      `${run.dir}/events.out.tfevents.*`,
+      () => events.step(metrics),
+    );
+  }
 }
 
 /** Checkpoints the run at `position` (the next batch to train). */
@@ -731,28 +755,34 @@ async function saveRun(run: Run, position: Position): Promise<void> {
   const tensors = new Map<string, tf.Tensor>([...run.params, ...run.buffers]);
   const opt = run.optimizer.state();
   for (const [k, t] of opt.tensors) tensors.set(`optimizer.${k}`, t);
-  position.checkpoint = await saveCheckpoint(
-    run.dir,
-    await snapshotTensors(tensors),
-    {
-      step: position.step,
-      epoch: position.epoch,
-      batch: position.batch,
-      state: {
-        optimizerStep: opt.step,
-        last: position.last,
-        config: { ...run.config, resume: false },
-      },
-    },
-    {
-      keep: run.config.keepCheckpoints,
-      onDamaged: (d) =>
-        run.onEvent({
-          level: "warning",
-          message:
-            `Moved damaged checkpoint ${d.path} into ${run.dir}/damaged/: ${d.reason}`,
-        }),
-    },
+  const snapshot = await snapshotTensors(tensors);
+  const name = checkpointName(position.step).replace(/json$/, "safetensors");
+  position.checkpoint = await guardWrite(
+    `${run.dir}/${name}`,
+    () =>
+      saveCheckpoint(
+        run.dir,
+        snapshot,
+        {
+          step: position.step,
+          epoch: position.epoch,
+          batch: position.batch,
+          state: {
+            optimizerStep: opt.step,
+            last: position.last,
+            config: { ...run.config, resume: false },
+          },
+        },
+        {
+          keep: run.config.keepCheckpoints,
+          onDamaged: (d) =>
+            run.onEvent({
+              level: "warning",
+              message:
+                `Moved damaged checkpoint ${d.path} into ${run.dir}/damaged/: ${d.reason}`,
+            }),
+        },
+      ),
   );
 }
 
