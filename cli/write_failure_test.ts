@@ -11,7 +11,9 @@ import {
   preemptRun,
   runPretrainCli,
   runRecord,
+  spawnPretrain,
   tempFiles,
+  waitForSteps,
 } from "./_run_testing.ts";
 
 /** Why a command cannot run here, or `undefined`. */
@@ -181,6 +183,74 @@ Deno.test({
       const cp = await new Deno.Command("cp", {
         args: ["-r", `${disk}/run`, moved],
       }).output();
+      assertEquals(cp.code, 0);
+      const resumed = await runPretrainCli(moved, { ...flags, resume: true });
+      assertEquals(resumed.code, 0, resumed.stderr);
+      assertSameRun(
+        await runRecord(moved),
+        await runRecord(`${root}/straight`),
+      );
+    } finally {
+      await new Deno.Command("umount", { args: [disk] }).output();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "vicreg pretrain on a disk remounted read-only mid-run (EROFS): stopped in one line naming the metrics or checkpoint file, and the newest checkpoint resumes to the end identical",
+  ignore: tmpfsMissing !== undefined,
+  async fn() {
+    const root = await Deno.makeTempDir();
+    const disk = `${root}/disk`;
+    const flags = { "checkpoint-every": 1, "keep-checkpoints": 2 };
+    await Deno.mkdir(disk);
+    const mount = (args: string[]) =>
+      new Deno.Command("mount", { args, stderr: "piped" }).output();
+    const mounted = await mount([
+      "-t",
+      "tmpfs",
+      "-o",
+      "size=64m",
+      "tmpfs",
+      disk,
+    ]);
+    assertEquals(mounted.code, 0, new TextDecoder().decode(mounted.stderr));
+    try {
+      const run = `${disk}/run`;
+      const [straight, failed] = await Promise.all([
+        runPretrainCli(`${root}/straight`, flags),
+        (async () => {
+          const child = spawnPretrain(run, flags);
+          const output = child.output();
+          await waitForSteps(run, 2);
+          const ro = await mount(["-o", "remount,ro", disk]);
+          assertEquals(ro.code, 0, new TextDecoder().decode(ro.stderr));
+          const out = await output;
+          return {
+            code: out.code,
+            stderr: new TextDecoder().decode(out.stderr),
+          };
+        })(),
+      ]);
+      assertEquals(straight.code, 0, straight.stderr);
+      assertEquals(failed.code, 1, failed.stderr);
+      const newest = (await loadLatestCheckpoint(run))?.meta.step;
+      assertTrue(newest !== undefined && newest >= 1, `newest: ${newest}`);
+      const line = failed.stderr.trim().split("\n").at(-1)!;
+      assertTrue(
+        new RegExp(
+          `^vicreg pretrain: Cannot write ${run}/(metrics\\.jsonl|checkpoint-\\d{8}\\.safetensors): read-only file system \\(EROFS\\); [\\d.]+ [KMG]iB free there; the last checkpoint, ${
+            checkpointJson(newest)
+          }, is intact: make the folder writable, then run the same command with --resume$`,
+        ).test(line),
+        line,
+      );
+      assertEquals(tempFiles(run), []);
+      const moved = `${root}/moved`;
+      const cp = await new Deno.Command("cp", { args: ["-r", run, moved] })
+        .output();
       assertEquals(cp.code, 0);
       const resumed = await runPretrainCli(moved, { ...flags, resume: true });
       assertEquals(resumed.code, 0, resumed.stderr);
