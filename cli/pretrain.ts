@@ -6,7 +6,14 @@
  */
 import { useBackend } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
-import { type SkippedFile, skippedReport } from "@scaling-vicreg/data";
+import {
+  type FileDataset,
+  type FileListFingerprint,
+  fingerprintFiles,
+  type ImageSource,
+  type SkippedFile,
+  skippedReport,
+} from "@scaling-vicreg/data";
 import {
   type Communicator,
   createCommunicator,
@@ -228,8 +235,10 @@ async function runRanked(
   // A step in many micro-batches can take minutes: its slices get a line too.
   let slices: Progress | undefined;
   try {
+    const dataFiles = await fingerprintOf(source);
     const result = await pretrain(config, {
       source,
+      dataFiles,
       communicator: comm,
       signal: controller.signal,
       // `vicreg preview` of the run's first images and transform.
@@ -316,6 +325,18 @@ async function runRanked(
   }
 }
 
+/**
+ * The fingerprint of a data set read from files (what a resume checks), or
+ * `undefined` for the procedural set.
+ */
+async function fingerprintOf(
+  source: ImageSource,
+): Promise<FileListFingerprint | undefined> {
+  const files = source as Partial<FileDataset>;
+  if (files.entries === undefined || !files.root) return undefined;
+  return await fingerprintFiles(files.root, files.entries.map((e) => e.path));
+}
+
 /** The `pretrain` subcommand. */
 export const pretrainCommand: Command = {
   name: "pretrain",
@@ -331,7 +352,10 @@ metrics as scalars, the configuration, an augmentation preview; see
 Ctrl-C finishes the step, checkpoints and exits 0; SIGTERM or SIGUSR1 (a
 scheduler's preemption warning, e.g. srun --signal=USR1@120) does the same on
 every rank and exits 75, for a requeue; --resume continues exactly where it
-stopped.
+stopped. A resume whose data set lost, gained or resized files
+since the checkpoint is refused with the files named (--allow-data-change
+continues on the files there are now); a checkpoint the disk cannot take stops
+the run in one line, the previous checkpoint intact.
 
 Examples:
   vicreg pretrain --preset tiny --exp-dir runs/tiny

@@ -33,6 +33,7 @@ export * from "./run_metrics.ts";
 export * from "./backbone_file.ts";
 export * from "./stop_request.ts";
 export * from "./storage_error.ts";
+export * from "./data_change.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,

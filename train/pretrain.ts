@@ -15,7 +15,12 @@ import {
   viewMix,
   type ViewParams,
 } from "@scaling-vicreg/augment";
-import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
+import {
+  type Batch,
+  type FileListFingerprint,
+  type ImageSource,
+  Loader,
+} from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
 import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
@@ -40,6 +45,7 @@ import {
   type StepMetrics,
 } from "./run_metrics.ts";
 import { guardWrite } from "./storage_error.ts";
+import { type RecordedDataFiles, settleDataFiles } from "./data_change.ts";
 import { BACKBONE_FILE, writeRunBackbone } from "./backbone_file.ts";
 import {
   type Checkpoint,
@@ -102,6 +108,14 @@ export interface PretrainOptions {
    * `pretrain` with the same configuration. By default one process.
    */
   communicator?: Communicator;
+  /**
+   * The fingerprint of the data set's files (`fingerprintFiles` of
+   * `@scaling-vicreg/data`), checked on `--resume` against the one the
+   * checkpoint recorded (`settleDataFiles`): a changed data set is refused,
+   * or with `allow-data-change` reported and continued on. Absent for the
+   * procedural set, which has no files.
+   */
+  dataFiles?: FileListFingerprint;
 }
 
 /** What {@linkcode pretrain} returns. */
@@ -335,6 +349,8 @@ interface Run {
   events?: RunEvents;
   /** The checkpoint a resumed run continues from. */
   checkpoint?: Checkpoint;
+  /** What rank 0's checkpoints record of the data set's files. */
+  dataFiles?: RecordedDataFiles;
   /** Rank 0's events. */
   onEvent: (event: PretrainEvent) => void;
   dir: string;
@@ -439,6 +455,12 @@ async function setUp(
       : config.resume
       ? await loadLatestCheckpoint(config.expDir)
       : undefined;
+    const dataFiles = await settleDataFiles(comm, options.dataFiles, {
+      dir: config.expDir,
+      checkpoint,
+      allow: config.allowDataChange,
+      onWarning: (message) => onEvent({ level: "warning", message }),
+    });
     const perEpoch = loader.batchesPerEpoch;
     const totalSteps = config.epochs * perEpoch;
     const model = createVicregModel(config);
@@ -476,6 +498,7 @@ async function setUp(
       directory,
       events,
       checkpoint,
+      ...(dataFiles ? { dataFiles } : {}),
       onEvent,
       dir: config.expDir,
       loader,
@@ -771,6 +794,7 @@ async function saveRun(run: Run, position: Position): Promise<void> {
             optimizerStep: opt.step,
             last: position.last,
             config: { ...run.config, resume: false },
+            ...(run.dataFiles ? { dataFiles: run.dataFiles } : {}),
           },
         },
         {
