@@ -245,6 +245,8 @@ export class RankPids {
   }
 
   /**
+   * The rank of a process of this job.
+   *
    * @param pid A process id.
    * @returns Its rank, when it was a rank of this job.
    */
@@ -253,6 +255,8 @@ export class RankPids {
   }
 
   /**
+   * The process of a rank of this job.
+   *
    * @param rank A rank.
    * @returns The process id of that rank (the first seen), when seen.
    */

@@ -60,7 +60,18 @@ export class DataChangedError extends ConfigError {
   }
 }
 
-/** The run-directory file that keeps the list of this fingerprint. */
+/**
+ * The run-directory file that keeps the list of a fingerprint.
+ *
+ * @example
+ * ```ts
+ * import { dataFilesName } from "@scaling-vicreg/train/data-change";
+ * console.log(dataFilesName("0123456789abcdef0123")); // "data-files-0123456789abcdef.json"
+ * ```
+ *
+ * @param digest The list's SHA-256, hex.
+ * @returns The file name (16 hex digits of the digest).
+ */
 export function dataFilesName(digest: string): string {
   return `data-files-${digest.slice(0, 16)}.json`;
 }

@@ -42,7 +42,13 @@ export type {
 } from "@scaling-vicreg/distributed";
 export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
 export type { OptimizerKind } from "@scaling-vicreg/optim";
-export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
+export type {
+  DatasetKind,
+  FileListChange,
+  FileListFingerprint,
+  FileRecord,
+  ImageSource,
+} from "@scaling-vicreg/data";
 export type {
   LocalMatching,
   VicregVariant,
