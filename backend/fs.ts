@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { statfsSync } from "node:fs";
 
 /**
  * Writes `data` to `path` atomically (temp file + fsync + rename).
@@ -175,4 +176,34 @@ export async function removeStaleTempFiles(
     throw error;
   }
   return removed.sort();
+}
+
+/**
+ * The bytes this user may still write on the file system that holds `path`
+ * (`statfs`: available blocks × block size, what `df` calls "Avail"), asked
+ * of the nearest existing folder at or above `path`; for the message of a
+ * write that failed for lack of room.
+ *
+ * @example
+ * ```ts
+ * import { freeDiskBytes } from "@scaling-vicreg/backend/fs";
+ * console.log(freeDiskBytes(Deno.cwd())); // e.g. 83214589952
+ * ```
+ *
+ * @param path A file or folder (it need not exist).
+ * @returns The bytes, or `undefined` where the file system cannot say.
+ */
+export function freeDiskBytes(path: string): number | undefined {
+  let at = path;
+  for (let depth = 0; depth < 64; depth++) {
+    try {
+      const s = statfsSync(at);
+      return Number(s.bavail) * Number(s.bsize);
+    } catch {
+      const up = at.replace(/\/+[^/]*\/*$/, "");
+      if (up === at) break;
+      at = up === "" ? (at.startsWith("/") ? "/" : ".") : up;
+    }
+  }
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import { assertEquals } from "./testing.ts";
-import { writeFileAtomic } from "./fs.ts";
+import { freeDiskBytes, writeFileAtomic } from "./fs.ts";
 
 Deno.test("writeFileAtomic() replaces the file and leaves no temp file", async () => {
   const dir = await Deno.makeTempDir();
@@ -44,4 +44,33 @@ Deno.test("sha256Hex() matches the FIPS 180-2 test vectors", async () => {
     await sha256Hex(new Uint8Array(0)),
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
   );
+});
+
+Deno.test({
+  name:
+    "freeDiskBytes() gives df's available bytes, for a path that does not exist yet too",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const df = await new Deno.Command("df", {
+        args: ["-B1", "--output=avail", dir],
+        stdout: "piped",
+      }).output();
+      const avail = Number(
+        new TextDecoder().decode(df.stdout).trim().split("\n").at(-1),
+      );
+      // Other processes write meanwhile: within 256 MiB.
+      for (const path of [dir, `${dir}/not/yet/a.json`]) {
+        const free = freeDiskBytes(path);
+        assertEquals(
+          free !== undefined && Math.abs(free - avail) < 2 ** 28,
+          true,
+          `${path}: ${free} against df's ${avail}`,
+        );
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -5,17 +5,26 @@
  * run left alone. Prints
  * `N kills, N resumes, final weights identical: true, temp files left: 0`.
  *
- * Flags: `--kills 20`, `--seed 1`, `--backend cpu-fast`.
+ * With `--ranks R` the run is `vicreg pretrain --ranks R` (mpiexec and R
+ * ranks under the command) and each kill is a SIGKILL to one rank, drawn at
+ * random (inside a step, an all-reduce, or rank 0's checkpoint write); the
+ * second line then also says how many kills were reported in one line naming
+ * the rank, how long the slowest took to stop the whole job, and whether any
+ * rank outlived its job.
+ *
+ * Flags: `--kills 20`, `--seed 1`, `--backend cpu-fast`, `--ranks 1`.
  *
  * @module
  */
 import { Rng } from "@scaling-vicreg/backend";
+import { RankPids } from "@scaling-vicreg/distributed";
 import { flag } from "./_util.ts";
 
 const args = Deno.args;
 const kills = Number(flag(args, "kills", "20"));
 const seed = Number(flag(args, "seed", "1"));
 const backend = flag(args, "backend", "cpu-fast");
+const ranks = Number(flag(args, "ranks", "1"));
 const main = new URL("../cli/main.ts", import.meta.url).pathname;
 
 const RUN = [
@@ -24,6 +33,7 @@ const RUN = [
   ...["--num-images", "64", "--epochs", "6", "--mlp", "32-32"],
   ...["--local-mlp", "16-8", "--log-every", "1", "--checkpoint-every", "1"],
   ...["--keep-checkpoints", "2"],
+  ...(ranks > 1 ? ["--ranks", String(ranks)] : []),
 ];
 
 /** Steps of the run above: 6 epochs of 64 / 8 batches. */
@@ -41,9 +51,56 @@ function pretrain(dir: string, resume: boolean): Deno.ChildProcess {
       dir,
       ...(resume ? ["--resume"] : []),
     ],
+    // One thread per rank: the ranks share the machine.
+    env: ranks > 1 ? { OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" } : {},
     stdout: "null",
     stderr: "piped",
   }).spawn();
+}
+
+/** A rank SIGKILLed: which, its pid, and when. */
+interface RankKill {
+  rank: number;
+  pid: number;
+  at: number;
+}
+
+/**
+ * SIGKILLs one rank of the job, drawn from `rng` (waiting up to 30 s for
+ * the ranks to start); `undefined` when the job ended first.
+ */
+async function killRank(
+  child: Deno.ChildProcess,
+  rng: Rng,
+  done: () => boolean,
+): Promise<RankKill | undefined> {
+  const rank = Math.min(ranks - 1, Math.floor(rng.uniform(0, ranks)));
+  const deadline = Date.now() + 30_000;
+  while (!done() && Date.now() < deadline) {
+    const pids = new RankPids(child.pid, ranks);
+    pids.stop();
+    const pid = pids.pidOf(rank);
+    if (pid !== undefined) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+        return { rank, pid, at: performance.now() };
+      } catch {
+        return undefined; // it exited in between
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return undefined;
+}
+
+/** Whether a process runs (not a zombie). */
+function alive(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 async function finish(child: Deno.ChildProcess, what: string): Promise<void> {
@@ -129,6 +186,10 @@ try {
   let finishedEarly = 0;
   let tempsRemoved = 0;
   let locksTaken = 0;
+  const byRank = new Array(ranks).fill(0);
+  let named = 0;
+  let slowestStop = 0;
+  let survivors = 0;
   while (killed < kills) {
     const resume = hasCheckpoint(faulted);
     if (resume) resumes += 1;
@@ -145,20 +206,46 @@ try {
     const timer = new Promise<"kill">((r) =>
       setTimeout(() => r("kill"), delay)
     );
-    const outcome = await Promise.race([
-      child.status.then(() => "exit"),
-      timer,
-    ]);
-    if (outcome === "kill") {
+    let exited = false;
+    const status = child.status.then(() => {
+      exited = true;
+      return "exit" as const;
+    });
+    let outcome = await Promise.race([status, timer]);
+    let rankKill: RankKill | undefined;
+    let rankPids: number[] = [];
+    if (outcome === "kill" && ranks > 1) {
+      const pids = new RankPids(child.pid, ranks);
+      pids.stop();
+      rankKill = await killRank(child, rng, () => exited);
+      rankPids = Array.from({ length: ranks }, (_, r) => pids.pidOf(r))
+        .filter((p): p is number => p !== undefined);
+      if (rankKill === undefined) outcome = "exit";
+      else killed += 1;
+    } else if (outcome === "kill") {
       try {
         child.kill("SIGKILL");
         killed += 1;
       } catch {
-        // It exited in between.
+        outcome = "exit"; // It exited in between.
       }
     }
     const { code, stderr } = await child.output();
     const text = new TextDecoder().decode(stderr);
+    if (rankKill !== undefined) {
+      byRank[rankKill.rank] += 1;
+      slowestStop = Math.max(
+        slowestStop,
+        (performance.now() - rankKill.at) / 1000,
+      );
+      if (
+        text.includes(
+          `rank ${rankKill.rank} (pid ${rankKill.pid} on ${Deno.hostname()}) was killed by SIGKILL`,
+        )
+      ) named += 1;
+      await new Promise((r) => setTimeout(r, 500));
+      survivors += rankPids.filter(alive).length;
+    }
     tempsRemoved += Number(/Removed (\d+) temp file/.exec(text)?.[1] ?? 0);
     if (text.includes("Took over a stale lock")) locksTaken += 1;
     if (outcome === "exit") {
@@ -214,6 +301,15 @@ try {
       seconds.toFixed(1)
     } s, start-up ${startup.toFixed(1)} s; backend ${backend}; seed ${seed})`,
   );
+  if (ranks > 1) {
+    console.log(
+      `(${ranks} ranks: kills by rank ${
+        byRank.join("/")
+      }; named in one line: ${named} of ${killed}; slowest stop of the whole job after a kill: ${
+        slowestStop.toFixed(1)
+      } s; ranks alive after their job ended: ${survivors})`,
+    );
+  }
   if (left.length > 0) console.log(`temp files: ${left.join(" ")}`);
 } finally {
   await Deno.remove(root, { recursive: true });

@@ -6,10 +6,18 @@
  */
 import { useBackend } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
-import { type SkippedFile, skippedReport } from "@scaling-vicreg/data";
+import {
+  type FileDataset,
+  type FileListFingerprint,
+  fingerprintFiles,
+  type ImageSource,
+  type SkippedFile,
+  skippedReport,
+} from "@scaling-vicreg/data";
 import {
   type Communicator,
   createCommunicator,
+  describeRankFailure,
   detectMpiLaunch,
   runRanks,
 } from "@scaling-vicreg/distributed";
@@ -29,7 +37,11 @@ import {
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
 import { Progress } from "./progress.ts";
-import { interruptHandler } from "./_interrupt.ts";
+import {
+  interruptHandler,
+  PREEMPTED_EXIT_CODE,
+  stopSignals,
+} from "./_interrupt.ts";
 import { previewPng } from "./preview.ts";
 
 /** Flags of `pretrain`: every config key, plus `--config` and `--plan-only`. */
@@ -96,13 +108,21 @@ export async function configFromFlags(
  * R processes (the Deno binary itself, so that the launcher's PMI
  * connection reaches each of them) and `--distributed mpi`.
  *
+ * A rank that dies (the launcher then stops the others) is reported in one
+ * line naming it.
+ *
  * @param ranks The number of processes.
  * @param args This process's arguments, `pretrain …`.
+ * @param report The command's label and run directory, for that line.
  * @returns The launcher's exit code.
  */
 export async function relaunchUnderMpi(
   ranks: number,
   args: readonly string[],
+  report: { label: string; expDir: string } = {
+    label: "pretrain",
+    expDir: DEFAULT_PRETRAIN_CONFIG.expDir,
+  },
 ): Promise<number> {
   const kept: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -118,7 +138,14 @@ export async function relaunchUnderMpi(
   }
   const main = new URL("./main.ts", import.meta.url).pathname;
   shareCores(ranks);
-  return await runRanks(ranks, [main, ...kept, "--distributed", "mpi"]);
+  return await runRanks(ranks, [main, ...kept, "--distributed", "mpi"], {
+    onRankFailure: (failure) =>
+      console.error(
+        `${report.label}: ${
+          describeRankFailure(failure)
+        }; the launcher stopped the other ranks; the last checkpoint in ${report.expDir} is intact: the same command with --resume (and --ranks ${ranks}) continues from it`,
+      ),
+  });
 }
 
 /**
@@ -192,7 +219,10 @@ export async function runPretrain(
     console.error(
       `${label}: starting ${config.ranks} ranks under mpiexec; rank 0 reports`,
     );
-    return await relaunchUnderMpi(config.ranks, Deno.args);
+    return await relaunchUnderMpi(config.ranks, Deno.args, {
+      label,
+      expDir: config.expDir,
+    });
   }
   const comm = createCommunicator({
     kind: config.distributed,
@@ -200,10 +230,17 @@ export async function runPretrain(
   // MPICH's launcher says how many ranks share this machine.
   const local = Number(Deno.env.get("MPI_LOCALNRANKS") ?? "1");
   if (comm.size > 1 && local > 1) shareCores(local);
+  let failed = false;
   try {
     return await runRanked(config, label, comm);
+  } catch (error) {
+    failed = true;
+    throw error;
   } finally {
-    await comm.close();
+    // A rank that fails alone (a full disk on rank 0, a changed data set)
+    // must not wait in MPI_Finalize for ranks blocked in a collective: it
+    // exits non-zero without it, and the launcher stops the others.
+    if (!failed || comm.size === 1) await comm.close();
   }
 }
 
@@ -242,21 +279,24 @@ async function runRanked(
   }
   const controller = new AbortController();
   const stop = interruptHandler(label, config.expDir, {
-    stop: () => controller.abort(),
+    stop: (request) => controller.abort(request),
     print: (line) => console.error(line),
     exit: (code) => Deno.exit(code),
     now: () => performance.now(),
   });
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT"]
-    : ["SIGINT", "SIGTERM"];
-  for (const s of signals) Deno.addSignalListener(s, stop);
+  const listeners = stopSignals().map((signal) => {
+    const listener = () => stop(signal);
+    Deno.addSignalListener(signal, listener);
+    return [signal, listener] as const;
+  });
   let progress: Progress | undefined;
   // A step in many micro-batches can take minutes: its slices get a line too.
   let slices: Progress | undefined;
   try {
+    const dataFiles = await fingerprintOf(source);
     const result = await pretrain(config, {
       source,
+      dataFiles,
       communicator: comm,
       signal: controller.signal,
       // `vicreg preview` of the run's first images and transform.
@@ -331,11 +371,31 @@ async function runRanked(
         `${label}: ${skipped.length} unreadable images skipped; listed in ${config.expDir}/skipped.json`,
       );
     }
+    if (result.status === "preempted") {
+      log(
+        `${label}: preempted: exiting with ${PREEMPTED_EXIT_CODE}; requeue the same command with --resume to continue from ${result.checkpoint}`,
+      );
+      return PREEMPTED_EXIT_CODE;
+    }
     return 0;
   } finally {
-    for (const s of signals) Deno.removeSignalListener(s, stop);
+    for (const [signal, listener] of listeners) {
+      Deno.removeSignalListener(signal, listener);
+    }
     source.close?.();
   }
+}
+
+/**
+ * The fingerprint of a data set read from files (what a resume checks), or
+ * `undefined` for the procedural set.
+ */
+async function fingerprintOf(
+  source: ImageSource,
+): Promise<FileListFingerprint | undefined> {
+  const files = source as Partial<FileDataset>;
+  if (files.entries === undefined || !files.root) return undefined;
+  return await fingerprintFiles(files.root, files.entries.map((e) => e.path));
 }
 
 /** The `pretrain` subcommand. */
@@ -350,8 +410,13 @@ step), checkpoints (atomic, the last --keep-checkpoints kept),
 backbone.safetensors and a TensorBoard event file (events.out.tfevents.*: the
 metrics as scalars, the configuration, an augmentation preview; see
 --tensorboard) to --exp-dir; tensorboard --logdir <exp-dir> shows the run.
-Ctrl-C finishes the step, checkpoints and exits 0; --resume continues exactly
-where it stopped.
+Ctrl-C finishes the step, checkpoints and exits 0; SIGTERM or SIGUSR1 (a
+scheduler's preemption warning, e.g. srun --signal=USR1@120) does the same on
+every rank and exits 75, for a requeue; --resume continues exactly where it
+stopped. A resume whose data set lost, gained or resized files
+since the checkpoint is refused with the files named (--allow-data-change
+continues on the files there are now); a checkpoint the disk cannot take stops
+the run in one line, the previous checkpoint intact.
 
 Examples:
   vicreg pretrain --preset tiny --exp-dir runs/tiny

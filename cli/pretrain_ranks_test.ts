@@ -8,7 +8,11 @@ import {
   ignoreUnless,
   loadableBackends,
 } from "@scaling-vicreg/backend/testing";
-import { mpiexecCommand, mpiMissing } from "@scaling-vicreg/distributed";
+import {
+  mpiexecCommand,
+  mpiMissing,
+  RankPids,
+} from "@scaling-vicreg/distributed";
 import {
   loadLatestCheckpoint,
   pretrain,
@@ -274,7 +278,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "pretrain() on 2 MPI ranks: a killed rank stops the other within 60 s, and --resume on 2 ranks continues exactly",
+    "vicreg pretrain --ranks 2: a SIGKILLed rank stops the other within 60 s with one line naming it, and --resume on 2 ranks continues exactly",
   ignore,
   async fn() {
     const straight = await Deno.makeTempDir();
@@ -284,8 +288,21 @@ Deno.test({
       const full = await spawnRanks(straight, steps).output();
       assertEquals(full.code, 0, new TextDecoder().decode(full.stderr));
 
-      // Kill rank 1 once the run has checkpointed step 2.
-      const job = spawnRanks(killed, steps);
+      // Kill rank 1 of `--ranks 2` (mpiexec under this command) once the
+      // run has checkpointed step 2.
+      const job = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          MAIN,
+          "pretrain",
+          ...argv(killed, { ...steps, ranks: 2 }),
+        ],
+        env: { NO_COLOR: "1", OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
       const output = job.output();
       const deadline = Date.now() + 120_000;
       while (Date.now() < deadline) {
@@ -293,28 +310,28 @@ Deno.test({
         if ((ckpt?.meta.step ?? 0) >= 2) break;
         await new Promise((r) => setTimeout(r, 100));
       }
-      const ps = await new Deno.Command("pgrep", {
-        args: ["-f", "--", `--exp-dir ${killed} .*--distributed mpi`],
-        stdout: "piped",
-      }).output();
-      const pids = new TextDecoder().decode(ps.stdout).trim().split("\n")
-        .map(Number).filter((p) => p > 0);
-      // The launcher's own command line holds the arguments too: kill a rank,
-      // one of the deno processes.
-      const ranks = [];
-      for (const pid of pids) {
-        const exe = await Deno.readLink(`/proc/${pid}/exe`).catch(() => "");
-        if (exe === Deno.execPath()) ranks.push(pid);
-      }
-      assertEquals(ranks.length, 2, `ranks: ${ranks} of ${pids}`);
+      const ranks = new RankPids(job.pid, 2);
+      ranks.stop();
+      const pid = ranks.pidOf(1);
+      assertTrue(pid !== undefined, "rank 1 not found");
       const killedAt = Date.now();
-      Deno.kill(Math.max(...ranks), "SIGKILL");
+      Deno.kill(pid, "SIGKILL");
       const result = await output;
       assertTrue(result.code !== 0, "the job should fail");
       assertTrue(
         Date.now() - killedAt < 60_000,
         "the other rank should stop within 60 s",
       );
+      // One line names the rank, in place of mpiexec's banner.
+      const stderr = new TextDecoder().decode(result.stderr);
+      const stdout = new TextDecoder().decode(result.stdout);
+      assertTrue(
+        stderr.includes(
+          `pretrain: rank 1 (pid ${pid} on ${Deno.hostname()}) was killed by SIGKILL; the launcher stopped the other ranks; the last checkpoint in ${killed} is intact`,
+        ),
+        stderr,
+      );
+      assertTrue(!stdout.includes("BAD TERMINATION"), stdout);
       // What was checkpointed is intact, and the run continues from it.
       const ckpt = await loadLatestCheckpoint(killed);
       assertTrue((ckpt?.meta.step ?? 0) >= 2);

@@ -19,6 +19,7 @@ export * from "./dataset_options.ts";
 export * from "./stratified_split.ts";
 export * from "./list_dataset.ts";
 export * from "./file_dataset.ts";
+export * from "./file_list_fingerprint.ts";
 export * from "./datasets.ts";
 export * from "./loader.ts";
 export * from "./subset_source.ts";

@@ -13,6 +13,7 @@ import {
   type MpiOptions,
 } from "./mpi.ts";
 import { grantedEnv } from "./_mpi_ffi.ts";
+import { HydraReport, type RankFailure, RankPids } from "./rank_failure.ts";
 
 /** What {@linkcode detectMpiLaunch} found. */
 export interface MpiLaunch {
@@ -322,13 +323,38 @@ export function mpiexecCommand(
   };
 }
 
+/** Options of {@linkcode runRanks}. */
+export interface RunRanksOptions extends MpiexecOptions {
+  /**
+   * Told of the rank that died when the launcher (MPICH's hydra) reports one
+   * killed by a signal; the launcher's banner is then kept off stdout, so
+   * the caller can say it in one line (`describeRankFailure`).
+   * Without it the banner is passed on as it is.
+   */
+  onRankFailure?: (failure: RankFailure) => void;
+}
+
+/**
+ * The signals {@linkcode runRanks} passes on to the launcher: Ctrl-C,
+ * `kill`'s default, and the warning a scheduler sends before a time limit
+ * (`srun --signal=USR1@120`, `sbatch --signal=B:USR1@120`). MPICH's hydra
+ * passes each on to every rank.
+ */
+export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
+  "SIGINT",
+  "SIGTERM",
+  "SIGUSR1",
+];
+
 /**
  * Starts `ranks` local processes of a Deno script under MPI and waits for
  * them: what `--ranks R` does. Output goes to this process's stdout and
  * stderr. The launcher runs in its own session, so one Ctrl-C reaches it
- * once: this process forwards SIGINT and SIGTERM to it, and MPICH's
- * `mpiexec` passes a first SIGINT on to every rank (a run can stop at a step
- * boundary) and aborts the job on a second.
+ * once: this process forwards {@linkcode FORWARDED_SIGNALS} (SIGINT, SIGTERM,
+ * SIGUSR1) to it, and MPICH's `mpiexec` passes each on to every rank (a run
+ * can stop at a step boundary); a second SIGINT makes it abort the job.
+ * When a rank dies, hydra kills the others at once (within a second here)
+ * and reports the process id; with `onRankFailure` this says which rank.
  *
  * @example
  * ```ts ignore
@@ -340,7 +366,8 @@ export function mpiexecCommand(
  *
  * @param ranks The number of processes, an integer ≥ 1.
  * @param argv The script, then its arguments.
- * @param options The launcher, the Deno binary and the arguments around it.
+ * @param options The launcher, the Deno binary and the arguments around it,
+ *   and who is told of a rank that died.
  * @returns The launcher's exit code (non-zero when any rank failed).
  * @throws {RangeError} As {@linkcode mpiexecCommand}.
  * @throws {Error} No launcher was given or found.
@@ -348,20 +375,19 @@ export function mpiexecCommand(
 export async function runRanks(
   ranks: number,
   argv: string[],
-  options: MpiexecOptions = {},
+  options: RunRanksOptions = {},
 ): Promise<number> {
-  const { command, args } = mpiexecCommand(ranks, argv, options);
-  const child = new Deno.Command(command, {
+  const { onRankFailure, ...command } = options;
+  const { command: program, args } = mpiexecCommand(ranks, argv, command);
+  const child = new Deno.Command(program, {
     args,
     // In its own session the launcher must not read the terminal (SIGTTIN).
     stdin: "null",
-    stdout: "inherit",
+    stdout: onRankFailure ? "piped" : "inherit",
     stderr: "inherit",
     detached: true,
   }).spawn();
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? []
-    : ["SIGINT", "SIGTERM"];
+  const signals = Deno.build.os === "windows" ? [] : FORWARDED_SIGNALS;
   const forwarders = signals.map((signal) => {
     const forward = () => {
       try {
@@ -373,11 +399,50 @@ export async function runRanks(
     Deno.addSignalListener(signal, forward);
     return [signal, forward] as const;
   });
+  const pids = onRankFailure ? new RankPids(child.pid, ranks) : undefined;
   try {
+    if (onRankFailure) {
+      const report = new HydraReport();
+      await passOn(child.stdout, report);
+      const failure = report.failure;
+      if (failure !== undefined) {
+        const rank = failure.rank ?? pids!.rankOf(failure.pid);
+        onRankFailure(rank !== undefined ? { ...failure, rank } : failure);
+      }
+    }
     return (await child.status).code;
   } finally {
+    pids?.stop();
     for (const [signal, forward] of forwarders) {
       Deno.removeSignalListener(signal, forward);
     }
   }
+}
+
+/**
+ * Copies `stream` to this process's stdout line by line, through `report`
+ * (which keeps back the launcher's own report of a failed rank).
+ */
+async function passOn(
+  stream: ReadableStream<Uint8Array>,
+  report: HydraReport,
+): Promise<void> {
+  const encoder = new TextEncoder();
+  const write = async (lines: string[], last = "\n") => {
+    if (lines.length === 0) return;
+    const bytes = encoder.encode(lines.join("\n") + last);
+    for (let done = 0; done < bytes.length;) {
+      done += await Deno.stdout.write(bytes.subarray(done));
+    }
+  };
+  let pending = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    pending += chunk;
+    const lines = pending.split("\n");
+    pending = lines.pop()!;
+    await write(lines.flatMap((line) => report.take(line)));
+  }
+  const tail = pending === "" ? [] : report.take(pending);
+  await write([...report.end(), ...tail.slice(0, -1)]);
+  await write(tail.slice(-1), "");
 }

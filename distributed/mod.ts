@@ -19,4 +19,5 @@
 export * from "./communicator.ts";
 export * from "./mpi.ts";
 export * from "./launch.ts";
+export * from "./rank_failure.ts";
 export * from "./bucket_all_reduce.ts";

@@ -129,7 +129,10 @@ export function createOptimizer(
   const slot = (key: string, like: tf.Variable): tf.Variable => {
     let v = slots.get(key);
     if (v === undefined) {
-      v = tf.variable(tf.zerosLike(like), false, undefined, "float32");
+      // Outside a tidy (loadState) the zeros would outlive the slot.
+      const zeros = tf.zerosLike(like);
+      v = tf.variable(zeros, false, undefined, "float32");
+      zeros.dispose();
       slots.set(key, v);
     }
     return v;

@@ -166,6 +166,22 @@ Deno.test("Optimizer.state()/loadState() resume identically and step() leaks not
   optB.dispose();
 });
 
+Deno.test("Optimizer.loadState() leaves no tensor behind once the optimizer is disposed (a resumed run holds no more than a fresh one)", () => {
+  for (const kind of ["lars", "sgd", "adamw"] as const) {
+    const a = tf.variable(tf.tensor2d([[3, 4]]));
+    const g = tf.tensor2d([[0.6, 0.8]]);
+    const optA = createOptimizer(kind, new Map([["w", a]]));
+    optA.step({ w: g }, 1);
+    const before = tf.memory().numTensors;
+    const optB = createOptimizer(kind, new Map([["w", a]]));
+    optB.loadState(optA.state());
+    optB.dispose();
+    assertEquals(tf.memory().numTensors, before, kind);
+    optA.dispose();
+    tf.dispose([a, g]);
+  }
+});
+
 Deno.test("Optimizer.step() holds one parameter's temporaries at a time, not every parameter's", async () => {
   // 8 parameters of 400 KB: LARS makes several temporaries per parameter.
   const params = new Map(

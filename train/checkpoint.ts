@@ -135,7 +135,13 @@ export async function saveCheckpoint(
     sha256: await sha256Hex(bytes),
   };
   const jsonPath = `${dir}/${name}.json`;
-  await writeFileAtomic(jsonPath, JSON.stringify(full, null, 2) + "\n");
+  try {
+    await writeFileAtomic(jsonPath, JSON.stringify(full, null, 2) + "\n");
+  } catch (error) {
+    // Tensors without their JSON are no checkpoint: free their room.
+    await Deno.remove(`${dir}/${name}.safetensors`).catch(() => {});
+    throw error;
+  }
   await pruneCheckpoints(dir, meta.step, { keep, onDamaged });
   return jsonPath;
 }

@@ -156,3 +156,24 @@ Deno.test("pruneCheckpoints() moves a damaged older checkpoint aside instead of 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("saveCheckpoint() whose JSON cannot be written leaves no tensors file of its step, and the previous checkpoint the newest", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const meta = (step: number) => ({ step, epoch: 0, batch: step, state: {} });
+    await saveCheckpoint(dir, tensors(1), meta(1));
+    // A folder in the way of the JSON's rename makes its write fail.
+    await Deno.mkdir(`${dir}/checkpoint-00000002.json`);
+    let failed = false;
+    await saveCheckpoint(dir, tensors(2), meta(2)).catch(() => failed = true);
+    assertTrue(failed, "the write should fail");
+    await Deno.remove(`${dir}/checkpoint-00000002.json`);
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+      "checkpoint-00000001.json",
+      "checkpoint-00000001.safetensors",
+    ]);
+    assertEquals((await loadLatestCheckpoint(dir))?.meta.step, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

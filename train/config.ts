@@ -174,6 +174,11 @@ export interface PretrainConfig {
   onlineKnnHoldout: number;
   /** Resume from the latest checkpoint in `expDir`. */
   resume: boolean;
+  /**
+   * On `--resume`, continue though files of the data set were removed or
+   * changed since the checkpoint (see `checkDataFiles`); else refuse.
+   */
+  allowDataChange: boolean;
   /** Fail on the first unreadable image instead of skipping it. */
   strict: boolean;
   /** Images with more pixels (width × height) are skipped undecoded. */
@@ -678,6 +683,16 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     help: "Continue the run in --exp-dir from its latest checkpoint",
   },
   {
+    key: "allowDataChange",
+    onResume: "free",
+    flag: "allow-data-change",
+    type: "boolean",
+    default: false,
+    flagOnly: true,
+    help:
+      "With --resume: continue although files of the data set were removed, became unreadable or changed size since the checkpoint (they are listed, and the order from there on follows the files there are now, the same on every such resume); without it such a resume is refused with the list",
+  },
+  {
     key: "strict",
     onResume: "free",
     flag: "strict",
@@ -1116,7 +1131,8 @@ export function resumeConfig(
       continue;
     }
     const mayChange = PRETRAIN_SCHEMA.filter((x) =>
-      x.onResume !== undefined && x.key !== "resume" && x.key !== "expDir"
+      x.onResume !== undefined && x.key !== "resume" &&
+      x.key !== "allowDataChange" && x.key !== "expDir"
     ).map((x) => x.flag);
     throw new ConfigError(
       k.flag,

@@ -34,6 +34,9 @@ export * from "./backbone_file.ts";
 export * from "./source_features.ts";
 export * from "./online_probe.ts";
 export * from "./online_knn.ts";
+export * from "./stop_request.ts";
+export * from "./storage_error.ts";
+export * from "./data_change.ts";
 // Sibling-member types this package's API names (documentation links).
 export type {
   BroadcastArray,
@@ -42,7 +45,13 @@ export type {
 } from "@scaling-vicreg/distributed";
 export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
 export type { OptimizerKind, OptimizerState } from "@scaling-vicreg/optim";
-export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
+export type {
+  DatasetKind,
+  FileListChange,
+  FileListFingerprint,
+  FileRecord,
+  ImageSource,
+} from "@scaling-vicreg/data";
 export type {
   LocalMatching,
   VicregVariant,

@@ -15,7 +15,12 @@ import {
   viewMix,
   type ViewParams,
 } from "@scaling-vicreg/augment";
-import { type Batch, type ImageSource, Loader } from "@scaling-vicreg/data";
+import {
+  type Batch,
+  type FileListFingerprint,
+  type ImageSource,
+  Loader,
+} from "@scaling-vicreg/data";
 import type { ViewGeometry } from "@scaling-vicreg/losses";
 import { loadStateDict } from "@scaling-vicreg/models";
 import type { SafeTensor } from "@scaling-vicreg/backend/safetensors";
@@ -43,10 +48,18 @@ import {
   viewsOf,
 } from "./step_plan.ts";
 import { createVicregModel, type VicregModel } from "./vicreg_model.ts";
-import { appendMetrics, type StepMetrics } from "./run_metrics.ts";
+import { agreeOnStop, type StopKind, stopKindOf } from "./stop_request.ts";
+import {
+  appendMetrics,
+  METRICS_FILE,
+  type StepMetrics,
+} from "./run_metrics.ts";
+import { guardWrite } from "./storage_error.ts";
+import { type RecordedDataFiles, settleDataFiles } from "./data_change.ts";
 import { BACKBONE_FILE, writeRunBackbone } from "./backbone_file.ts";
 import {
   type Checkpoint,
+  checkpointName,
   loadLatestCheckpoint,
   saveCheckpoint,
   snapshotTensors,
@@ -91,7 +104,12 @@ export interface PretrainOptions {
    * TensorBoard event file at step 0 of a fresh run (with `tensorboard` on).
    */
   preview?: () => Promise<Uint8Array>;
-  /** Stops after the current step, checkpointing first (SIGINT/SIGTERM). */
+  /**
+   * Stops after the current step, checkpointing first: every rank stops at
+   * the same step when any rank's signal fires (`agreeOnStop`). Abort it
+   * with a `StopRequest("preempt")` for a scheduler's warning (the result
+   * is then `preempted`), else it is `interrupted`.
+   */
   signal?: AbortSignal;
   /**
    * Spreads each batch over the communicator's ranks (data parallel): rank r
@@ -101,12 +119,24 @@ export interface PretrainOptions {
    * `pretrain` with the same configuration. By default one process.
    */
   communicator?: Communicator;
+  /**
+   * The fingerprint of the data set's files (`fingerprintFiles` of
+   * `@scaling-vicreg/data`), checked on `--resume` against the one the
+   * checkpoint recorded (`settleDataFiles`): a changed data set is refused,
+   * or with `allow-data-change` reported and continued on. Absent for the
+   * procedural set, which has no files.
+   */
+  dataFiles?: FileListFingerprint;
 }
 
 /** What {@linkcode pretrain} returns. */
 export interface PretrainResult {
-  /** `completed`, or `interrupted` when the signal stopped it. */
-  status: "completed" | "interrupted";
+  /**
+   * `completed`; `interrupted` when the signal stopped it; `preempted` when
+   * it stopped for a `StopRequest("preempt")` on any rank (checkpointed:
+   * requeue and resume it).
+   */
+  status: "completed" | "interrupted" | "preempted";
   /** Steps completed in all. */
   steps: number;
   /** The last logged metrics. */
@@ -165,7 +195,7 @@ export async function pretrain(
     const position = await resumeOrStart(run, onEvent);
     const peak = { tensorBytes: 0, rssBytes: 0 };
     const guard = new DivergenceGuard();
-    let interrupted = false;
+    let stopped: StopKind | undefined;
     for await (
       const { epoch, batch } of batchesFrom(loader, position, config, stopAt)
     ) {
@@ -199,9 +229,9 @@ export async function pretrain(
         onStep?.(position.last);
       }
       advance(position, at, endOfEpoch);
-      if (await anyRank(comm, signal?.aborted ?? false)) {
+      stopped = await agreeOnStop(comm, stopKindOf(signal));
+      if (stopped !== undefined) {
         await saveRun(run, position);
-        interrupted = true;
         break;
       }
       if (checkpointDue(run, position.step, endOfEpoch)) {
@@ -216,7 +246,11 @@ export async function pretrain(
     return await finish(
       run,
       position,
-      interrupted ? "interrupted" : "completed",
+      stopped === "preempt"
+        ? "preempted"
+        : stopped === "interrupt"
+        ? "interrupted"
+        : "completed",
       peak,
     );
   } finally {
@@ -303,7 +337,12 @@ async function finish(
 ): Promise<PretrainResult> {
   if (position.checkpoint === "") await saveRun(run, position);
   const backbone = `${run.dir}/${BACKBONE_FILE}`;
-  if (run.lead) await writeRunBackbone(run.dir, run.model.backbone);
+  if (run.lead) {
+    await guardWrite(
+      backbone,
+      () => writeRunBackbone(run.dir, run.model.backbone),
+    );
+  }
   return {
     status,
     steps: position.step,
@@ -327,6 +366,8 @@ interface Run {
   events?: RunEvents;
   /** The checkpoint a resumed run continues from. */
   checkpoint?: Checkpoint;
+  /** What rank 0's checkpoints record of the data set's files. */
+  dataFiles?: RecordedDataFiles;
   /** Rank 0's events. */
   onEvent: (event: PretrainEvent) => void;
   dir: string;
@@ -425,7 +466,11 @@ async function setUp(
   // Checked, locked and cleaned (by rank 0) before anything is built; the
   // other ranks then read the checkpoint a resume continues from.
   const directory = lead
-    ? await openRunDirectory(config, { onEvent })
+    ? await guardWrite(
+      config.expDir,
+      () => openRunDirectory(config, { onEvent }),
+      { dir: config.expDir },
+    )
     : undefined;
   let events: RunEvents | undefined;
   try {
@@ -435,6 +480,12 @@ async function setUp(
       : config.resume
       ? await loadLatestCheckpoint(config.expDir)
       : undefined;
+    const dataFiles = await settleDataFiles(comm, options.dataFiles, {
+      dir: config.expDir,
+      checkpoint,
+      allow: config.allowDataChange,
+      onWarning: (message) => onEvent({ level: "warning", message }),
+    });
     const perEpoch = loader.batchesPerEpoch;
     const totalSteps = config.epochs * perEpoch;
     const model = createVicregModel(config);
@@ -473,6 +524,7 @@ async function setUp(
       directory,
       events,
       checkpoint,
+      ...(dataFiles ? { dataFiles } : {}),
       onEvent,
       dir: config.expDir,
       loader,
@@ -621,13 +673,6 @@ async function broadcastWeights(run: Run): Promise<void> {
   tf.dispose([...slots.values()]);
 }
 
-/** Whether `flag` holds on any rank (all ranks then agree to stop). */
-async function anyRank(comm: Communicator, flag: boolean): Promise<boolean> {
-  if (comm.size === 1) return flag;
-  const votes = await comm.allReduce(new Float32Array([flag ? 1 : 0]));
-  return votes[0] > 0;
-}
-
 /**
  * The batches from `position` on, epoch by epoch, until the last epoch or
  * step `stopAt`.
@@ -754,8 +799,17 @@ function warnOnCollapse(
 
 /** Logs a step: its line of `metrics.jsonl`, and its TensorBoard scalars. */
 async function logStep(run: Run, metrics: StepMetrics): Promise<void> {
-  await appendMetrics(run.dir, metrics);
-  await run.events?.step(metrics);
+  await guardWrite(
+    `${run.dir}/${METRICS_FILE}`,
+    () => appendMetrics(run.dir, metrics),
+  );
+  const events = run.events;
+  if (events !== undefined) {
+    await guardWrite(
+      `${run.dir}/events.out.tfevents.*`,
+      () => events.step(metrics),
+    );
+  }
 }
 
 /** Checkpoints the run at `position` (the next batch to train). */
@@ -768,29 +822,36 @@ async function saveRun(run: Run, position: Position): Promise<void> {
   const opt = run.optimizer.state();
   for (const [k, t] of opt.tensors) tensors.set(`optimizer.${k}`, t);
   for (const [k, t] of run.online.checkpointTensors()) tensors.set(k, t);
-  position.checkpoint = await saveCheckpoint(
-    run.dir,
-    await snapshotTensors(tensors),
-    {
-      step: position.step,
-      epoch: position.epoch,
-      batch: position.batch,
-      state: {
-        optimizerStep: opt.step,
-        last: position.last,
-        online: run.online.checkpointState(),
-        config: { ...run.config, resume: false },
-      },
-    },
-    {
-      keep: run.config.keepCheckpoints,
-      onDamaged: (d) =>
-        run.onEvent({
-          level: "warning",
-          message:
-            `Moved damaged checkpoint ${d.path} into ${run.dir}/damaged/: ${d.reason}`,
-        }),
-    },
+  const snapshot = await snapshotTensors(tensors);
+  const name = checkpointName(position.step).replace(/json$/, "safetensors");
+  position.checkpoint = await guardWrite(
+    `${run.dir}/${name}`,
+    () =>
+      saveCheckpoint(
+        run.dir,
+        snapshot,
+        {
+          step: position.step,
+          epoch: position.epoch,
+          batch: position.batch,
+          state: {
+            optimizerStep: opt.step,
+            last: position.last,
+            online: run.online.checkpointState(),
+            config: { ...run.config, resume: false },
+            ...(run.dataFiles ? { dataFiles: run.dataFiles } : {}),
+          },
+        },
+        {
+          keep: run.config.keepCheckpoints,
+          onDamaged: (d) =>
+            run.onEvent({
+              level: "warning",
+              message:
+                `Moved damaged checkpoint ${d.path} into ${run.dir}/damaged/: ${d.reason}`,
+            }),
+        },
+      ),
   );
 }
 
