@@ -242,7 +242,13 @@ Deno.test({
           const child = spawnPretrain(run, flags);
           const output = child.output();
           await waitForSteps(run, 2);
-          const ro = await mount(["-o", "remount,ro", disk]);
+          // A remount is refused ("busy") while a file is open for writing:
+          // the run writes a checkpoint every step, so try between writes.
+          let ro = await mount(["-o", "remount,ro", disk]);
+          for (let i = 0; ro.code !== 0 && i < 400; i++) {
+            await new Promise((r) => setTimeout(r, 5));
+            ro = await mount(["-o", "remount,ro", disk]);
+          }
           assertEquals(ro.code, 0, new TextDecoder().decode(ro.stderr));
           const out = await output;
           return {

@@ -337,8 +337,7 @@ export interface RunRanksOptions extends MpiexecOptions {
 /**
  * The signals {@linkcode runRanks} passes on to the launcher: Ctrl-C,
  * `kill`'s default, and the warning a scheduler sends before a time limit
- * (`srun --signal=USR1@120`, `sbatch --signal=B:USR1@120`). MPICH's hydra
- * passes each on to every rank.
+ * (`srun --signal=USR1@120`, `sbatch --signal=B:USR1@120`).
  */
 export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
   "SIGINT",
@@ -350,9 +349,11 @@ export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
  * Starts `ranks` local processes of a Deno script under MPI and waits for
  * them: what `--ranks R` does. Output goes to this process's stdout and
  * stderr. The launcher runs in its own session, so one Ctrl-C reaches it
- * once: this process forwards {@linkcode FORWARDED_SIGNALS} (SIGINT, SIGTERM,
- * SIGUSR1) to it, and MPICH's `mpiexec` passes each on to every rank (a run
- * can stop at a step boundary); a second SIGINT makes it abort the job.
+ * once: this process forwards SIGINT to it, and MPICH's `mpiexec` passes it
+ * on to every rank (a run can stop at a step boundary; a second SIGINT makes
+ * it abort the job). SIGTERM and SIGUSR1 go to every rank directly once
+ * their processes are known (read from `/proc`), else to the launcher: a
+ * signalled hydra can report 0 for ranks that all exited 75.
  * When a rank dies, hydra kills the others at once (within a second here)
  * and reports the process id; with `onRankFailure` this says which rank.
  *
@@ -388,8 +389,13 @@ export async function runRanks(
     detached: true,
   }).spawn();
   const signals = Deno.build.os === "windows" ? [] : FORWARDED_SIGNALS;
+  const pids = new RankPids(child.pid, ranks);
   const forwarders = signals.map((signal) => {
     const forward = () => {
+      // A preemption goes straight to every rank once all are known: hydra,
+      // signalled itself, can lose its ranks' exit codes and report 0 for a
+      // job whose ranks all exited 75 (seen under load with MPICH 4.0).
+      if (signal !== "SIGINT" && signalEveryRank(pids, ranks, signal)) return;
       try {
         child.kill(signal);
       } catch {
@@ -399,24 +405,46 @@ export async function runRanks(
     Deno.addSignalListener(signal, forward);
     return [signal, forward] as const;
   });
-  const pids = onRankFailure ? new RankPids(child.pid, ranks) : undefined;
   try {
     if (onRankFailure) {
       const report = new HydraReport();
       await passOn(child.stdout, report);
       const failure = report.failure;
       if (failure !== undefined) {
-        const rank = failure.rank ?? pids!.rankOf(failure.pid);
+        const rank = failure.rank ?? pids.rankOf(failure.pid);
         onRankFailure(rank !== undefined ? { ...failure, rank } : failure);
       }
     }
     return (await child.status).code;
   } finally {
-    pids?.stop();
+    pids.stop();
     for (const [signal, forward] of forwarders) {
       Deno.removeSignalListener(signal, forward);
     }
   }
+}
+
+/**
+ * Sends `signal` to each of the `size` ranks `pids` has seen, when it has
+ * seen them all (a rank that has exited already is skipped).
+ *
+ * @returns Whether every rank was known (else nothing was sent).
+ */
+function signalEveryRank(
+  pids: RankPids,
+  size: number,
+  signal: Deno.Signal,
+): boolean {
+  const all = Array.from({ length: size }, (_, r) => pids.pidOf(r));
+  if (all.some((pid) => pid === undefined)) return false;
+  for (const pid of all) {
+    try {
+      Deno.kill(pid!, signal);
+    } catch {
+      // that rank has exited already
+    }
+  }
+  return true;
 }
 
 /**
