@@ -101,7 +101,11 @@ export function formatStudyMarkdown(result: StudyResult): string {
     "",
     `![Top-1 per data set and configuration](figure.svg)`,
     "",
-    `(\`figure.png\` is the same chart as a bitmap, at twice the resolution.)`,
+    `(\`figure.png\` is the same chart as a bitmap, at twice the resolution.${
+      many
+        ? " Its bars are the means over the seeds, without their spread."
+        : ""
+    })`,
     "",
     `![Training loss of every run](loss.svg)`,
     "",

@@ -430,6 +430,7 @@ Deno.test("formatStudyMarkdown() over seeds names the seeds and gives runs and c
   assertTrue(md.includes("| full | 60.0 ± 10.0 |"), md);
   assertTrue(md.includes("| configuration | seed | data set |"), md);
   assertTrue(md.includes("| full | 2 | b |"), md);
+  assertTrue(md.includes("bars are the means over the seeds"), md);
   const json = studyJson(r) as { cells: { seed: number }[] };
   assertEquals(json.cells.map((c) => c.seed), r.cells.map((c) => c.seed));
 });

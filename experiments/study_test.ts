@@ -56,6 +56,7 @@ Deno.test("parseStudy() gives the paper's Table 1 rows by default", () => {
     "resnet34",
     "global-only",
     "local-only",
+    "global-local",
     "full",
     "full-location",
     "full-feature",
@@ -63,13 +64,15 @@ Deno.test("parseStudy() gives the paper's Table 1 rows by default", () => {
   const configs = study.configurations.map((c) => runConfig(study, c, false));
   assertEquals(configs[0].arch, "resnet34");
   assertEquals(configs.slice(3).map((c) => c.localMatching), [
+    "location",
     "index",
     "location",
     "feature",
   ]);
+  assertEquals(configs.map((c) => c.localCrops), [0, 0, 0, 6, 0, 0, 0]);
   assertEquals(
     configs.map((c) => c.useLocalLoss ? c.localLossWeight : 0),
-    [0.2, 0, 0, 0.2, 0.2, 0.2],
+    [0.2, 0, 0, 0.2, 0.2, 0.2, 0.2],
   );
 });
 
