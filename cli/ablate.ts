@@ -40,6 +40,15 @@ is an ordinary run directory under <out>/runs/<name>; run the same command again
 after an interruption (Ctrl-C finishes the step and checkpoints) and it
 continues without redoing finished runs or probes.
 
+Seeds: --seeds N (or seeds: N in the study file) pretrains and probes every
+configuration with seeds S … S+N-1 (S = budget.seed), one seed after another;
+the first seed's runs are <out>/runs/<name> (those of a one-seed study, reused),
+the others <out>/runs/<name>.seed<s>. The tables then give each row's mean ±
+sample standard deviation over its n seeds, and mark the rows within noise of
+the best row: two rows are within noise when the difference of their mean
+averages is at most the larger of their two standard deviations. Adding seeds
+to a finished study reuses every finished (configuration, seed) run and probe.
+
 TensorBoard: each run writes its event file (as vicreg pretrain), and each
 probed (configuration, data set) writes the scalars of vicreg probe
 (probe/<row>/top1 at the run's last step, probe/sweep/trial_validation_top1)
@@ -52,6 +61,7 @@ A study file (YAML):
   pretrain-data: procedural            # or imagefolder:/data/imagenet
   pretrain: { preset: tiny }           # keys shared by every configuration
   budget: { epochs: 10, batch-size: 64, size: 32, seed: 0 }
+  seeds: 3                             # seeds 0, 1, 2 per configuration (default 1)
   configurations:                      # built-in: resnet34 global-only local-only
     - global-only                      #   full full-location full-feature
     - full
@@ -64,6 +74,7 @@ A study file (YAML):
 
 Examples:
   vicreg ablate --preset tiny --out runs/study-tiny
+  vicreg ablate --preset tiny --seeds 3     # mean ± SD over seeds 0, 1, 2
   vicreg ablate --config study.yaml --backend wasm`,
   flags: {
     config: { type: "string", help: "Study file (YAML)" },
@@ -84,6 +95,11 @@ Examples:
       help:
         "Cap every run at this many steps (for quick looks; part of the budget, so use a fresh --out)",
     },
+    seeds: {
+      type: "int",
+      help:
+        "Pretrain and probe every configuration with this many seeds (budget.seed onwards; overrides the study's, whose default is 1); the tables give mean ± SD and mark rows within noise of the best",
+    },
   },
   async run(values) {
     const configPath = values.config as string | undefined;
@@ -102,8 +118,15 @@ Examples:
         `Flag --max-steps expects an integer ≥ 1: received ${maxSteps}`,
       );
     }
+    const seeds = values.seeds as number | undefined;
+    if (seeds !== undefined && seeds < 1) {
+      throw new UsageError(
+        `Flag --seeds expects an integer ≥ 1: received ${seeds}`,
+      );
+    }
     const study: Study = {
       ...base,
+      seeds: seeds ?? base.seeds ?? 1,
       out: (values.out as string | undefined) ?? base.out,
       budget: maxSteps === undefined
         ? base.budget
@@ -114,7 +137,9 @@ Examples:
       `ablate: backend ${backend.name} — ${backend.device} (${backend.reason})`,
     );
     console.error(
-      `ablate: ${study.configurations.length} configurations × ${study.downstream.length} data sets; output ${study.out}`,
+      `ablate: ${study.configurations.length} configurations × ${study.downstream.length} data sets${
+        study.seeds! > 1 ? ` × ${study.seeds} seeds` : ""
+      }; output ${study.out}`,
     );
     const controller = new AbortController();
     const stop = () => {
@@ -144,10 +169,14 @@ Examples:
       if (study.pretrain.tensorboard !== false) {
         for (const cell of result.cells) {
           await writeProbeEvents(
-            `${runDirOf(study, cell.configuration)}/probe-${cell.dataset}`,
+            `${
+              runDirOf(study, cell.configuration, cell.seed)
+            }/probe-${cell.dataset}`,
             cell.report,
-            result.runs.find((r) => r.configuration === cell.configuration)
-              ?.steps ?? 0,
+            result.runs.find((r) =>
+              r.configuration === cell.configuration &&
+              r.budget.seed === cell.seed
+            )?.steps ?? 0,
           );
         }
       }

@@ -25,6 +25,7 @@ export * from "./study_file.ts";
 export * from "./study_budget.ts";
 export * from "./study_result.ts";
 export * from "./study.ts";
+export * from "./study_noise.ts";
 export * from "./study_table.ts";
 export * from "./study_bar_chart.ts";
 export * from "./study_loss_curves.ts";

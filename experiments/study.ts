@@ -1,13 +1,18 @@
 /**
  * Ablation studies in the shape of the paper's Table 1: several pretraining
- * configurations trained with one budget and one seed, each backbone probed on
- * every downstream data set (baseline probe, sweep, sweep + 10-crop TTA, kNN).
+ * configurations trained with one budget and one seed (or each with the same
+ * `seeds` seeds), each backbone probed on every downstream data set (baseline
+ * probe, sweep, sweep + 10-crop TTA, kNN).
  *
- * A study is resumable at every level: each configuration is an ordinary run
- * directory under `out/runs/<name>` (a finished one carries `done.json` and
- * is never touched again; an interrupted one resumes from its checkpoint),
- * features are cached under `out/features`, and each (configuration, data
- * set) result is saved under `out/results/` before the next one starts.
+ * A study is resumable at every level: each (configuration, seed) is an
+ * ordinary run directory under `out/runs/<name>` for the first seed and
+ * `out/runs/<name>.seed<s>` for the others (a finished one carries
+ * `done.json` and is never touched again; an interrupted one resumes from its
+ * checkpoint), features are cached under `out/features`, and each
+ * (configuration, seed, data set) result is saved under `out/results/` before
+ * the next one starts. Seeds run one after another, each seed's rows
+ * pretrained and then probed, so an interrupted study already has whole
+ * seeds to report.
  *
  * @module
  */
@@ -41,6 +46,8 @@ import {
   type RunBudget,
   runConfig,
   runDirOf,
+  runNameOf,
+  studySeeds,
 } from "./study_budget.ts";
 import { checkStudy } from "./study_file.ts";
 import type { StudyCell, StudyResult, StudyRun } from "./study_result.ts";
@@ -62,6 +69,8 @@ export interface StudyEvent {
   configuration?: string;
   /** The data set, where there is one. */
   dataset?: string;
+  /** The run's seed, where there is one. */
+  seed?: number;
   /** One line. */
   message: string;
   /** The step's metrics, for `step`. */
@@ -88,10 +97,11 @@ export interface RunStudyOptions {
 }
 
 /**
- * Runs (or resumes) a study on the active backend: pretrains every
- * configuration with the same budget and seed (skipping finished runs,
- * resuming interrupted ones), probes every backbone on every downstream set
- * (skipping saved cells), and writes the report.
+ * Runs (or resumes) a study on the active backend: for each of the study's
+ * seeds, pretrains every configuration with the same budget and that seed
+ * (skipping finished runs, resuming interrupted ones) and probes every
+ * backbone on every downstream set with that seed (skipping saved cells);
+ * then writes the report.
  *
  * @example
  * ```ts
@@ -163,22 +173,56 @@ export async function runStudy(
     return result;
   };
 
-  for (const c of study.configurations) {
-    if (signal?.aborted) return await finish("interrupted");
-    const run = await pretrainRow(study, c, backend, onEvent, signal);
-    if (run === undefined) return await finish("interrupted");
-    result.runs.push(run);
-  }
-  assertEqualBudgets(result.runs.map((r) => r.budget));
-
   const sets = new Map<string, { train: ImageSource; test: ImageSource }>();
+  for (const seed of studySeeds(study)) {
+    const runs: StudyRun[] = [];
+    for (const c of study.configurations) {
+      if (signal?.aborted) return await finish("interrupted");
+      const run = await pretrainRow(study, c, seed, backend, onEvent, signal);
+      if (run === undefined) return await finish("interrupted");
+      runs.push(run);
+      result.runs.push(run);
+    }
+    assertEqualBudgets(runs.map((r) => r.budget));
+    const status = await probeSeed(study, seed, sets, result, {
+      ...options,
+      onEvent,
+      backend,
+    });
+    if (status === "interrupted") return await finish("interrupted");
+  }
+  return await finish("completed");
+}
+
+/** A row's name in messages: with its seed when the study has several. */
+function labelOf(study: Study, name: string, seed: number): string {
+  return (study.seeds ?? 1) > 1 ? `${name} (seed ${seed})` : name;
+}
+
+/** Probes every row of one seed on every data set, appending to `result.cells`. */
+async function probeSeed(
+  study: Study,
+  seed: number,
+  sets: Map<string, { train: ImageSource; test: ImageSource }>,
+  result: StudyResult,
+  options: RunStudyOptions & {
+    onEvent: (event: StudyEvent) => void;
+    backend: string;
+  },
+): Promise<"completed" | "interrupted"> {
+  const { onEvent, signal, backend } = options;
   for (const c of study.configurations) {
-    const dir = runDirOf(study, c.name);
+    const dir = runDirOf(study, c.name, seed);
+    const name = labelOf(study, c.name, seed);
     let weightsKey: string | undefined;
     for (const d of study.downstream) {
-      if (signal?.aborted) return await finish("interrupted");
-      const path = `${study.out}/results/${c.name}/${d.name}.json`;
-      const saved = await readJson<StudyCell>(path);
+      if (signal?.aborted) return "interrupted";
+      const path = `${study.out}/results/${
+        runNameOf(study, c.name, seed)
+      }/${d.name}.json`;
+      const read = await readJson<StudyCell>(path);
+      // Cells saved before studies had seeds are the first seed's.
+      const saved = read === undefined ? undefined : { ...read, seed };
       const same = saved !== undefined &&
         JSON.stringify([saved.probe, saved.data]) ===
           JSON.stringify([study.probe, d]);
@@ -187,8 +231,9 @@ export async function runStudy(
           kind: "warning",
           configuration: c.name,
           dataset: d.name,
+          seed,
           message:
-            `${c.name} × ${d.name}: saved result used other probe settings or data; probing again`,
+            `${name} × ${d.name}: saved result used other probe settings or data; probing again`,
         });
       }
       if (saved !== undefined && same) {
@@ -196,7 +241,8 @@ export async function runStudy(
           kind: "probe-skip",
           configuration: c.name,
           dataset: d.name,
-          message: `${c.name} × ${d.name}: saved result reused`,
+          seed,
+          message: `${name} × ${d.name}: saved result reused`,
         });
         result.cells.push(saved);
         continue;
@@ -205,7 +251,8 @@ export async function runStudy(
         kind: "probe-start",
         configuration: c.name,
         dataset: d.name,
-        message: `${c.name} × ${d.name}: probing`,
+        seed,
+        message: `${name} × ${d.name}: probing`,
       });
       const t0 = performance.now();
       const { backbone, sha256 } = await loadRunBackbone(dir);
@@ -220,12 +267,12 @@ export async function runStudy(
           trials: study.probe.trials,
           maxEpochs: study.probe.maxEpochs,
           baselineEpochs: study.probe.baselineEpochs,
-          seed: study.budget.seed,
+          seed,
           cacheDir: `${study.out}/features`,
           weightsKey,
           dataKey: JSON.stringify(d),
-          title: `${c.name} on ${d.name}`,
-          meta: { configuration: c.name, dataset: d.name, backend },
+          title: `${name} on ${d.name}`,
+          meta: { configuration: c.name, dataset: d.name, seed, backend },
           probeBackend: options.probeBackend,
         });
       } finally {
@@ -233,20 +280,24 @@ export async function runStudy(
       }
       const cell: StudyCell = {
         configuration: c.name,
+        seed,
         dataset: d.name,
         probe: study.probe,
         data: d,
         report: probeReport,
         seconds: (performance.now() - t0) / 1000,
       };
-      await Deno.mkdir(`${study.out}/results/${c.name}`, { recursive: true });
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), {
+        recursive: true,
+      });
       await writeFileAtomic(path, JSON.stringify(cell, null, 2) + "\n");
       result.cells.push(cell);
       onEvent({
         kind: "probe-done",
         configuration: c.name,
         dataset: d.name,
-        message: `${c.name} × ${d.name}: baseline ${
+        seed,
+        message: `${name} × ${d.name}: baseline ${
           pct(probeReport.baseline.top1)
         }, sweep ${pct(probeReport.sweep.top1)}${
           probeReport.sweepTta
@@ -258,7 +309,7 @@ export async function runStudy(
       });
     }
   }
-  return await finish("completed");
+  return "completed";
 }
 
 function pct(x: number): string {
@@ -268,19 +319,22 @@ function pct(x: number): string {
 async function pretrainRow(
   study: Study,
   c: StudyConfiguration,
+  seed: number,
   backend: string,
   onEvent: (event: StudyEvent) => void,
   signal: AbortSignal | undefined,
 ): Promise<StudyRun | undefined> {
-  const dir = runDirOf(study, c.name);
+  const dir = runDirOf(study, c.name, seed);
+  const name = labelOf(study, c.name, seed);
   const done = await readJson<StudyRun>(`${dir}/done.json`);
-  const config = runConfig(study, c, false);
+  const config = runConfig(study, c, false, seed);
   if (done !== undefined) {
     sameBudget(dir, budgetOf(config), done.budget);
     onEvent({
       kind: "run-skip",
       configuration: c.name,
-      message: `${c.name}: finished run in ${dir} reused (${done.steps} steps)`,
+      seed,
+      message: `${name}: finished run in ${dir} reused (${done.steps} steps)`,
     });
     return done;
   }
@@ -299,7 +353,8 @@ async function pretrainRow(
   onEvent({
     kind: "run-start",
     configuration: c.name,
-    message: `${c.name}: ${
+    seed,
+    message: `${name}: ${
       resume ? "resuming" : "pretraining"
     } (${c.description}) in ${dir}`,
   });
@@ -308,20 +363,21 @@ async function pretrainRow(
     ? undefined
     : await openDataset(study.pretrainData, {
       split: "train",
-      seed: study.budget.seed,
+      seed,
       strict: config.strict,
       onWarning: (message) => onEvent({ kind: "warning", message }),
       workers: defaultDecodeWorkers(),
     });
-  const result = await pretrain(runConfig(study, c, resume), {
+  const result = await pretrain(runConfig(study, c, resume, seed), {
     source,
     signal,
     onStep: (m) =>
       onEvent({
         kind: "step",
         configuration: c.name,
+        seed,
         step: m,
-        message: `${c.name}: step ${m.step}/${m.totalSteps} loss ${
+        message: `${name}: step ${m.step}/${m.totalSteps} loss ${
           m.loss.toFixed(3)
         } ${m.imagesPerSecond.toFixed(1)} img/s`,
       }),
@@ -330,7 +386,8 @@ async function pretrainRow(
         onEvent({
           kind: "warning",
           configuration: c.name,
-          message: `${c.name}: ${e.message}`,
+          seed,
+          message: `${name}: ${e.message}`,
         });
       }
     },
@@ -370,7 +427,8 @@ async function pretrainRow(
   onEvent({
     kind: "run-done",
     configuration: c.name,
-    message: `${c.name}: ${run.steps} steps in ${
+    seed,
+    message: `${name}: ${run.steps} steps in ${
       wallSeconds.toFixed(0)
     } s, final loss ${run.finalLoss?.toFixed(3) ?? "?"}`,
   });

@@ -12,14 +12,62 @@ import {
 import type { Study, StudyBudget, StudyConfiguration } from "./study_schema.ts";
 
 /**
- * The directory of a configuration's pretraining run.
+ * The seeds every row of a study is run with: `budget.seed` and the
+ * `seeds − 1` after it.
+ *
+ * @example
+ * ```ts
+ * import { parseStudy, studySeeds } from "@scaling-vicreg/experiments";
+ * console.log(studySeeds(parseStudy({ seeds: 3, budget: { seed: 5 } }))); // [5, 6, 7]
+ * ```
+ *
+ * @param study The study.
+ * @returns The seeds, in run order.
+ */
+export function studySeeds(study: Study): number[] {
+  const n = study.seeds ?? 1;
+  return Array.from({ length: n }, (_, i) => study.budget.seed + i);
+}
+
+/**
+ * The name of one (configuration, seed) run: the configuration's name for
+ * the study's first seed (as a one-seed study names it, so a one-seed study's
+ * runs are reused when seeds are added), `<name>.seed<seed>` for the others.
+ *
+ * @example
+ * ```ts
+ * import { parseStudy, runNameOf } from "@scaling-vicreg/experiments";
+ * const study = parseStudy({ seeds: 2 });
+ * console.log(runNameOf(study, "full", 0), runNameOf(study, "full", 1)); // full full.seed1
+ * ```
  *
  * @param study The study.
  * @param name The configuration's name.
- * @returns `out/runs/<name>`.
+ * @param seed The run's seed. @default {study.budget.seed}
+ * @returns The run's name (its run and results directories' name).
  */
-export function runDirOf(study: Study, name: string): string {
-  return `${study.out}/runs/${name}`;
+export function runNameOf(
+  study: Study,
+  name: string,
+  seed: number = study.budget.seed,
+): string {
+  return seed === study.budget.seed ? name : `${name}.seed${seed}`;
+}
+
+/**
+ * The directory of a configuration's pretraining run with one seed.
+ *
+ * @param study The study.
+ * @param name The configuration's name.
+ * @param seed The run's seed. @default {study.budget.seed}
+ * @returns `out/runs/<name>` for the first seed, `out/runs/<name>.seed<seed>` for the others.
+ */
+export function runDirOf(
+  study: Study,
+  name: string,
+  seed: number = study.budget.seed,
+): string {
+  return `${study.out}/runs/${runNameOf(study, name, seed)}`;
 }
 
 /**
@@ -29,12 +77,14 @@ export function runDirOf(study: Study, name: string): string {
  * @param study The study.
  * @param configuration The row.
  * @param resume Whether to continue from the run directory's checkpoint.
+ * @param seed The run's seed (one of {@linkcode studySeeds}). @default {study.budget.seed}
  * @returns The resolved configuration.
  */
 export function runConfig(
   study: Study,
   configuration: StudyConfiguration,
   resume: boolean,
+  seed: number = study.budget.seed,
 ): PretrainConfig {
   const { budget } = study;
   return resolveConfig({
@@ -45,9 +95,9 @@ export function runConfig(
       "max-steps": budget.maxSteps,
       "batch-size": budget.batchSize,
       size: budget.size,
-      seed: budget.seed,
+      seed,
       data: study.pretrainData,
-      "exp-dir": runDirOf(study, configuration.name),
+      "exp-dir": runDirOf(study, configuration.name, seed),
       resume,
     },
   });

@@ -23,6 +23,7 @@ import { BUILTIN_CONFIGURATIONS } from "./study_presets.ts";
 import { assertEqualBudgets, runConfig } from "./study_budget.ts";
 
 const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]*$/;
+const SEED_SUFFIX = /\.seed\d+$/;
 
 type Raw = Record<string, unknown>;
 
@@ -144,6 +145,7 @@ export function parseStudy(value: unknown, where = "study file"): Study {
     "pretrain-data",
     "pretrain",
     "budget",
+    "seeds",
     "configurations",
     "downstream",
     "probe",
@@ -163,6 +165,7 @@ export function parseStudy(value: unknown, where = "study file"): Study {
     pretrainData: text(raw, "pretrain-data", "", where, "procedural"),
     pretrain: flagValues(raw.pretrain, "pretrain", where),
     budget,
+    seeds: int(raw, "seeds", "", where, 1, 1),
     configurations,
     downstream,
     probe,
@@ -322,8 +325,8 @@ function parseDownstream(value: unknown, where: string): StudyDataset[] {
 
 /**
  * Checks a study built in code the way {@linkcode parseStudy} checks a file:
- * unique names, and every configuration resolving to a valid pretraining
- * configuration with the study's budget.
+ * unique names, a whole number of seeds ≥ 1, and every configuration
+ * resolving to a valid pretraining configuration with the study's budget.
  *
  * @param study The study.
  * @param where Where it came from, for messages.
@@ -352,8 +355,20 @@ export function checkStudy(study: Study, where = "study"): void {
           `Duplicate name "${item.name}" in ${key} of ${where}`,
         );
       }
+      if (key === "configurations" && SEED_SUFFIX.test(item.name)) {
+        throw fail(
+          `${key}[${i}].name`,
+          where,
+          'a name that does not end in ".seed<n>" (the run directories of further seeds are named so)',
+          item.name,
+        );
+      }
       seen.add(item.name);
     });
+  }
+  const seeds = study.seeds ?? 1;
+  if (!Number.isInteger(seeds) || seeds < 1) {
+    throw fail("seeds", where, "an integer ≥ 1", seeds);
   }
   for (const c of study.configurations) {
     for (const k of Object.keys(c.flags)) {

@@ -21,6 +21,7 @@ import {
 } from "./study_table.ts";
 import { studyBarChartPng, studyBarChartSvg } from "./study_bar_chart.ts";
 import { type LossCurve, lossCurvesSvg } from "./study_loss_curves.ts";
+import { runDirOf, studySeeds } from "./study_budget.ts";
 
 /** The protocol the figure shows: sweep + TTA when it was run, else sweep. */
 function figureProtocol(result: StudyResult): StudyProtocol {
@@ -49,12 +50,21 @@ function studyTtaSentence(probe: StudyResult["study"]["probe"]): string {
 export function formatStudyMarkdown(result: StudyResult): string {
   const { study } = result;
   const b = study.budget;
+  const seeds = studySeeds(study);
+  const many = seeds.length > 1;
+  const seedText = many
+    ? `seeds ${seeds[0]}–${
+      seeds.at(-1)
+    } (each configuration pretrained and probed once per seed; the downstream data sets are the same for every seed)`
+    : `seed ${b.seed}`;
   const lines = [
     `# ${study.title}`,
     "",
-    `Status: **${result.status}**. Every configuration was pretrained with the same budget and seed: ${b.epochs} epoch(s)${
+    `Status: **${result.status}**. Every configuration was pretrained with the same budget and ${
+      many ? "seeds" : "seed"
+    }: ${b.epochs} epoch(s)${
       b.maxSteps > 0 ? `, at most ${b.maxSteps} steps` : ""
-    }, batch ${b.batchSize}, ${b.size} px crops, seed ${b.seed}, on \`${study.pretrainData}\`. Probes: ${study.probe.trials} sweep trials scored on a validation split of each training set (the test split is used once, by the selected probe), ≤ ${study.probe.maxEpochs} epochs, baseline ${study.probe.baselineEpochs} epochs. ${
+    }, batch ${b.batchSize}, ${b.size} px crops, ${seedText}, on \`${study.pretrainData}\`. Probes: ${study.probe.trials} sweep trials scored on a validation split of each training set (the test split is used once, by the selected probe), ≤ ${study.probe.maxEpochs} epochs, baseline ${study.probe.baselineEpochs} epochs. ${
       studyTtaSentence(study.probe)
     } Numbers are top-1 accuracy (%) on each data set's test split.`,
     "",
@@ -91,11 +101,17 @@ export function formatStudyMarkdown(result: StudyResult): string {
     "",
     `![Top-1 per data set and configuration](figure.svg)`,
     "",
-    `(\`figure.png\` is the same chart as a bitmap, at twice the resolution.)`,
+    `(\`figure.png\` is the same chart as a bitmap, at twice the resolution.${
+      many
+        ? " Its bars are the means over the seeds, without their spread."
+        : ""
+    })`,
     "",
     `![Training loss of every run](loss.svg)`,
     "",
-    "The loss curves show the total logged loss (VICReg, plus α × the local loss where it is used), so runs with the local loss sit higher.",
+    `The loss curves show the total logged loss (VICReg, plus α × the local loss where it is used), so runs with the local loss sit higher${
+      many ? `; they are the runs of the first seed (${seeds[0]})` : ""
+    }.`,
   );
   if (study.notes.length) {
     lines.push("", "## Notes", "", ...study.notes.map((n) => `- ${n}`));
@@ -110,21 +126,27 @@ export function formatStudyMarkdown(result: StudyResult): string {
       result.wallSeconds.toFixed(0)
     } s.`,
     "",
-    "| configuration | arch | steps | pretrain time (s) | images/s | final loss | sessions |",
-    "|---|---|--:|--:|--:|--:|--:|",
+    `| configuration |${
+      many ? " seed |" : ""
+    } arch | steps | pretrain time (s) | images/s | final loss | sessions |`,
+    `|---|${many ? "--:|" : ""}---|--:|--:|--:|--:|--:|`,
     ...result.runs.map((r) =>
-      `| ${r.configuration} | ${r.arch} | ${r.steps} | ${
-        r.wallSeconds.toFixed(0)
-      } | ${r.imagesPerSecond.toFixed(1)} | ${
-        r.finalLoss?.toFixed(3) ?? "–"
-      } | ${r.sessions} |`
+      `| ${r.configuration} |${
+        many ? ` ${r.budget.seed} |` : ""
+      } ${r.arch} | ${r.steps} | ${r.wallSeconds.toFixed(0)} | ${
+        r.imagesPerSecond.toFixed(1)
+      } | ${r.finalLoss?.toFixed(3) ?? "–"} | ${r.sessions} |`
     ),
     "",
-    "| configuration | data set | probe time (s) | selected probe (validation top-1) |",
-    "|---|---|--:|---|",
+    `| configuration |${
+      many ? " seed |" : ""
+    } data set | probe time (s) | selected probe (validation top-1) |`,
+    `|---|${many ? "--:|" : ""}---|--:|---|`,
     ...result.cells.map((c) => {
       const t = c.report.trials[c.report.bestTrial];
-      return `| ${c.configuration} | ${c.dataset} | ${
+      return `| ${c.configuration} |${
+        many ? ` ${c.seed} |` : ""
+      } ${c.dataset} | ${
         c.seconds.toFixed(0)
       } | ${c.report.best.optimizer}, ${c.report.best.scheduler}, lr ${
         c.report.best.lr.toPrecision(2)
@@ -138,7 +160,8 @@ export function formatStudyMarkdown(result: StudyResult): string {
 
 /**
  * The machine-readable report (`study.json`): the study, the metadata, every
- * table and every cell's headline numbers and sweep trials.
+ * table (with each seed's numbers, the spreads and the within-noise marks)
+ * and every cell's seed, headline numbers and sweep trials.
  *
  * @param result The study result.
  * @returns A JSON-serialisable object.
@@ -156,6 +179,7 @@ export function studyJson(result: StudyResult): Record<string, unknown> {
     runs: result.runs,
     cells: result.cells.map((c) => ({
       configuration: c.configuration,
+      seed: c.seed,
       dataset: c.dataset,
       seconds: c.seconds,
       baseline: c.report.baseline,
@@ -188,9 +212,11 @@ export async function writeStudyReport(
   const label = STUDY_PROTOCOLS.find((p) => p.key === table.protocol)!.label;
   const figureTitle = `Top-1 (%) — ${label}`;
   const curves: LossCurve[] = [];
-  for (const r of result.runs) {
+  // One curve per configuration: the runs of the first seed.
+  const first = result.study.budget.seed;
+  for (const r of result.runs.filter((r) => r.budget.seed === first)) {
     const metrics = await readMetrics(
-      `${result.study.out}/runs/${r.configuration}`,
+      runDirOf(result.study, r.configuration, first),
     );
     curves.push({
       name: r.configuration,

@@ -66,6 +66,7 @@ function result(): StudyResult {
   });
   const cell = (c: string, d: string, t: number) => ({
     configuration: c,
+    seed: 0,
     dataset: d,
     probe: study.probe,
     data: study.downstream.find((x) => x.name === d)!,
@@ -184,8 +185,8 @@ Deno.test("studyBarChartPng() encodes a PNG with the bars' colours and readable 
 });
 
 Deno.test("studyBarChartSvg() and studyBarChartPng() keep every label of the tiny study inside the canvas", async () => {
-  // The five configurations of TINY_STUDY: "full-feature" used to be cut at
-  // the right edge of the SVG's legend.
+  // The configurations of TINY_STUDY: "full-feature" used to be cut at the
+  // right edge of the SVG's legend.
   const study = parseStudy({
     configurations: TINY_STUDY.configurations.map((c) => c.name),
     downstream: TINY_STUDY.downstream.map((d) => ({ name: d.name })),
@@ -216,7 +217,7 @@ Deno.test("studyBarChartSvg() and studyBarChartPng() keep every label of the tin
   const legend = boxes.filter((b) =>
     study.configurations.some((c) => c.name === b.text)
   );
-  assertEquals(legend.length, 5);
+  assertEquals(legend.length, study.configurations.length);
   // Legend entries do not overlap each other.
   for (const a of legend) {
     for (const b of legend) {
@@ -271,4 +272,165 @@ Deno.test("formatStudyMarkdown() and studyJson() carry the same numbers", () => 
     tables: Record<string, { rows: { average: number }[] }>;
   };
   assertTrue(Math.abs(json.tables.sweepTta.rows[1].average - 0.6) < 1e-12);
+});
+
+// Hand-made numbers over three seeds (sweep top-1 on data sets a, b):
+// full         (0.6, 0.4) (0.5, 0.3) (0.7, 0.5): averages 0.5, 0.4, 0.6 → 50 ± 10
+// global-only  (0.45, 0.35) (0.5, 0.4) (0.55, 0.45): 0.4, 0.45, 0.5 → 45 ± 5,
+//              0.05 from full ≤ max(10, 5) points: within noise
+// local-only   (0.1, 0.3) × 3: 0.2 each → 20 ± 0, 0.3 from full > 0.1: below
+function seededResult(seeds: number): StudyResult {
+  const study = parseStudy({
+    configurations: ["global-only", "local-only", "full"],
+    downstream: [{ name: "a" }, { name: "b" }],
+    budget: { "batch-size": 8 },
+    seeds,
+    out: "/nonexistent",
+  });
+  const top1: Record<string, [number, number][]> = {
+    "global-only": [[0.45, 0.35], [0.5, 0.4], [0.55, 0.45]],
+    "local-only": [[0.1, 0.3], [0.1, 0.3], [0.1, 0.3]],
+    "full": [[0.6, 0.4], [0.5, 0.3], [0.7, 0.5]],
+  };
+  const cells = [];
+  for (let seed = 0; seed < seeds; seed++) {
+    for (const c of study.configurations) {
+      for (const [j, d] of study.downstream.entries()) {
+        cells.push({
+          configuration: c.name,
+          seed,
+          dataset: d.name,
+          probe: study.probe,
+          data: d,
+          report: report(top1[c.name][seed][j], null),
+          seconds: 1,
+        });
+      }
+    }
+  }
+  return {
+    status: "completed",
+    study,
+    runs: [],
+    cells,
+    backend: "cpu",
+    commit: null,
+    wallSeconds: 3,
+  };
+}
+
+Deno.test("studyTable() over seeds gives each row's mean, sample standard deviation, n and mark against the best", () => {
+  const table = studyTable(seededResult(3), "sweep");
+  const [g, l, f] = table.rows;
+  const close = (a: number | null | undefined, b: number) =>
+    assertTrue(a != null && Math.abs(a - b) < 1e-12, `${a} vs ${b}`);
+  close(f.average, 0.5);
+  close(f.averageSummary!.sd, 0.1);
+  close(f.values[0], 0.6);
+  close(f.spreads![1], 0.1);
+  close(g.average, 0.45);
+  close(g.averageSummary!.sd, 0.05);
+  close(l.average, 0.2);
+  close(l.averageSummary!.sd, 0);
+  assertEquals(table.rows.map((r) => r.averageSummary!.n), [3, 3, 3]);
+  assertEquals(table.rows.map((r) => r.mark), [
+    "within-noise",
+    "below",
+    "best",
+  ]);
+  assertEquals(f.seeds!.map((s) => [s.seed, s.values]), [
+    [0, [0.6, 0.4]],
+    [1, [0.5, 0.3]],
+    [2, [0.7, 0.5]],
+  ]);
+});
+
+Deno.test("formatStudyTable() over seeds writes mean ± SD, n, the marks and the rule", () => {
+  const md = formatStudyTable(studyTable(seededResult(3), "sweep"));
+  const lines = md.split("\n");
+  assertEquals(lines.slice(0, 5), [
+    "| configuration | a | b | average | n | vs best |",
+    "|---|--:|--:|--:|--:|---|",
+    "| global-only | 50.0 ± 5.0 | 40.0 ± 5.0 | 45.0 ± 5.0 | 3 | within noise |",
+    "| local-only | 10.0 ± 0.0 | 30.0 ± 0.0 | 20.0 ± 0.0 | 3 | below |",
+    "| full | 60.0 ± 10.0 | 40.0 ± 10.0 | **50.0 ± 10.0** | 3 | best |",
+  ]);
+  assertTrue(md.includes("sample standard deviation (n − 1)"), md);
+  assertTrue(
+    md.includes(
+      "within noise of each other when the difference of their mean averages is at most the larger of their two standard deviations",
+    ),
+    md,
+  );
+  assertTrue(md.includes("(average): global-only ≈ full."), md);
+  assertTrue(!md.includes("n = 2"), md);
+});
+
+Deno.test("formatStudyTable() over two seeds says what an SD of two values is, and one seed keeps today's table", () => {
+  // Two seeds: full 0.5, 0.4 → 45 ± 7.1; global-only 0.4, 0.45 → 42.5 ± 3.5;
+  // local-only 0.2, 0.2 → 20 ± 0.
+  const md = formatStudyTable(studyTable(seededResult(2), "sweep"));
+  assertTrue(
+    md.includes(
+      "| full | 55.0 ± 7.1 | 35.0 ± 7.1 | **45.0 ± 7.1** | 2 | best |",
+    ),
+    md,
+  );
+  assertTrue(
+    md.includes("with n = 2 the standard deviation is |a − b| / √2"),
+    md,
+  );
+  // One seed: the one-seed table, no spread, no marks.
+  assertEquals(
+    formatStudyTable(studyTable(seededResult(1), "sweep")),
+    [
+      "| configuration | a | b | average |",
+      "|---|--:|--:|--:|",
+      "| global-only | 45.0 | 35.0 | 40.0 |",
+      "| local-only | 10.0 | 30.0 | 20.0 |",
+      "| full | 60.0 | 40.0 | **50.0** |",
+    ].join("\n"),
+  );
+});
+
+Deno.test("studyTable() over seeds counts only the seeds a row has finished", () => {
+  // The second seed of full lost its cell on b (an interrupted study): its
+  // average is over seeds 0 and 2 (0.5, 0.6 → 55 ± 7.1), a over all three
+  // (0.6), b over seeds 0 and 2 (0.45).
+  const r = seededResult(3);
+  r.cells = r.cells.filter((c) =>
+    !(c.configuration === "full" && c.seed === 1 && c.dataset === "b")
+  );
+  const full = studyTable(r, "sweep").rows[2];
+  assertEquals(full.averageSummary!.n, 2);
+  assertEquals(full.seeds!.map((s) => s.average === null), [
+    false,
+    true,
+    false,
+  ]);
+  assertTrue(Math.abs(full.average! - 0.55) < 1e-12);
+  assertTrue(Math.abs(full.values[0]! - 0.6) < 1e-12);
+  assertTrue(Math.abs(full.values[1]! - 0.45) < 1e-12);
+  assertTrue(
+    formatStudyTable(studyTable(r, "sweep")).includes(
+      "| **55.0 ± 7.1** | 2 | best |",
+    ),
+  );
+});
+
+Deno.test("formatStudyMarkdown() over seeds names the seeds and gives runs and cells their seed", () => {
+  const r = seededResult(3);
+  const md = formatStudyMarkdown(r);
+  assertTrue(
+    md.includes(
+      "seeds 0–2 (each configuration pretrained and probed once per seed",
+    ),
+    md,
+  );
+  assertTrue(md.includes("| full | 60.0 ± 10.0 |"), md);
+  assertTrue(md.includes("| configuration | seed | data set |"), md);
+  assertTrue(md.includes("| full | 2 | b |"), md);
+  assertTrue(md.includes("bars are the means over the seeds"), md);
+  const json = studyJson(r) as { cells: { seed: number }[] };
+  assertEquals(json.cells.map((c) => c.seed), r.cells.map((c) => c.seed));
 });

@@ -1,7 +1,8 @@
 /**
  * The records a study writes: a finished run (`done.json`), a probed
- * (configuration, data set) cell (`results/<row>/<set>.json`) and the whole
- * result (`study.json`); shared by the study's orchestration and its report.
+ * (configuration, seed, data set) cell (`results/<run>/<set>.json`, `<run>`
+ * as `runNameOf` names it) and the whole result (`study.json`); shared by the
+ * study's orchestration and its report.
  *
  * @module
  */
@@ -9,7 +10,7 @@ import type { ProbeReport } from "@scaling-vicreg/probe";
 import type { Study, StudyDataset, StudyProbe } from "./study_schema.ts";
 import type { RunBudget } from "./study_budget.ts";
 
-/** A finished pretraining run of a study (its `done.json`). */
+/** A finished pretraining run of a study (its `done.json`); its seed is `budget.seed`. */
 export interface StudyRun {
   /** The configuration's name. */
   configuration: string;
@@ -37,10 +38,15 @@ export interface StudyRun {
   finishedAt: string;
 }
 
-/** The probe results of one (configuration, data set) cell. */
+/** The probe results of one (configuration, seed, data set) cell. */
 export interface StudyCell {
   /** The configuration. */
   configuration: string;
+  /**
+   * The seed of the run and of its probes (cells saved before studies had
+   * seeds lack it: they are the study's first seed).
+   */
+  seed: number;
   /** The data set. */
   dataset: string;
   /** The probe settings it was computed with. */
@@ -59,9 +65,9 @@ export interface StudyResult {
   status: "completed" | "interrupted";
   /** The study. */
   study: Study;
-  /** Finished runs, in configuration order. */
+  /** Finished runs, seed-major, in configuration order within a seed. */
   runs: StudyRun[];
-  /** Finished cells, configuration-major. */
+  /** Finished cells, seed-major, then configuration-major. */
   cells: StudyCell[];
   /** Backend name. */
   backend: string;

@@ -36,7 +36,10 @@ export interface StudyBudget {
   batchSize: number;
   /** Crop size of the views, and the probe's input size. */
   size: number;
-  /** Seed of initialisation, data order, augmentations and probes. */
+  /**
+   * Seed of initialisation, data order, augmentations and probes; with
+   * {@linkcode Study.seeds} `N`, the first of the seeds `seed … seed + N − 1`.
+   */
   seed: number;
 }
 
@@ -78,6 +81,13 @@ export interface Study {
   pretrain: Record<string, string | number | boolean>;
   /** The budget, the same for every configuration. */
   budget: StudyBudget;
+  /**
+   * How many seeds each row is pretrained and probed with: seeds
+   * `budget.seed … budget.seed + seeds − 1`, so the report can give each
+   * row's mean ± spread and say which rows are within noise.
+   * @default {1}
+   */
+  seeds?: number;
   /** The rows, in table order. */
   configurations: StudyConfiguration[];
   /** The columns. */

@@ -12,10 +12,13 @@ import {
   checkStudy,
   parseStudy,
   runConfig,
+  runDirOf,
+  runNameOf,
   runStudy,
   type Study,
   type StudyEvent,
   type StudyRun,
+  studySeeds,
   TINY_STUDY,
 } from "./mod.ts";
 
@@ -53,6 +56,7 @@ Deno.test("parseStudy() gives the paper's Table 1 rows by default", () => {
     "resnet34",
     "global-only",
     "local-only",
+    "global-local",
     "full",
     "full-location",
     "full-feature",
@@ -60,13 +64,15 @@ Deno.test("parseStudy() gives the paper's Table 1 rows by default", () => {
   const configs = study.configurations.map((c) => runConfig(study, c, false));
   assertEquals(configs[0].arch, "resnet34");
   assertEquals(configs.slice(3).map((c) => c.localMatching), [
+    "location",
     "index",
     "location",
     "feature",
   ]);
+  assertEquals(configs.map((c) => c.localCrops), [0, 0, 0, 6, 0, 0, 0]);
   assertEquals(
     configs.map((c) => c.useLocalLoss ? c.localLossWeight : 0),
-    [0.2, 0, 0, 0.2, 0.2, 0.2],
+    [0.2, 0, 0, 0.2, 0.2, 0.2, 0.2],
   );
 });
 
@@ -129,6 +135,52 @@ Deno.test("parseStudy() names unknown keys, bad values and duplicates", () => {
       }, "s.yaml"),
     ConfigError,
     'Key "downstream[0].train-images" in s.yaml applies only to procedural data',
+  );
+});
+
+Deno.test("parseStudy() reads seeds (default 1) and runConfig() gives each seed its run", () => {
+  assertEquals(parseStudy({}).seeds, 1);
+  const study = parseStudy({ seeds: 3, budget: { seed: 4 }, out: "o" });
+  assertEquals(studySeeds(study), [4, 5, 6]);
+  assertEquals(studySeeds(TINY_STUDY), [0]);
+  const full = BUILTIN_CONFIGURATIONS.full;
+  // The first seed's run is named as in a one-seed study.
+  assertEquals(
+    studySeeds(study).map((s) => runNameOf(study, "full", s)),
+    ["full", "full.seed5", "full.seed6"],
+  );
+  assertEquals(runDirOf(study, "full", 6), "o/runs/full.seed6");
+  const configs = studySeeds(study).map((s) =>
+    runConfig(study, full, false, s)
+  );
+  assertEquals(configs.map((c) => [c.seed, c.expDir]), [
+    [4, "o/runs/full"],
+    [5, "o/runs/full.seed5"],
+    [6, "o/runs/full.seed6"],
+  ]);
+  assertEquals(runConfig(study, full, false).seed, 4);
+  for (const bad of [0, -1, 1.5, "3"]) {
+    assertThrows(
+      () => parseStudy({ seeds: bad }, "s.yaml"),
+      ConfigError,
+      `Key "seeds" in s.yaml expects an integer ≥ 1: received ${
+        JSON.stringify(bad)
+      }`,
+    );
+  }
+  assertThrows(
+    () => checkStudy({ ...study, seeds: 0 }, "code"),
+    ConfigError,
+    'Key "seeds" in code expects an integer ≥ 1',
+  );
+  // A row may not take the name of another row's further seed.
+  assertThrows(
+    () =>
+      parseStudy({
+        configurations: ["full", { name: "full.seed1", flags: {} }],
+      }, "s.yaml"),
+    ConfigError,
+    'Key "configurations[1].name" in s.yaml expects a name that does not end in ".seed<n>"',
   );
 });
 
@@ -349,6 +401,146 @@ Deno.test("runStudy() runs a CI-sized study, resumes after interruptions and wri
       RangeError,
       'was trained with another budget ("seed" 0, the study asks for 1)',
     );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("runStudy() with seeds runs each (configuration, seed) once, reuses a one-seed study's runs and resumes an interrupted seed", async () => {
+  await useBackend("cpu-fast");
+  const out = await Deno.makeTempDir({ prefix: "study-seeds-" });
+  const one: Study = parseStudy({
+    title: "Seeds study",
+    pretrain: {
+      preset: "tiny",
+      "num-images": 16,
+      "image-size": 16,
+      mlp: "16-16",
+      "log-every": 1,
+      tensorboard: false,
+    },
+    budget: { epochs: 1, "max-steps": 2, "batch-size": 8, size: 16, seed: 0 },
+    configurations: ["global-only"],
+    downstream: [{
+      name: "shapes",
+      data: "procedural",
+      seed: 1,
+      "train-images": 20,
+      "test-images": 10,
+      "image-size": 16,
+    }],
+    probe: { trials: 1, "max-epochs": 1, "baseline-epochs": 1, tta: false },
+    out,
+  });
+  const two: Study = { ...one, seeds: 2 };
+  const kinds = (events: StudyEvent[]) =>
+    events.filter((e) =>
+      e.kind.startsWith("run-") || e.kind.startsWith("probe-")
+    )
+      .map((e) => `${e.kind} ${e.configuration} ${e.seed}`);
+  try {
+    // 1. A one-seed study.
+    await runStudy(one, { commit: null, report: false });
+    const seed0 = await mtimes(`${out}/runs/global-only`);
+    const cell0 = await mtimes(`${out}/results/global-only`);
+
+    // 2. Two seeds: the first seed's run and probe are reused; the second
+    // seed's run is interrupted after its first step.
+    const controller = new AbortController();
+    let events: StudyEvent[] = [];
+    const interrupted = await runStudy(two, {
+      commit: null,
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.kind === "step" && e.seed === 1) controller.abort();
+      },
+    });
+    assertEquals(interrupted.status, "interrupted");
+    assertEquals(kinds(events), [
+      "run-skip global-only 0",
+      "probe-skip global-only 0",
+      "run-start global-only 1",
+    ]);
+
+    // 3. Again: the second seed resumes from its checkpoint and is probed.
+    events = [];
+    const result = await runStudy(two, {
+      commit: null,
+      onEvent: (e) => events.push(e),
+    });
+    assertEquals(result.status, "completed");
+    assertEquals(kinds(events), [
+      "run-skip global-only 0",
+      "probe-skip global-only 0",
+      "run-start global-only 1",
+      "run-done global-only 1",
+      "probe-start global-only 1",
+      "probe-done global-only 1",
+    ]);
+    assertTrue(
+      events.find((e) => e.kind === "run-start")!.message.includes(
+        "global-only (seed 1): resuming",
+      ),
+    );
+    assertEquals(await mtimes(`${out}/runs/global-only`), seed0);
+    assertEquals(await mtimes(`${out}/results/global-only`), cell0);
+    const done: StudyRun = JSON.parse(
+      await Deno.readTextFile(`${out}/runs/global-only.seed1/done.json`),
+    );
+    assertEquals([done.budget.seed, done.steps, done.sessions], [1, 2, 2]);
+    assertTrue(
+      (await Deno.readTextFile(`${out}/runs/global-only.seed1/config.yaml`))
+        .includes("seed: 1"),
+    );
+    assertEquals(result.runs.map((r) => r.budget.seed), [0, 1]);
+    assertEquals(result.cells.map((c) => c.seed), [0, 1]);
+    const saved = JSON.parse(
+      await Deno.readTextFile(`${out}/results/global-only.seed1/shapes.json`),
+    );
+    assertEquals([saved.seed, saved.report.meta.seed], [1, 1]);
+    // The two seeds trained different networks: their losses differ.
+    const losses = await Promise.all(
+      ["global-only", "global-only.seed1"].map(async (d) =>
+        (await Deno.readTextFile(`${out}/runs/${d}/metrics.jsonl`)).trim()
+          .split("\n").map((l) => JSON.parse(l).loss)
+      ),
+    );
+    assertTrue(losses[0][0] !== losses[1][0], JSON.stringify(losses));
+
+    // The report: mean ± SD over n = 2 seeds, each seed kept in study.json.
+    const md = await Deno.readTextFile(`${out}/study.md`);
+    assertTrue(md.includes("seeds 0–1 (each configuration"), md);
+    assertTrue(
+      md.includes("| configuration | shapes | average | n | vs best |"),
+      md,
+    );
+    assertTrue(/\| global-only \| \d+\.\d ± \d+\.\d \| /.test(md), md);
+    assertTrue(
+      md.includes("with n = 2 the standard deviation is |a − b| / √2"),
+    );
+    const json = JSON.parse(await Deno.readTextFile(`${out}/study.json`));
+    const row = json.tables.sweep.rows[0];
+    assertEquals(row.seeds.map((s: { seed: number }) => s.seed), [0, 1]);
+    assertEquals(
+      row.seeds.map((s: { values: number[] }) => s.values[0]),
+      result.cells.map((c) => c.report.sweep.top1),
+    );
+    assertEquals(json.cells.map((c: { seed: number }) => c.seed), [0, 1]);
+
+    // 4. Once more: nothing is redone.
+    events = [];
+    await runStudy(two, {
+      commit: null,
+      report: false,
+      onEvent: (e) => events.push(e),
+    });
+    assertEquals(kinds(events), [
+      "run-skip global-only 0",
+      "probe-skip global-only 0",
+      "run-skip global-only 1",
+      "probe-skip global-only 1",
+    ]);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
