@@ -164,21 +164,41 @@ Deno.test({
     "runRanks() forwards SIGUSR1 and SIGTERM to the launcher and returns its exit code",
   ignore: !isLinux,
   async fn() {
+    // runRanks runs in a process of its own: a SIGUSR1 to this test process
+    // would start Deno's inspector here (Deno ≥ 2.9.2 does, as Node does).
+    const launch = new URL("./launch.ts", import.meta.url).href;
     for (const signal of ["SIGUSR1", "SIGTERM"] as const) {
       const launcher = await fakeLauncher(
         `trap 'exit 75' USR1\ntrap 'exit 76' TERM\ntouch "$(dirname "$0")/up"\nsleep 5 & wait`,
       );
       const dir = launcher.replace(/\/mpiexec$/, "");
       try {
-        const job = runRanks(2, ["job.ts"], { mpiexec: launcher });
-        for (let i = 0; i < 200; i++) {
+        const job = new Deno.Command(Deno.execPath(), {
+          args: [
+            "eval",
+            `import { runRanks } from ${JSON.stringify(launch)};
+Deno.exit(await runRanks(2, ["job.ts"], { mpiexec: ${
+              JSON.stringify(launcher)
+            } }));`,
+          ],
+          stdout: "null",
+          stderr: "piped",
+        }).spawn();
+        for (let i = 0; i < 400; i++) {
           if (await Deno.stat(`${dir}/up`).then(() => true, () => false)) {
             break;
           }
           await new Promise((r) => setTimeout(r, 25));
         }
-        Deno.kill(Deno.pid, signal);
-        assertEquals(await job, signal === "SIGUSR1" ? 75 : 76, signal);
+        // The launcher is up; give runRanks a moment to listen.
+        await new Promise((r) => setTimeout(r, 200));
+        job.kill(signal);
+        const out = await job.output();
+        assertEquals(
+          out.code,
+          signal === "SIGUSR1" ? 75 : 76,
+          `${signal}: ${new TextDecoder().decode(out.stderr)}`,
+        );
       } finally {
         await Deno.remove(dir, { recursive: true });
       }
