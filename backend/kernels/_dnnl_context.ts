@@ -17,6 +17,14 @@ import {
   QUERY_IMPL_INFO,
   STREAM_IN_ORDER,
 } from "./_dnnl_abi.ts";
+import type { OpenMp } from "./_openmp.ts";
+
+/**
+ * Floats of a filter per OpenMP thread of its reorder (4 MiB): a filter
+ * reorder is a small copy, and below this one thread does it faster than
+ * waking a second (on a shared machine, far faster).
+ */
+export const REORDER_FLOATS_PER_THREAD: number = 2 ** 20;
 
 /** One argument of a primitive's execution: `DNNL_ARG_*` and a memory. */
 export type DnnlArg = [number, Deno.PointerValue];
@@ -35,6 +43,11 @@ export interface FilterMemories {
   bytes: number;
   /** The reorder between the two, or `undefined` when none is needed. */
   reorder: Deno.PointerValue | undefined;
+  /**
+   * For a filter going in: its reordered copy, owned by this primitive (made
+   * on first use), and the key of the filter it was made from.
+   */
+  blocked?: { data: Float32Array; key: object | undefined };
 }
 
 /** oneDNN's CPU engine and stream over a loaded library's symbols. */
@@ -44,18 +57,22 @@ export class DnnlContext {
   #out = new BigUint64Array(1);
   #engine: Deno.PointerValue;
   #stream: Deno.PointerValue;
-  // The filter in oneDNN's chosen layout, shared by every convolution (calls
-  // are synchronous and one at a time).
+  #openMp: OpenMp | undefined;
+  // A filter gradient in oneDNN's chosen layout, shared by every
+  // convolution (calls are synchronous and one at a time).
   #blocked = new Float32Array(0);
 
   /**
    * Creates the CPU engine and its in-order stream.
    *
    * @param symbols The library's bound functions.
+   * @param openMp The OpenMP runtime oneDNN runs on, to run small filter
+   * reorders on fewer threads (see {@linkcode REORDER_FLOATS_PER_THREAD}).
    * @throws {Error} When oneDNN cannot make either.
    */
-  constructor(symbols: DnnlSymbols) {
+  constructor(symbols: DnnlSymbols, openMp?: OpenMp) {
     this.symbols = symbols;
+    this.#openMp = openMp;
     this.#engine = this.create(
       (out) => symbols.dnnl_engine_create(out, CPU, 0n),
       "engine",
@@ -296,23 +313,70 @@ export class DnnlContext {
         ),
       "reorder descriptor",
     );
-    const reorder = this.primitive(reorderPd);
-    return { user, inner, bytes: this.sizeOf(wanted), reorder };
+    const bytes = this.sizeOf(wanted);
+    const reorder = this.#reorderThreads(
+      bytes,
+      () => this.primitive(reorderPd),
+    );
+    return { user, inner, bytes, reorder };
   }
 
   /**
-   * Points a filter's inner memory at the shared blocked buffer (when it
-   * has one) and, for a filter going in, reorders the user's filter into it.
+   * Runs a filter's reorder: user → primitive (`toBlocked`) or back, on one
+   * OpenMP thread per {@linkcode REORDER_FLOATS_PER_THREAD} floats.
+   *
+   * @param f The filter's memories (with a reorder).
+   * @param toBlocked The direction.
+   */
+  reorderFilter(f: FilterMemories, toBlocked: boolean): void {
+    const reorder = f.reorder;
+    if (reorder === undefined) return;
+    const args: DnnlArg[] = toBlocked
+      ? [[ARG_SRC, f.user], [ARG_DST, f.inner]]
+      : [[ARG_SRC, f.inner], [ARG_DST, f.user]];
+    this.#reorderThreads(f.bytes, () => this.execute(reorder, args));
+  }
+
+  #reorderThreads<T>(bytes: number, f: () => T): T {
+    const threads = Math.max(
+      1,
+      Math.floor(bytes / 4 / REORDER_FLOATS_PER_THREAD),
+    );
+    return this.#openMp?.withThreads(threads, f) ?? f();
+  }
+
+  /**
+   * Points a filter's inner memory at its blocked buffer (when it has one)
+   * and, for a filter going in, reorders the user's filter into it, unless
+   * the copy there was made from a filter of the same `key`.
+   *
+   * A filter going in gets a buffer of its own per primitive, so that its
+   * reordered copy survives other convolutions: the two views of a step, the
+   * slices of a micro-batched step and the backward pass then reorder each
+   * weight once per update instead of once per call. A filter gradient
+   * coming out uses one buffer shared by all.
    *
    * @param f The filter's memories.
    * @param toBlocked Whether to reorder user → primitive now.
+   * @param key Stands for the user filter's contents (TF.js's immutable
+   * `dataId`): the same key promises the same floats. Without it the filter
+   * is always reordered.
    */
-  prepareFilter(f: FilterMemories, toBlocked: boolean): void {
+  prepareFilter(f: FilterMemories, toBlocked: boolean, key?: object): void {
     if (f.reorder === undefined) return;
-    this.setData(f.inner, this.#blockedOf(f.bytes));
-    if (toBlocked) {
-      this.execute(f.reorder, [[ARG_SRC, f.user], [ARG_DST, f.inner]]);
+    if (!toBlocked) {
+      this.setData(f.inner, this.#blockedOf(f.bytes));
+      return;
     }
+    if (f.blocked === undefined) {
+      f.blocked = { data: new Float32Array(f.bytes / 4), key: undefined };
+      this.setData(f.inner, f.blocked.data);
+    } else if (key !== undefined && f.blocked.key === key) {
+      return;
+    }
+    f.blocked.key = undefined;
+    this.reorderFilter(f, true);
+    f.blocked.key = key;
   }
 
   #blockedOf(bytes: number): Float32Array {

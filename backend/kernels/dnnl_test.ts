@@ -62,6 +62,40 @@ for (const [name, g] of CONV_CASES) {
 }
 
 Deno.test({
+  name:
+    "dnnl conv: a filter key reuses the reordered filter only while the key is the same",
+  ignore,
+  fn() {
+    for (const [name, g] of CONV_CASES) {
+      const rng = new Rng(13);
+      const x = random(rng, g.n * g.h * g.w * g.ci);
+      const dy = random(rng, g.n * g.oh * g.ow * g.co);
+      const w1 = random(rng, g.kh * g.kw * g.ci * g.co);
+      const w2 = random(rng, w1.length);
+      const e1 = reference(g, x, w1, dy);
+      const e2 = reference(g, x, w2, dy);
+      const [k1, k2] = [{}, {}];
+      // Alternating filters under their own keys: each result is its own
+      // filter's, in both directions that take a filter.
+      for (
+        const [w, key, e] of [[w1, k1, e1], [w2, k2, e2], [w1, k1, e1]] as const
+      ) {
+        const y = new Float32Array(e.y.length).fill(NaN);
+        assertTrue(dnnl!.conv2d(g, x, w, y, key));
+        assertNear(y, e.y, `${name}: forward`);
+        const dx = new Float32Array(x.length).fill(NaN);
+        assertTrue(dnnl!.conv2dBackpropInput(g, dy, w, dx, key));
+        assertNear(dx, e.dx, `${name}: input gradient`);
+      }
+      // Without a key the filter is always read afresh.
+      const y = new Float32Array(e2.y.length).fill(NaN);
+      assertTrue(dnnl!.conv2d(g, x, w2, y));
+      assertNear(y, e2.y, `${name}: forward without a key`);
+    }
+  },
+});
+
+Deno.test({
   name: "dnnl conv: the fused inference conv adds the bias and applies ReLU",
   ignore,
   fn() {
