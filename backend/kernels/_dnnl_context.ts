@@ -342,7 +342,10 @@ export class DnnlContext {
       1,
       Math.floor(bytes / 4 / REORDER_FLOATS_PER_THREAD),
     );
-    return this.#openMp?.withThreads(threads, f) ?? f();
+    // Not `withThreads(…) ?? f()`: a reorder's execution returns nothing,
+    // and `??` would run it a second time.
+    const openMp = this.#openMp;
+    return openMp === undefined ? f() : openMp.withThreads(threads, f);
   }
 
   /**

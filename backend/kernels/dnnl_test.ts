@@ -7,6 +7,7 @@ import {
 } from "../testing.ts";
 import { BN_ELEMENTS_PER_THREAD, type Dnnl, loadDnnl } from "./dnnl.ts";
 import { openOpenMp } from "./_openmp.ts";
+import { profileKernels } from "../kernel_profile.ts";
 import {
   assertNear,
   CONV_CASES,
@@ -92,6 +93,35 @@ Deno.test({
       assertTrue(dnnl!.conv2d(g, x, w2, y));
       assertNear(y, e2.y, `${name}: forward without a key`);
     }
+  },
+});
+
+Deno.test({
+  name:
+    "dnnl conv: a filter is reordered once per call, and once per key (counted by the kernel profiler)",
+  ignore,
+  fn() {
+    // 3x3, 16 → 16 channels: oneDNN wants its blocked filter layout here.
+    const [, g] = CONV_CASES[0];
+    const rng = new Rng(17);
+    const x = random(rng, g.n * g.h * g.w * g.ci);
+    const w = random(rng, g.kh * g.kw * g.ci * g.co);
+    const y = new Float32Array(g.n * g.oh * g.ow * g.co);
+    assertTrue(dnnl!.conv2d(g, x, w, y)); // the primitive made outside the count
+    const profiler = profileKernels();
+    let reorders: number;
+    try {
+      for (let i = 0; i < 3; i++) assertTrue(dnnl!.conv2d(g, x, w, y));
+      const key = {};
+      for (let i = 0; i < 2; i++) assertTrue(dnnl!.conv2d(g, x, w, y, key));
+      reorders =
+        profiler.snapshot().native["dnnl_primitive_execute:reorder"]?.calls ??
+          0;
+    } finally {
+      profiler.dispose();
+    }
+    // Three calls without a key, then one of the two with the same key.
+    assertEquals(reorders, 4);
   },
 });
 
