@@ -63,8 +63,11 @@ export function convKernelConfigs(
           [g.n, g.oh, g.ow, g.co],
           [x, filter],
           (out, xv, wv) => {
-            // The filter's dataId: TF.js never changes a buffer's floats
-            // under the same id, so oneDNN's reordered copy of it is reused.
+            // The filter's dataId: no path changes a buffer's floats under
+            // the same id (every kernel output, wasm's included, gets a new
+            // dataId, and Variable.assign points the variable at the new
+            // value's dataId; blas_test checks assign), so oneDNN's
+            // reordered copy of it is reused.
             if (dnnl?.conv2d(g, xv, wv, out, filter.dataId)) return;
             conv2d(blas, scratch, g, xv, wv, out);
           },
