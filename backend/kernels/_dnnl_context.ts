@@ -26,6 +26,15 @@ import type { OpenMp } from "./_openmp.ts";
  */
 export const REORDER_FLOATS_PER_THREAD: number = 2 ** 20;
 
+/**
+ * Reordered filters one convolution primitive keeps (least recently used
+ * dropped first). A primitive serves every layer of its geometry (ResNet-50's
+ * `layer3` has five 1×1 1024 → 256 convolutions); with one copy per layer the
+ * layers' filters survive each other, and with as many copies as layers the
+ * copies of the last update's filters are the ones dropped.
+ */
+export const FILTER_COPIES_PER_PRIMITIVE: number = 8;
+
 /** One argument of a primitive's execution: `DNNL_ARG_*` and a memory. */
 export type DnnlArg = [number, Deno.PointerValue];
 
@@ -44,10 +53,12 @@ export interface FilterMemories {
   /** The reorder between the two, or `undefined` when none is needed. */
   reorder: Deno.PointerValue | undefined;
   /**
-   * For a filter going in: its reordered copy, owned by this primitive (made
-   * on first use), and the key of the filter it was made from.
+   * For a filter going in: its reordered copies, owned by this primitive
+   * (made on first use, at most {@linkcode FILTER_COPIES_PER_PRIMITIVE}),
+   * each with the key of the filter it was made from, least recently used
+   * first.
    */
-  blocked?: { data: Float32Array; key: object | undefined };
+  copies?: { data: Float32Array; key: object | undefined }[];
 }
 
 /** oneDNN's CPU engine and stream over a loaded library's symbols. */
@@ -349,15 +360,17 @@ export class DnnlContext {
   }
 
   /**
-   * Points a filter's inner memory at its blocked buffer (when it has one)
+   * Points a filter's inner memory at a blocked buffer (when it has one)
    * and, for a filter going in, reorders the user's filter into it, unless
-   * the copy there was made from a filter of the same `key`.
+   * this primitive holds a copy made from a filter of the same `key`.
    *
-   * A filter going in gets a buffer of its own per primitive, so that its
-   * reordered copy survives other convolutions: the two views of a step, the
-   * slices of a micro-batched step and the backward pass then reorder each
-   * weight once per update instead of once per call. A filter gradient
-   * coming out uses one buffer shared by all.
+   * A filter going in keeps its reordered copy per primitive and key (up to
+   * {@linkcode FILTER_COPIES_PER_PRIMITIVE} a primitive, least recently used
+   * reused first), so that it survives other convolutions, those of other
+   * layers of the same geometry included: the two views of a step, the
+   * slices of a micro-batched step then reorder each weight once per update
+   * and direction instead of once per call. A filter gradient coming out
+   * uses one buffer shared by all.
    *
    * @param f The filter's memories.
    * @param toBlocked Whether to reorder user → primitive now.
@@ -371,15 +384,21 @@ export class DnnlContext {
       this.setData(f.inner, this.#blockedOf(f.bytes));
       return;
     }
-    if (f.blocked === undefined) {
-      f.blocked = { data: new Float32Array(f.bytes / 4), key: undefined };
-      this.setData(f.inner, f.blocked.data);
-    } else if (key !== undefined && f.blocked.key === key) {
-      return;
-    }
-    f.blocked.key = undefined;
+    const copies = f.copies ??= [];
+    const found = key === undefined
+      ? -1
+      : copies.findIndex((c) => c.key === key);
+    const copy = found >= 0
+      ? copies.splice(found, 1)[0]
+      : copies.length < FILTER_COPIES_PER_PRIMITIVE
+      ? { data: new Float32Array(f.bytes / 4), key: undefined }
+      : copies.shift()!;
+    copies.push(copy);
+    this.setData(f.inner, copy.data);
+    if (found >= 0) return;
+    copy.key = undefined;
     this.reorderFilter(f, true);
-    f.blocked.key = key;
+    copy.key = key;
   }
 
   #blockedOf(bytes: number): Float32Array {

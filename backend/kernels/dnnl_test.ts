@@ -7,6 +7,7 @@ import {
 } from "../testing.ts";
 import { BN_ELEMENTS_PER_THREAD, type Dnnl, loadDnnl } from "./dnnl.ts";
 import { openOpenMp } from "./_openmp.ts";
+import { FILTER_COPIES_PER_PRIMITIVE } from "./_dnnl_context.ts";
 import { profileKernels } from "../kernel_profile.ts";
 import {
   assertNear,
@@ -122,6 +123,46 @@ Deno.test({
     }
     // Three calls without a key, then one of the two with the same key.
     assertEquals(reorders, 4);
+  },
+});
+
+Deno.test({
+  name:
+    "dnnl conv: filters of several layers sharing a geometry keep their reordered copies, and more than the primitive keeps are still right",
+  ignore,
+  fn() {
+    const [name, g] = CONV_CASES[0];
+    const rng = new Rng(19);
+    const x = random(rng, g.n * g.h * g.w * g.ci);
+    const layer = () => {
+      const w = random(rng, g.kh * g.kw * g.ci * g.co);
+      const dy = random(rng, g.n * g.oh * g.ow * g.co);
+      return { w, key: {}, y: reference(g, x, w, dy).y };
+    };
+    const y = new Float32Array(g.n * g.oh * g.ow * g.co);
+    assertTrue(dnnl!.conv2d(g, x, random(rng, 9 * g.ci * g.co), y));
+    const cycle = (layers: ReturnType<typeof layer>[], rounds: number) => {
+      const profiler = profileKernels();
+      try {
+        for (let r = 0; r < rounds; r++) {
+          for (const l of layers) {
+            y.fill(NaN);
+            assertTrue(dnnl!.conv2d(g, x, l.w, y, l.key));
+            assertNear(y, l.y, `${name}: round ${r}`);
+          }
+        }
+        return profiler.snapshot().native["dnnl_primitive_execute:reorder"]
+          ?.calls ?? 0;
+      } finally {
+        profiler.dispose();
+      }
+    };
+    // Three layers, three rounds (three views or slices): one reorder each.
+    assertEquals(cycle([layer(), layer(), layer()], 3), 3);
+    // One more layer than the primitive keeps, cycled: every call reorders
+    // (least recently used dropped first) and every result is its filter's.
+    const many = Array.from({ length: FILTER_COPIES_PER_PRIMITIVE + 1 }, layer);
+    assertEquals(cycle(many, 2), 2 * many.length);
   },
 });
 
