@@ -34,6 +34,7 @@ import {
   measureStepMemory,
   planStep,
   type StepMode,
+  type StepPlan,
   viewsOf,
 } from "@scaling-vicreg/train";
 import {
@@ -125,29 +126,43 @@ export const DEFAULT_TIME_STEP_OPTIONS: Required<TimeStepOptions> = {
   keptSlices: "auto",
 };
 
+/** A case's step, built and planned, ready to run again and again. */
+export interface PreparedStep {
+  /** How the step is sliced and back-propagated (`train`'s plan). */
+  plan: StepPlan;
+  /** Runs one step (forward, backward, update) and reads its loss. */
+  run(): Promise<void>;
+  /** Frees the model, the optimizer and the views. */
+  dispose(): void;
+}
+
 /**
- * Times `steps` training steps of a case on the active backend, after
- * `warmup` untimed ones; each step's loss is read asynchronously at the end.
+ * Builds a case's model, optimizer and fixed random views (two, plus the
+ * case's local crops) on the active
+ * backend and plans its step as `vicreg pretrain` would (`train`'s
+ * `planStep` against the backend's memory); the step is `benchStep`, the one
+ * `pretrain()` runs. Shared by {@linkcode timeTfjsStep} and
+ * `bench/profile.ts`.
  *
  * @example
  * ```ts
  * import { useBackend } from "@scaling-vicreg/backend";
- * import { STEP_CASES, timeTfjsStep } from "@scaling-vicreg/bench";
+ * import { prepareTfjsStep, STEP_CASES } from "@scaling-vicreg/bench";
  * await useBackend("cpu");
- * const spec = { ...STEP_CASES["tiny-16px-b16"], batch: 2 };
- * const t = await timeTfjsStep(spec, { steps: 1, warmup: 0 });
- * console.log(t.images_per_s > 0);
+ * const step = await prepareTfjsStep({ ...STEP_CASES["tiny-16px-b16"], batch: 2 });
+ * await step.run();
+ * step.dispose();
  * ```
  *
  * @param spec The case.
- * @param options See {@linkcode TimeStepOptions}.
- * @returns The mean timing.
+ * @param options `mode`, `microBatch` and `keptSlices` of {@linkcode TimeStepOptions}.
+ * @returns The prepared step; `dispose()` it.
  */
-export async function timeTfjsStep(
+export async function prepareTfjsStep(
   spec: StepCase,
   options: TimeStepOptions = {},
-): Promise<StepTiming> {
-  const { steps, warmup, mode: step, microBatch, keptSlices } = {
+): Promise<PreparedStep> {
+  const { mode: step, microBatch, keptSlices } = {
     ...DEFAULT_TIME_STEP_OPTIONS,
     ...options,
   };
@@ -193,27 +208,59 @@ export async function timeTfjsStep(
     view(spec.imageSize),
     ...Array.from({ length: localCrops }, () => view(localSize)),
   ];
-  try {
-    const step = async () => {
+  return {
+    plan,
+    async run() {
       const loss = benchStep(runner, xs, 0.01, plan);
       await loss.data();
       loss.dispose();
-    };
-    for (let i = 0; i < warmup; i++) await step();
+    },
+    dispose() {
+      tf.dispose(xs);
+      runner.optimizer.dispose();
+      runner.model.dispose();
+    },
+  };
+}
+
+/**
+ * Times `steps` training steps of a case on the active backend, after
+ * `warmup` untimed ones; each step's loss is read asynchronously at the end.
+ *
+ * @example
+ * ```ts
+ * import { useBackend } from "@scaling-vicreg/backend";
+ * import { STEP_CASES, timeTfjsStep } from "@scaling-vicreg/bench";
+ * await useBackend("cpu");
+ * const spec = { ...STEP_CASES["tiny-16px-b16"], batch: 2 };
+ * const t = await timeTfjsStep(spec, { steps: 1, warmup: 0 });
+ * console.log(t.images_per_s > 0);
+ * ```
+ *
+ * @param spec The case.
+ * @param options See {@linkcode TimeStepOptions}.
+ * @returns The mean timing.
+ */
+export async function timeTfjsStep(
+  spec: StepCase,
+  options: TimeStepOptions = {},
+): Promise<StepTiming> {
+  const { steps, warmup } = { ...DEFAULT_TIME_STEP_OPTIONS, ...options };
+  const step = await prepareTfjsStep(spec, options);
+  try {
+    for (let i = 0; i < warmup; i++) await step.run();
     const t0 = performance.now();
-    for (let i = 0; i < steps; i++) await step();
+    for (let i = 0; i < steps; i++) await step.run();
     const ms = (performance.now() - t0) / steps;
     return {
       ms_per_step: round(ms, 1),
       images_per_s: round(spec.batch * 1000 / ms, 2),
-      mode: plan.mode,
-      micro_batch: plan.microBatch,
-      kept_slices: plan.keptSlices,
+      mode: step.plan.mode,
+      micro_batch: step.plan.microBatch,
+      kept_slices: step.plan.keptSlices,
     };
   } finally {
-    tf.dispose(xs);
-    runner.optimizer.dispose();
-    runner.model.dispose();
+    step.dispose();
   }
 }
 

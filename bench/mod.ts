@@ -47,6 +47,7 @@ export type {
   Projections,
   StepMode,
   StepOptions,
+  StepPlan,
   VicregLoss,
   VicregLossSettings,
   VicregModel,

@@ -1,7 +1,9 @@
 """PyTorch twin of bench/resnet_step.ts: times the same VICReg training step.
 
 Same network (models' ResNet = torchvision's structure without fc, CIFAR or
-ImageNet stem, zero-init residual), projector (VICReg's: Linear-BN-ReLU hidden
+ImageNet stem, zero-init residual; the two blocks are written out below in
+torchvision's layout, so the script needs only torch, not a torchvision built
+for the same torch), projector (VICReg's: Linear-BN-ReLU hidden
 layers with bias, last Linear without), VICReg loss (25, 25, 1) over two views
 of `batch` images in training-mode BN, and a plain SGD update. With
 `localProjector` in the case, a local projector on every cell of the last
@@ -20,7 +22,51 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torchvision.models.resnet import BasicBlock, Bottleneck
+
+
+class BasicBlock(nn.Module):
+    """torchvision's BasicBlock: 3x3 (stride) - BN - ReLU - 3x3 - BN, + shortcut, ReLU."""
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """torchvision's Bottleneck (v1.5: stride on the 3x3): 1x1 - 3x3 - 1x1 (x4), + shortcut, ReLU."""
+
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(planes * 4)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
 
 
 # models/resnet.ts's ARCHS: block, blocks per stage, stem width.

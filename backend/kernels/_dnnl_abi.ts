@@ -44,6 +44,8 @@ export const ARG_DIFF_DST = 145;
 export const ARG_DIFF_WEIGHTS = 161;
 /** `dnnl_query_impl_info_str`: the implementation's name. */
 export const QUERY_IMPL_INFO = 8;
+/** `dnnl_query_primitive_kind`: a primitive's kind (`dnnl_primitive_kind_t`). */
+export const QUERY_PRIMITIVE_KIND = 2;
 /** `dnnl_query_weights_md`. */
 export const QUERY_WEIGHTS_MD = 131;
 /** `dnnl_query_diff_weights_md`. */
@@ -193,6 +195,11 @@ export const DNNL_SYMBOLS = {
     result: "pointer",
   },
   dnnl_primitive_create: { parameters: ["buffer", "pointer"], result: "i32" },
+  dnnl_primitive_get_primitive_desc: {
+    parameters: ["pointer", "buffer"],
+    result: "i32",
+    optional: true,
+  },
   dnnl_memory_create: {
     parameters: ["buffer", "pointer", "pointer", "pointer"],
     result: "i32",

@@ -41,6 +41,28 @@ export function requireFfi(message: string): void {
   }
 }
 
+/** A native library this process opened, with its bound symbols. */
+export interface OpenedLibrary {
+  /** The path or name it was opened by. */
+  path: string;
+  /**
+   * Its bound functions, the very object every caller calls through (so a
+   * profiler can wrap them; see `kernel_profile.ts`).
+   */
+  symbols: Record<string, unknown>;
+}
+
+const opened: OpenedLibrary[] = [];
+
+/**
+ * The native libraries {@linkcode openFirst} has opened and kept so far.
+ *
+ * @returns Them, in the order they were opened.
+ */
+export function openedLibraries(): readonly OpenedLibrary[] {
+  return opened;
+}
+
 /** What {@linkcode openFirst} found. */
 export type Opened<S extends Deno.ForeignLibraryInterface> =
   | { path: string; lib: Deno.DynamicLibrary<S> }
@@ -71,7 +93,13 @@ export function openFirst<S extends Deno.ForeignLibraryInterface>(
       continue;
     }
     const refusal = accept(lib);
-    if (refusal === undefined) return { path, lib };
+    if (refusal === undefined) {
+      opened.push({
+        path,
+        symbols: lib.symbols as unknown as Record<string, unknown>,
+      });
+      return { path, lib };
+    }
     lib.close();
     failures.push(`${path}: ${refusal}`);
   }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { openFirst } from "./_ffi.ts";
+
 const SYMBOLS = {
   omp_get_max_threads: { parameters: [], result: "i32" },
   omp_set_num_threads: { parameters: ["i32"], result: "void" },
@@ -35,27 +37,20 @@ export interface OpenMp {
 export function openOpenMp(
   libraries: readonly string[] = ["libgomp.so.1"],
 ): OpenMp | undefined {
-  for (const name of libraries) {
-    let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
-    try {
-      lib = Deno.dlopen(name, SYMBOLS);
-    } catch {
-      continue;
-    }
-    const s = lib.symbols;
-    return {
-      maxThreads: () => s.omp_get_max_threads(),
-      withThreads<T>(threads: number, f: () => T): T {
-        const previous = s.omp_get_max_threads();
-        if (threads >= previous) return f();
-        s.omp_set_num_threads(Math.max(1, threads));
-        try {
-          return f();
-        } finally {
-          s.omp_set_num_threads(previous);
-        }
-      },
-    };
-  }
-  return undefined;
+  const found = openFirst([...libraries], SYMBOLS);
+  if (found.path === undefined) return undefined;
+  const s = found.lib.symbols;
+  return {
+    maxThreads: () => s.omp_get_max_threads(),
+    withThreads<T>(threads: number, f: () => T): T {
+      const previous = s.omp_get_max_threads();
+      if (threads >= previous) return f();
+      s.omp_set_num_threads(Math.max(1, threads));
+      try {
+        return f();
+      } finally {
+        s.omp_set_num_threads(previous);
+      }
+    },
+  };
 }

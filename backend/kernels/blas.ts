@@ -159,7 +159,6 @@ function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): Blas {
   }
   const threads = s.openblas_get_num_threads?.() ??
     s.MKL_Get_Max_Threads?.();
-  const sgemm = s.cblas_sgemm;
   return {
     library: path,
     threads,
@@ -175,7 +174,9 @@ function wrap(path: string, lib: Deno.DynamicLibrary<typeof SYMBOLS>): Blas {
         }
         return;
       }
-      sgemm(
+      // Called through the symbol table each time, so a profiler's wrapper
+      // (`kernel_profile.ts`) sees it.
+      s.cblas_sgemm(
         CBLAS_ROW_MAJOR,
         transA ? CBLAS_TRANS : CBLAS_NO_TRANS,
         transB ? CBLAS_TRANS : CBLAS_NO_TRANS,

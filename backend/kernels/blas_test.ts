@@ -98,6 +98,42 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "blas backend: conv2d and its input gradient see a variable's new value after assign (the reordered filter is not reused)",
+  ignore,
+  async fn() {
+    // Forward and input gradient of one geometry, run with one filter, then
+    // another assigned to the same variable, then a third tensor: each
+    // result must be that filter's, on blas as on cpu.
+    const run = (rng: Rng) => {
+      const x = tensor(rng, [2, 8, 8, 16]) as tf.Tensor4D;
+      const dy = tensor(rng, [2, 8, 8, 16]) as tf.Tensor4D;
+      const w = tf.variable(tensor(rng, [3, 3, 16, 16]));
+      const outs: tf.Tensor[] = [];
+      const both = (filter: tf.Tensor4D) => {
+        outs.push(tf.conv2d(x, filter, 1, "same"));
+        outs.push(tf.conv2d(x, filter, 1, "same")); // the same filter again
+        outs.push(
+          tf.conv2dTranspose(dy, filter, x.shape, 1, "same"),
+        );
+      };
+      both(w as tf.Tensor as tf.Tensor4D);
+      w.assign(tensor(rng, [3, 3, 16, 16]));
+      both(w as tf.Tensor as tf.Tensor4D);
+      both(tensor(rng, [3, 3, 16, 16]) as tf.Tensor4D);
+      const kept = outs.map((t) => tf.keep(t));
+      w.dispose();
+      return kept;
+    };
+    assertSame(
+      await onBackend("blas", 8, run),
+      await onBackend("cpu", 8, run),
+      "conv after assign",
+    );
+  },
+});
+
 Deno.test("loadBlas: a missing library is one clear error", () => {
   assertThrows(
     () => loadBlas("/nonexistent/libnothing.so"),

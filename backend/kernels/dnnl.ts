@@ -47,6 +47,11 @@ export interface Dnnl {
   /**
    * `y [n, oh, ow, co] = conv(x [n, h, w, ci], w [kh, kw, ci, co])`.
    *
+   * `filterKey`, when given, stands for `w`'s contents (the TF.js filter's
+   * `dataId`: the same key promises the same floats), and the filter reordered
+   * to oneDNN's layout the last time this geometry ran with that key is
+   * reused.
+   *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
   conv2d(
@@ -54,9 +59,11 @@ export interface Dnnl {
     x: Float32Array,
     w: Float32Array,
     y: Float32Array,
+    filterKey?: object,
   ): boolean;
   /**
-   * The input gradient `dx [n, h, w, ci]` from `dy [n, oh, ow, co]`.
+   * The input gradient `dx [n, h, w, ci]` from `dy [n, oh, ow, co]`
+   * (`filterKey` as for {@linkcode Dnnl.conv2d}).
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -65,6 +72,7 @@ export interface Dnnl {
     dy: Float32Array,
     w: Float32Array,
     dx: Float32Array,
+    filterKey?: object,
   ): boolean;
   /**
    * The filter gradient `dw [kh, kw, ci, co]` from `x` and `dy`.
@@ -80,7 +88,8 @@ export interface Dnnl {
   /**
    * `y = act(conv(x, w) + bias)` as one inference primitive (the conv of a
    * conv → BatchNorm → ReLU whose BatchNorm is folded into `w` and `bias`):
-   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity.
+   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity
+   * (`filterKey` as for {@linkcode Dnnl.conv2d}).
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -91,6 +100,7 @@ export interface Dnnl {
     bias: Float32Array | undefined,
     relu: boolean,
     y: Float32Array,
+    filterKey?: object,
   ): boolean;
   /**
    * Training-mode batch normalisation of `x`, `rows × channels` floats
@@ -231,19 +241,21 @@ function versionOf(s: DnnlSymbols): string {
 }
 
 function open(path: string, version: string, s: DnnlSymbols): Dnnl {
-  const ctx = new DnnlContext(s);
+  const openMp = openOpenMp();
+  const ctx = new DnnlContext(s, openMp);
   const convolutions = new DnnlConvolutions(ctx);
-  const batchNorms = new DnnlBatchNorms(ctx, openOpenMp());
+  const batchNorms = new DnnlBatchNorms(ctx, openMp);
   const runner = (direction: ConvDirection) =>
   (
     g: Geometry,
     a: Float32Array,
     b: Float32Array,
     output: Float32Array,
+    filterKey?: object,
   ): boolean => {
     const prepared = convolutions.prepare(g, direction);
     if (prepared === null) return false;
-    prepared.run(a, b, output);
+    prepared.run(a, b, output, filterKey);
     return true;
   };
 
@@ -267,11 +279,11 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
       prepared.backward(arrays);
       return true;
     },
-    conv2dFused(g, x, w, bias, relu, y) {
+    conv2dFused(g, x, w, bias, relu, y, filterKey) {
       if (bias !== undefined && bias.length !== g.co) return false;
       const prepared = convolutions.fused(g, bias !== undefined, relu);
       if (prepared === null) return false;
-      prepared.run(x, w, bias, y);
+      prepared.run(x, w, bias, y, filterKey);
       return true;
     },
     implementation: (g, direction) => convolutions.prepare(g, direction)?.impl,
