@@ -75,6 +75,14 @@ Deno.test("describeRankFailure() names the rank, pid, host and signal or exit co
 });
 
 /** A stand-in launcher: an executable shell script in a temp dir. */
+/** Whether process `pid` has a handler for signal number `signal` (Linux). */
+async function catches(pid: number, signal: number): Promise<boolean> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
+  const mask = /^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1];
+  return mask !== undefined &&
+    ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
+}
+
 async function fakeLauncher(body: string): Promise<string> {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/mpiexec`;
@@ -184,14 +192,14 @@ Deno.exit(await runRanks(2, ["job.ts"], { mpiexec: ${
           stdout: "null",
           stderr: "piped",
         }).spawn();
-        for (let i = 0; i < 400; i++) {
-          if (await Deno.stat(`${dir}/up`).then(() => true, () => false)) {
-            break;
-          }
+        // Until the launcher is up and runRanks listens for SIGTERM (which
+        // nothing else in Deno catches; SIGUSR1's listener comes right after).
+        for (let i = 0; i < 800; i++) {
+          const up = await Deno.stat(`${dir}/up`).then(() => true, () => false);
+          if (up && await catches(job.pid, 15)) break;
           await new Promise((r) => setTimeout(r, 25));
         }
-        // The launcher is up; give runRanks a moment to listen.
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 100));
         job.kill(signal);
         const out = await job.output();
         assertEquals(
