@@ -42,6 +42,7 @@ import {
   makeStepRunner,
   STEP_CASES,
   type StepCase,
+  unknownStepCase,
 } from "./resnet_step.ts";
 
 /** Timing of one side of a comparison. */
@@ -338,15 +339,10 @@ async function main(args: string[]): Promise<number> {
     );
     return 1;
   }
-  for (const name of caseNames) {
-    if (!Object.hasOwn(STEP_CASES, name)) {
-      console.error(
-        `Unknown case "${name}": expected one of ${
-          Object.keys(STEP_CASES).join(", ")
-        }`,
-      );
-      return 1;
-    }
+  const unknown = unknownStepCase(caseNames);
+  if (unknown !== undefined) {
+    console.error(unknown);
+    return 1;
   }
   for (const name of caseNames) {
     const base = STEP_CASES[name];

@@ -36,7 +36,7 @@ import {
 } from "@scaling-vicreg/backend/kernel-profile";
 import type { StepMode } from "@scaling-vicreg/train";
 import { prepareTfjsStep } from "./compare.ts";
-import { STEP_CASES, type StepCase } from "./resnet_step.ts";
+import { STEP_CASES, type StepCase, unknownStepCase } from "./resnet_step.ts";
 
 /** The kernel categories of the table, in order; the rest is element-wise. */
 export const KERNEL_CATEGORIES: readonly [string, readonly string[]][] = [
@@ -251,15 +251,10 @@ async function main(args: string[]): Promise<number> {
   const python = flag(args, "python", "python3");
   const rowsFlag = flag(args, "rows", "25");
   const torch = !args.includes("--no-torch");
-  for (const name of caseNames) {
-    if (!Object.hasOwn(STEP_CASES, name)) {
-      console.error(
-        `Unknown case "${name}": expected one of ${
-          Object.keys(STEP_CASES).join(", ")
-        }`,
-      );
-      return 1;
-    }
+  const unknown = unknownStepCase(caseNames);
+  if (unknown !== undefined) {
+    console.error(unknown);
+    return 1;
   }
   const info = await useBackend(backend as BackendName);
   for (const name of caseNames) {

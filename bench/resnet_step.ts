@@ -106,6 +106,29 @@ export const STEP_CASES: Record<string, StepCase> = {
 };
 
 /**
+ * The one-line error for the first name that is not a key of
+ * {@linkcode STEP_CASES}, if any.
+ *
+ * @example
+ * ```ts
+ * import { unknownStepCase } from "@scaling-vicreg/bench";
+ * console.log(unknownStepCase(["tiny-16px-b16"])); // undefined
+ * console.log(unknownStepCase(["tiny-16px-b16", "tiny"])?.startsWith('Unknown case "tiny"')); // true
+ * ```
+ *
+ * @param names The case names asked for (`--cases`).
+ * @returns The error naming the case and the known ones, or `undefined`.
+ */
+export function unknownStepCase(names: readonly string[]): string | undefined {
+  const unknown = names.find((name) => !Object.hasOwn(STEP_CASES, name));
+  return unknown === undefined
+    ? undefined
+    : `Unknown case "${unknown}": expected one of ${
+      Object.keys(STEP_CASES).join(", ")
+    }`;
+}
+
+/**
  * Builds a case's model: `createResNet` and `createProjector` with their
  * default initialisation, wrapped in `train`'s {@linkcode VicregModel} with
  * the paper's coefficients and, with a local projector, index matching and
