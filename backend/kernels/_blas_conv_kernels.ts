@@ -63,12 +63,7 @@ export function convKernelConfigs(
           [g.n, g.oh, g.ow, g.co],
           [x, filter],
           (out, xv, wv) => {
-            // The filter's dataId: no path changes a buffer's floats under
-            // the same id (every kernel output, wasm's included, gets a new
-            // dataId, and Variable.assign points the variable at the new
-            // value's dataId; blas_test checks assign), so oneDNN's
-            // reordered copy of it is reused.
-            if (dnnl?.conv2d(g, xv, wv, out, filter.dataId)) return;
+            if (dnnl?.conv2d(g, xv, wv, out)) return;
             conv2d(blas, scratch, g, xv, wv, out);
           },
         );
@@ -112,15 +107,7 @@ export function convKernelConfigs(
           [g.n, g.oh, g.ow, g.co],
           bias === undefined ? [x, filter] : [x, filter, bias],
           (y, xv, wv, bv) => {
-            done = dnnl.conv2dFused(
-              g,
-              xv,
-              wv,
-              bv,
-              activation === "relu",
-              y,
-              filter.dataId,
-            );
+            done = dnnl.conv2dFused(g, xv, wv, bv, activation === "relu", y);
           },
         );
         if (done || g.n * g.oh * g.ow * g.co === 0) return out;
@@ -147,9 +134,7 @@ export function convKernelConfigs(
           inputShape,
           [dy, filter],
           (dx, dyv, wv) => {
-            if (dnnl?.conv2dBackpropInput(g, dyv, wv, dx, filter.dataId)) {
-              return;
-            }
+            if (dnnl?.conv2dBackpropInput(g, dyv, wv, dx)) return;
             conv2dBackpropInput(blas, scratch, g, dyv, wv, dx);
           },
         );

@@ -17,23 +17,6 @@ import {
   QUERY_IMPL_INFO,
   STREAM_IN_ORDER,
 } from "./_dnnl_abi.ts";
-import type { OpenMp } from "./_openmp.ts";
-
-/**
- * Floats of a filter per OpenMP thread of its reorder (4 MiB): a filter
- * reorder is a small copy, and below this one thread does it faster than
- * waking a second (on a shared machine, far faster).
- */
-export const REORDER_FLOATS_PER_THREAD: number = 2 ** 20;
-
-/**
- * Reordered filters one convolution primitive keeps (least recently used
- * dropped first). A primitive serves every layer of its geometry (ResNet-50's
- * `layer3` has five 1×1 1024 → 256 convolutions); with one copy per layer the
- * layers' filters survive each other, and with as many copies as layers the
- * copies of the last update's filters are the ones dropped.
- */
-export const FILTER_COPIES_PER_PRIMITIVE: number = 8;
 
 /** One argument of a primitive's execution: `DNNL_ARG_*` and a memory. */
 export type DnnlArg = [number, Deno.PointerValue];
@@ -52,13 +35,6 @@ export interface FilterMemories {
   bytes: number;
   /** The reorder between the two, or `undefined` when none is needed. */
   reorder: Deno.PointerValue | undefined;
-  /**
-   * For a filter going in: its reordered copies, owned by this primitive
-   * (made on first use, at most {@linkcode FILTER_COPIES_PER_PRIMITIVE}),
-   * each with the key of the filter it was made from, least recently used
-   * first.
-   */
-  copies?: { data: Float32Array; key: object | undefined }[];
 }
 
 /** oneDNN's CPU engine and stream over a loaded library's symbols. */
@@ -68,22 +44,18 @@ export class DnnlContext {
   #out = new BigUint64Array(1);
   #engine: Deno.PointerValue;
   #stream: Deno.PointerValue;
-  #openMp: OpenMp | undefined;
-  // A filter gradient in oneDNN's chosen layout, shared by every
-  // convolution (calls are synchronous and one at a time).
+  // The filter in oneDNN's chosen layout, shared by every convolution (calls
+  // are synchronous and one at a time).
   #blocked = new Float32Array(0);
 
   /**
    * Creates the CPU engine and its in-order stream.
    *
    * @param symbols The library's bound functions.
-   * @param openMp The OpenMP runtime oneDNN runs on, to run small filter
-   * reorders on fewer threads (see {@linkcode REORDER_FLOATS_PER_THREAD}).
    * @throws {Error} When oneDNN cannot make either.
    */
-  constructor(symbols: DnnlSymbols, openMp?: OpenMp) {
+  constructor(symbols: DnnlSymbols) {
     this.symbols = symbols;
-    this.#openMp = openMp;
     this.#engine = this.create(
       (out) => symbols.dnnl_engine_create(out, CPU, 0n),
       "engine",
@@ -324,81 +296,23 @@ export class DnnlContext {
         ),
       "reorder descriptor",
     );
-    const bytes = this.sizeOf(wanted);
-    const reorder = this.#reorderThreads(
-      bytes,
-      () => this.primitive(reorderPd),
-    );
-    return { user, inner, bytes, reorder };
+    const reorder = this.primitive(reorderPd);
+    return { user, inner, bytes: this.sizeOf(wanted), reorder };
   }
 
   /**
-   * Runs a filter's reorder: user → primitive (`toBlocked`) or back, on one
-   * OpenMP thread per {@linkcode REORDER_FLOATS_PER_THREAD} floats.
-   *
-   * @param f The filter's memories (with a reorder).
-   * @param toBlocked The direction.
-   */
-  reorderFilter(f: FilterMemories, toBlocked: boolean): void {
-    const reorder = f.reorder;
-    if (reorder === undefined) return;
-    const args: DnnlArg[] = toBlocked
-      ? [[ARG_SRC, f.user], [ARG_DST, f.inner]]
-      : [[ARG_SRC, f.inner], [ARG_DST, f.user]];
-    this.#reorderThreads(f.bytes, () => this.execute(reorder, args));
-  }
-
-  #reorderThreads<T>(bytes: number, f: () => T): T {
-    const threads = Math.max(
-      1,
-      Math.floor(bytes / 4 / REORDER_FLOATS_PER_THREAD),
-    );
-    // Not `withThreads(…) ?? f()`: a reorder's execution returns nothing,
-    // and `??` would run it a second time.
-    const openMp = this.#openMp;
-    return openMp === undefined ? f() : openMp.withThreads(threads, f);
-  }
-
-  /**
-   * Points a filter's inner memory at a blocked buffer (when it has one)
-   * and, for a filter going in, reorders the user's filter into it, unless
-   * this primitive holds a copy made from a filter of the same `key`.
-   *
-   * A filter going in keeps its reordered copy per primitive and key (up to
-   * {@linkcode FILTER_COPIES_PER_PRIMITIVE} a primitive, least recently used
-   * reused first), so that it survives other convolutions, those of other
-   * layers of the same geometry included: the two views of a step, the
-   * slices of a micro-batched step then reorder each weight once per update
-   * and direction instead of once per call. A filter gradient coming out
-   * uses one buffer shared by all.
+   * Points a filter's inner memory at the shared blocked buffer (when it
+   * has one) and, for a filter going in, reorders the user's filter into it.
    *
    * @param f The filter's memories.
    * @param toBlocked Whether to reorder user → primitive now.
-   * @param key Stands for the user filter's contents (TF.js's immutable
-   * `dataId`): the same key promises the same floats. Without it the filter
-   * is always reordered.
    */
-  prepareFilter(f: FilterMemories, toBlocked: boolean, key?: object): void {
+  prepareFilter(f: FilterMemories, toBlocked: boolean): void {
     if (f.reorder === undefined) return;
-    if (!toBlocked) {
-      this.setData(f.inner, this.#blockedOf(f.bytes));
-      return;
+    this.setData(f.inner, this.#blockedOf(f.bytes));
+    if (toBlocked) {
+      this.execute(f.reorder, [[ARG_SRC, f.user], [ARG_DST, f.inner]]);
     }
-    const copies = f.copies ??= [];
-    const found = key === undefined
-      ? -1
-      : copies.findIndex((c) => c.key === key);
-    const copy = found >= 0
-      ? copies.splice(found, 1)[0]
-      : copies.length < FILTER_COPIES_PER_PRIMITIVE
-      ? { data: new Float32Array(f.bytes / 4), key: undefined }
-      : copies.shift()!;
-    copies.push(copy);
-    this.setData(f.inner, copy.data);
-    if (found >= 0) return;
-    copy.key = undefined;
-    this.reorderFilter(f, true);
-    copy.key = key;
   }
 
   #blockedOf(bytes: number): Float32Array {

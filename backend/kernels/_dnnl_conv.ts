@@ -45,16 +45,8 @@ export interface ConvPrimitive {
    * @param a The first input.
    * @param b The second input.
    * @param out The output.
-   * @param filterKey With a filter going in (`w`): stands for its contents
-   * (see `DnnlContext.prepareFilter`), so a filter already reordered is not
-   * reordered again.
    */
-  run(
-    a: Float32Array,
-    b: Float32Array,
-    out: Float32Array,
-    filterKey?: object,
-  ): void;
+  run(a: Float32Array, b: Float32Array, out: Float32Array): void;
 }
 
 /** A fused inference convolution (bias, ReLU) and how to feed it. */
@@ -68,14 +60,12 @@ export interface FusedConvPrimitive {
    * @param w The filter `[kh, kw, ci, co]`.
    * @param bias `[co]`, or `undefined` (built without bias).
    * @param y The output `[n, oh, ow, co]`.
-   * @param filterKey Stands for `w`'s contents (see `DnnlContext.prepareFilter`).
    */
   run(
     x: Float32Array,
     w: Float32Array,
     bias: Float32Array | undefined,
     y: Float32Array,
-    filterKey?: object,
   ): void;
 }
 
@@ -276,7 +266,9 @@ export class DnnlConvolutions {
             [ARG_DIFF_DST, dst],
             [ARG_DIFF_WEIGHTS, f.inner],
           ]);
-          ctx.reorderFilter(f, false);
+          if (f.reorder !== undefined) {
+            ctx.execute(f.reorder, [[ARG_SRC, f.inner], [ARG_DST, f.user]]);
+          }
         },
       };
     }
@@ -286,11 +278,11 @@ export class DnnlConvolutions {
       : [ARG_DIFF_DST, ARG_DIFF_SRC, dst, src];
     return {
       impl,
-      run(input, w, output, filterKey) {
+      run(input, w, output) {
         ctx.setData(inMem, input);
         ctx.setData(outMem, output);
         ctx.setData(f.user, w);
-        ctx.prepareFilter(f, true, filterKey);
+        ctx.prepareFilter(f, true);
         ctx.execute(prim, [
           [inArg, inMem],
           [ARG_WEIGHTS, f.inner],
@@ -344,11 +336,11 @@ export class DnnlConvolutions {
     const f = ctx.filterMemories(d.user, pd, QUERY_WEIGHTS_MD, true);
     return {
       impl: ctx.implOf(pd),
-      run(x, w, bias, y, filterKey) {
+      run(x, w, bias, y) {
         ctx.setData(src, x);
         ctx.setData(dst, y);
         ctx.setData(f.user, w);
-        ctx.prepareFilter(f, true, filterKey);
+        ctx.prepareFilter(f, true);
         const args: DnnlArg[] = [
           [ARG_SRC, src],
           [ARG_WEIGHTS, f.inner],

@@ -47,11 +47,6 @@ export interface Dnnl {
   /**
    * `y [n, oh, ow, co] = conv(x [n, h, w, ci], w [kh, kw, ci, co])`.
    *
-   * `filterKey`, when given, stands for `w`'s contents (the TF.js filter's
-   * `dataId`: the same key promises the same floats), and the filter reordered
-   * to oneDNN's layout the last time this geometry ran with that key is
-   * reused.
-   *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
   conv2d(
@@ -59,11 +54,9 @@ export interface Dnnl {
     x: Float32Array,
     w: Float32Array,
     y: Float32Array,
-    filterKey?: object,
   ): boolean;
   /**
-   * The input gradient `dx [n, h, w, ci]` from `dy [n, oh, ow, co]`
-   * (`filterKey` as for {@linkcode Dnnl.conv2d}).
+   * The input gradient `dx [n, h, w, ci]` from `dy [n, oh, ow, co]`.
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -72,7 +65,6 @@ export interface Dnnl {
     dy: Float32Array,
     w: Float32Array,
     dx: Float32Array,
-    filterKey?: object,
   ): boolean;
   /**
    * The filter gradient `dw [kh, kw, ci, co]` from `x` and `dy`.
@@ -88,8 +80,7 @@ export interface Dnnl {
   /**
    * `y = act(conv(x, w) + bias)` as one inference primitive (the conv of a
    * conv → BatchNorm → ReLU whose BatchNorm is folded into `w` and `bias`):
-   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity
-   * (`filterKey` as for {@linkcode Dnnl.conv2d}).
+   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity.
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -100,7 +91,6 @@ export interface Dnnl {
     bias: Float32Array | undefined,
     relu: boolean,
     y: Float32Array,
-    filterKey?: object,
   ): boolean;
   /**
    * Training-mode batch normalisation of `x`, `rows × channels` floats
@@ -241,21 +231,19 @@ function versionOf(s: DnnlSymbols): string {
 }
 
 function open(path: string, version: string, s: DnnlSymbols): Dnnl {
-  const openMp = openOpenMp();
-  const ctx = new DnnlContext(s, openMp);
+  const ctx = new DnnlContext(s);
   const convolutions = new DnnlConvolutions(ctx);
-  const batchNorms = new DnnlBatchNorms(ctx, openMp);
+  const batchNorms = new DnnlBatchNorms(ctx, openOpenMp());
   const runner = (direction: ConvDirection) =>
   (
     g: Geometry,
     a: Float32Array,
     b: Float32Array,
     output: Float32Array,
-    filterKey?: object,
   ): boolean => {
     const prepared = convolutions.prepare(g, direction);
     if (prepared === null) return false;
-    prepared.run(a, b, output, filterKey);
+    prepared.run(a, b, output);
     return true;
   };
 
@@ -279,11 +267,11 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
       prepared.backward(arrays);
       return true;
     },
-    conv2dFused(g, x, w, bias, relu, y, filterKey) {
+    conv2dFused(g, x, w, bias, relu, y) {
       if (bias !== undefined && bias.length !== g.co) return false;
       const prepared = convolutions.fused(g, bias !== undefined, relu);
       if (prepared === null) return false;
-      prepared.run(x, w, bias, y, filterKey);
+      prepared.run(x, w, bias, y);
       return true;
     },
     implementation: (g, direction) => convolutions.prepare(g, direction)?.impl,

@@ -7,8 +7,6 @@ import {
 } from "../testing.ts";
 import { BN_ELEMENTS_PER_THREAD, type Dnnl, loadDnnl } from "./dnnl.ts";
 import { openOpenMp } from "./_openmp.ts";
-import { FILTER_COPIES_PER_PRIMITIVE } from "./_dnnl_context.ts";
-import { profileKernels } from "../kernel_profile.ts";
 import {
   assertNear,
   CONV_CASES,
@@ -62,109 +60,6 @@ for (const [name, g] of CONV_CASES) {
     },
   });
 }
-
-Deno.test({
-  name:
-    "dnnl conv: a filter key reuses the reordered filter only while the key is the same",
-  ignore,
-  fn() {
-    for (const [name, g] of CONV_CASES) {
-      const rng = new Rng(13);
-      const x = random(rng, g.n * g.h * g.w * g.ci);
-      const dy = random(rng, g.n * g.oh * g.ow * g.co);
-      const w1 = random(rng, g.kh * g.kw * g.ci * g.co);
-      const w2 = random(rng, w1.length);
-      const e1 = reference(g, x, w1, dy);
-      const e2 = reference(g, x, w2, dy);
-      const [k1, k2] = [{}, {}];
-      // Alternating filters under their own keys: each result is its own
-      // filter's, in both directions that take a filter.
-      for (
-        const [w, key, e] of [[w1, k1, e1], [w2, k2, e2], [w1, k1, e1]] as const
-      ) {
-        const y = new Float32Array(e.y.length).fill(NaN);
-        assertTrue(dnnl!.conv2d(g, x, w, y, key));
-        assertNear(y, e.y, `${name}: forward`);
-        const dx = new Float32Array(x.length).fill(NaN);
-        assertTrue(dnnl!.conv2dBackpropInput(g, dy, w, dx, key));
-        assertNear(dx, e.dx, `${name}: input gradient`);
-      }
-      // Without a key the filter is always read afresh.
-      const y = new Float32Array(e2.y.length).fill(NaN);
-      assertTrue(dnnl!.conv2d(g, x, w2, y));
-      assertNear(y, e2.y, `${name}: forward without a key`);
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "dnnl conv: a filter is reordered once per call, and once per key (counted by the kernel profiler)",
-  ignore,
-  fn() {
-    // 3x3, 16 → 16 channels: oneDNN wants its blocked filter layout here.
-    const [, g] = CONV_CASES[0];
-    const rng = new Rng(17);
-    const x = random(rng, g.n * g.h * g.w * g.ci);
-    const w = random(rng, g.kh * g.kw * g.ci * g.co);
-    const y = new Float32Array(g.n * g.oh * g.ow * g.co);
-    assertTrue(dnnl!.conv2d(g, x, w, y)); // the primitive made outside the count
-    const profiler = profileKernels();
-    let reorders: number;
-    try {
-      for (let i = 0; i < 3; i++) assertTrue(dnnl!.conv2d(g, x, w, y));
-      const key = {};
-      for (let i = 0; i < 2; i++) assertTrue(dnnl!.conv2d(g, x, w, y, key));
-      reorders =
-        profiler.snapshot().native["dnnl_primitive_execute:reorder"]?.calls ??
-          0;
-    } finally {
-      profiler.dispose();
-    }
-    // Three calls without a key, then one of the two with the same key.
-    assertEquals(reorders, 4);
-  },
-});
-
-Deno.test({
-  name:
-    "dnnl conv: filters of several layers sharing a geometry keep their reordered copies, and more than the primitive keeps are still right",
-  ignore,
-  fn() {
-    const [name, g] = CONV_CASES[0];
-    const rng = new Rng(19);
-    const x = random(rng, g.n * g.h * g.w * g.ci);
-    const layer = () => {
-      const w = random(rng, g.kh * g.kw * g.ci * g.co);
-      const dy = random(rng, g.n * g.oh * g.ow * g.co);
-      return { w, key: {}, y: reference(g, x, w, dy).y };
-    };
-    const y = new Float32Array(g.n * g.oh * g.ow * g.co);
-    assertTrue(dnnl!.conv2d(g, x, random(rng, 9 * g.ci * g.co), y));
-    const cycle = (layers: ReturnType<typeof layer>[], rounds: number) => {
-      const profiler = profileKernels();
-      try {
-        for (let r = 0; r < rounds; r++) {
-          for (const l of layers) {
-            y.fill(NaN);
-            assertTrue(dnnl!.conv2d(g, x, l.w, y, l.key));
-            assertNear(y, l.y, `${name}: round ${r}`);
-          }
-        }
-        return profiler.snapshot().native["dnnl_primitive_execute:reorder"]
-          ?.calls ?? 0;
-      } finally {
-        profiler.dispose();
-      }
-    };
-    // Three layers, three rounds (three views or slices): one reorder each.
-    assertEquals(cycle([layer(), layer(), layer()], 3), 3);
-    // One more layer than the primitive keeps, cycled: every call reorders
-    // (least recently used dropped first) and every result is its filter's.
-    const many = Array.from({ length: FILTER_COPIES_PER_PRIMITIVE + 1 }, layer);
-    assertEquals(cycle(many, 2), 2 * many.length);
-  },
-});
 
 Deno.test({
   name: "dnnl conv: the fused inference conv adds the bias and applies ReLU",
