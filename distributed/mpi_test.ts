@@ -4,6 +4,7 @@ import {
   assertTrue,
   ignoreUnless,
 } from "@scaling-vicreg/backend/assert";
+import { catchesSignal } from "./_test_signals.ts";
 import { CommunicatorError } from "./communicator.ts";
 import { mpiexecCommand, mpiMissing } from "./launch.ts";
 import { findMpiLibrary, MPI_INSTALL_HINT, mpiCommunicator } from "./mpi.ts";
@@ -159,10 +160,10 @@ Deno.test({
         signal: AbortSignal.timeout(120_000),
       }).spawn();
       const output = wrapper.output();
-      // Wait until both ranks listen for SIGINT.
+      // Wait until both ranks and runRanks itself listen for SIGINT.
       for (let tries = 0; tries < 600; tries++) {
         const files = [0, 1].map((r) => exists(`${ready}.${r}`));
-        if (files.every(Boolean)) break;
+        if (files.every(Boolean) && await catchesSignal(wrapper.pid, 2)) break;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       wrapper.kill("SIGINT");

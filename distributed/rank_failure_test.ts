@@ -1,6 +1,7 @@
 import { assertEquals } from "@scaling-vicreg/backend/assert";
 import { describeRankFailure, HydraReport, RankPids } from "./rank_failure.ts";
 import { runRanks } from "./launch.ts";
+import { catchesSignal } from "./_test_signals.ts";
 
 // MPICH 4.0.2's mpiexec (hydra) stdout when rank 1 (pid 3868) of two was
 // SIGKILLed in an all-reduce, as printed here, between two lines of the job.
@@ -75,14 +76,6 @@ Deno.test("describeRankFailure() names the rank, pid, host and signal or exit co
 });
 
 /** A stand-in launcher: an executable shell script in a temp dir. */
-/** Whether process `pid` has a handler for signal number `signal` (Linux). */
-async function catches(pid: number, signal: number): Promise<boolean> {
-  const status = await Deno.readTextFile(`/proc/${pid}/status`).catch(() => "");
-  const mask = /^SigCgt:\s*([0-9a-f]+)/m.exec(status)?.[1];
-  return mask !== undefined &&
-    ((BigInt(`0x${mask}`) >> BigInt(signal - 1)) & 1n) === 1n;
-}
-
 async function fakeLauncher(body: string): Promise<string> {
   const dir = await Deno.makeTempDir();
   const path = `${dir}/mpiexec`;
@@ -196,7 +189,7 @@ Deno.exit(await runRanks(2, ["job.ts"], { mpiexec: ${
         // nothing else in Deno catches; SIGUSR1's listener comes right after).
         for (let i = 0; i < 800; i++) {
           const up = await Deno.stat(`${dir}/up`).then(() => true, () => false);
-          if (up && await catches(job.pid, 15)) break;
+          if (up && await catchesSignal(job.pid, 15)) break;
           await new Promise((r) => setTimeout(r, 25));
         }
         await new Promise((r) => setTimeout(r, 100));
