@@ -41,14 +41,15 @@ import json
 import math
 import os
 import random
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
 
+# The inputs' hash, shared with make_fixtures.py (and fixture_inputs.ts).
+from make_fixtures import f32, unit
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-MASK = 0xFFFFFFFF
 
 N = 6
 D = 16  # global embedding width
@@ -58,30 +59,6 @@ LOCAL_VIEWS = 4
 GRIDS = [(4, 4)] * GLOBAL_VIEWS + [(3, 3)] * LOCAL_VIEWS
 TOP_K = 4
 MARGIN = 1e-4  # distance margin of every discrete choice
-
-
-def f32(v):
-    return struct.unpack("f", struct.pack("f", v))[0]
-
-
-def imul(a, b):
-    return (a * b) & MASK
-
-
-def fmix32(h):
-    h &= MASK
-    h ^= h >> 16
-    h = imul(h, 0x85EBCA6B)
-    h ^= h >> 13
-    h = imul(h, 0xC2B2AE35)
-    h ^= h >> 16
-    return h
-
-
-def unit(i, j, s):
-    """Uniform in [-1, 1): the hash of (i, j, s) as a float64."""
-    h = fmix32(imul(i, 0x9E3779B1) ^ imul(j, 0x85EBCA77) ^ imul(s, 0xC2B2AE3D))
-    return h / 4294967296.0 * 2.0 - 1.0
 
 
 def make_embeddings(v, n, d):
