@@ -70,6 +70,16 @@ if (tmpfsMissing) {
   );
 }
 
+/** Makes `dir` and mounts a tmpfs of `size` (`10m`) on it. */
+async function mountTmpfs(dir: string, size: string): Promise<void> {
+  await Deno.mkdir(dir);
+  const out = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir],
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+}
+
 /**
  * Unmounts a test's tmpfs: lazily (`-l`) when a process still holds a file
  * there, so that the folder can be removed either way.
@@ -157,11 +167,7 @@ Deno.test({
     // Two checkpoints of 3.8 MB fit in 10 MiB; the third does not (it is
     // written in full before the oldest is pruned).
     const flags = { "checkpoint-every": 1, "keep-checkpoints": 2 };
-    await Deno.mkdir(disk);
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=10m", "tmpfs", disk],
-    }).output();
-    assertEquals(mounted.code, 0, new TextDecoder().decode(mounted.stderr));
+    await mountTmpfs(disk, "10m");
     try {
       const [straight, full] = await Promise.all([
         runPretrainCli(`${root}/straight`, flags),
@@ -222,18 +228,9 @@ Deno.test({
       "keep-checkpoints": 2,
       "no-tensorboard": true,
     };
-    await Deno.mkdir(disk);
+    await mountTmpfs(disk, "64m");
     const mount = (args: string[]) =>
       new Deno.Command("mount", { args, stderr: "piped" }).output();
-    const mounted = await mount([
-      "-t",
-      "tmpfs",
-      "-o",
-      "size=64m",
-      "tmpfs",
-      disk,
-    ]);
-    assertEquals(mounted.code, 0, new TextDecoder().decode(mounted.stderr));
     try {
       const run = `${disk}/run`;
       const [straight, failed] = await Promise.all([
