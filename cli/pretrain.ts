@@ -22,7 +22,6 @@ import {
   runRanks,
 } from "@scaling-vicreg/distributed";
 import {
-  ConfigError,
   createVicregModel,
   cropsOf,
   DEFAULT_PRETRAIN_CONFIG,
@@ -32,8 +31,10 @@ import {
   readConfigFile,
   resolveConfig,
   savedRunConfig,
+  stepPlanLine,
   stepPlanOf,
 } from "@scaling-vicreg/train";
+import { rankBatchOf } from "@scaling-vicreg/train/config";
 import { openTrainingData } from "./_data.ts";
 import type { Command, FlagSpec } from "./args.ts";
 import { Progress } from "./progress.ts";
@@ -179,31 +180,15 @@ export async function printStepPlan(
   label = "pretrain",
 ): Promise<number> {
   const ranks = config.ranks;
-  if (config.batchSize % ranks !== 0) {
-    throw new ConfigError(
-      "batch-size",
-      `Key "batch-size" (${config.batchSize}) must be a multiple of the number of ranks (${ranks})`,
-    );
-  }
+  rankBatchOf(config, ranks);
   const backend = await useBackend(config.backend);
   console.error(
     `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
   );
   const model = createVicregModel(config);
   try {
-    const plan = await stepPlanOf(
-      config,
-      model,
-      config.batchSize / ranks,
-      ranks > 1,
-    );
-    console.log(
-      `Step: ${plan.reason}${
-        ranks > 1
-          ? ` (per rank, ${ranks} ranks of ${config.batchSize / ranks} images)`
-          : ""
-      }`,
-    );
+    const plan = await stepPlanOf(config, model, ranks);
+    console.log(stepPlanLine(plan, config, ranks));
   } finally {
     model.dispose();
   }

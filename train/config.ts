@@ -1171,6 +1171,30 @@ export function configRecord(
 }
 
 /**
+ * The images each of `ranks` processes holds of every batch.
+ *
+ * @example
+ * ```ts
+ * import { rankBatchOf, resolveConfig } from "@scaling-vicreg/train/config";
+ * console.log(rankBatchOf(resolveConfig({ flags: { "batch-size": 8 } }), 2)); // 4
+ * ```
+ *
+ * @param config The configuration (its `batch-size`).
+ * @param ranks The number of processes the batch is split over.
+ * @returns `batch-size / ranks`.
+ * @throws {ConfigError} On `batch-size` when it is not a multiple of `ranks`.
+ */
+export function rankBatchOf(config: PretrainConfig, ranks: number): number {
+  if (config.batchSize % ranks !== 0) {
+    throw new ConfigError(
+      "batch-size",
+      `Key "batch-size" (${config.batchSize}) must be a multiple of the number of ranks (${ranks})`,
+    );
+  }
+  return config.batchSize / ranks;
+}
+
+/**
  * The warm-up length in epochs: the configured value, or 10 % of the epochs
  * (at least one) when it is −1.
  *

@@ -42,7 +42,7 @@ export type {
 } from "./config.ts";
 export { learningRate } from "./schedule.ts";
 export type { ScheduleOptions } from "./schedule.ts";
-export { pretrain, stepPlanOf } from "./pretrain.ts";
+export { pretrain, stepPlanLine, stepPlanOf } from "./pretrain.ts";
 export type {
   PretrainEvent,
   PretrainOptions,

@@ -28,6 +28,7 @@ import {
   ConfigError,
   cropsOf,
   type PretrainConfig,
+  rankBatchOf,
   warmupEpochsOf,
 } from "./config.ts";
 import { learningRate } from "./schedule.ts";
@@ -441,12 +442,7 @@ async function setUp(
   const comm = options.communicator ?? new SingleCommunicator();
   const lead = comm.rank === 0;
   const onEvent = lead ? options.onEvent ?? (() => {}) : () => {};
-  if (config.batchSize % comm.size !== 0) {
-    throw new ConfigError(
-      "batch-size",
-      `Key "batch-size" (${config.batchSize}) must be a multiple of the number of ranks (${comm.size})`,
-    );
-  }
+  rankBatchOf(config, comm.size);
   const source = options.source ??
     (await import("@scaling-vicreg/data")).proceduralDataset({
       n: config.numImages,
@@ -494,22 +490,8 @@ async function setUp(
       model.syncBatchNorm = (sums) => comm.allReduceBlocking(sums);
     }
     const params = model.parameters();
-    const plan = await stepPlanOf(
-      config,
-      model,
-      config.batchSize / comm.size,
-      comm.size > 1,
-    );
-    onEvent({
-      level: "info",
-      message: `Step: ${plan.reason}${
-        comm.size > 1
-          ? ` (per rank, ${comm.size} ranks of ${
-            config.batchSize / comm.size
-          } images)`
-          : ""
-      }`,
-    });
+    const plan = await stepPlanOf(config, model, comm.size);
+    onEvent({ level: "info", message: stepPlanLine(plan, config, comm.size) });
     // Opened last, so a run that fails to set up leaves no event file.
     events = lead && config.tensorboard
       ? await RunEvents.open(config, {
@@ -569,22 +551,22 @@ async function setUp(
  *
  * @param config The configuration.
  * @param model The run's model (profiled on the backend for `auto`).
- * @param batch Images this process holds of each batch.
- * @param distributed Whether `batch` is a rank's shard of a distributed step.
+ * @param ranks The processes of a data-parallel run: each plans its share of
+ *   the batch (1: this process holds the whole batch).
  * @returns The plan and why.
+ * @throws {ConfigError} As {@linkcode rankBatchOf}.
  */
 export async function stepPlanOf(
   config: PretrainConfig,
   model: VicregModel,
-  batch: number = config.batchSize,
-  distributed: boolean = false,
+  ranks: number = 1,
 ): Promise<StepPlan> {
   const request = {
     step: config.step,
     microBatch: config.microBatch,
     keptSlices: config.keptSlices,
-    distributed,
-    batch,
+    distributed: ranks > 1,
+    batch: rankBatchOf(config, ranks),
     local: config.useLocalLoss,
     optimizer: config.optimizer,
   };
@@ -607,6 +589,27 @@ export async function stepPlanOf(
   } catch (cause) {
     throw new ConfigError("micro-batch", (cause as Error).message, { cause });
   }
+}
+
+/**
+ * The line a run prints for its plan: `Step: <why>`, and with ranks what
+ * each holds.
+ *
+ * @param plan The plan ({@linkcode stepPlanOf}).
+ * @param config The configuration (its `batch-size`).
+ * @param ranks The processes of the run.
+ * @returns The line.
+ */
+export function stepPlanLine(
+  plan: StepPlan,
+  config: PretrainConfig,
+  ranks: number = 1,
+): string {
+  return `Step: ${plan.reason}${
+    ranks > 1
+      ? ` (per rank, ${ranks} ranks of ${config.batchSize / ranks} images)`
+      : ""
+  }`;
 }
 
 async function resumeOrStart(
