@@ -113,3 +113,20 @@ export function checkBatch(n: number, d: number, names: string): void {
     throw new RangeError(`Expected embedding size D >= 1: received D = ${d}`);
   }
 }
+
+/**
+ * The VICReg loss from its three terms: `λ · invariance + μ · variance +
+ * ν · covariance`, each a scalar.
+ */
+export function weightedLoss(
+  invariance: tf.Scalar,
+  variance: tf.Scalar,
+  covariance: tf.Scalar,
+  coeffs: { simCoeff: number; stdCoeff: number; covCoeff: number },
+): tf.Scalar {
+  return tf.addN([
+    tf.mul(invariance, coeffs.simCoeff),
+    tf.mul(variance, coeffs.stdCoeff),
+    tf.mul(covariance, coeffs.covCoeff),
+  ]) as tf.Scalar;
+}

@@ -15,6 +15,7 @@ import {
   branchTerms,
   checkBatch,
   checkEmbeddings,
+  weightedLoss,
 } from "./_branch.ts";
 import {
   resolveVicregOptions,
@@ -183,11 +184,7 @@ export function multiViewLoss(
       sumAll(branches.map((b) => b.offDiagonal)),
       2 / views,
     ) as tf.Scalar;
-    const loss = tf.addN([
-      tf.mul(invariance, o.simCoeff),
-      tf.mul(variance, o.stdCoeff),
-      tf.mul(covariance, o.covCoeff),
-    ]) as tf.Scalar;
+    const loss = weightedLoss(invariance, variance, covariance, o);
     return { loss, invariance, variance, covariance };
   });
 }

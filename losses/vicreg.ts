@@ -13,6 +13,7 @@ import {
   branchTerms,
   checkBatch,
   checkEmbeddings,
+  weightedLoss,
 } from "./_branch.ts";
 
 /**
@@ -203,11 +204,7 @@ export function vicregLoss(
     const by = branchTerms(y, settings);
     const variance = tf.mul(tf.add(bx.hinge, by.hinge), 0.5) as tf.Scalar;
     const covariance = tf.add(bx.offDiagonal, by.offDiagonal) as tf.Scalar;
-    const loss = tf.addN([
-      tf.mul(invariance, o.simCoeff),
-      tf.mul(variance, o.stdCoeff),
-      tf.mul(covariance, o.covCoeff),
-    ]) as tf.Scalar;
+    const loss = weightedLoss(invariance, variance, covariance, o);
     return { loss, invariance, variance, covariance };
   });
 }
