@@ -67,16 +67,9 @@ export interface MultiCropOptions extends TrainTransformOptions {
 }
 
 /** Defaults of the multi-crop fields of {@linkcode MultiCropOptions}. */
-export const DEFAULT_MULTI_CROP_OPTIONS: Readonly<{
-  numGlobal: number;
-  numLocal: number;
-  globalSize: number;
-  localSize: number;
-  globalScale: readonly [number, number];
-  localScale: readonly [number, number];
-  localBlurP: number;
-  localSolarizeP: number;
-}> = Object.freeze({
+export const DEFAULT_MULTI_CROP_OPTIONS: Readonly<
+  MultiCropRecipe & { localBlurP: number; localSolarizeP: number }
+> = Object.freeze({
   numGlobal: 2,
   numLocal: 6,
   globalSize: 96,
