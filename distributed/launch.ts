@@ -335,9 +335,9 @@ export interface RunRanksOptions extends MpiexecOptions {
 }
 
 /**
- * The signals {@linkcode runRanks} passes on to the launcher: Ctrl-C,
- * `kill`'s default, and the warning a scheduler sends before a time limit
- * (`srun --signal=USR1@120`, `sbatch --signal=B:USR1@120`).
+ * The signals {@linkcode runRanks} passes on (to the launcher, or to every
+ * rank itself): Ctrl-C, `kill`'s default, and the warning a scheduler sends
+ * before a time limit (`srun --signal=USR1@120`, `sbatch --signal=B:USR1@120`).
  */
 export const FORWARDED_SIGNALS: readonly Deno.Signal[] = [
   "SIGINT",
