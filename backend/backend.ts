@@ -20,6 +20,7 @@ export type BackendName =
   | "cpu-fast"
   | "wasm"
   | "blas"
+  | "native"
   | "webgpu"
   | "tensorflow";
 
@@ -31,6 +32,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
   "tensorflow",
   "webgpu",
   "blas",
+  "native",
   "wasm",
   "cpu-fast",
   "cpu",
@@ -285,11 +287,33 @@ const blas: TensorBackend = {
   },
 };
 
+const native: TensorBackend = {
+  name: "native",
+  device:
+    "native memory (no wasm heap), with convolutions, BatchNorm and matrix products on native libraries (FFI: a BLAS, and oneDNN when installed) and the other ops in JavaScript",
+  async init() {
+    try {
+      const { registerNativeBackend } = await import(
+        "./kernels/native_backend.ts"
+      );
+      await registerNativeBackend();
+    } catch (cause) {
+      throw new BackendError(
+        "native",
+        `Backend "native" is unavailable: ${errorText(cause)}`,
+        { cause },
+      );
+    }
+    await activate("native");
+  },
+};
+
 const BACKENDS: Record<BackendName, TensorBackend> = {
   cpu,
   "cpu-fast": cpuFast,
   wasm,
   blas,
+  native,
   webgpu,
   tensorflow,
 };
@@ -373,9 +397,11 @@ async function selfTest(name: BackendName): Promise<void> {
  */
 async function describe(backend: TensorBackend): Promise<string> {
   if (backend.name === "webgpu") return await describeGpu(backend.device);
-  if (backend.name !== "blas") return backend.device;
-  const { registerBlasBackend } = await import("./kernels/blas_backend.ts");
-  const { blas, dnnl, dnnlUnavailable } = await registerBlasBackend();
+  if (backend.name !== "blas" && backend.name !== "native") {
+    return backend.device;
+  }
+  const { loadNativeLibraries } = await import("./kernels/blas_backend.ts");
+  const { blas, dnnl, dnnlUnavailable } = loadNativeLibraries();
   const parts = [
     blas.library,
     blas.core,

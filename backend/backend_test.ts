@@ -31,7 +31,7 @@ Deno.test("getBackend() rejects an unknown name, listing the known ones", () => 
   assertThrows(
     () => getBackend("cuda"),
     BackendError,
-    "expected one of auto, tensorflow, webgpu, blas, wasm, cpu-fast, cpu",
+    "expected one of auto, tensorflow, webgpu, blas, native, wasm, cpu-fast, cpu",
   );
 });
 

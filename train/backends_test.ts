@@ -81,7 +81,7 @@ async function loads(name: BackendName): Promise<boolean> {
 await useBackend("cpu");
 const reference = await step();
 
-for (const name of ["cpu-fast", "wasm", "blas", "webgpu"] as const) {
+for (const name of ["cpu-fast", "wasm", "blas", "native", "webgpu"] as const) {
   const available = await loads(name);
   Deno.test({
     name:

@@ -64,7 +64,7 @@ Deno.test("resolveConfig() rejects wrong types and impossible values, naming the
   assertThrows(
     () => resolveConfig({ flags: { backend: "cuda" } }),
     ConfigError,
-    "one of auto, tensorflow, webgpu, blas, wasm, cpu-fast, cpu",
+    "one of auto, tensorflow, webgpu, blas, native, wasm, cpu-fast, cpu",
   );
   assertThrows(
     () => resolveConfig({ flags: { mlp: "2048--x" } }),

@@ -6,7 +6,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Dnnl } from "./dnnl.ts";
-import { float32, type WasmBackend } from "./_wasm_heap.ts";
+import { float32, heapOf } from "./_wasm_heap.ts";
 import {
   BATCH_NORM_TRAIN_GRAD_KERNEL,
   BATCH_NORM_TRAIN_KERNEL,
@@ -78,7 +78,7 @@ export function batchNormKernelConfigs(
         const beta = float32(inputs, "beta", k, 1);
         const { eps, relu, channels, rows, floats } = plan(k, x, attrs);
         checkShapes(k, channels, [gamma, beta]);
-        const b = backend as unknown as WasmBackend;
+        const b = heapOf(backend);
         const y = b.makeOutput(x.shape, "float32");
         const mean = b.makeOutput([channels], "float32");
         const variance = b.makeOutput([channels], "float32");
@@ -112,7 +112,7 @@ export function batchNormKernelConfigs(
           ),
           [x, dy],
         );
-        const b = backend as unknown as WasmBackend;
+        const b = heapOf(backend);
         const dx = b.makeOutput(x.shape, "float32");
         const dGamma = b.makeOutput([channels], "float32");
         const dBeta = b.makeOutput([channels], "float32");

@@ -16,10 +16,9 @@ import {
 import type { Dnnl } from "./dnnl.ts";
 import type { Scratch } from "./scratch.ts";
 import {
+  fallbackKernel,
   float32,
   type Shape4,
-  type WasmBackend,
-  wasmKernel,
   withHeap,
 } from "./_wasm_heap.ts";
 
@@ -50,7 +49,7 @@ export function convKernelConfigs(
         const a = attrs ?? {};
         if (!isPlainNhwc(a)) {
           // NCHW or dilated: wasm's own kernel.
-          return wasmKernel(tf.Conv2D).kernelFunc(args);
+          return fallbackKernel(backendName, tf.Conv2D).kernelFunc(args);
         }
         const g = geometry(
           x.shape as Shape4,
@@ -59,7 +58,7 @@ export function convKernelConfigs(
           tf.Conv2D,
         );
         return withHeap(
-          backend as unknown as WasmBackend,
+          backend,
           [g.n, g.oh, g.ow, g.co],
           [x, filter],
           (out, xv, wv) => {
@@ -93,7 +92,7 @@ export function convKernelConfigs(
                 filter.shape[filter.shape.length - 1])) ||
           !isPlainNhwc(a)
         ) {
-          return wasmKernel(tf.FusedConv2D).kernelFunc(args);
+          return fallbackKernel(backendName, tf.FusedConv2D).kernelFunc(args);
         }
         const g = geometry(
           x.shape as Shape4,
@@ -103,7 +102,7 @@ export function convKernelConfigs(
         );
         let done = false;
         const out = withHeap(
-          backend as unknown as WasmBackend,
+          backend,
           [g.n, g.oh, g.ow, g.co],
           bias === undefined ? [x, filter] : [x, filter, bias],
           (y, xv, wv, bv) => {
@@ -113,7 +112,7 @@ export function convKernelConfigs(
         if (done || g.n * g.oh * g.ow * g.co === 0) return out;
         (backend as unknown as { disposeData(id: tf.DataId): void })
           .disposeData(out.dataId);
-        return wasmKernel(tf.FusedConv2D).kernelFunc(args);
+        return fallbackKernel(backendName, tf.FusedConv2D).kernelFunc(args);
       },
     },
     {
@@ -130,7 +129,7 @@ export function convKernelConfigs(
           tf.Conv2DBackpropInput,
         );
         return withHeap(
-          backend as unknown as WasmBackend,
+          backend,
           inputShape,
           [dy, filter],
           (dx, dyv, wv) => {
@@ -154,7 +153,7 @@ export function convKernelConfigs(
           tf.Conv2DBackpropFilter,
         );
         return withHeap(
-          backend as unknown as WasmBackend,
+          backend,
           filterShape,
           [x, dy],
           (dw, xv, dyv) => {

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { shareBuffer, wasmKernel } from "./_wasm_heap.ts";
+import { fallbackKernel, shareBuffer } from "./_wasm_heap.ts";
 
 /**
  * `Identity` and same-type `Cast` sharing their input's buffer; other inputs
@@ -27,7 +27,7 @@ export function copyFreeKernelConfigs(backendName: string): tf.KernelConfig[] {
       kernelFunc: (args) => {
         const x = args.inputs.x;
         if (x === undefined || x.dtype === "string") {
-          return wasmKernel(tf.Identity).kernelFunc(args);
+          return fallbackKernel(backendName, tf.Identity).kernelFunc(args);
         }
         return shareBuffer(args.backend, x);
       },
@@ -41,7 +41,7 @@ export function copyFreeKernelConfigs(backendName: string): tf.KernelConfig[] {
         const x = args.inputs.x;
         const dtype = (args.attrs ?? {}).dtype;
         if (x === undefined || x.dtype === "string" || x.dtype !== dtype) {
-          return wasmKernel(tf.Cast).kernelFunc(args);
+          return fallbackKernel(backendName, tf.Cast).kernelFunc(args);
         }
         return shareBuffer(args.backend, x);
       },

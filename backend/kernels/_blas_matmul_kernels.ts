@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Blas } from "./blas.ts";
-import { type WasmBackend, wasmKernel, withHeap } from "./_wasm_heap.ts";
+import { fallbackKernel, withHeap } from "./_wasm_heap.ts";
 
 /**
  * `BatchMatMul` on the BLAS; other dtypes and broadcasts go to wasm's kernel.
@@ -29,10 +29,10 @@ export function matMulKernelConfig(
         ? matMulPlan(a, b, attrs ?? {})
         : undefined;
       if (plan === undefined) {
-        return wasmKernel(tf.BatchMatMul).kernelFunc(args);
+        return fallbackKernel(backendName, tf.BatchMatMul).kernelFunc(args);
       }
       return withHeap(
-        backend as unknown as WasmBackend,
+        backend,
         plan.outShape,
         [a!, b!],
         (c, av, bv) => {

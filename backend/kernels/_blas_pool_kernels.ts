@@ -4,12 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import {
-  float32,
-  type Shape4,
-  type WasmBackend,
-  withHeap,
-} from "./_wasm_heap.ts";
+import { float32, type Shape4, withHeap } from "./_wasm_heap.ts";
 
 /**
  * `MaxPoolGrad` routing each output gradient to its window's first maximum.
@@ -38,7 +33,7 @@ export function maxPoolGradKernelConfig(backendName: string): tf.KernelConfig {
         a.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
       );
       return withHeap(
-        backend as unknown as WasmBackend,
+        backend,
         x.shape,
         [x, dy],
         (dx, xv, dyv) => maxPoolGrad(info, xv, dyv, dx),

@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Blas } from "./blas.ts";
 import type { Scratch } from "./scratch.ts";
-import { type WasmBackend, wasmKernel, withHeap } from "./_wasm_heap.ts";
+import { fallbackKernel, withHeap } from "./_wasm_heap.ts";
 
 /**
  * `Sum` and `Mean` over leading axes on the BLAS; other reductions go to
@@ -48,11 +48,13 @@ function leadingReduction(
       const { inputs, backend, attrs } = args;
       const x = inputs.x;
       const plan = x === undefined ? undefined : reductionPlan(x, attrs ?? {});
-      if (plan === undefined) return wasmKernel(kernelName).kernelFunc(args);
+      if (plan === undefined) {
+        return fallbackKernel(backendName, kernelName).kernelFunc(args);
+      }
       const { m, c, outShape } = plan;
       const ones = scratch.ones(m);
       return withHeap(
-        backend as unknown as WasmBackend,
+        backend,
         outShape,
         [x!],
         (out, xv) =>

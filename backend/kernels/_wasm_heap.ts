@@ -1,7 +1,9 @@
 /**
- * The wasm backend's heap as the `blas` backend's kernels use it: checked
- * float32 inputs, outputs made on the heap with views of the inputs, shared
- * buffers, and wasm's own kernels to fall back to.
+ * The host memory the native kernels (`blas`, `native`) read and write in
+ * place: the wasm heap of the `blas` backend, or the JavaScript buffers of a
+ * cpu-style backend (`native`), behind one {@linkcode WasmBackend} view;
+ * checked float32 inputs, outputs with views of the inputs, shared buffers,
+ * and the base backend's own kernels to fall back to.
  *
  * @module
  */
@@ -26,6 +28,54 @@ export interface WasmBackend {
    * @returns The view (detached when the heap grows).
    */
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
+}
+
+interface CpuLike {
+  data: { get(dataId: tf.DataId): { values?: unknown } };
+  makeTensorInfo(
+    shape: number[],
+    dtype: "float32",
+    values: Float32Array,
+  ): tf.TensorInfo;
+}
+
+/**
+ * The buffer access of a kernel's backend object: a wasm-style backend
+ * itself, or the same two methods over a cpu-style backend's buffers
+ * (outputs are new JavaScript `Float32Array`s, outside any wasm heap).
+ *
+ * @param backend The kernel's backend object.
+ * @returns Its buffer access.
+ * @throws {TypeError} When the backend has neither kind of buffer.
+ */
+export function heapOf(backend: unknown): WasmBackend {
+  const wasm = backend as Partial<WasmBackend>;
+  if (typeof wasm.typedArrayFromHeap === "function") {
+    return backend as WasmBackend;
+  }
+  const cpu = backend as Partial<CpuLike>;
+  if (cpu.data === undefined || typeof cpu.makeTensorInfo !== "function") {
+    throw new TypeError("The backend gives no access to its float32 buffers");
+  }
+  const b = backend as CpuLike;
+  return {
+    wasm: undefined,
+    makeOutput: (shape) =>
+      b.makeTensorInfo(
+        shape,
+        "float32",
+        new Float32Array(tf.util.sizeFromShape(shape)),
+      ),
+    typedArrayFromHeap: (info) => {
+      const values = b.data.get(info.dataId).values;
+      if (!(values instanceof Float32Array)) {
+        throw new TypeError(
+          `Expected float32 data: received ${info.dtype} in a ${values?.constructor?.name}`,
+        );
+      }
+      return values;
+    },
+  };
 }
 
 /** A rank-4 shape (`[N, H, W, C]`, or a filter's `[KH, KW, Ci, Co]`). */
@@ -69,23 +119,24 @@ export function float32(
  * Views are taken after the output is allocated: an allocation may grow the
  * wasm memory, which detaches earlier views.
  *
- * @param backend The wasm-style backend.
+ * @param backend The kernel's backend object (see {@linkcode heapOf}).
  * @param shape The output's shape.
  * @param inputs The inputs to view.
  * @param compute Fills the output from the views.
  * @returns The output.
  */
 export function withHeap(
-  backend: WasmBackend,
+  backend: unknown,
   shape: number[],
   inputs: tf.TensorInfo[],
   compute: (out: Float32Array, ...views: Float32Array[]) => void,
 ): tf.TensorInfo {
-  const out = backend.makeOutput(shape, "float32");
+  const heap = heapOf(backend);
+  const out = heap.makeOutput(shape, "float32");
   if (tf.util.sizeFromShape(shape) === 0) return out;
   compute(
-    backend.typedArrayFromHeap(out),
-    ...inputs.map((i) => backend.typedArrayFromHeap(i)),
+    heap.typedArrayFromHeap(out),
+    ...inputs.map((i) => heap.typedArrayFromHeap(i)),
   );
   return out;
 }
@@ -102,17 +153,36 @@ export function shareBuffer(backend: unknown, x: tf.TensorInfo): tf.TensorInfo {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
+const FALLBACKS = new Map<string, string>();
+
 /**
- * wasm's own kernel, for inputs the native kernels leave to it.
+ * Names the backend whose kernels take the inputs a native kernel of
+ * `backendName` leaves (`wasm` for `blas`, `cpu` for `native`).
  *
- * @param kernelName The kernel.
- * @returns Its wasm config.
- * @throws {TypeError} When wasm has none.
+ * @param backendName The backend the native kernels are registered for.
+ * @param base The backend whose kernels it copied.
  */
-export function wasmKernel(kernelName: string): tf.KernelConfig {
-  const config = tf.getKernel(kernelName, "wasm");
+export function setFallbackBackend(backendName: string, base: string): void {
+  FALLBACKS.set(backendName, base);
+}
+
+/**
+ * The base backend's own kernel, for inputs the native kernels leave to it:
+ * the backend {@linkcode setFallbackBackend} named, `wasm` by default.
+ *
+ * @param backendName The backend the native kernel is registered for.
+ * @param kernelName The kernel.
+ * @returns The base backend's config.
+ * @throws {TypeError} When the base backend has none.
+ */
+export function fallbackKernel(
+  backendName: string,
+  kernelName: string,
+): tf.KernelConfig {
+  const base = FALLBACKS.get(backendName) ?? "wasm";
+  const config = tf.getKernel(kernelName, base);
   if (config === undefined) {
-    throw new TypeError(`${kernelName}: no wasm kernel to fall back to`);
+    throw new TypeError(`${kernelName}: no ${base} kernel to fall back to`);
   }
   return config;
 }

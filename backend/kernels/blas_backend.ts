@@ -21,7 +21,7 @@ import { Scratch } from "./scratch.ts";
 import { registerAugmentKernels } from "./augment_kernels.ts";
 import { type Dnnl, loadDnnl } from "./dnnl.ts";
 import { setEnvUnlessSet } from "./_ffi.ts";
-import type { WasmBackend } from "./_wasm_heap.ts";
+import { setFallbackBackend, type WasmBackend } from "./_wasm_heap.ts";
 import { copyFreeKernelConfigs } from "./_blas_copy_kernels.ts";
 import { maxPoolGradKernelConfig } from "./_blas_pool_kernels.ts";
 import { reductionKernelConfigs } from "./_blas_reduction_kernels.ts";
@@ -84,6 +84,60 @@ export interface NativeLibraries {
   dnnlUnavailable?: string;
 }
 
+let libraries: NativeLibraries | undefined;
+
+/**
+ * Opens the BLAS and, when it can, oneDNN, once per process (both native
+ * backends, `blas` and `native`, share them).
+ *
+ * @returns The libraries in use.
+ * @throws {Error} When no BLAS opens, naming what was tried.
+ */
+export function loadNativeLibraries(): NativeLibraries {
+  if (libraries !== undefined) return libraries;
+  // oneDNN (OpenMP) and OpenBLAS (pthreads) each keep their worker threads
+  // spinning for a while after a call; on a few cores the spinning threads
+  // of one take the cores the other needs next (a ResNet-18 step: 2.9 s
+  // with spinning, 2.4 s without). Both read these when they load.
+  setEnvUnlessSet("OMP_WAIT_POLICY", "PASSIVE");
+  let dnnl: Dnnl | undefined;
+  let dnnlUnavailable: string | undefined;
+  try {
+    dnnl = loadDnnl();
+    setEnvUnlessSet("OPENBLAS_THREAD_TIMEOUT", "4");
+  } catch (error) {
+    dnnlUnavailable = error instanceof Error ? error.message : String(error);
+  }
+  libraries = { blas: loadBlas(), dnnl, dnnlUnavailable };
+  return libraries;
+}
+
+/**
+ * Registers, for a backend that copied every kernel of `base`, the augment
+ * kernels and the native ones of {@linkcode blasKernelConfigs} in place of
+ * `base`'s, which keep the inputs the native ones leave.
+ *
+ * @param backendName The backend (already registered, kernels copied).
+ * @param base The backend it copied (`wasm` or `cpu`).
+ * @param libraries The BLAS and oneDNN.
+ */
+export function registerNativeKernels(
+  backendName: string,
+  base: string,
+  { blas, dnnl }: Pick<NativeLibraries, "blas" | "dnnl">,
+): void {
+  setFallbackBackend(backendName, base);
+  registerAugmentKernels(backendName);
+  for (
+    const config of blasKernelConfigs(backendName, blas, new Scratch(), dnnl)
+  ) {
+    if (tf.getKernel(config.kernelName, backendName) !== undefined) {
+      tf.unregisterKernel(config.kernelName, backendName);
+    }
+    tf.registerKernel(config);
+  }
+}
+
 let registered: Promise<NativeLibraries> | undefined;
 
 /**
@@ -107,20 +161,7 @@ let registered: Promise<NativeLibraries> | undefined;
  */
 export function registerBlasBackend(): Promise<NativeLibraries> {
   registered ??= (async () => {
-    // oneDNN (OpenMP) and OpenBLAS (pthreads) each keep their worker threads
-    // spinning for a while after a call; on a few cores the spinning threads
-    // of one take the cores the other needs next (a ResNet-18 step: 2.9 s
-    // with spinning, 2.4 s without). Both read these when they load.
-    setEnvUnlessSet("OMP_WAIT_POLICY", "PASSIVE");
-    let dnnl: Dnnl | undefined;
-    let dnnlUnavailable: string | undefined;
-    try {
-      dnnl = loadDnnl();
-      setEnvUnlessSet("OPENBLAS_THREAD_TIMEOUT", "4");
-    } catch (error) {
-      dnnlUnavailable = error instanceof Error ? error.message : String(error);
-    }
-    const blas = loadBlas();
+    const { blas, dnnl, dnnlUnavailable } = loadNativeLibraries();
     await import("@tensorflow/tfjs-backend-wasm");
     let wasm = tf.findBackend("wasm") as unknown as WasmBackend | null;
     if (wasm === null) {
@@ -159,20 +200,7 @@ export function registerBlasBackend(): Promise<NativeLibraries> {
     // Priority 0: never chosen by TF.js on its own, only when named.
     tf.registerBackend(BLAS_BACKEND, () => new BlasBackend(module), 0);
     tf.copyRegisteredKernels("wasm", BLAS_BACKEND);
-    registerAugmentKernels(BLAS_BACKEND);
-    for (
-      const config of blasKernelConfigs(
-        BLAS_BACKEND,
-        blas,
-        new Scratch(),
-        dnnl,
-      )
-    ) {
-      if (tf.getKernel(config.kernelName, BLAS_BACKEND) !== undefined) {
-        tf.unregisterKernel(config.kernelName, BLAS_BACKEND);
-      }
-      tf.registerKernel(config);
-    }
+    registerNativeKernels(BLAS_BACKEND, "wasm", { blas, dnnl });
     return { blas, dnnl, dnnlUnavailable };
   })();
   registered.catch(() => registered = undefined);

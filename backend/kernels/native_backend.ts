@@ -1,0 +1,89 @@
+/**
+ * `native`: the `blas` backend's native kernels (convolutions, their
+ * gradients, BatchNorm and matrix products on oneDNN and the BLAS) on the
+ * `cpu` backend's tensors, which are ordinary JavaScript buffers in native
+ * memory: no 4 GiB wasm heap, so a step's slices are bounded by the
+ * machine's memory instead. The other kernels are the `cpu` backend's.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  loadNativeLibraries,
+  type NativeLibraries,
+  registerNativeKernels,
+} from "./blas_backend.ts";
+
+/** The TF.js name of the backend {@linkcode registerNativeBackend} registers. */
+export const NATIVE_BACKEND = "native";
+
+let registered: Promise<NativeLibraries> | undefined;
+
+/**
+ * Registers the `native` backend with TF.js once, without activating it:
+ * loads the BLAS and oneDNN (see `loadNativeLibraries`) and registers a
+ * `cpu` backend with every `cpu` kernel plus the native ones.
+ *
+ * @example
+ * ```ts ignore
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import { registerNativeBackend } from "./native_backend.ts";
+ * const { blas } = await registerNativeBackend();
+ * await tf.setBackend("native");
+ * console.log(blas.library);
+ * ```
+ *
+ * @returns The libraries in use.
+ * @throws {Error} When no BLAS opens, naming what was tried.
+ */
+export function registerNativeBackend(): Promise<NativeLibraries> {
+  registered ??= (async () => {
+    const libraries = loadNativeLibraries();
+    const { MathBackendCPU } = await import("@tensorflow/tfjs-backend-cpu");
+    // Priority 0: never chosen by TF.js on its own, only when named.
+    tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+    tf.copyRegisteredKernels("cpu", NATIVE_BACKEND);
+    registerNativeKernels(NATIVE_BACKEND, "cpu", libraries);
+    registerFloatCast();
+    return libraries;
+  })();
+  registered.catch(() => registered = undefined);
+  return registered;
+}
+
+/**
+ * `cpu`'s `Cast` of int32 or bool to float32 keeps the integer buffer under
+ * the float32 tensor (no encoding loss); the native kernels read float32
+ * buffers as floats, so on `native` that cast makes a `Float32Array`. Every
+ * other cast is the one {@linkcode registerNativeKernels} registered.
+ */
+function registerFloatCast(): void {
+  const shared = tf.getKernel(tf.Cast, NATIVE_BACKEND);
+  if (shared === undefined) throw new TypeError("Cast: not registered");
+  tf.unregisterKernel(tf.Cast, NATIVE_BACKEND);
+  tf.registerKernel({
+    kernelName: tf.Cast,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: (args) => {
+      const x = args.inputs.x;
+      if (
+        x === undefined || (args.attrs ?? {}).dtype !== "float32" ||
+        (x.dtype !== "int32" && x.dtype !== "bool")
+      ) {
+        return shared.kernelFunc(args);
+      }
+      const cpu = args.backend as unknown as CpuBuffers;
+      const values = cpu.data.get(x.dataId).values as ArrayLike<number>;
+      return cpu.makeTensorInfo(x.shape, "float32", Float32Array.from(values));
+    },
+  });
+}
+
+interface CpuBuffers {
+  data: { get(dataId: tf.DataId): { values?: unknown } };
+  makeTensorInfo(
+    shape: number[],
+    dtype: "float32",
+    values: Float32Array,
+  ): tf.TensorInfo;
+}
