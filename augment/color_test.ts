@@ -65,7 +65,12 @@ Deno.test("colour ops match torchvision's functional tensor ops to 1e-5", () => 
 });
 
 for (
-  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+  const [name, loads] of await loadableBackends([
+    "cpu-fast",
+    "wasm",
+    "blas",
+    "native",
+  ])
 ) {
   Deno.test({
     name:
@@ -168,7 +173,12 @@ Deno.test("colour ops do not leak tensors", async () => {
 });
 
 for (
-  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+  const [name, loads] of await loadableBackends([
+    "cpu-fast",
+    "wasm",
+    "blas",
+    "native",
+  ])
 ) {
   Deno.test({
     name:

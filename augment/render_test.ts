@@ -110,7 +110,12 @@ function cropResizeMatchesPillow(): void {
 }
 
 for (
-  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+  const [name, loads] of await loadableBackends([
+    "cpu-fast",
+    "wasm",
+    "blas",
+    "native",
+  ])
 ) {
   Deno.test({
     name:
@@ -192,7 +197,12 @@ Deno.test("colorJitter() applies each sample's factors in its own order, as torc
 });
 
 for (
-  const [name, loads] of await loadableBackends(["cpu-fast", "wasm", "blas"])
+  const [name, loads] of await loadableBackends([
+    "cpu-fast",
+    "wasm",
+    "blas",
+    "native",
+  ])
 ) {
   Deno.test({
     name:

@@ -236,7 +236,9 @@ Deno.test("GRADIENT_KERNELS lists each kernel once, and every one has a case", (
 for (
   const [name, loads] of [
     ["cpu", true] as const,
-    ...await loadableBackends(["cpu-fast", "wasm", "blas", "webgpu"] as const),
+    ...await loadableBackends(
+      ["cpu-fast", "wasm", "blas", "native", "webgpu"] as const,
+    ),
   ]
 ) {
   Deno.test({

@@ -451,7 +451,12 @@ Deno.test("localLoss() feature matching on the device (maxDistance ∞) equals t
 // The device path on the other backends (WebGPU cannot read back
 // synchronously in Deno, so the host path would fail there).
 for (
-  const [name, loads] of await loadableBackends(["wasm", "blas", "webgpu"])
+  const [name, loads] of await loadableBackends([
+    "wasm",
+    "blas",
+    "native",
+    "webgpu",
+  ])
 ) {
   Deno.test({
     name: `localLoss() feature matching on ${name} equals the cpu result`,

@@ -383,7 +383,9 @@ Deno.test("multiViewLoss() and multiViewLocalLoss() leak no tensors for loss and
 });
 
 // The same fixture on the other backends that load here.
-for (const [name, loads] of await loadableBackends(["wasm", "blas"])) {
+for (
+  const [name, loads] of await loadableBackends(["wasm", "blas", "native"])
+) {
   Deno.test({
     name:
       `multiViewLoss() and multiViewLocalLoss() match the PyTorch fixture on ${name}`,

@@ -207,74 +207,83 @@ Deno.test("BatchNorm.forward() with updateRunningStats false normalises the same
   bn.dispose();
 });
 
-// The fused training kernel (blas with oneDNN) against the cpu reference path:
-// output, running statistics and gradients, with and without ReLU.
-const [[, blasLoads]] = await loadableBackends(["blas"]);
-const fusedHere = blasLoads &&
-  await withBackend("blas", () => activeBackendHas(BATCH_NORM_TRAIN_KERNEL));
-for (const shape of [[6, 5], [2, 3, 4, 8]]) {
-  for (const relu of [false, true]) {
-    Deno.test({
-      name:
-        `BatchNorm.forward() on the fused kernel equals the cpu path (shape [${shape}], relu ${relu})`,
-      ignore: ignoreUnless(blasLoads, "blas") ||
-        ignoreUnless(fusedHere, "dnnl"),
-      async fn() {
-        const run = () => {
-          const c = shape[shape.length - 1];
-          const rng = new Rng(c + (relu ? 1 : 0));
-          const size = shape.reduce((a, b) => a * b);
-          const bn = new BatchNorm(c, { momentum: 0.3 });
-          bn.weight.assign(
-            tf.tensor1d(rng.fillNormal(new Float32Array(c), 1, 0.5)),
+// The fused training kernel (blas and native with oneDNN) against the cpu
+// reference path: output, running statistics and gradients, with and
+// without ReLU.
+for (const [backend, loads] of await loadableBackends(["blas", "native"])) {
+  const fusedHere = loads &&
+    await withBackend(backend, () => activeBackendHas(BATCH_NORM_TRAIN_KERNEL));
+  for (const shape of [[6, 5], [2, 3, 4, 8]]) {
+    for (const relu of [false, true]) {
+      Deno.test({
+        name:
+          `BatchNorm.forward() on ${backend}'s fused kernel equals the cpu path (shape [${shape}], relu ${relu})`,
+        ignore: ignoreUnless(loads, backend) ||
+          ignoreUnless(fusedHere, "dnnl"),
+        async fn() {
+          const run = () => {
+            const c = shape[shape.length - 1];
+            const rng = new Rng(c + (relu ? 1 : 0));
+            const size = shape.reduce((a, b) => a * b);
+            const bn = new BatchNorm(c, { momentum: 0.3 });
+            bn.weight.assign(
+              tf.tensor1d(rng.fillNormal(new Float32Array(c), 1, 0.5)),
+            );
+            bn.bias.assign(
+              tf.tensor1d(rng.fillNormal(new Float32Array(c), 0, 0.5)),
+            );
+            const x = tf.tensor(
+              rng.fillNormal(new Float32Array(size), 2, 3),
+              shape,
+            );
+            const w = tf.tensor(
+              rng.fillNormal(new Float32Array(size), 0, 1),
+              shape,
+            );
+            const { value, grads } = tf.variableGrads(
+              () => tf.sum(tf.mul(bn.forward(x, { training: true, relu }), w)),
+              [bn.weight, bn.bias],
+            );
+            const dx = tf.grad((t: tf.Tensor) =>
+              tf.sum(
+                tf.mul(
+                  bn.forward(t, {
+                    training: true,
+                    relu,
+                    updateRunningStats: false,
+                  }),
+                  w,
+                ),
+              )
+            )(x);
+            const out = [value, grads[bn.weight.name], grads[bn.bias.name], dx]
+              .map((t) => Array.from(t.dataSync()));
+            out.push(Array.from(bn.runningMean.dataSync()));
+            out.push(Array.from(bn.runningVar.dataSync()));
+            tf.dispose([value, dx, x, w, ...Object.values(grads)]);
+            bn.dispose();
+            return out;
+          };
+          const fused = await withBackend(backend, run);
+          const reference = run();
+          const names = [
+            "loss",
+            "dγ",
+            "dβ",
+            "dx",
+            "running mean",
+            "running var",
+          ];
+          fused.forEach((v, i) =>
+            assertClose(v, reference[i], {
+              rtol: 1e-4,
+              atol: 1e-5,
+              message: names[i],
+            })
           );
-          bn.bias.assign(
-            tf.tensor1d(rng.fillNormal(new Float32Array(c), 0, 0.5)),
-          );
-          const x = tf.tensor(
-            rng.fillNormal(new Float32Array(size), 2, 3),
-            shape,
-          );
-          const w = tf.tensor(
-            rng.fillNormal(new Float32Array(size), 0, 1),
-            shape,
-          );
-          const { value, grads } = tf.variableGrads(
-            () => tf.sum(tf.mul(bn.forward(x, { training: true, relu }), w)),
-            [bn.weight, bn.bias],
-          );
-          const dx = tf.grad((t: tf.Tensor) =>
-            tf.sum(
-              tf.mul(
-                bn.forward(t, {
-                  training: true,
-                  relu,
-                  updateRunningStats: false,
-                }),
-                w,
-              ),
-            )
-          )(x);
-          const out = [value, grads[bn.weight.name], grads[bn.bias.name], dx]
-            .map((t) => Array.from(t.dataSync()));
-          out.push(Array.from(bn.runningMean.dataSync()));
-          out.push(Array.from(bn.runningVar.dataSync()));
-          tf.dispose([value, dx, x, w, ...Object.values(grads)]);
-          bn.dispose();
-          return out;
-        };
-        const fused = await withBackend("blas", run);
-        const reference = run();
-        const names = ["loss", "dγ", "dβ", "dx", "running mean", "running var"];
-        fused.forEach((v, i) =>
-          assertClose(v, reference[i], {
-            rtol: 1e-4,
-            atol: 1e-5,
-            message: names[i],
-          })
-        );
-      },
-    });
+        },
+      });
+    }
   }
 }
 

@@ -287,8 +287,9 @@ const EXTRA_FORWARDS: Record<StepMode, number> = {
 
 /**
  * Chooses the step mode and micro-batch: what the keys set, and for `auto`
- * the plan with the fewest extra forward passes (a micro-batched step adds
- * one; see {@linkcode StepMode}) whose estimated peak
+ * the plan with slices of at least {@linkcode BATCH_NORM_FLOOR} images (or
+ * the whole batch), then the fewest extra forward passes (a micro-batched
+ * step adds one; see {@linkcode StepMode}), whose estimated peak
  * ({@linkcode estimateStepBytes}) fits the budget, the largest slices first
  * among equals. Slices are the batch halved until they fit (the last one
  * smaller when a half is not whole), down to two images.
@@ -358,7 +359,10 @@ export function planStep(
       m,
       cost: EXTRA_FORWARDS[mode] + (m < batch ? 1 : 0),
     }))
-  ).sort((a, b) => a.cost - b.cost || b.m - a.m);
+  ).sort((a, b) =>
+    belowFloor(a.m, batch) - belowFloor(b.m, batch) || a.cost - b.cost ||
+    b.m - a.m
+  );
   const chosen = candidates.find((c) => fits(c.mode, c.m));
   if (chosen === undefined) {
     const smallest = candidates.at(-1)!;
@@ -412,6 +416,20 @@ export function planStep(
       chosen === candidates[0] ? "" : "; nothing faster fits"
     }`,
   };
+}
+
+/**
+ * Images per slice below which BatchNorm's batch statistics are noisier than
+ * those of one GPU of a data-parallel run (64–256 images each in the paper's
+ * setting): `auto` takes any plan with slices of at least this many (or of
+ * the whole batch, when smaller) before any plan with smaller slices, even
+ * one with fewer extra forward passes.
+ */
+export const BATCH_NORM_FLOOR = 64;
+
+/** 1 when slices of `m` images fall below {@linkcode BATCH_NORM_FLOOR}, else 0. */
+function belowFloor(m: number, batch: number): number {
+  return m < Math.min(BATCH_NORM_FLOOR, batch) ? 1 : 0;
 }
 
 /** b, ⌈b/2⌉, ⌈b/4⌉, … 2 (training-mode BatchNorm needs two images). */

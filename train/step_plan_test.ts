@@ -22,7 +22,10 @@ import {
   viewsOf,
 } from "./step_plan.ts";
 
-const backends = await loadableBackends(["cpu-fast", "blas"], "cpu-fast");
+const backends = await loadableBackends(
+  ["cpu-fast", "blas", "native"],
+  "cpu-fast",
+);
 await useBackend("cpu-fast");
 
 const MIB = 2 ** 20;

@@ -24,7 +24,10 @@ import {
 await useBackend("cpu-fast");
 
 // blas (with oneDNN: its fused BatchNorm kernels) takes the same paths.
-const stepBackends = await loadableBackends(["cpu-fast", "blas"], "cpu-fast");
+const stepBackends = await loadableBackends(
+  ["cpu-fast", "blas", "native"],
+  "cpu-fast",
+);
 
 function tinyConfig(flags: Record<string, unknown> = {}): PretrainConfig {
   return resolveConfig({

@@ -30,6 +30,26 @@ export const ELTWISE_RELU = 31;
 export const ARG_BIAS = 41;
 /** `dnnl_convolution_direct` (never Winograd). */
 export const CONVOLUTION_DIRECT = 1;
+/** `dnnl_ab`: a plain row-major matrix. */
+export const TAG_AB = 3;
+/** `dnnl_binary_add` … `dnnl_binary_sub`: the binary algorithms. */
+export const BINARY_ALGS = {
+  add: 0x1fff0,
+  mul: 0x1fff1,
+  max: 0x1fff2,
+  min: 0x1fff3,
+  div: 0x1fff4,
+  sub: 0x1fff5,
+} as const;
+/** `dnnl_eltwise_relu`, `_square`, `_sqrt`, `_linear`: element-wise algorithms. */
+export const ELTWISE_ALGS = {
+  relu: 0x1f,
+  square: 0x4f,
+  sqrt: 0x6f,
+  linear: 0x7f,
+} as const;
+/** `DNNL_ARG_SRC_1`: a binary primitive's second input (the first is `DNNL_ARG_SRC`). */
+export const ARG_SRC_1 = 2;
 /** `DNNL_ARG_SRC`. */
 export const ARG_SRC = 1;
 /** `DNNL_ARG_DST`. */
@@ -155,6 +175,16 @@ export const DNNL_SYMBOLS = {
       "buffer",
       "buffer",
     ],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_binary_desc_init: {
+    parameters: ["buffer", "i32", "buffer", "buffer", "buffer"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_eltwise_forward_desc_init: {
+    parameters: ["buffer", "i32", "i32", "buffer", "f32", "f32"],
     result: "i32",
     optional: true,
   },

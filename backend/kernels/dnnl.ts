@@ -25,6 +25,11 @@ import { openOpenMp } from "./_openmp.ts";
 import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 import { DNNL_SYMBOLS, type DnnlSymbols } from "./_dnnl_abi.ts";
 import { DnnlContext } from "./_dnnl_context.ts";
+import {
+  type BinaryOp,
+  DnnlElementwise,
+  type EltwiseOp,
+} from "./_dnnl_elementwise.ts";
 import { type ConvDirection, DnnlConvolutions } from "./_dnnl_conv.ts";
 import {
   type BatchNormBackwardArrays,
@@ -37,6 +42,7 @@ export type {
   BatchNormForwardArrays,
 } from "./_dnnl_batch_norm.ts";
 export { BN_ELEMENTS_PER_THREAD } from "./_dnnl_batch_norm.ts";
+export type { BinaryOp, EltwiseOp } from "./_dnnl_elementwise.ts";
 
 /** A loaded oneDNN with its CPU engine and stream. */
 export interface Dnnl {
@@ -137,6 +143,45 @@ export interface Dnnl {
    * The name of the implementation oneDNN chose for a direction of `g`
    * (e.g. `brgconv:avx512_core`), or `undefined` when it has none.
    */
+  /**
+   * `out[r, j] = a[r, j] ∘ b[tiled ? j : r, j]` over `rows × cols` floats
+   * (see `DnnlElementwise.binary`).
+   *
+   * @param op The operation.
+   * @param rows Rows of `a` and `out`.
+   * @param cols Columns of each.
+   * @param tiled Whether `b` is one row, repeated for every row.
+   * @param a The first input.
+   * @param b The second input.
+   * @param out The output.
+   * @returns Whether oneDNN ran it.
+   */
+  binary(
+    op: BinaryOp,
+    rows: number,
+    cols: number,
+    tiled: boolean,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+  ): boolean;
+  /**
+   * `out = f(x)` element by element (see `DnnlElementwise.eltwise`).
+   *
+   * @param op The operation.
+   * @param alpha Its α.
+   * @param beta Its β.
+   * @param x The input.
+   * @param out The output.
+   * @returns Whether oneDNN ran it.
+   */
+  eltwise(
+    op: EltwiseOp,
+    alpha: number,
+    beta: number,
+    x: Float32Array,
+    out: Float32Array,
+  ): boolean;
   implementation(
     g: Geometry,
     direction: "forward" | "input" | "filter",
@@ -234,6 +279,7 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
   const ctx = new DnnlContext(s);
   const convolutions = new DnnlConvolutions(ctx);
   const batchNorms = new DnnlBatchNorms(ctx, openOpenMp());
+  const elementwise = new DnnlElementwise(ctx);
   const runner = (direction: ConvDirection) =>
   (
     g: Geometry,
@@ -274,6 +320,10 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
       prepared.run(x, w, bias, y);
       return true;
     },
+    binary: (op, rows, cols, tiled, a, b, out) =>
+      elementwise.binary(op, rows, cols, tiled, a, b, out),
+    eltwise: (op, alpha, beta, x, out) =>
+      elementwise.eltwise(op, alpha, beta, x, out),
     implementation: (g, direction) => convolutions.prepare(g, direction)?.impl,
   };
 }

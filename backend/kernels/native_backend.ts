@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { elementwiseKernelConfigs } from "./_native_elementwise_kernels.ts";
 import {
   loadNativeLibraries,
   type NativeLibraries,
@@ -45,6 +46,12 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
     tf.copyRegisteredKernels("cpu", NATIVE_BACKEND);
     registerNativeKernels(NATIVE_BACKEND, "cpu", libraries);
     registerFloatCast();
+    for (
+      const config of elementwiseKernelConfigs(NATIVE_BACKEND, libraries.dnnl)
+    ) {
+      tf.unregisterKernel(config.kernelName, NATIVE_BACKEND);
+      tf.registerKernel(config);
+    }
     return libraries;
   })();
   registered.catch(() => registered = undefined);

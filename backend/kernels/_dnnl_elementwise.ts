@@ -1,0 +1,171 @@
+/**
+ * oneDNN's binary and element-wise primitives on float32 arrays, for the
+ * `native` backend's element-wise kernels on large tensors: multithreaded
+ * and vectorised where the JavaScript loops run on one core. Built once per
+ * shape and operation.
+ *
+ * @module
+ */
+import {
+  ARG_DST,
+  ARG_SRC,
+  ARG_SRC_1,
+  BINARY_ALGS,
+  ELTWISE_ALGS,
+  FORWARD_INFERENCE,
+  OP_DESC_BYTES,
+  TAG_A,
+  TAG_AB,
+} from "./_dnnl_abi.ts";
+import { PrimitiveCache } from "./_dnnl_cache.ts";
+import type { DnnlContext } from "./_dnnl_context.ts";
+
+/** A binary operation oneDNN runs: `out = a ∘ b`. */
+export type BinaryOp = keyof typeof BINARY_ALGS;
+
+/** An element-wise operation oneDNN runs (`linear`: `alpha · x + beta`). */
+export type EltwiseOp = keyof typeof ELTWISE_ALGS;
+
+interface Built {
+  primitive: Deno.PointerValue;
+  memories: Deno.PointerValue[];
+}
+
+/** oneDNN's binary and element-wise primitives, cached by shape. */
+export class DnnlElementwise {
+  #ctx: DnnlContext;
+  #binaries = new PrimitiveCache<Built>();
+  #eltwises = new PrimitiveCache<Built>();
+
+  /**
+   * Binds the primitives to a context.
+   *
+   * @param ctx The engine, stream and symbols.
+   */
+  constructor(ctx: DnnlContext) {
+    this.#ctx = ctx;
+  }
+
+  /**
+   * `out[r, j] = a[r, j] ∘ b[tiled ? j : r, j]` over `rows × cols` floats.
+   *
+   * @param op The operation.
+   * @param rows Rows of `a` and `out`.
+   * @param cols Columns of each.
+   * @param tiled Whether `b` is one row, repeated for every row.
+   * @param a The first input.
+   * @param b The second input.
+   * @param out The output (may not alias the inputs).
+   * @returns Whether oneDNN ran it (`false`: no primitive for it here).
+   */
+  binary(
+    op: BinaryOp,
+    rows: number,
+    cols: number,
+    tiled: boolean,
+    a: Float32Array,
+    b: Float32Array,
+    out: Float32Array,
+  ): boolean {
+    const built = this.#binaries.get(
+      `${op}:${rows}x${cols}:${tiled}`,
+      () => this.#buildBinary(op, rows, cols, tiled),
+    );
+    if (built === null) return false;
+    this.#run(built, [a, b, out]);
+    return true;
+  }
+
+  /**
+   * `out = f(x)` element by element.
+   *
+   * @param op The operation.
+   * @param alpha Its α (`linear`'s scale; `relu`'s negative slope).
+   * @param beta Its β (`linear`'s shift).
+   * @param x The input.
+   * @param out The output, of `x`'s length.
+   * @returns Whether oneDNN ran it.
+   */
+  eltwise(
+    op: EltwiseOp,
+    alpha: number,
+    beta: number,
+    x: Float32Array,
+    out: Float32Array,
+  ): boolean {
+    const built = this.#eltwises.get(
+      `${op}:${x.length}:${alpha}:${beta}`,
+      () => this.#buildEltwise(op, alpha, beta, x.length),
+    );
+    if (built === null) return false;
+    this.#run(built, [x, out]);
+    return true;
+  }
+
+  #run(built: Built, arrays: Float32Array[]): void {
+    const ctx = this.#ctx;
+    arrays.forEach((array, i) => ctx.setData(built.memories[i], array));
+    const args: [number, Deno.PointerValue][] = arrays.length === 3
+      ? [
+        [ARG_SRC, built.memories[0]],
+        [ARG_SRC_1, built.memories[1]],
+        [ARG_DST, built.memories[2]],
+      ]
+      : [[ARG_SRC, built.memories[0]], [ARG_DST, built.memories[1]]];
+    ctx.execute(built.primitive, args);
+  }
+
+  #buildBinary(
+    op: BinaryOp,
+    rows: number,
+    cols: number,
+    tiled: boolean,
+  ): Built {
+    const ctx = this.#ctx;
+    const src = ctx.memoryDesc([rows, cols], TAG_AB);
+    const src1 = ctx.memoryDesc([tiled ? 1 : rows, cols], TAG_AB);
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    ctx.check(
+      ctx.symbols.dnnl_binary_desc_init!(
+        desc,
+        BINARY_ALGS[op],
+        src,
+        src1,
+        src,
+      ),
+      "binary descriptor",
+    );
+    const pd = ctx.primitiveDesc(desc, null);
+    return {
+      primitive: ctx.primitive(pd),
+      memories: [ctx.memory(src), ctx.memory(src1), ctx.memory(src)],
+    };
+  }
+
+  #buildEltwise(
+    op: EltwiseOp,
+    alpha: number,
+    beta: number,
+    length: number,
+  ): Built {
+    const ctx = this.#ctx;
+    const md = ctx.memoryDesc([length], TAG_A);
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    ctx.check(
+      ctx.symbols.dnnl_eltwise_forward_desc_init!(
+        desc,
+        FORWARD_INFERENCE,
+        ELTWISE_ALGS[op],
+        md,
+        alpha,
+        beta,
+      ),
+      "eltwise descriptor",
+    );
+    const pd = ctx.primitiveDesc(desc, null);
+    return {
+      primitive: ctx.primitive(pd),
+      memories: [ctx.memory(md), ctx.memory(md)],
+    };
+  }
+}

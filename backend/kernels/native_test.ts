@@ -1,0 +1,163 @@
+// The `native` backend's own kernels (element-wise loops and their oneDNN
+// primitives on large tensors, the float32 Cast) against values computed
+// here element by element in float64 and rounded once to float32.
+import * as tf from "@tensorflow/tfjs-core";
+import { Rng } from "../random.ts";
+import {
+  assertEquals,
+  ignoreUnless,
+  loadableBackends,
+  withBackend,
+} from "../testing.ts";
+import { DNNL_ELEMENTWISE_MIN } from "./_native_elementwise_kernels.ts";
+
+const [[, nativeLoads]] = await loadableBackends(["native"]);
+const ignore = ignoreUnless(nativeLoads, "native");
+
+const BINARY: [string, (a: number, b: number) => number][] = [
+  ["add", (a, b) => a + b],
+  ["sub", (a, b) => a - b],
+  ["mul", (a, b) => a * b],
+  ["div", (a, b) => a / b],
+  ["maximum", (a, b) => Math.max(a, b)],
+  ["minimum", (a, b) => Math.min(a, b)],
+];
+
+function random(rng: Rng, n: number): Float32Array {
+  return rng.fillNormal(new Float32Array(n), 0, 2);
+}
+
+/** Indices that differ (−0 and +0 count as equal), at most 3, for messages. */
+function differences(got: Float32Array, want: Float32Array): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < want.length && out.length < 3; i++) {
+    if (got[i] !== want[i]) out.push(`[${i}] ${got[i]} vs ${want[i]}`);
+  }
+  return out;
+}
+
+// Rows × columns: below the oneDNN threshold (loops) and above it.
+const SIZES: [number, number][] = [[3, 5], [
+  Math.ceil(DNNL_ELEMENTWISE_MIN / 80) + 7,
+  80,
+]];
+
+for (const [rows, cols] of SIZES) {
+  const n = rows * cols;
+  for (const [name, f] of BINARY) {
+    Deno.test({
+      name:
+        `native ${name} on [${rows}, ${cols}]: same shape, a [${cols}] row tiled on either side and a scalar give the element-wise float32 results`,
+      ignore,
+      async fn() {
+        const rng = new Rng(n + name.length);
+        const a = random(rng, n);
+        const b = random(rng, n);
+        const row = random(rng, cols);
+        const scalar = random(rng, 1);
+        const cases: [
+          string,
+          Float32Array,
+          number[],
+          Float32Array,
+          number[],
+        ][] = [
+          ["same", a, [rows, cols], b, [rows, cols]],
+          ["row on the right", a, [rows, cols], row, [cols]],
+          ["row on the left", row, [1, cols], b, [rows, cols]],
+          ["scalar", a, [rows, cols], scalar, []],
+        ];
+        const op = name as "add";
+        const got = await withBackend(
+          "native",
+          () =>
+            cases.map(([, x, xs, y, ys]) => {
+              const tx = tf.tensor(x, xs);
+              const ty = tf.tensor(y, ys);
+              const out = name === "maximum"
+                ? tf.maximum(tx, ty)
+                : name === "minimum"
+                ? tf.minimum(tx, ty)
+                : name === "div"
+                ? tf.div(tx, ty)
+                : tf[op](tx, ty);
+              const values = out.dataSync() as Float32Array;
+              tf.dispose([tx, ty, out]);
+              return values;
+            }),
+        );
+        cases.forEach(([label, x, , y], k) => {
+          const want = new Float32Array(n);
+          for (let i = 0; i < n; i++) {
+            const xi = x.length === n ? x[i] : x[i % x.length];
+            const yi = y.length === n ? y[i] : y[i % y.length];
+            want[i] = f(xi, yi);
+          }
+          assertEquals(got[k].length, n, label);
+          assertEquals(differences(got[k], want), [], `${name}, ${label}`);
+        });
+      },
+    });
+  }
+
+  Deno.test({
+    name:
+      `native relu, step, neg, square and sqrt on ${n} floats give the element-wise float32 results`,
+    ignore,
+    async fn() {
+      const x = random(new Rng(n), n);
+      x[0] = 0;
+      x[1] = -0;
+      const abs = x.map(Math.abs);
+      const got = await withBackend("native", () => {
+        const t = tf.tensor(x, [rows, cols]);
+        const u = tf.tensor(abs, [rows, cols]);
+        const outs = [
+          tf.relu(t),
+          tf.step(t, 0.25),
+          tf.neg(t),
+          tf.square(t),
+          tf.sqrt(u),
+        ];
+        const values = outs.map((o) => o.dataSync() as Float32Array);
+        tf.dispose([t, u, ...outs]);
+        return values;
+      });
+      const expect = (g: (v: number) => number, input = x) =>
+        Float32Array.from(input, g);
+      const wants = [
+        expect((v) => Math.max(0, v)),
+        expect((v) => v > 0 ? 1 : 0.25),
+        expect((v) => -v),
+        expect((v) => v * v),
+        expect(Math.sqrt, abs),
+      ];
+      ["relu", "step", "neg", "square", "sqrt"].forEach((name, k) =>
+        assertEquals(differences(got[k], wants[k]), [], name)
+      );
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "native: an int32 tensor cast to float32 feeds the native kernels as floats (a convolution of it equals the float input's)",
+  ignore,
+  async fn() {
+    const ints = Int32Array.from(
+      { length: 2 * 4 * 4 * 3 },
+      (_, i) => i % 7 - 3,
+    );
+    const [fromInts, fromFloats] = await withBackend("native", () => {
+      const w = tf.tensor4d(random(new Rng(5), 3 * 3 * 3 * 2), [3, 3, 3, 2]);
+      const a = tf.cast(tf.tensor4d(ints, [2, 4, 4, 3], "int32"), "float32");
+      const b = tf.tensor4d(Float32Array.from(ints), [2, 4, 4, 3]);
+      const ya = tf.conv2d(a as tf.Tensor4D, w, 1, "same");
+      const yb = tf.conv2d(b, w, 1, "same");
+      const out = [ya.dataSync(), yb.dataSync()] as Float32Array[];
+      tf.dispose([w, a, b, ya, yb]);
+      return out;
+    });
+    assertEquals(differences(fromInts, fromFloats), []);
+  },
+});
