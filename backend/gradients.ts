@@ -24,6 +24,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { RELU_GRAD_KERNEL } from "./kernel_names.ts";
 
 type Grads = Record<string, () => tf.Tensor>;
 type Attrs = tf.NamedAttrMap;
@@ -514,7 +515,18 @@ const GRADIENTS: readonly tf.GradConfig[] = [
   unary("Cast", "none", (dy) => tf.clone(dy)),
   unary("Neg", "none", (dy) => tf.neg(dy)),
   // d relu(x) = step(x): 0 at x = 0, as in TF.js and PyTorch.
-  unary("Relu", "x", (dy, x) => tf.mul(dy, float(tf.step(float(x))))),
+  // One kernel where the backend has it (see RELU_GRAD_KERNEL).
+  unary(
+    "Relu",
+    "x",
+    (dy, x) =>
+      tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined
+        ? tf.engine().runKernel(RELU_GRAD_KERNEL, {
+          dy,
+          x: float(x),
+        }) as tf.Tensor
+        : tf.mul(dy, float(tf.step(float(x)))),
+  ),
   unary("Square", "x", (dy, x) => tf.mul(dy, tf.mul(float(x), 2))),
   unary("Sqrt", "x", (dy, x) => tf.div(dy, tf.mul(tf.sqrt(float(x)), 2))),
   // d x^(-1/2) = −x^(-3/2) / 2.

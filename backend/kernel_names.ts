@@ -24,6 +24,14 @@ export const BATCH_NORM_TRAIN_KERNEL = "VicregBatchNormTrain";
 export const BATCH_NORM_TRAIN_GRAD_KERNEL = "VicregBatchNormTrainGrad";
 
 /**
+ * ReLU's gradient in one pass: inputs `dy` and `x` of one shape, output
+ * `x > 0 ? dy : 0 · dy` (what `dy · step(x)` gives for every `x` but NaN,
+ * where it gives `0 · dy` as PyTorch's `threshold_backward` does). `native`
+ * registers it; elsewhere ReLU's gradient is `dy · step(x)`.
+ */
+export const RELU_GRAD_KERNEL = "VicregReluGrad";
+
+/**
  * Whether the active backend registers a kernel.
  *
  * @example

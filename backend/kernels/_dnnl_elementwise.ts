@@ -7,12 +7,15 @@
  * @module
  */
 import {
+  ARG_DIFF_DST,
+  ARG_DIFF_SRC,
   ARG_DST,
   ARG_SRC,
   ARG_SRC_1,
   BINARY_ALGS,
   ELTWISE_ALGS,
   FORWARD_INFERENCE,
+  FORWARD_TRAINING,
   OP_DESC_BYTES,
   TAG_A,
   TAG_AB,
@@ -36,6 +39,7 @@ export class DnnlElementwise {
   #ctx: DnnlContext;
   #binaries = new PrimitiveCache<Built>();
   #eltwises = new PrimitiveCache<Built>();
+  #reluBackwards = new PrimitiveCache<Built>();
 
   /**
    * Binds the primitives to a context.
@@ -102,6 +106,30 @@ export class DnnlElementwise {
     return true;
   }
 
+  /**
+   * ReLU's gradient: `dx = x > 0 ? dy : 0 · dy`.
+   *
+   * @param x ReLU's input.
+   * @param dy The gradient of its output.
+   * @param dx The gradient of its input, of `x`'s length.
+   * @returns Whether oneDNN ran it.
+   */
+  reluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): boolean {
+    const built = this.#reluBackwards.get(
+      `${x.length}`,
+      () => this.#buildReluBackward(x.length),
+    );
+    if (built === null) return false;
+    const ctx = this.#ctx;
+    [x, dy, dx].forEach((array, i) => ctx.setData(built.memories[i], array));
+    ctx.execute(built.primitive, [
+      [ARG_SRC, built.memories[0]],
+      [ARG_DIFF_DST, built.memories[1]],
+      [ARG_DIFF_SRC, built.memories[2]],
+    ]);
+    return true;
+  }
+
   #run(built: Built, arrays: Float32Array[]): void {
     const ctx = this.#ctx;
     arrays.forEach((array, i) => ctx.setData(built.memories[i], array));
@@ -139,6 +167,41 @@ export class DnnlElementwise {
     return {
       primitive: ctx.primitive(pd),
       memories: [ctx.memory(src), ctx.memory(src1), ctx.memory(src)],
+    };
+  }
+
+  #buildReluBackward(length: number): Built {
+    const ctx = this.#ctx;
+    const md = ctx.memoryDesc([length], TAG_A);
+    const forward = new Uint8Array(OP_DESC_BYTES);
+    ctx.check(
+      ctx.symbols.dnnl_eltwise_forward_desc_init!(
+        forward,
+        FORWARD_TRAINING,
+        ELTWISE_ALGS.relu,
+        md,
+        0,
+        0,
+      ),
+      "eltwise descriptor",
+    );
+    const hint = ctx.primitiveDesc(forward, null);
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    ctx.check(
+      ctx.symbols.dnnl_eltwise_backward_desc_init!(
+        desc,
+        ELTWISE_ALGS.relu,
+        md,
+        md,
+        0,
+        0,
+      ),
+      "eltwise backward descriptor",
+    );
+    const pd = ctx.primitiveDesc(desc, hint);
+    return {
+      primitive: ctx.primitive(pd),
+      memories: [ctx.memory(md), ctx.memory(md), ctx.memory(md)],
     };
   }
 

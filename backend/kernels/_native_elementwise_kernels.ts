@@ -14,6 +14,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BinaryOp, Dnnl, EltwiseOp } from "./dnnl.ts";
 import { fallbackKernel, heapOf } from "./_wasm_heap.ts";
+import { RELU_GRAD_KERNEL } from "../kernel_names.ts";
 
 /**
  * Outputs of at least this many floats go to oneDNN's primitives when it is
@@ -292,5 +293,35 @@ export function elementwiseKernelConfigs(
       return out;
     },
   }));
-  return [...binary, ...unary];
+  const reluGrad: tf.KernelConfig = {
+    kernelName: RELU_GRAD_KERNEL,
+    backendName,
+    kernelFunc: (args) => {
+      const { dy, x } = args.inputs;
+      if (
+        dy === undefined || x === undefined ||
+        !floatValues(args.backend, dy) || !floatValues(args.backend, x) ||
+        !tf.util.arraysEqual(dy.shape, x.shape)
+      ) {
+        throw new TypeError(
+          `${RELU_GRAD_KERNEL}: expected float32 dy and x of one shape`,
+        );
+      }
+      const heap = heapOf(args.backend);
+      const out = heap.makeOutput(x.shape, "float32");
+      const o = heap.typedArrayFromHeap(out);
+      const xv = heap.typedArrayFromHeap(x);
+      const dyv = heap.typedArrayFromHeap(dy);
+      if (
+        dnnl === undefined || o.length < DNNL_ELEMENTWISE_MIN ||
+        !dnnl.reluBackward(xv, dyv, o)
+      ) {
+        for (let i = 0; i < o.length; i++) {
+          o[i] = xv[i] > 0 ? dyv[i] : dyv[i] * 0;
+        }
+      }
+      return out;
+    },
+  };
+  return [...binary, ...unary, reluGrad];
 }

@@ -182,6 +182,16 @@ export interface Dnnl {
     x: Float32Array,
     out: Float32Array,
   ): boolean;
+  /**
+   * ReLU's gradient, `dx = x > 0 ? dy : 0 · dy` (see
+   * `DnnlElementwise.reluBackward`).
+   *
+   * @param x ReLU's input.
+   * @param dy The gradient of its output.
+   * @param dx The gradient of its input.
+   * @returns Whether oneDNN ran it.
+   */
+  reluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): boolean;
   implementation(
     g: Geometry,
     direction: "forward" | "input" | "filter",
@@ -322,6 +332,7 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
     },
     binary: (op, rows, cols, tiled, a, b, out) =>
       elementwise.binary(op, rows, cols, tiled, a, b, out),
+    reluBackward: (x, dy, dx) => elementwise.reluBackward(x, dy, dx),
     eltwise: (op, alpha, beta, x, out) =>
       elementwise.eltwise(op, alpha, beta, x, out),
     implementation: (g, direction) => convolutions.prepare(g, direction)?.impl,

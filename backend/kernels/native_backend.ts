@@ -49,7 +49,9 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
     for (
       const config of elementwiseKernelConfigs(NATIVE_BACKEND, libraries.dnnl)
     ) {
-      tf.unregisterKernel(config.kernelName, NATIVE_BACKEND);
+      if (tf.getKernel(config.kernelName, NATIVE_BACKEND) !== undefined) {
+        tf.unregisterKernel(config.kernelName, NATIVE_BACKEND);
+      }
       tf.registerKernel(config);
     }
     return libraries;

@@ -10,6 +10,7 @@ import {
   withBackend,
 } from "../testing.ts";
 import { DNNL_ELEMENTWISE_MIN } from "./_native_elementwise_kernels.ts";
+import { RELU_GRAD_KERNEL } from "../kernel_names.ts";
 
 const [[, nativeLoads]] = await loadableBackends(["native"]);
 const ignore = ignoreUnless(nativeLoads, "native");
@@ -161,3 +162,34 @@ Deno.test({
     assertEquals(differences(fromInts, fromFloats), []);
   },
 });
+
+for (const n of [15, DNNL_ELEMENTWISE_MIN + 3]) {
+  Deno.test({
+    name:
+      `native: ReLU's gradient on ${n} floats runs VicregReluGrad (no Step) and gives dy where x > 0, 0 elsewhere`,
+    ignore,
+    async fn() {
+      const rng = new Rng(n);
+      const x = random(rng, n);
+      const dy = random(rng, n);
+      x[0] = 0;
+      const [kernels, dx] = await withBackend("native", async () => {
+        const tx = tf.tensor1d(x);
+        const tdy = tf.tensor1d(dy);
+        let g: tf.Tensor | undefined;
+        const profile = await tf.profile(() => {
+          g = tf.grad((t: tf.Tensor) => tf.relu(t))(tx, tdy);
+        });
+        const values = g!.dataSync() as Float32Array;
+        tf.dispose([tx, tdy, g!]);
+        return [profile.kernelNames, values] as const;
+      });
+      assertEquals(kernels.includes(RELU_GRAD_KERNEL), true, `${kernels}`);
+      assertEquals(kernels.includes("Step"), false, `${kernels}`);
+      assertEquals(
+        differences(dx, Float32Array.from(x, (v, i) => v > 0 ? dy[i] : 0)),
+        [],
+      );
+    },
+  });
+}
