@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { heapOf, type WasmBackend } from "./_wasm_heap.ts";
 
 /** Raw access to a backend's float32 buffers, for kernels written as loops. */
 export interface Host {
@@ -20,22 +21,6 @@ export interface Host {
     inputs: tf.NamedTensorInfoMap,
     attrs: tf.NamedAttrMap,
   ): tf.TensorInfo;
-}
-
-interface WasmLike {
-  typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
-  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
-}
-
-interface CpuLike {
-  data: { get(dataId: tf.DataId): { values: unknown } };
-  makeTensorInfo(
-    shape: number[],
-    dtype: "float32",
-    values: Float32Array,
-  ): tf.TensorInfo;
-  disposeData(dataId: tf.DataId): boolean;
 }
 
 /**
@@ -91,40 +76,19 @@ export function hostFor(backend: unknown, backendName: string): Host {
       backend: backend as tf.KernelBackend,
     }) as tf.TensorInfo;
   };
-  const wasm = backend as Partial<WasmLike>;
-  if (typeof wasm.typedArrayFromHeap === "function") {
-    const b = backend as WasmLike;
-    return {
-      alloc: (shape) => b.makeOutput(shape, "float32"),
-      view: (info) => b.typedArrayFromHeap(info),
-      free: (info) => void b.disposeData(info.dataId),
-      run,
-    };
+  let heap: WasmBackend;
+  try {
+    heap = heapOf(backend);
+  } catch {
+    throw new TypeError(
+      `Backend '${backendName}' gives no host access to its buffers`,
+    );
   }
-  const cpu = backend as Partial<CpuLike>;
-  if (cpu.data !== undefined && typeof cpu.makeTensorInfo === "function") {
-    const b = backend as CpuLike;
-    return {
-      alloc: (shape) =>
-        b.makeTensorInfo(
-          shape,
-          "float32",
-          new Float32Array(tf.util.sizeFromShape(shape)),
-        ),
-      view: (info) => {
-        const values = b.data.get(info.dataId).values;
-        if (!(values instanceof Float32Array)) {
-          throw new TypeError(
-            `Expected float32 data on backend '${backendName}'`,
-          );
-        }
-        return values;
-      },
-      free: (info) => void b.disposeData(info.dataId),
-      run,
-    };
-  }
-  throw new TypeError(
-    `Backend '${backendName}' gives no host access to its buffers`,
-  );
+  const b = backend as { disposeData(dataId: tf.DataId): boolean };
+  return {
+    alloc: (shape) => heap.makeOutput(shape, "float32"),
+    view: (info) => heap.typedArrayFromHeap(info),
+    free: (info) => void b.disposeData(info.dataId),
+    run,
+  };
 }

@@ -30,8 +30,18 @@ export interface WasmBackend {
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array;
 }
 
-interface CpuLike {
+/** A cpu-style backend's buffers (`@tensorflow/tfjs-backend-cpu`'s `data`). */
+export interface CpuLike {
+  /** Each tensor's values by data id. */
   data: { get(dataId: tf.DataId): { values?: unknown } };
+  /**
+   * A new tensor on `values`.
+   *
+   * @param shape Its shape.
+   * @param dtype `float32`.
+   * @param values Its buffer.
+   * @returns The tensor.
+   */
   makeTensorInfo(
     shape: number[],
     dtype: "float32",

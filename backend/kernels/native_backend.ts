@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { CpuLike } from "./_wasm_heap.ts";
 import { elementwiseKernelConfigs } from "./_native_elementwise_kernels.ts";
 import {
   loadNativeLibraries,
@@ -81,18 +82,9 @@ function registerFloatCast(): void {
       ) {
         return shared.kernelFunc(args);
       }
-      const cpu = args.backend as unknown as CpuBuffers;
+      const cpu = args.backend as unknown as CpuLike;
       const values = cpu.data.get(x.dataId).values as ArrayLike<number>;
       return cpu.makeTensorInfo(x.shape, "float32", Float32Array.from(values));
     },
   });
-}
-
-interface CpuBuffers {
-  data: { get(dataId: tf.DataId): { values?: unknown } };
-  makeTensorInfo(
-    shape: number[],
-    dtype: "float32",
-    values: Float32Array,
-  ): tf.TensorInfo;
 }
