@@ -17,3 +17,5 @@ export * from "./fs.ts";
 export * from "./lean_tape.ts";
 export * from "./kernel_names.ts";
 export * from "./gradients.ts";
+export * from "./precision.ts";
+export * from "./cpu_features.ts";
