@@ -1,6 +1,7 @@
 import { getBackend, useBackend } from "./backend.ts";
 import { CPU_FLAGS_ENV, cpuFlags, cpuHasBf16 } from "./cpu_features.ts";
-import { activePrecision, isPrecision, setPrecision } from "./precision.ts";
+import { activePrecision, isPrecision } from "./precision.ts";
+import { setPrecision } from "./set_precision.ts";
 import { assertEquals, assertRejects, ignoreUnless } from "./testing.ts";
 
 /** Runs `f` with `VICREG_CPU_FLAGS` set to `flags`, then restores it. */
@@ -52,7 +53,7 @@ Deno.test("setPrecision: bf16 is refused where the CPU lacks it", async () => {
     await assertRejects(
       () => setPrecision("bf16"),
       Error,
-      "--precision bf16: this CPU has no native bf16 (none of avx512_bf16, amx_bf16",
+      "--precision bf16: this CPU has no native bf16 (no avx512_bf16 or amx_bf16 CPU flag); use --precision fp32",
     );
   });
   assertEquals(activePrecision(), "fp32");
@@ -110,7 +111,7 @@ Deno.test({
     const here = new URL(".", import.meta.url);
     const script = `
       import { useBackend } from "${new URL("backend.ts", here)}";
-      import { setPrecision } from "${new URL("precision.ts", here)}";
+      import { setPrecision } from "${new URL("set_precision.ts", here)}";
       await useBackend("blas");
       try { await setPrecision("bf16"); console.log("accepted"); }
       catch (e) { console.log(e.message); }`;

@@ -41,7 +41,7 @@ import {
 } from "./_dnnl_abi.ts";
 import { PrimitiveCache } from "./_dnnl_cache.ts";
 import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
-import type { Precision } from "./_precision.ts";
+import type { Precision } from "../precision.ts";
 
 /** A direction of a convolution: `y` from `x`, `dx` from `dy`, `dw`. */
 export type ConvDirection = "forward" | "input" | "filter";

@@ -14,7 +14,7 @@
  * forms in `blas_conv.ts` for ResNet layers. The algorithm is always "direct"
  * (never Winograd), so results are float32 sums of the same products.
  *
- * The convolutions run in the precision `setPrecision` set (`_precision.ts`,
+ * The convolutions run in the precision `setPrecision` set (`../precision.ts`,
  * read on every call; a call may also name one): in `bf16` their inputs are
  * rounded to bfloat16 and their outputs stay float32 (see `_dnnl_conv.ts`);
  * a geometry oneDNN has no bf16 primitive for runs in float32.
@@ -31,7 +31,7 @@ import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 import { DNNL_SYMBOLS, type DnnlSymbols } from "./_dnnl_abi.ts";
 import { DnnlContext } from "./_dnnl_context.ts";
 import { type ConvDirection, DnnlConvolutions } from "./_dnnl_conv.ts";
-import { convPrecision, type Precision } from "./_precision.ts";
+import { activePrecision, type Precision } from "../precision.ts";
 import {
   type BatchNormBackwardArrays,
   type BatchNormForwardArrays,
@@ -52,7 +52,7 @@ export interface Dnnl {
   readonly version: string;
   /**
    * `y [n, oh, ow, co] = conv(x [n, h, w, ci], w [kh, kw, ci, co])`, its
-   * inputs in `precision` (default: the active one, `convPrecision()`).
+   * inputs in `precision` (default: the active one, `activePrecision()`).
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -260,7 +260,7 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
     a: Float32Array,
     b: Float32Array,
     output: Float32Array,
-    precision: Precision = convPrecision(),
+    precision: Precision = activePrecision(),
   ): boolean => {
     const prepared = prepare(g, direction, precision);
     if (prepared === null) return false;
@@ -288,7 +288,7 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
       prepared.backward(arrays);
       return true;
     },
-    conv2dFused(g, x, w, bias, relu, y, precision = convPrecision()) {
+    conv2dFused(g, x, w, bias, relu, y, precision = activePrecision()) {
       if (bias !== undefined && bias.length !== g.co) return false;
       const hasBias = bias !== undefined;
       const prepared =

@@ -14,7 +14,7 @@ import {
   random,
   reference,
 } from "./_conv_test_util.ts";
-import { convPrecision, setConvPrecision } from "./_precision.ts";
+import { activePrecision, setActivePrecision } from "../precision.ts";
 
 function tryLoad(): Dnnl | undefined {
   try {
@@ -102,7 +102,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "dnnl bf16 conv: calls without a precision follow convPrecision()",
+  name: "dnnl bf16 conv: calls without a precision follow activePrecision()",
   ignore,
   fn() {
     const g = CONV_CASES[0][1];
@@ -115,9 +115,9 @@ Deno.test({
       return y;
     };
     const zero = new Float32Array(g.n * g.oh * g.ow * g.co);
-    const before = convPrecision();
+    const before = activePrecision();
     try {
-      setConvPrecision("bf16");
+      setActivePrecision("bf16");
       assertNear(
         run(),
         reference(g, roundToBf16(x), roundToBf16(w), zero).y,
@@ -129,10 +129,10 @@ Deno.test({
         Error,
         "max error",
       );
-      setConvPrecision("fp32");
+      setActivePrecision("fp32");
       assertNear(run(), reference(g, x, w, zero).y, "fp32");
     } finally {
-      setConvPrecision(before);
+      setActivePrecision(before);
     }
   },
 });
