@@ -41,6 +41,7 @@ import {
 } from "./_dnnl_abi.ts";
 import { PrimitiveCache } from "./_dnnl_cache.ts";
 import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
+import type { OpenMp } from "./_openmp.ts";
 import type { Precision } from "../precision.ts";
 
 /** A direction of a convolution: `y` from `x`, `dx` from `dy`, `dw`. */
@@ -154,9 +155,24 @@ function keyOf(g: Geometry, precision: Precision): string {
   ].join(",");
 }
 
+/**
+ * OpenMP threads the bf16 filter gradient is built and run on (oneDNN 2.6's
+ * AMX kernel for it, `jit:avx512_core_amx_bf16`, synchronises its threads
+ * with spinning barriers: where another process shares the cores, one
+ * descheduled thread stalls it, up to 10× its one-thread time).
+ */
+export const BF16_FILTER_THREADS: number = Number(
+  (Deno.permissions.querySync({
+        name: "env",
+        variable: "VICREG_BF16_FILTER_THREADS",
+      }).state === "granted" &&
+    Deno.env.get("VICREG_BF16_FILTER_THREADS")) || 1,
+);
+
 /** The convolution primitives of one oneDNN engine, cached by geometry. */
 export class DnnlConvolutions {
   #ctx: DnnlContext;
+  #openMp: OpenMp | undefined;
   #entries = new PrimitiveCache<Entry>();
   #fused = new PrimitiveCache<FusedConvPrimitive>();
 
@@ -164,9 +180,12 @@ export class DnnlConvolutions {
    * Starts with empty caches.
    *
    * @param ctx The engine to build on.
+   * @param openMp The OpenMP runtime, to run the bf16 filter gradient on
+   * {@linkcode BF16_FILTER_THREADS} threads (all threads without it).
    */
-  constructor(ctx: DnnlContext) {
+  constructor(ctx: DnnlContext, openMp?: OpenMp) {
     this.#ctx = ctx;
+    this.#openMp = openMp;
   }
 
   /**
@@ -194,7 +213,24 @@ export class DnnlConvolutions {
       };
     });
     if (e === null) return null;
-    return e.directions.get(direction, () => this.#build(e, direction));
+    const openMp = this.#openMp;
+    if (direction !== "filter" || precision !== "bf16" || !openMp) {
+      return e.directions.get(direction, () => this.#build(e, direction));
+    }
+    // Built and run on the same (fewer) threads: oneDNN plans its threads
+    // when it builds a primitive.
+    const threads = BF16_FILTER_THREADS;
+    return e.directions.get(direction, () => {
+      const inner = openMp.withThreads(
+        threads,
+        () => this.#build(e, direction),
+      );
+      return {
+        impl: inner.impl,
+        run: (a, b, out) =>
+          openMp.withThreads(threads, () => inner.run(a, b, out)),
+      };
+    });
   }
 
   /**

@@ -248,8 +248,9 @@ function versionOf(s: DnnlSymbols): string {
 
 function open(path: string, version: string, s: DnnlSymbols): Dnnl {
   const ctx = new DnnlContext(s);
-  const convolutions = new DnnlConvolutions(ctx);
-  const batchNorms = new DnnlBatchNorms(ctx, openOpenMp());
+  const openMp = openOpenMp();
+  const convolutions = new DnnlConvolutions(ctx, openMp);
+  const batchNorms = new DnnlBatchNorms(ctx, openMp);
   // A bf16 geometry oneDNN has no primitive for runs in float32.
   const prepare = (g: Geometry, direction: ConvDirection, p: Precision) =>
     (p === "bf16" ? convolutions.prepare(g, direction, p) : null) ??
