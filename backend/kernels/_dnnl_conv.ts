@@ -42,6 +42,7 @@ import {
 import { PrimitiveCache } from "./_dnnl_cache.ts";
 import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
 import type { OpenMp } from "./_openmp.ts";
+import { grantedEnv } from "./_ffi.ts";
 import type { Precision } from "../precision.ts";
 
 /** A direction of a convolution: `y` from `x`, `dx` from `dy`, `dw`. */
@@ -161,13 +162,19 @@ function keyOf(g: Geometry, precision: Precision): string {
  * with spinning barriers: where another process shares the cores, one
  * descheduled thread stalls it, up to 10× its one-thread time).
  */
-export const BF16_FILTER_THREADS: number = Number(
-  (Deno.permissions.querySync({
-        name: "env",
-        variable: "VICREG_BF16_FILTER_THREADS",
-      }).state === "granted" &&
-    Deno.env.get("VICREG_BF16_FILTER_THREADS")) || 1,
+export const BF16_FILTER_THREADS: number = filterThreads(
+  grantedEnv("VICREG_BF16_FILTER_THREADS"),
 );
+
+/**
+ * `VICREG_BF16_FILTER_THREADS` as a thread count.
+ *
+ * @param text The variable's value, if set.
+ * @returns A positive integer: the value, or 1 when unset or not one.
+ */
+function filterThreads(text: string | undefined): number {
+  return text !== undefined && /^[1-9]\d*$/.test(text) ? Number(text) : 1;
+}
 
 /** The convolution primitives of one oneDNN engine, cached by geometry. */
 export class DnnlConvolutions {
