@@ -17,3 +17,11 @@ export * from "./fs.ts";
 export * from "./lean_tape.ts";
 export * from "./kernel_names.ts";
 export * from "./gradients.ts";
+export {
+  activePrecision,
+  isPrecision,
+  type Precision,
+  PRECISIONS,
+} from "./precision.ts";
+export * from "./set_precision.ts";
+export * from "./cpu_features.ts";

@@ -14,7 +14,9 @@
  * backend name, or `cpu-fast`: `cpu` with im2col conv gradients),
  * `--steps N`, `--warmup N`, `--batch N` (overrides the cases' batch),
  * `--torch-threads N` (0 = every core), `--torch-device cpu|cuda`,
- * `--python PATH`, `--no-torch`,
+ * `--python PATH`, `--no-torch`, `--precision fp32|bf16` (ours after
+ * `setPrecision`, PyTorch's under `torch.autocast("cpu",
+ * dtype=torch.bfloat16)`),
  * `--step auto|joint|mixed|view-by-view`, `--micro-batch auto|N` and
  * `--kept-slices auto|N` (how to back-propagate and slice the batch; auto:
  * what `vicreg pretrain` picks, i.e. `train`'s `planStep` against the
@@ -26,8 +28,11 @@ import { flag, machine, round, runPythonJson } from "./_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   type BackendName,
+  isPrecision,
   memoryBudgetOf,
+  type Precision,
   Rng,
+  setPrecision,
   useBackend,
 } from "@scaling-vicreg/backend";
 import {
@@ -271,6 +276,8 @@ export interface TorchTiming extends StepTiming {
   threads: number;
   /** `torch.__version__`. */
   torch: string;
+  /** `bf16` when the forward ran under `torch.autocast`. */
+  precision?: Precision;
 }
 
 /** Options of {@linkcode timeTorchStep}. */
@@ -285,6 +292,11 @@ export interface TorchStepOptions {
   python: string;
   /** PyTorch's device: `cpu` or `cuda`. @default {"cpu"} */
   device?: string;
+  /**
+   * `bf16`: the forward under `torch.autocast(device, dtype=torch.bfloat16)`.
+   * @default {"fp32"}
+   */
+  precision?: Precision;
 }
 
 /**
@@ -305,6 +317,7 @@ export async function timeTorchStep(
     ...["--steps", String(options.steps), "--warmup", String(options.warmup)],
     ...["--threads", String(options.threads)],
     ...["--device", options.device ?? "cpu"],
+    ...["--precision", options.precision ?? "fp32"],
   ]);
 }
 
@@ -318,6 +331,13 @@ async function main(args: string[]): Promise<number> {
   const python = flag(args, "python", "python3");
   const device = flag(args, "torch-device", "cpu");
   const torch = !args.includes("--no-torch");
+  const precision = flag(args, "precision", "fp32");
+  if (!isPrecision(precision)) {
+    console.error(
+      `Flag --precision: expected fp32 or bf16: received ${precision}`,
+    );
+    return 1;
+  }
   const stepFlag = flag(args, "step", "auto");
   if (!["auto", "joint", "mixed", "view-by-view"].includes(stepFlag)) {
     console.error(
@@ -350,10 +370,18 @@ async function main(args: string[]): Promise<number> {
       ? { ...base, name: base.name.replace(/-b\d+$/, `-b${batch}`), batch }
       : base;
     const theirs = torch
-      ? await timeTorchStep(spec, { steps, warmup, threads, python, device })
+      ? await timeTorchStep(spec, {
+        steps,
+        warmup,
+        threads,
+        python,
+        device,
+        precision,
+      })
       : { error: "skipped (--no-torch)" };
     for (const requested of backends) {
       const info = await useBackend(requested as BackendName | "auto");
+      await setPrecision(precision);
       const ours = await timeTfjsStep(spec, {
         steps,
         warmup,
@@ -370,6 +398,7 @@ async function main(args: string[]): Promise<number> {
         batch: spec.batch,
         image_size: spec.imageSize,
         backend: info.name,
+        precision,
         steps,
         tfjs: { ...ours, ...memory },
         torch: theirs,

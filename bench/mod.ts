@@ -20,7 +20,7 @@ export * from "./compare.ts";
 export * from "./augment_compare.ts";
 export * from "./probe_compare.ts";
 // Sibling-member types this package's API names (documentation links).
-export type { Rng, RngState } from "@scaling-vicreg/backend";
+export type { Precision, Rng, RngState } from "@scaling-vicreg/backend";
 export type { RgbImage } from "@scaling-vicreg/backend/image";
 export type {
   CheckpointedForward,

@@ -10,9 +10,16 @@ of `batch` images in training-mode BN, and a plain SGD update. With
 feature map and α × the VICReg loss of the two views' cells paired by grid
 index are added, as bench/resnet_step.ts does. Prints one JSON line.
 
+With `--precision bf16` the networks' forward runs under
+`torch.autocast(device, dtype=torch.bfloat16)` (mixed precision as the paper
+trains with AMP: convolutions and linear layers in bf16, fp32 master weights
+and SGD); the loss is computed on the projections cast back to float32.
+
 Usage: python3 bench/torch_step.py '<case JSON>' [--steps N] [--warmup N]
-       [--threads N] [--device cpu|cuda]
+       [--threads N] [--device cpu|cuda] [--precision fp32|bf16]
 """
+
+import contextlib
 
 import argparse
 import json
@@ -197,6 +204,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = parser.parse_args()
     spec = json.loads(args.case)
     # Debian's build defaults to one thread; compare on every core we have.
@@ -215,9 +223,20 @@ def main():
 
     alpha = spec.get("localAlpha", 0.2)
 
+    def autocast():
+        if args.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+
+    def forward(x):
+        """The projections (global, local or None), as float32."""
+        with autocast():
+            z, l = net(x)
+        return z.float(), None if l is None else l.float()
+
     def step():
         opt.zero_grad(set_to_none=True)
-        (za, la), (zb, lb) = net(xa), net(xb)
+        (za, la), (zb, lb) = forward(xa), forward(xb)
         if locals_:
             return step_multi_view(za, zb)
         loss = vicreg(za, zb)
@@ -228,7 +247,7 @@ def main():
         return loss
 
     def step_multi_view(za, zb):
-        loss = multi_view([za, zb] + [net(x)[0] for x in locals_])
+        loss = multi_view([za, zb] + [forward(x)[0] for x in locals_])
         loss.backward()
         opt.step()
         return loss
@@ -250,6 +269,7 @@ def main():
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "device": str(device),
+        "precision": args.precision,
         "cpus": os.cpu_count(),
     }))
 

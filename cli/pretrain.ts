@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { useBackend } from "@scaling-vicreg/backend";
+import { setPrecision, useBackend } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   type FileDataset,
@@ -182,8 +182,9 @@ export async function printStepPlan(
   const ranks = config.ranks;
   rankBatchOf(config, ranks);
   const backend = await useBackend(config.backend);
+  await setPrecision(config.precision);
   console.error(
-    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
+    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason}); precision ${config.precision}`,
   );
   const model = createVicregModel(config);
   try {
@@ -247,12 +248,13 @@ async function runRanked(
   let backend;
   try {
     backend = await useBackend(config.backend);
+    await setPrecision(config.precision);
   } catch (error) {
     source.close?.();
     throw error;
   }
   log(
-    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason})`,
+    `${label}: backend ${backend.name} — ${backend.device} (${backend.reason}); precision ${config.precision}`,
   );
   log(`${label}: data ${source.describe()}; run directory ${config.expDir}`);
   if (comm.size > 1) {

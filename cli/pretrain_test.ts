@@ -1,4 +1,18 @@
-import { assertEquals, assertTrue } from "@scaling-vicreg/backend/testing";
+import { cpuHasBf16, getBackend } from "@scaling-vicreg/backend";
+import {
+  assertEquals,
+  assertTrue,
+  ignoreUnless,
+} from "@scaling-vicreg/backend/testing";
+
+async function hasBf16Blas(): Promise<boolean> {
+  try {
+    await getBackend("blas").init();
+    return cpuHasBf16();
+  } catch {
+    return false;
+  }
+}
 
 Deno.test("vicreg pretrain finishes the step, checkpoints and exits 0 on SIGINT", async () => {
   const dir = await Deno.makeTempDir();
@@ -97,4 +111,80 @@ Deno.test("vicreg pretrain --plan-only prints the step plan and reads and writes
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** `vicreg pretrain --plan-only …`: its exit code and stderr. */
+async function planOnly(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./main.ts", import.meta.url).pathname,
+      "pretrain",
+      "--plan-only",
+      ...["--preset", "tiny", "--exp-dir", "unused"],
+      ...args,
+    ],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+}
+
+Deno.test("vicreg pretrain --precision bf16 is refused in one line off blas/native and on a CPU without bf16", async () => {
+  const cpu = await planOnly(["--backend", "cpu", "--precision", "bf16"]);
+  assertEquals(cpu.code, 1);
+  assertEquals(
+    cpu.stderr.trim(),
+    "vicreg pretrain: --precision bf16: needs the blas or native backend (the active one is cpu)",
+  );
+  const noBf16 = await planOnly(
+    ["--backend", "cpu", "--precision", "bf16"],
+    { VICREG_CPU_FLAGS: "avx2 avx512f" },
+  );
+  assertEquals(noBf16.code, 1);
+  assertEquals(
+    noBf16.stderr.trim(),
+    "vicreg pretrain: --precision bf16: this CPU has no native bf16 (no avx512_bf16 or amx_bf16 CPU flag); use --precision fp32",
+  );
+  const bad = await planOnly(["--backend", "cpu", "--precision", "fp16"]);
+  assertEquals(bad.code, 1);
+  assertEquals(
+    bad.stderr.trim(),
+    'vicreg pretrain: Flag --precision expects one of fp32, bf16: received "fp16"',
+  );
+});
+
+Deno.test({
+  name:
+    "vicreg pretrain --precision bf16 on blas prints it on the backend line",
+  ignore: ignoreUnless(await hasBf16Blas(), "dnnl-bf16"),
+  async fn() {
+    const run = await planOnly(["--backend", "blas", "--precision", "bf16"]);
+    assertEquals(run.code, 0, run.stderr);
+    assertTrue(
+      /^pretrain: backend blas — .*; precision bf16$/m.test(run.stderr),
+      run.stderr,
+    );
+  },
+});
+
+Deno.test("vicreg pretrain --help describes --precision", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("./main.ts", import.meta.url).pathname,
+      "pretrain",
+      "--help",
+    ],
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+  }).output();
+  const help = new TextDecoder().decode(out.stdout);
+  assertTrue(/--precision <fp32\|bf16>.*torch\.autocast/.test(help), help);
 });

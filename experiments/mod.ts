@@ -31,7 +31,7 @@ export * from "./study_bar_chart.ts";
 export * from "./study_loss_curves.ts";
 export * from "./study_report.ts";
 // Sibling-member types this package's API names (documentation links).
-export type { BackendName } from "@scaling-vicreg/backend";
+export type { BackendName, Precision } from "@scaling-vicreg/backend";
 export type { DatasetKind, ImageSource } from "@scaling-vicreg/data";
 export type {
   CheckpointedForward,

@@ -11,6 +11,8 @@ import {
   BACKEND_CHOICES,
   BACKEND_HELP,
   type BackendName,
+  type Precision,
+  PRECISIONS,
 } from "@scaling-vicreg/backend";
 import type { ResNetArch } from "@scaling-vicreg/models";
 import type { LocalMatching, VicregVariant } from "@scaling-vicreg/losses";
@@ -112,6 +114,13 @@ export interface PretrainConfig {
   expDir: string;
   /** Tensor backend, or `auto`. */
   backend: BackendName | "auto";
+  /**
+   * Precision of the convolutions: `fp32`, or `bf16` (mixed precision as
+   * `torch.autocast`: bf16 conv inputs, float32 everything else; `blas` or
+   * `native` with oneDNN on a CPU with AVX512-BF16 or AMX-BF16). Set with
+   * `setPrecision` after the backend.
+   */
+  precision: Precision;
   /**
    * How a step back-propagates: `joint`, `mixed`, `view-by-view` (see
    * `StepMode`; the same update, less memory for more forward passes) or
@@ -527,6 +536,16 @@ export const PRETRAIN_SCHEMA: readonly ConfigKey[] = [
     default: "auto",
     choices: BACKEND_CHOICES,
     help: BACKEND_HELP,
+  },
+  {
+    key: "precision",
+    onResume: "free",
+    flag: "precision",
+    type: "string",
+    default: "fp32",
+    choices: PRECISIONS,
+    help:
+      "Convolution precision: fp32, or bf16 = mixed precision as torch.autocast (convolutions and their gradients take bf16 inputs on oneDNN and write float32; BatchNorm, matrix products, the loss, the optimizer and the master weights stay float32); bf16 needs --backend blas or native with oneDNN and a CPU with AVX512-BF16 or AMX-BF16, and may change on --resume",
   },
   {
     key: "step",

@@ -126,6 +126,7 @@ Deno.test("resumeConfig() lets the budget, logging and compute keys change silen
     "keep-checkpoints": 5,
     "log-every": 2,
     backend: "wasm",
+    precision: "bf16",
     step: "view-by-view",
     "micro-batch": 8,
     "kept-slices": 0,
@@ -195,6 +196,35 @@ Deno.test("resumeConfig() refuses every key that defines what is trained, naming
       k.flag,
     );
   }
+});
+
+Deno.test("resolveConfig() takes precision fp32 (default) or bf16 from a flag or the YAML key, and names the key otherwise", () => {
+  assertEquals(resolveConfig({}).precision, "fp32");
+  assertEquals(
+    resolveConfig({ flags: { precision: "bf16" } }).precision,
+    "bf16",
+  );
+  assertEquals(
+    resolveConfig({
+      file: parseYaml("precision: bf16\n") as Record<string, unknown>,
+    })
+      .precision,
+    "bf16",
+  );
+  assertEquals(
+    resolveConfig({ file: { precision: "bf16" }, flags: { precision: "fp32" } })
+      .precision,
+    "fp32",
+  );
+  assertThrows(
+    () => resolveConfig({ flags: { precision: "fp16" } }),
+    ConfigError,
+    'Key "precision"',
+  );
+  assertEquals(
+    configRecord(resolveConfig({ flags: { precision: "bf16" } })).precision,
+    "bf16",
+  );
 });
 
 Deno.test("resumeConfig() with no saved configuration keeps the request", () => {

@@ -88,7 +88,11 @@ export type {
   CollectiveArray,
   Communicator,
 } from "@scaling-vicreg/distributed";
-export type { BackendName, MemoryBudget } from "@scaling-vicreg/backend";
+export type {
+  BackendName,
+  MemoryBudget,
+  Precision,
+} from "@scaling-vicreg/backend";
 export type { OptimizerKind, OptimizerState } from "@scaling-vicreg/optim";
 export type {
   DatasetKind,

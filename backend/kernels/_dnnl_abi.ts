@@ -6,8 +6,13 @@
  * @module
  */
 
-/** `dnnl_f32`: the data type of every tensor here. */
+/** `dnnl_f32`: the data type of every tensor outside a bf16 convolution. */
 export const F32 = 3;
+/**
+ * `dnnl_bf16` (`dnnl_data_type_t` of 2.x: undef 0, f16 1, bf16 2, f32 3): a
+ * bf16 convolution's inputs.
+ */
+export const BF16 = 2;
 /** `dnnl_nhwc` (`dnnl_acdb`): channels-last activations. */
 export const TAG_NHWC = 20;
 /** `dnnl_hwio` (`dnnl_cdba`): a TF.js `[KH, KW, Ci, Co]` filter. */

@@ -47,6 +47,9 @@ export class DnnlContext {
   // The filter in oneDNN's chosen layout, shared by every convolution (calls
   // are synchronous and one at a time).
   #blocked = new Float32Array(0);
+  // The bf16 copies of a convolution's activation inputs, by slot (shared
+  // the same way).
+  #staging: Uint16Array[] = [];
 
   /**
    * Creates the CPU engine and its in-order stream.
@@ -105,20 +108,21 @@ export class DnnlContext {
   }
 
   /**
-   * A float32 memory descriptor.
+   * A memory descriptor (float32 unless told).
    *
    * @param shape Its dimensions in oneDNN's order (`[N, C, H, W]`, …).
    * @param tag The `dnnl_format_tag_t` of its layout.
+   * @param dataType The `dnnl_data_type_t` (`F32` or `BF16`).
    * @returns The descriptor's bytes.
    */
-  memoryDesc(shape: number[], tag: number): Uint8Array {
+  memoryDesc(shape: number[], tag: number, dataType = F32): Uint8Array {
     const md = new Uint8Array(MD_BYTES);
     this.check(
       this.symbols.dnnl_memory_desc_init_by_tag!(
         md,
         shape.length,
         this.dims(...shape),
-        F32,
+        dataType,
         tag,
       ),
       "memory descriptor",
@@ -250,9 +254,9 @@ export class DnnlContext {
    * Points a memory at an array for the next execution.
    *
    * @param mem The memory.
-   * @param data The array.
+   * @param data The array (float32, or bf16 as 16-bit words).
    */
-  setData(mem: Deno.PointerValue, data: Float32Array): void {
+  setData(mem: Deno.PointerValue, data: Float32Array | Uint16Array): void {
     this.check(
       this.symbols.dnnl_memory_set_data_handle(mem, data),
       "data handle",
@@ -283,20 +287,9 @@ export class DnnlContext {
       return { user, inner: user, bytes: 0, reorder: undefined };
     }
     const inner = this.memory(wanted);
-    const userPointer = Deno.UnsafePointer.of(userMd);
-    const reorderPd = this.create(
-      (out) =>
-        s.dnnl_reorder_primitive_desc_create(
-          out,
-          toBlocked ? userPointer : wanted,
-          this.#engine,
-          toBlocked ? wanted : userPointer,
-          this.#engine,
-          null,
-        ),
-      "reorder descriptor",
-    );
-    const reorder = this.primitive(reorderPd);
+    const reorder = toBlocked
+      ? this.reorder(userMd, wanted)
+      : this.reorder(wanted, userMd);
     return { user, inner, bytes: this.sizeOf(wanted), reorder };
   }
 
@@ -315,9 +308,57 @@ export class DnnlContext {
     }
   }
 
+  /**
+   * A reorder between two memory descriptors of the same logical tensor
+   * (its layout, its data type or both: float32 → bf16 rounds to nearest
+   * even).
+   *
+   * @param from The source's descriptor.
+   * @param to The destination's descriptor.
+   * @returns The reorder primitive.
+   */
+  reorder(
+    from: Uint8Array | Deno.PointerValue,
+    to: Uint8Array | Deno.PointerValue,
+  ): Deno.PointerValue {
+    const pointer = (md: Uint8Array | Deno.PointerValue) =>
+      md instanceof Uint8Array ? Deno.UnsafePointer.of(md) : md;
+    const pd = this.create(
+      (out) =>
+        this.symbols.dnnl_reorder_primitive_desc_create(
+          out,
+          pointer(from),
+          this.#engine,
+          pointer(to),
+          this.#engine,
+          null,
+        ),
+      "reorder descriptor",
+    );
+    return this.primitive(pd);
+  }
+
+  /**
+   * A shared buffer of bf16 words for one of a convolution's converted
+   * inputs, valid until the next call with the same slot.
+   *
+   * @param slot Which input (0 or 1).
+   * @param elements How many bf16 values it holds.
+   * @returns At least that many 16-bit words.
+   */
+  staging(slot: number, elements: number): Uint16Array {
+    const current = this.#staging[slot];
+    if (current !== undefined && current.length >= elements) return current;
+    // Rounded up to an even count, so a float32 view of it is whole.
+    const fresh = new Uint16Array(elements + (elements % 2));
+    this.#staging[slot] = fresh;
+    return fresh;
+  }
+
   #blockedOf(bytes: number): Float32Array {
     if (this.#blocked.length * 4 < bytes) {
-      this.#blocked = new Float32Array(bytes / 4);
+      // bf16 filters may take an odd number of 16-bit words.
+      this.#blocked = new Float32Array(Math.ceil(bytes / 4));
     }
     return this.#blocked;
   }

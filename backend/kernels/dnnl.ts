@@ -14,6 +14,11 @@
  * forms in `blas_conv.ts` for ResNet layers. The algorithm is always "direct"
  * (never Winograd), so results are float32 sums of the same products.
  *
+ * The convolutions run in the precision `setPrecision` set (`../precision.ts`,
+ * read on every call; a call may also name one): in `bf16` their inputs are
+ * rounded to bfloat16 and their outputs stay float32 (see `_dnnl_conv.ts`);
+ * a geometry oneDNN has no bf16 primitive for runs in float32.
+ *
  * The v2 C API (oneDNN 2.x, Debian's `libdnnl2`) is used. Loading needs
  * `--allow-ffi` (or `-A`); `VICREG_DNNL` names another library file, or
  * `off` to leave oneDNN out.
@@ -31,6 +36,7 @@ import {
   type EltwiseOp,
 } from "./_dnnl_elementwise.ts";
 import { type ConvDirection, DnnlConvolutions } from "./_dnnl_conv.ts";
+import { activePrecision, type Precision } from "../precision.ts";
 import {
   type BatchNormBackwardArrays,
   type BatchNormForwardArrays,
@@ -51,7 +57,8 @@ export interface Dnnl {
   /** Its version, e.g. `2.6.3`. */
   readonly version: string;
   /**
-   * `y [n, oh, ow, co] = conv(x [n, h, w, ci], w [kh, kw, ci, co])`.
+   * `y [n, oh, ow, co] = conv(x [n, h, w, ci], w [kh, kw, ci, co])`, its
+   * inputs in `precision` (default: the active one, `activePrecision()`).
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -60,9 +67,11 @@ export interface Dnnl {
     x: Float32Array,
     w: Float32Array,
     y: Float32Array,
+    precision?: Precision,
   ): boolean;
   /**
-   * The input gradient `dx [n, h, w, ci]` from `dy [n, oh, ow, co]`.
+   * The input gradient `dx [n, h, w, ci]` from `dy [n, oh, ow, co]`, its
+   * inputs in `precision` (default: the active one).
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -71,9 +80,11 @@ export interface Dnnl {
     dy: Float32Array,
     w: Float32Array,
     dx: Float32Array,
+    precision?: Precision,
   ): boolean;
   /**
-   * The filter gradient `dw [kh, kw, ci, co]` from `x` and `dy`.
+   * The filter gradient `dw [kh, kw, ci, co]` from `x` and `dy`, its inputs
+   * in `precision` (default: the active one).
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -82,11 +93,13 @@ export interface Dnnl {
     x: Float32Array,
     dy: Float32Array,
     dw: Float32Array,
+    precision?: Precision,
   ): boolean;
   /**
    * `y = act(conv(x, w) + bias)` as one inference primitive (the conv of a
    * conv → BatchNorm → ReLU whose BatchNorm is folded into `w` and `bias`):
-   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity.
+   * `bias` `[co]` or `undefined` for none, `act` ReLU or the identity; `x`
+   * and `w` in `precision` (default: the active one), the bias float32.
    *
    * @returns `false` (writing nothing) when oneDNN has no primitive for `g`.
    */
@@ -97,6 +110,7 @@ export interface Dnnl {
     bias: Float32Array | undefined,
     relu: boolean,
     y: Float32Array,
+    precision?: Precision,
   ): boolean;
   /**
    * Training-mode batch normalisation of `x`, `rows × channels` floats
@@ -140,8 +154,9 @@ export interface Dnnl {
     arrays: BatchNormBackwardArrays,
   ): boolean;
   /**
-   * The name of the implementation oneDNN chose for a direction of `g`
-   * (e.g. `brgconv:avx512_core`), or `undefined` when it has none.
+   * The name of the implementation oneDNN chose for a direction of `g` in
+   * `precision` (default `fp32`; e.g. `brgconv:avx512_core`, or
+   * `brgconv:avx512_core_amx` in `bf16`), or `undefined` when it has none.
    */
   /**
    * `out[r, j] = a[r, j] ∘ b[tiled ? j : r, j]` over `rows × cols` floats
@@ -195,6 +210,7 @@ export interface Dnnl {
   implementation(
     g: Geometry,
     direction: "forward" | "input" | "filter",
+    precision?: Precision,
   ): string | undefined;
 }
 
@@ -287,17 +303,23 @@ function versionOf(s: DnnlSymbols): string {
 
 function open(path: string, version: string, s: DnnlSymbols): Dnnl {
   const ctx = new DnnlContext(s);
-  const convolutions = new DnnlConvolutions(ctx);
-  const batchNorms = new DnnlBatchNorms(ctx, openOpenMp());
+  const openMp = openOpenMp();
+  const convolutions = new DnnlConvolutions(ctx, openMp);
+  const batchNorms = new DnnlBatchNorms(ctx, openMp);
   const elementwise = new DnnlElementwise(ctx);
+  // A bf16 geometry oneDNN has no primitive for runs in float32.
+  const prepare = (g: Geometry, direction: ConvDirection, p: Precision) =>
+    (p === "bf16" ? convolutions.prepare(g, direction, p) : null) ??
+      convolutions.prepare(g, direction);
   const runner = (direction: ConvDirection) =>
   (
     g: Geometry,
     a: Float32Array,
     b: Float32Array,
     output: Float32Array,
+    precision: Precision = activePrecision(),
   ): boolean => {
-    const prepared = convolutions.prepare(g, direction);
+    const prepared = prepare(g, direction, precision);
     if (prepared === null) return false;
     prepared.run(a, b, output);
     return true;
@@ -323,9 +345,13 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
       prepared.backward(arrays);
       return true;
     },
-    conv2dFused(g, x, w, bias, relu, y) {
+    conv2dFused(g, x, w, bias, relu, y, precision = activePrecision()) {
       if (bias !== undefined && bias.length !== g.co) return false;
-      const prepared = convolutions.fused(g, bias !== undefined, relu);
+      const hasBias = bias !== undefined;
+      const prepared =
+        (precision === "bf16"
+          ? convolutions.fused(g, hasBias, relu, precision)
+          : null) ?? convolutions.fused(g, hasBias, relu);
       if (prepared === null) return false;
       prepared.run(x, w, bias, y);
       return true;
@@ -335,6 +361,7 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
     reluBackward: (x, dy, dx) => elementwise.reluBackward(x, dy, dx),
     eltwise: (op, alpha, beta, x, out) =>
       elementwise.eltwise(op, alpha, beta, x, out),
-    implementation: (g, direction) => convolutions.prepare(g, direction)?.impl,
+    implementation: (g, direction, precision = "fp32") =>
+      convolutions.prepare(g, direction, precision)?.impl,
   };
 }
