@@ -6,25 +6,17 @@ import {
   ignoreUnless,
 } from "../testing.ts";
 import { cpuHasBf16 } from "../cpu_features.ts";
-import { type Dnnl, loadDnnl } from "./dnnl.ts";
 import { roundToBf16 } from "./_bf16_test_util.ts";
 import {
   assertNear,
   CONV_CASES,
+  loadedDnnl,
   random,
   reference,
 } from "./_conv_test_util.ts";
 import { activePrecision, setActivePrecision } from "../precision.ts";
 
-function tryLoad(): Dnnl | undefined {
-  try {
-    return loadDnnl();
-  } catch {
-    return undefined;
-  }
-}
-
-const dnnl = tryLoad();
+const dnnl = loadedDnnl();
 const ignore = ignoreUnless(
   dnnl !== undefined && cpuHasBf16(),
   "dnnl-bf16",

@@ -5,25 +5,18 @@ import {
   assertTrue,
   ignoreUnless,
 } from "../testing.ts";
-import { BN_ELEMENTS_PER_THREAD, type Dnnl, loadDnnl } from "./dnnl.ts";
+import { BN_ELEMENTS_PER_THREAD, loadDnnl } from "./dnnl.ts";
 import { openOpenMp } from "./_openmp.ts";
 import {
   assertNear,
   CONV_CASES,
+  loadedDnnl,
   random,
   reference,
   shape,
 } from "./_conv_test_util.ts";
 
-function tryLoad(): Dnnl | undefined {
-  try {
-    return loadDnnl();
-  } catch {
-    return undefined;
-  }
-}
-
-const dnnl = tryLoad();
+const dnnl = loadedDnnl();
 const ignore = ignoreUnless(dnnl !== undefined, "dnnl");
 if (ignore) {
   console.warn(
