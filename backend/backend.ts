@@ -266,47 +266,46 @@ const cpuFast: TensorBackend = {
   },
 };
 
-const blas: TensorBackend = {
-  name: "blas",
-  device:
-    "WebAssembly, with convolutions and matrix products on native libraries (FFI: a BLAS, and oneDNN when installed)",
-  async init() {
-    try {
-      const { registerBlasBackend } = await import(
-        "./kernels/blas_backend.ts"
-      );
-      await registerBlasBackend();
-    } catch (cause) {
-      throw new BackendError(
-        "blas",
-        `Backend "blas" is unavailable: ${errorText(cause)}`,
-        { cause },
-      );
-    }
-    await activate("blas");
-  },
-};
+/**
+ * A backend on native libraries: `register` loads them and registers it (a
+ * failure becomes one `BackendError` line naming the backend), then it is
+ * activated.
+ */
+function nativeLibraryBackend(
+  name: "blas" | "native",
+  device: string,
+  register: () => Promise<unknown>,
+): TensorBackend {
+  return {
+    name,
+    device,
+    async init() {
+      try {
+        await register();
+      } catch (cause) {
+        throw new BackendError(
+          name,
+          `Backend "${name}" is unavailable: ${errorText(cause)}`,
+          { cause },
+        );
+      }
+      await activate(name);
+    },
+  };
+}
 
-const native: TensorBackend = {
-  name: "native",
-  device:
-    "native memory (no wasm heap), with convolutions, BatchNorm and matrix products on native libraries (FFI: a BLAS, and oneDNN when installed) and the other ops in JavaScript",
-  async init() {
-    try {
-      const { registerNativeBackend } = await import(
-        "./kernels/native_backend.ts"
-      );
-      await registerNativeBackend();
-    } catch (cause) {
-      throw new BackendError(
-        "native",
-        `Backend "native" is unavailable: ${errorText(cause)}`,
-        { cause },
-      );
-    }
-    await activate("native");
-  },
-};
+const blas = nativeLibraryBackend(
+  "blas",
+  "WebAssembly, with convolutions and matrix products on native libraries (FFI: a BLAS, and oneDNN when installed)",
+  async () => (await import("./kernels/blas_backend.ts")).registerBlasBackend(),
+);
+
+const native = nativeLibraryBackend(
+  "native",
+  "native memory (no wasm heap), with convolutions, BatchNorm and matrix products on native libraries (FFI: a BLAS, and oneDNN when installed) and the other ops in JavaScript",
+  async () =>
+    (await import("./kernels/native_backend.ts")).registerNativeBackend(),
+);
 
 const BACKENDS: Record<BackendName, TensorBackend> = {
   cpu,

@@ -24,7 +24,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { RELU_GRAD_KERNEL } from "./kernel_names.ts";
+import { activeBackendHas, RELU_GRAD_KERNEL } from "./kernel_names.ts";
 
 type Grads = Record<string, () => tf.Tensor>;
 type Attrs = tf.NamedAttrMap;
@@ -520,7 +520,7 @@ const GRADIENTS: readonly tf.GradConfig[] = [
     "Relu",
     "x",
     (dy, x) =>
-      tf.getKernel(RELU_GRAD_KERNEL, tf.getBackend()) !== undefined
+      activeBackendHas(RELU_GRAD_KERNEL)
         ? tf.engine().runKernel(RELU_GRAD_KERNEL, {
           dy,
           x: float(x),

@@ -21,7 +21,7 @@ import {
   TAG_AB,
 } from "./_dnnl_abi.ts";
 import { PrimitiveCache } from "./_dnnl_cache.ts";
-import type { DnnlContext } from "./_dnnl_context.ts";
+import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
 
 /** A binary operation oneDNN runs: `out = a ∘ b`. */
 export type BinaryOp = keyof typeof BINARY_ALGS;
@@ -29,9 +29,10 @@ export type BinaryOp = keyof typeof BINARY_ALGS;
 /** An element-wise operation oneDNN runs (`linear`: `alpha · x + beta`). */
 export type EltwiseOp = keyof typeof ELTWISE_ALGS;
 
+/** A primitive and its arguments, in the order `#run` takes the arrays. */
 interface Built {
   primitive: Deno.PointerValue;
-  memories: Deno.PointerValue[];
+  args: DnnlArg[];
 }
 
 /** oneDNN's binary and element-wise primitives, cached by shape. */
@@ -120,27 +121,39 @@ export class DnnlElementwise {
       () => this.#buildReluBackward(x.length),
     );
     if (built === null) return false;
-    const ctx = this.#ctx;
-    [x, dy, dx].forEach((array, i) => ctx.setData(built.memories[i], array));
-    ctx.execute(built.primitive, [
-      [ARG_SRC, built.memories[0]],
-      [ARG_DIFF_DST, built.memories[1]],
-      [ARG_DIFF_SRC, built.memories[2]],
-    ]);
+    this.#run(built, [x, dy, dx]);
     return true;
   }
 
+  /** Points the primitive's arguments at `arrays` (in `built.args`' order) and runs it. */
   #run(built: Built, arrays: Float32Array[]): void {
     const ctx = this.#ctx;
-    arrays.forEach((array, i) => ctx.setData(built.memories[i], array));
-    const args: [number, Deno.PointerValue][] = arrays.length === 3
-      ? [
-        [ARG_SRC, built.memories[0]],
-        [ARG_SRC_1, built.memories[1]],
-        [ARG_DST, built.memories[2]],
-      ]
-      : [[ARG_SRC, built.memories[0]], [ARG_DST, built.memories[1]]];
-    ctx.execute(built.primitive, args);
+    arrays.forEach((array, i) => ctx.setData(built.args[i][1], array));
+    ctx.execute(built.primitive, built.args);
+  }
+
+  /** A primitive descriptor of an element-wise forward operation on `md`. */
+  #eltwiseForward(
+    prop: number,
+    alg: number,
+    md: Uint8Array,
+    alpha: number,
+    beta: number,
+  ): Deno.PointerValue {
+    const ctx = this.#ctx;
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    ctx.check(
+      ctx.symbols.dnnl_eltwise_forward_desc_init!(
+        desc,
+        prop,
+        alg,
+        md,
+        alpha,
+        beta,
+      ),
+      "eltwise descriptor",
+    );
+    return ctx.primitiveDesc(desc, null);
   }
 
   #buildBinary(
@@ -166,26 +179,24 @@ export class DnnlElementwise {
     const pd = ctx.primitiveDesc(desc, null);
     return {
       primitive: ctx.primitive(pd),
-      memories: [ctx.memory(src), ctx.memory(src1), ctx.memory(src)],
+      args: [
+        [ARG_SRC, ctx.memory(src)],
+        [ARG_SRC_1, ctx.memory(src1)],
+        [ARG_DST, ctx.memory(src)],
+      ],
     };
   }
 
   #buildReluBackward(length: number): Built {
     const ctx = this.#ctx;
     const md = ctx.memoryDesc([length], TAG_A);
-    const forward = new Uint8Array(OP_DESC_BYTES);
-    ctx.check(
-      ctx.symbols.dnnl_eltwise_forward_desc_init!(
-        forward,
-        FORWARD_TRAINING,
-        ELTWISE_ALGS.relu,
-        md,
-        0,
-        0,
-      ),
-      "eltwise descriptor",
+    const hint = this.#eltwiseForward(
+      FORWARD_TRAINING,
+      ELTWISE_ALGS.relu,
+      md,
+      0,
+      0,
     );
-    const hint = ctx.primitiveDesc(forward, null);
     const desc = new Uint8Array(OP_DESC_BYTES);
     ctx.check(
       ctx.symbols.dnnl_eltwise_backward_desc_init!(
@@ -201,7 +212,11 @@ export class DnnlElementwise {
     const pd = ctx.primitiveDesc(desc, hint);
     return {
       primitive: ctx.primitive(pd),
-      memories: [ctx.memory(md), ctx.memory(md), ctx.memory(md)],
+      args: [
+        [ARG_SRC, ctx.memory(md)],
+        [ARG_DIFF_DST, ctx.memory(md)],
+        [ARG_DIFF_SRC, ctx.memory(md)],
+      ],
     };
   }
 
@@ -213,22 +228,16 @@ export class DnnlElementwise {
   ): Built {
     const ctx = this.#ctx;
     const md = ctx.memoryDesc([length], TAG_A);
-    const desc = new Uint8Array(OP_DESC_BYTES);
-    ctx.check(
-      ctx.symbols.dnnl_eltwise_forward_desc_init!(
-        desc,
-        FORWARD_INFERENCE,
-        ELTWISE_ALGS[op],
-        md,
-        alpha,
-        beta,
-      ),
-      "eltwise descriptor",
+    const pd = this.#eltwiseForward(
+      FORWARD_INFERENCE,
+      ELTWISE_ALGS[op],
+      md,
+      alpha,
+      beta,
     );
-    const pd = ctx.primitiveDesc(desc, null);
     return {
       primitive: ctx.primitive(pd),
-      memories: [ctx.memory(md), ctx.memory(md)],
+      args: [[ARG_SRC, ctx.memory(md)], [ARG_DST, ctx.memory(md)]],
     };
   }
 }

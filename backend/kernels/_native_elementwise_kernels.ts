@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BinaryOp, Dnnl, EltwiseOp } from "./dnnl.ts";
-import { fallbackKernel, heapOf } from "./_wasm_heap.ts";
+import { type CpuLike, fallbackKernel, withHeap } from "./_wasm_heap.ts";
 import { RELU_GRAD_KERNEL } from "../kernel_names.ts";
 
 /**
@@ -216,11 +216,8 @@ function tiles(small: number[], big: number[]): boolean {
 }
 
 function floatValues(backend: unknown, info: tf.TensorInfo): boolean {
-  if (info.dtype !== "float32") return false;
-  const values = (backend as {
-    data: { get(id: tf.DataId): { values?: unknown } };
-  }).data.get(info.dataId).values;
-  return values instanceof Float32Array;
+  return info.dtype === "float32" &&
+    (backend as CpuLike).data.get(info.dataId).values instanceof Float32Array;
 }
 
 /**
@@ -247,26 +244,22 @@ export function elementwiseKernelConfigs(
       if (plan === undefined) {
         return fallbackKernel(backendName, kernelName).kernelFunc(args);
       }
-      const heap = heapOf(args.backend);
-      const out = heap.makeOutput(plan.shape, "float32");
-      const o = heap.typedArrayFromHeap(out);
-      const av = heap.typedArrayFromHeap(a!);
-      const bv = heap.typedArrayFromHeap(b!);
       const op = DNNL_BINARY[kernelName];
-      if (
-        dnnl !== undefined && op !== undefined &&
-        o.length >= DNNL_ELEMENTWISE_MIN
-      ) {
-        const ran = plan.loop === "same"
-          ? dnnl.binary(op, 1, o.length, false, av, bv, o)
-          : plan.loop === "tileB"
-          ? dnnl.binary(op, o.length / bv.length, bv.length, true, av, bv, o)
-          : COMMUTATIVE.has(kernelName) &&
-            dnnl.binary(op, o.length / av.length, av.length, true, bv, av, o);
-        if (ran) return out;
-      }
-      loops[plan.loop](o, av, bv);
-      return out;
+      return withHeap(args.backend, plan.shape, [a!, b!], (o, av, bv) => {
+        if (
+          dnnl !== undefined && op !== undefined &&
+          o.length >= DNNL_ELEMENTWISE_MIN
+        ) {
+          const ran = plan.loop === "same"
+            ? dnnl.binary(op, 1, o.length, false, av, bv, o)
+            : plan.loop === "tileB"
+            ? dnnl.binary(op, o.length / bv.length, bv.length, true, av, bv, o)
+            : COMMUTATIVE.has(kernelName) &&
+              dnnl.binary(op, o.length / av.length, av.length, true, bv, av, o);
+          if (ran) return;
+        }
+        loops[plan.loop](o, av, bv);
+      });
     },
   }));
   const unary = Object.entries(UNARY).map(([kernelName, map]) => ({
@@ -277,20 +270,17 @@ export function elementwiseKernelConfigs(
       if (x === undefined || !floatValues(args.backend, x)) {
         return fallbackKernel(backendName, kernelName).kernelFunc(args);
       }
-      const heap = heapOf(args.backend);
-      const out = heap.makeOutput(x.shape, "float32");
-      const o = heap.typedArrayFromHeap(out);
-      const xv = heap.typedArrayFromHeap(x);
       const op = DNNL_UNARY[kernelName];
-      if (
-        dnnl !== undefined && op !== undefined &&
-        o.length >= DNNL_ELEMENTWISE_MIN &&
-        dnnl.eltwise(op[0], op[1], op[2], xv, o)
-      ) {
-        return out;
-      }
-      map(o, xv, args.attrs ?? {});
-      return out;
+      return withHeap(args.backend, x.shape, [x], (o, xv) => {
+        if (
+          dnnl !== undefined && op !== undefined &&
+          o.length >= DNNL_ELEMENTWISE_MIN &&
+          dnnl.eltwise(op[0], op[1], op[2], xv, o)
+        ) {
+          return;
+        }
+        map(o, xv, args.attrs ?? {});
+      });
     },
   }));
   const reluGrad: tf.KernelConfig = {
@@ -307,20 +297,16 @@ export function elementwiseKernelConfigs(
           `${RELU_GRAD_KERNEL}: expected float32 dy and x of one shape`,
         );
       }
-      const heap = heapOf(args.backend);
-      const out = heap.makeOutput(x.shape, "float32");
-      const o = heap.typedArrayFromHeap(out);
-      const xv = heap.typedArrayFromHeap(x);
-      const dyv = heap.typedArrayFromHeap(dy);
-      if (
-        dnnl === undefined || o.length < DNNL_ELEMENTWISE_MIN ||
-        !dnnl.reluBackward(xv, dyv, o)
-      ) {
-        for (let i = 0; i < o.length; i++) {
-          o[i] = xv[i] > 0 ? dyv[i] : dyv[i] * 0;
+      return withHeap(args.backend, x.shape, [x, dy], (o, xv, dyv) => {
+        if (
+          dnnl === undefined || o.length < DNNL_ELEMENTWISE_MIN ||
+          !dnnl.reluBackward(xv, dyv, o)
+        ) {
+          for (let i = 0; i < o.length; i++) {
+            o[i] = xv[i] > 0 ? dyv[i] : dyv[i] * 0;
+          }
         }
-      }
-      return out;
+      });
     },
   };
   return [...binary, ...unary, reluGrad];

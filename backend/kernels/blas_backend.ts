@@ -128,11 +128,19 @@ export function registerNativeKernels(
 ): void {
   setFallbackBackend(backendName, base);
   registerAugmentKernels(backendName);
-  for (
-    const config of blasKernelConfigs(backendName, blas, new Scratch(), dnnl)
-  ) {
-    if (tf.getKernel(config.kernelName, backendName) !== undefined) {
-      tf.unregisterKernel(config.kernelName, backendName);
+  replaceKernels(blasKernelConfigs(backendName, blas, new Scratch(), dnnl));
+}
+
+/**
+ * Registers each config in place of the kernel its backend has under that
+ * name, if any.
+ *
+ * @param configs The kernels.
+ */
+export function replaceKernels(configs: tf.KernelConfig[]): void {
+  for (const config of configs) {
+    if (tf.getKernel(config.kernelName, config.backendName) !== undefined) {
+      tf.unregisterKernel(config.kernelName, config.backendName);
     }
     tf.registerKernel(config);
   }

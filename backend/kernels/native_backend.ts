@@ -14,6 +14,7 @@ import {
   loadNativeLibraries,
   type NativeLibraries,
   registerNativeKernels,
+  replaceKernels,
 } from "./blas_backend.ts";
 
 /** The TF.js name of the backend {@linkcode registerNativeBackend} registers. */
@@ -46,15 +47,10 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
     tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
     tf.copyRegisteredKernels("cpu", NATIVE_BACKEND);
     registerNativeKernels(NATIVE_BACKEND, "cpu", libraries);
-    registerFloatCast();
-    for (
-      const config of elementwiseKernelConfigs(NATIVE_BACKEND, libraries.dnnl)
-    ) {
-      if (tf.getKernel(config.kernelName, NATIVE_BACKEND) !== undefined) {
-        tf.unregisterKernel(config.kernelName, NATIVE_BACKEND);
-      }
-      tf.registerKernel(config);
-    }
+    replaceKernels([
+      floatCastConfig(),
+      ...elementwiseKernelConfigs(NATIVE_BACKEND, libraries.dnnl),
+    ]);
     return libraries;
   })();
   registered.catch(() => registered = undefined);
@@ -67,11 +63,10 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
  * buffers as floats, so on `native` that cast makes a `Float32Array`. Every
  * other cast is the one {@linkcode registerNativeKernels} registered.
  */
-function registerFloatCast(): void {
+function floatCastConfig(): tf.KernelConfig {
   const shared = tf.getKernel(tf.Cast, NATIVE_BACKEND);
   if (shared === undefined) throw new TypeError("Cast: not registered");
-  tf.unregisterKernel(tf.Cast, NATIVE_BACKEND);
-  tf.registerKernel({
+  return {
     kernelName: tf.Cast,
     backendName: NATIVE_BACKEND,
     kernelFunc: (args) => {
@@ -86,5 +81,5 @@ function registerFloatCast(): void {
       const values = cpu.data.get(x.dataId).values as ArrayLike<number>;
       return cpu.makeTensorInfo(x.shape, "float32", Float32Array.from(values));
     },
-  });
+  };
 }
