@@ -267,13 +267,25 @@ Deno.test({
         ).test(line),
         line,
       );
-      assertEquals(tempFiles(run), []);
+      // A write whose file was closed before the remount can neither be
+      // renamed nor removed on a read-only disk: at most that one temporary
+      // file stays, never under a checkpoint's name, and the resume removes it.
+      const left = tempFiles(run);
+      assertTrue(
+        left.length <= 1 &&
+          left.every((f) =>
+            /\/(metrics\.jsonl|checkpoint-\d{8}\.(safetensors|json))\.tmp-\d+-/
+              .test(f)
+          ),
+        `temporary files left: ${left.join(", ")}`,
+      );
       const moved = `${root}/moved`;
       const cp = await new Deno.Command("cp", { args: ["-r", run, moved] })
         .output();
       assertEquals(cp.code, 0);
       const resumed = await runPretrainCli(moved, { ...flags, resume: true });
       assertEquals(resumed.code, 0, resumed.stderr);
+      assertEquals(tempFiles(moved), []);
       assertSameRun(
         await runRecord(moved),
         await runRecord(`${root}/straight`),
