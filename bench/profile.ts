@@ -17,8 +17,8 @@
  *
  * Flags: `--cases a,b` (keys of `STEP_CASES`; default tiny-16px-b16,
  * resnet18-cifar-32px-b64, resnet50-96px-b32), `--backend NAME` (blas),
- * `--steps N` (5), `--warmup N` (2), `--step`, `--micro-batch` (as
- * `bench:compare`; auto), `--torch-threads N` (2), `--python PATH`,
+ * `--steps N` (5), `--warmup N` (2), `--batch N` (overrides the cases'
+ * batch), `--step`, `--micro-batch` (as `bench:compare`; auto), `--torch-threads N` (2), `--python PATH`,
  * `--no-torch`, `--rows N` (rows of torch.profiler's table, 25).
  *
  * @module
@@ -247,6 +247,7 @@ async function main(args: string[]): Promise<number> {
   const warmup = Number(flag(args, "warmup", "2"));
   const stepFlag = flag(args, "step", "auto") as StepMode | "auto";
   const microFlag = flag(args, "micro-batch", "auto");
+  const batch = Number(flag(args, "batch", "0"));
   const threads = Number(flag(args, "torch-threads", "2"));
   const python = flag(args, "python", "python3");
   const rowsFlag = flag(args, "rows", "25");
@@ -258,7 +259,7 @@ async function main(args: string[]): Promise<number> {
   }
   const info = await useBackend(backend as BackendName);
   for (const name of caseNames) {
-    const spec = STEP_CASES[name];
+    const spec = batch > 0 ? { ...STEP_CASES[name], batch } : STEP_CASES[name];
     const ours = await profileCase(
       spec,
       steps,

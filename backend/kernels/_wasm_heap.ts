@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { hostFloat32 } from "./_host_memory.ts";
 
 /** The wasm backend's buffer access, as the BLAS kernels use it. */
 export interface WasmBackend {
@@ -74,7 +75,7 @@ export function heapOf(backend: unknown): WasmBackend {
       b.makeTensorInfo(
         shape,
         "float32",
-        new Float32Array(tf.util.sizeFromShape(shape)),
+        hostFloat32(tf.util.sizeFromShape(shape)),
       ),
     typedArrayFromHeap: (info) => {
       const values = b.data.get(info.dataId).values;
