@@ -48,6 +48,7 @@ import {
   STEP_CASES,
   type StepCase,
   unknownStepCase,
+  withBatch,
 } from "./resnet_step.ts";
 
 /** Timing of one side of a comparison. */
@@ -365,10 +366,7 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   for (const name of caseNames) {
-    const base = STEP_CASES[name];
-    const spec = batch > 0
-      ? { ...base, name: base.name.replace(/-b\d+$/, `-b${batch}`), batch }
-      : base;
+    const spec = withBatch(STEP_CASES[name], batch);
     const theirs = torch
       ? await timeTorchStep(spec, {
         steps,

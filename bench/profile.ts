@@ -18,8 +18,8 @@
  * Flags: `--cases a,b` (keys of `STEP_CASES`; default tiny-16px-b16,
  * resnet18-cifar-32px-b64, resnet50-96px-b32), `--backend NAME` (blas),
  * `--steps N` (5), `--warmup N` (2), `--batch N` (overrides the cases'
- * batch), `--step`, `--micro-batch` (as `bench:compare`; auto), `--torch-threads N` (2), `--python PATH`,
- * `--no-torch`, `--rows N` (rows of torch.profiler's table, 25).
+ * batch), `--step`, `--micro-batch` (as `bench:compare`; auto),
+ * `--torch-threads N` (2), `--python PATH`, `--no-torch`, `--rows N` (rows of torch.profiler's table, 25).
  *
  * @module
  */
@@ -36,7 +36,12 @@ import {
 } from "@scaling-vicreg/backend/kernel-profile";
 import type { StepMode } from "@scaling-vicreg/train";
 import { prepareTfjsStep } from "./compare.ts";
-import { STEP_CASES, type StepCase, unknownStepCase } from "./resnet_step.ts";
+import {
+  STEP_CASES,
+  type StepCase,
+  unknownStepCase,
+  withBatch,
+} from "./resnet_step.ts";
 
 /** The kernel categories of the table, in order; the rest is element-wise. */
 export const KERNEL_CATEGORIES: readonly [string, readonly string[]][] = [
@@ -259,7 +264,7 @@ async function main(args: string[]): Promise<number> {
   }
   const info = await useBackend(backend as BackendName);
   for (const name of caseNames) {
-    const spec = batch > 0 ? { ...STEP_CASES[name], batch } : STEP_CASES[name];
+    const spec = withBatch(STEP_CASES[name], batch);
     const ours = await profileCase(
       spec,
       steps,

@@ -231,3 +231,16 @@ export function benchStep(
   tf.dispose([...grads.values(), loss.terms]);
   return loss.total;
 }
+
+/**
+ * A case at another batch, renamed to say so (`…-b64` → `…-b32`).
+ *
+ * @param base The case.
+ * @param batch Its new batch; 0 or less keeps the case as it is.
+ * @returns The case to run.
+ */
+export function withBatch(base: StepCase, batch: number): StepCase {
+  return batch > 0
+    ? { ...base, name: base.name.replace(/-b\d+(?=-|$)/, `-b${batch}`), batch }
+    : base;
+}

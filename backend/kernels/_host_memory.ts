@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { openFirst } from "./_ffi.ts";
 
 /** A transparent huge page's size on x86-64 and arm64 (4 KiB base pages). */
 export const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
@@ -36,13 +37,11 @@ function libcMadvise(): Madvise | null {
     Deno.build.os === "linux" &&
     Deno.permissions.querySync({ name: "ffi" }).state === "granted"
   ) {
-    try {
-      madvise = Deno.dlopen("libc.so.6", {
-        madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-      }).symbols.madvise;
-    } catch {
-      // No glibc by that name: plain buffers.
-    }
+    const found = openFirst(["libc.so.6"], {
+      madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+    });
+    // No glibc by that name: plain buffers.
+    if (found.path !== undefined) madvise = found.lib.symbols.madvise;
   }
   return madvise;
 }
@@ -58,14 +57,13 @@ function libcMadvise(): Madvise | null {
  */
 export function hostFloat32(length: number): Float32Array {
   const out = new Float32Array(length);
-  const bytes = BigInt(out.byteLength);
   if (out.byteLength < HUGE_PAGE_MIN_BYTES) return out;
   const advise = libcMadvise();
   if (advise === null) return out;
   const page = BigInt(HUGE_PAGE_BYTES);
   const start = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out)));
   const first = (start + page - 1n) / page * page;
-  const end = (start + bytes) / page * page;
+  const end = (start + BigInt(out.byteLength)) / page * page;
   if (end > first) {
     // A refusal (EINVAL where THP is compiled out) leaves 4 KiB pages.
     advise(Deno.UnsafePointer.create(first), end - first, MADV_HUGEPAGE);
