@@ -1,10 +1,61 @@
 /**
- * The `blas` backend's one-pass `MaxPoolGrad` (NHWC).
+ * One-pass NHWC max pooling for the native backends: `MaxPoolGrad` for
+ * `blas` and `native`, and the forward `MaxPool` for `native` (`cpu`'s
+ * generic pool reads each window element by element through index
+ * arithmetic; `wasm`'s, under `blas`, is already fast).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { float32, type Shape4, withHeap } from "./_wasm_heap.ts";
+import {
+  fallbackKernel,
+  float32,
+  type Shape4,
+  withHeap,
+} from "./_wasm_heap.ts";
+
+/**
+ * `MaxPool` taking each window's maximum channel by channel in one pass
+ * over the input (NHWC, float32; the rest goes to the base backend).
+ *
+ * @param backendName The TF.js backend the kernel is for.
+ * @returns The config.
+ */
+export function maxPoolKernelConfig(backendName: string): tf.KernelConfig {
+  return {
+    kernelName: tf.MaxPool,
+    backendName,
+    kernelFunc: (args) => {
+      const { inputs, backend, attrs } = args;
+      const x = inputs.x;
+      if (x === undefined || x.dtype !== "float32" || x.shape.length !== 4) {
+        return fallbackKernel(backendName, tf.MaxPool).kernelFunc(args);
+      }
+      const info = poolInfo(x, attrs ?? {});
+      return withHeap(
+        backend,
+        [info.batchSize, info.outHeight, info.outWidth, info.outChannels],
+        [x],
+        (out, xv) => maxPool(info, xv, out),
+      );
+    },
+  };
+}
+
+/** The pool's geometry from a `MaxPool`/`MaxPoolGrad`'s attributes. */
+function poolInfo(
+  x: tf.TensorInfo,
+  a: tf.NamedAttrMap,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computePool2DInfo(
+    x.shape as Shape4,
+    a.filterSize as number | [number, number],
+    a.strides as number | [number, number],
+    1,
+    a.pad as "valid" | "same" | number,
+    a.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+  );
+}
 
 /**
  * `MaxPoolGrad` routing each output gradient to its window's first maximum.
@@ -23,15 +74,7 @@ export function maxPoolGradKernelConfig(backendName: string): tf.KernelConfig {
       const { inputs, backend, attrs } = args;
       const dy = float32(inputs, "dy", tf.MaxPoolGrad, 4);
       const x = float32(inputs, "input", tf.MaxPoolGrad, 4);
-      const a = attrs ?? {};
-      const info = tf.backend_util.computePool2DInfo(
-        x.shape as Shape4,
-        a.filterSize as number | [number, number],
-        a.strides as number | [number, number],
-        1,
-        a.pad as "valid" | "same" | number,
-        a.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
-      );
+      const info = poolInfo(x, attrs ?? {});
       return withHeap(
         backend,
         x.shape,
@@ -94,6 +137,53 @@ function maxPoolGrad(
         const o = ((n * oh + oy) * ow + ox) * c;
         for (let d = 0; d < c; d++) {
           if (where[d] >= 0) dx[where[d]] += dy[o + d];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A 2-D max pool (NHWC): each output is its window's maximum, `-Infinity`
+ * for a window with no input (the `cpu` backend's rule: a NaN never wins).
+ */
+function maxPool(
+  info: tf.backend_util.Conv2DInfo,
+  x: Float32Array,
+  out: Float32Array,
+): void {
+  const {
+    batchSize,
+    inHeight: h,
+    inWidth: w,
+    inChannels: c,
+    outHeight: oh,
+    outWidth: ow,
+    strideHeight: sh,
+    strideWidth: sw,
+    filterHeight: fh,
+    filterWidth: fw,
+  } = info;
+  const { top, left } = info.padInfo;
+  for (let n = 0; n < batchSize; n++) {
+    for (let oy = 0; oy < oh; oy++) {
+      const y0 = oy * sh - top;
+      const ylo = Math.max(0, y0);
+      const yhi = Math.min(h, y0 + fh);
+      for (let ox = 0; ox < ow; ox++) {
+        const x0 = ox * sw - left;
+        const xlo = Math.max(0, x0);
+        const xhi = Math.min(w, x0 + fw);
+        const o = ((n * oh + oy) * ow + ox) * c;
+        out.fill(-Infinity, o, o + c);
+        for (let iy = ylo; iy < yhi; iy++) {
+          for (let ix = xlo; ix < xhi; ix++) {
+            const base = ((n * h + iy) * w + ix) * c;
+            for (let d = 0; d < c; d++) {
+              const v = x[base + d];
+              if (v > out[o + d]) out[o + d] = v;
+            }
+          }
         }
       }
     }

@@ -1,6 +1,7 @@
 /**
- * The `blas` backend's `Sum` and `Mean` over leading axes (what BatchNorm
- * asks for on NHWC maps) as one BLAS product each.
+ * The native backends' `Sum` and `Mean` over adjacent axes (BatchNorm's
+ * leading ones on NHWC maps, a global average pool's middle ones) as BLAS
+ * products.
  *
  * @module
  */
@@ -10,8 +11,8 @@ import type { Scratch } from "./scratch.ts";
 import { fallbackKernel, withHeap } from "./_wasm_heap.ts";
 
 /**
- * `Sum` and `Mean` over leading axes on the BLAS; other reductions go to
- * wasm's kernels.
+ * `Sum` and `Mean` over adjacent axes on the BLAS; other reductions go to
+ * the base backend's kernels.
  *
  * @param backendName The TF.js backend the kernels are for.
  * @param blas The BLAS.
@@ -30,9 +31,12 @@ export function reductionKernelConfigs(
 }
 
 /**
- * `Sum` or `Mean` over the leading axes `[0, j)` of a float32 tensor (what
- * BatchNorm asks for on NHWC maps) as one product `ones[1, M] · x[M, C]`:
- * wasm transposes the input first for any axes but the last.
+ * `Sum` or `Mean` over one run of adjacent axes `[i, j)` of a float32
+ * tensor seen as `x[O, M, C]`: the leading axes (BatchNorm's, on NHWC maps)
+ * as one product `ones[1, M] · x[M, C]`, the trailing ones as one
+ * `x[O, M] · ones[M, 1]`, and middle ones (a global average pool's `[1, 2]`)
+ * as one leading product per outer index. wasm and cpu transpose the input
+ * first for any axes but the last.
  */
 function leadingReduction(
   backendName: string,
@@ -51,49 +55,75 @@ function leadingReduction(
       if (plan === undefined) {
         return fallbackKernel(backendName, kernelName).kernelFunc(args);
       }
-      const { m, c, outShape } = plan;
+      const { outer, m, c, outShape } = plan;
       const ones = scratch.ones(m);
-      return withHeap(
-        backend,
-        outShape,
-        [x!],
-        (out, xv) =>
+      const alpha = mean ? 1 / m : 1;
+      return withHeap(backend, outShape, [x!], (out, xv) => {
+        if (c === 1) {
+          blas.sgemm(
+            false,
+            false,
+            outer,
+            1,
+            m,
+            alpha,
+            xv,
+            m,
+            ones,
+            1,
+            0,
+            out,
+            1,
+          );
+          return;
+        }
+        for (let o = 0; o < outer; o++) {
           blas.sgemm(
             false,
             false,
             1,
             c,
             m,
-            mean ? 1 / m : 1,
+            alpha,
             ones,
             m,
-            xv,
+            xv.subarray(o * m * c),
             c,
             0,
-            out,
+            out.subarray(o * c),
             c,
-          ),
-      );
+          );
+        }
+      });
     },
   };
 }
 
+/** Outer products a middle-axes reduction may take one by one. */
+const MAX_OUTER = 4096;
+
 function reductionPlan(
   x: tf.TensorInfo,
   attrs: tf.NamedAttrMap,
-): { m: number; c: number; outShape: number[] } | undefined {
+):
+  | { outer: number; m: number; c: number; outShape: number[] }
+  | undefined {
   if (x.dtype !== "float32" || x.shape.length === 0) return undefined;
   const axes = tf.util.parseAxisParam(
     attrs.axis as number | number[],
     x.shape,
   ).sort((a, b) => a - b);
-  const j = axes.length;
-  if (j === 0 || axes.some((a, i) => a !== i)) return undefined;
-  const m = tf.util.sizeFromShape(x.shape.slice(0, j));
+  if (axes.length === 0) return undefined;
+  const i = axes[0];
+  const j = i + axes.length;
+  if (axes.some((a, k) => a !== i + k)) return undefined;
+  const outer = tf.util.sizeFromShape(x.shape.slice(0, i));
+  const m = tf.util.sizeFromShape(x.shape.slice(i, j));
   const c = tf.util.sizeFromShape(x.shape.slice(j));
-  if (m === 0) return undefined;
+  if (m === 0 || outer === 0 || c === 0) return undefined;
+  if (c > 1 && outer > MAX_OUTER) return undefined;
   const outShape = attrs.keepDims === true
-    ? x.shape.map((d, i) => (i < j ? 1 : d))
-    : x.shape.slice(j);
-  return { m, c, outShape };
+    ? x.shape.map((d, k) => (k >= i && k < j ? 1 : d))
+    : [...x.shape.slice(0, i), ...x.shape.slice(j)];
+  return { outer, m, c, outShape };
 }

@@ -254,8 +254,11 @@ Deno.test({
         tf.mean(x, [2, 0, 1], true), // any order, keepDims
         tf.sum(x), // every axis
         tf.mean(x, 0),
-        tf.sum(x, [1, 2]), // not leading: left to wasm
-        tf.mean(x, -1),
+        tf.sum(x, [1, 2]), // middle axes: one product per image
+        tf.mean(x, [2, 1], true),
+        tf.mean(x, -1), // trailing: one product
+        tf.sum(x, [2, 3]),
+        tf.sum(x, [0, 2]), // not adjacent: left to wasm
         tf.sum(tf.cast(x, "int32"), [0, 1]), // int32: left to wasm
       ];
     };

@@ -3,13 +3,15 @@
  * gradients, BatchNorm and matrix products on oneDNN and the BLAS) on the
  * `cpu` backend's tensors, which are ordinary JavaScript buffers in native
  * memory: no 4 GiB wasm heap, so a step's slices are bounded by the
- * machine's memory instead. The other kernels are the `cpu` backend's.
+ * machine's memory instead. A one-pass `MaxPool` and element-wise kernels
+ * of its own replace `cpu`'s; the other kernels are the `cpu` backend's.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { CpuLike } from "./_wasm_heap.ts";
 import { elementwiseKernelConfigs } from "./_native_elementwise_kernels.ts";
+import { maxPoolKernelConfig } from "./_blas_pool_kernels.ts";
 import {
   loadNativeLibraries,
   type NativeLibraries,
@@ -49,6 +51,7 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
     registerNativeKernels(NATIVE_BACKEND, "cpu", libraries);
     replaceKernels([
       floatCastConfig(),
+      maxPoolKernelConfig(NATIVE_BACKEND),
       ...elementwiseKernelConfigs(NATIVE_BACKEND, libraries.dnnl),
     ]);
     return libraries;

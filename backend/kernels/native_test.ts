@@ -11,6 +11,7 @@ import {
 } from "../testing.ts";
 import { DNNL_ELEMENTWISE_MIN } from "./_native_elementwise_kernels.ts";
 import { RELU_GRAD_KERNEL } from "../kernel_names.ts";
+import { assertNear } from "./_conv_test_util.ts";
 
 const [[, nativeLoads]] = await loadableBackends(["native"]);
 const ignore = ignoreUnless(nativeLoads, "native");
@@ -193,3 +194,159 @@ for (const n of [15, DNNL_ELEMENTWISE_MIN + 3]) {
     },
   });
 }
+
+/**
+ * A max pool worked out here on an explicitly padded copy of `x` (padding
+ * is `-Infinity`, so it never wins): each output and, for the gradient, the
+ * flat index of the first maximum of its window in row-major order.
+ */
+function referencePool(
+  x: Float32Array,
+  [n, h, w, c]: number[],
+  size: number,
+  stride: number,
+  pad: number,
+): { out: Float32Array; argmax: Int32Array; oh: number; ow: number } {
+  const ph = h + 2 * pad;
+  const pw = w + 2 * pad;
+  const padded = new Float32Array(n * ph * pw * c).fill(-Infinity);
+  const origin = new Int32Array(padded.length).fill(-1);
+  for (let i = 0; i < x.length; i++) {
+    const d = i % c;
+    const xx = Math.floor(i / c) % w;
+    const yy = Math.floor(i / (c * w)) % h;
+    const b = Math.floor(i / (c * w * h));
+    const j = ((b * ph + yy + pad) * pw + xx + pad) * c + d;
+    padded[j] = x[i];
+    origin[j] = i;
+  }
+  const oh = Math.floor((ph - size) / stride) + 1;
+  const ow = Math.floor((pw - size) / stride) + 1;
+  const out = new Float32Array(n * oh * ow * c);
+  const argmax = new Int32Array(out.length);
+  for (let o = 0; o < out.length; o++) {
+    const d = o % c;
+    const ox = Math.floor(o / c) % ow;
+    const oy = Math.floor(o / (c * ow)) % oh;
+    const b = Math.floor(o / (c * ow * oh));
+    let best = -Infinity;
+    let at = -1;
+    for (let ky = 0; ky < size; ky++) {
+      for (let kx = 0; kx < size; kx++) {
+        const j = ((b * ph + oy * stride + ky) * pw + ox * stride + kx) * c +
+          d;
+        if (padded[j] > best) [best, at] = [padded[j], origin[j]];
+      }
+    }
+    out[o] = best;
+    argmax[o] = at;
+  }
+  return { out, argmax, oh, ow };
+}
+
+for (
+  const [size, stride, pad] of [[3, 2, 1], [2, 2, 0], [3, 1, 1]] as const
+) {
+  Deno.test({
+    name:
+      `native MaxPool ${size}x${size}/${stride} pad ${pad}: outputs are the windows' maxima and the gradient goes to each window's first maximum (ties of zeros included)`,
+    ignore,
+    async fn() {
+      const shape = [2, 9, 8, 5];
+      const x = random(new Rng(size * 10 + stride + pad), 2 * 9 * 8 * 5);
+      // ReLU-like ties: a third of the inputs are exactly zero.
+      for (let i = 0; i < x.length; i += 3) x[i] = Math.min(0, x[i]) * 0;
+      const { out, argmax, oh, ow } = referencePool(
+        x,
+        shape,
+        size,
+        stride,
+        pad,
+      );
+      const dy = random(new Rng(7), out.length);
+      const wantDx = new Float32Array(x.length);
+      for (let o = 0; o < out.length; o++) wantDx[argmax[o]] += dy[o];
+      const [got, dx, kernels] = await withBackend("native", async () => {
+        const tx = tf.tensor4d(x, shape as [number, number, number, number]);
+        const tdy = tf.tensor4d(dy, [2, oh, ow, 5]);
+        const f = (t: tf.Tensor) =>
+          tf.maxPool(t as tf.Tensor4D, size, stride, pad);
+        let y: tf.Tensor | undefined;
+        let g: tf.Tensor | undefined;
+        const profile = await tf.profile(() => {
+          y = f(tx);
+          g = tf.grad(f)(tx, tdy);
+        });
+        const values = [y!.dataSync(), g!.dataSync()] as Float32Array[];
+        tf.dispose([tx, tdy, y!, g!]);
+        return [values[0], values[1], profile.kernelNames] as const;
+      });
+      assertEquals(kernels.includes("MaxPool"), true, `${kernels}`);
+      assertEquals(got.length, out.length);
+      assertEquals(differences(got, out), []);
+      assertEquals(differences(dx, wantDx), []);
+    },
+  });
+}
+
+/** `x`'s sum over `axes`, in float64, by walking every element once. */
+function referenceSum(
+  x: Float32Array,
+  shape: number[],
+  axes: number[],
+): Float64Array {
+  const kept = shape.map((_, k) => k).filter((k) => !axes.includes(k));
+  const out = new Float64Array(kept.reduce((p, k) => p * shape[k], 1));
+  const index = new Array(shape.length).fill(0);
+  for (let i = 0; i < x.length; i++) {
+    let rest = i;
+    for (let k = shape.length - 1; k >= 0; k--) {
+      index[k] = rest % shape[k];
+      rest = Math.floor(rest / shape[k]);
+    }
+    const o = kept.reduce((p, k) => p * shape[k] + index[k], 0);
+    out[o] += x[i];
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "native Sum and Mean over adjacent axes (leading, middle as a global average pool, trailing) and others equal the float64 sums",
+  ignore,
+  async fn() {
+    const shape = [4, 6, 5, 3];
+    const x = random(new Rng(11), 4 * 6 * 5 * 3);
+    const cases: [number[], boolean][] = [
+      [[0, 1, 2], false],
+      [[1, 2], false],
+      [[1, 2], true],
+      [[3], true],
+      [[2, 3], false],
+      [[1], false],
+      [[0, 2], false],
+      [[0, 1, 2, 3], false],
+    ];
+    const got = await withBackend("native", () => {
+      const t = tf.tensor4d(x, shape as [number, number, number, number]);
+      const outs = cases.flatMap(([axes]) => [
+        tf.sum(t, axes),
+        tf.mean(t, axes),
+      ]);
+      const values = outs.map((o) => o.dataSync() as Float32Array);
+      tf.dispose([t, ...outs]);
+      return values;
+    });
+    cases.forEach(([axes], k) => {
+      const sum = referenceSum(x, shape, axes);
+      const m = axes.reduce((p, a) => p * shape[a], 1);
+      assertNear(got[2 * k], sum, `sum over ${axes}`, 1e-6);
+      assertNear(
+        got[2 * k + 1],
+        sum.map((v) => v / m),
+        `mean over ${axes}`,
+        1e-6,
+      );
+    });
+  },
+});
