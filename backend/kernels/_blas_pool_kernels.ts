@@ -1,12 +1,16 @@
 /**
- * One-pass NHWC max pooling for the native backends: `MaxPoolGrad` for
- * `blas` and `native`, and the forward `MaxPool` for `native` (`cpu`'s
- * generic pool reads each window element by element through index
- * arithmetic; `wasm`'s, under `blas`, is already fast).
+ * NHWC max pooling for the native backends: `MaxPoolGrad` for `blas` and
+ * `native`, and the forward `MaxPool` for `native` (`cpu`'s generic pool
+ * reads each window element by element through index arithmetic; `wasm`'s,
+ * under `blas`, is already fast). On oneDNN's primitives when it is loaded
+ * and has one for the geometry, else as one pass in JavaScript; both give
+ * each window's first maximum in row-major order the gradient.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { Dnnl } from "./dnnl.ts";
+import type { Geometry } from "./_geometry.ts";
 import {
   fallbackKernel,
   float32,
@@ -19,9 +23,13 @@ import {
  * over the input (NHWC, float32; the rest goes to the base backend).
  *
  * @param backendName The TF.js backend the kernel is for.
+ * @param dnnl oneDNN, when loaded.
  * @returns The config.
  */
-export function maxPoolKernelConfig(backendName: string): tf.KernelConfig {
+export function maxPoolKernelConfig(
+  backendName: string,
+  dnnl?: Dnnl,
+): tf.KernelConfig {
   return {
     kernelName: tf.MaxPool,
     backendName,
@@ -36,7 +44,11 @@ export function maxPoolKernelConfig(backendName: string): tf.KernelConfig {
         backend,
         [info.batchSize, info.outHeight, info.outWidth, info.outChannels],
         [x],
-        (out, xv) => maxPool(info, xv, out),
+        (out, xv) => {
+          if (dnnl?.maxPool(geometryOf(info), xv, out) !== true) {
+            maxPool(info, xv, out);
+          }
+        },
       );
     },
   };
@@ -57,13 +69,38 @@ function poolInfo(
   );
 }
 
+/** A pool's geometry as oneDNN's kernels take it (`ci` = `co`). */
+function geometryOf(info: tf.backend_util.Conv2DInfo): Geometry {
+  return {
+    n: info.batchSize,
+    h: info.inHeight,
+    w: info.inWidth,
+    ci: info.inChannels,
+    oh: info.outHeight,
+    ow: info.outWidth,
+    co: info.outChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    bottom: info.padInfo.bottom,
+    right: info.padInfo.right,
+  };
+}
+
 /**
  * `MaxPoolGrad` routing each output gradient to its window's first maximum.
  *
  * @param backendName The TF.js backend the kernel is for.
+ * @param dnnl oneDNN, when loaded.
  * @returns The config.
  */
-export function maxPoolGradKernelConfig(backendName: string): tf.KernelConfig {
+export function maxPoolGradKernelConfig(
+  backendName: string,
+  dnnl?: Dnnl,
+): tf.KernelConfig {
   return {
     // wasm's MaxPoolGrad takes ~150 ms for a ResNet-50 stem at batch 32;
     // this one routes each output gradient to its window's first maximum
@@ -79,7 +116,11 @@ export function maxPoolGradKernelConfig(backendName: string): tf.KernelConfig {
         backend,
         x.shape,
         [x, dy],
-        (dx, xv, dyv) => maxPoolGrad(info, xv, dyv, dx),
+        (dx, xv, dyv) => {
+          if (dnnl?.maxPoolBackward(geometryOf(info), xv, dyv, dx) !== true) {
+            maxPoolGrad(info, xv, dyv, dx);
+          }
+        },
       );
     },
   };

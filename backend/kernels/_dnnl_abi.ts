@@ -35,6 +35,8 @@ export const ELTWISE_RELU = 31;
 export const ARG_BIAS = 41;
 /** `dnnl_convolution_direct` (never Winograd). */
 export const CONVOLUTION_DIRECT = 1;
+/** `dnnl_pooling_max`: the pooling algorithm. */
+export const POOLING_MAX = 0x1ff;
 /** `dnnl_ab`: a plain row-major matrix. */
 export const TAG_AB = 3;
 /** `dnnl_binary_add` … `dnnl_binary_sub`: the binary algorithms. */
@@ -195,6 +197,37 @@ export const DNNL_SYMBOLS = {
   },
   dnnl_eltwise_backward_desc_init: {
     parameters: ["buffer", "i32", "buffer", "buffer", "f32", "f32"],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_pooling_v2_forward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "i32",
+    optional: true,
+  },
+  dnnl_pooling_v2_backward_desc_init: {
+    parameters: [
+      "buffer",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
     result: "i32",
     optional: true,
   },

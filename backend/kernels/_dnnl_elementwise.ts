@@ -18,7 +18,6 @@ import {
   FORWARD_TRAINING,
   OP_DESC_BYTES,
   TAG_A,
-  TAG_AB,
 } from "./_dnnl_abi.ts";
 import { PrimitiveCache } from "./_dnnl_cache.ts";
 import type { DnnlArg, DnnlContext } from "./_dnnl_context.ts";
@@ -52,12 +51,14 @@ export class DnnlElementwise {
   }
 
   /**
-   * `out[r, j] = a[r, j] ∘ b[tiled ? j : r, j]` over `rows × cols` floats.
+   * `out = a ∘ b` on row-major arrays of shape `dims`, with `b` of shape
+   * `bDims`: `dims` again, or with ones where it is broadcast (`[1]` for a
+   * scalar, `[1, C]` for a row tiled over `[R, C]`, `[O, 1, C]` for a map
+   * tiled over the middle axis of `[O, M, C]`).
    *
    * @param op The operation.
-   * @param rows Rows of `a` and `out`.
-   * @param cols Columns of each.
-   * @param tiled Whether `b` is one row, repeated for every row.
+   * @param dims The shape of `a` and `out` (rank 1 to 4).
+   * @param bDims The shape of `b`, of `dims`' rank.
    * @param a The first input.
    * @param b The second input.
    * @param out The output (may not alias the inputs).
@@ -65,16 +66,15 @@ export class DnnlElementwise {
    */
   binary(
     op: BinaryOp,
-    rows: number,
-    cols: number,
-    tiled: boolean,
+    dims: number[],
+    bDims: number[],
     a: Float32Array,
     b: Float32Array,
     out: Float32Array,
   ): boolean {
     const built = this.#binaries.get(
-      `${op}:${rows}x${cols}:${tiled}`,
-      () => this.#buildBinary(op, rows, cols, tiled),
+      `${op}:${dims.join("x")}:${bDims.join("x")}`,
+      () => this.#buildBinary(op, dims, bDims),
     );
     if (built === null) return false;
     this.#run(built, [a, b, out]);
@@ -156,15 +156,12 @@ export class DnnlElementwise {
     return ctx.primitiveDesc(desc, null);
   }
 
-  #buildBinary(
-    op: BinaryOp,
-    rows: number,
-    cols: number,
-    tiled: boolean,
-  ): Built {
+  #buildBinary(op: BinaryOp, dims: number[], bDims: number[]): Built {
     const ctx = this.#ctx;
-    const src = ctx.memoryDesc([rows, cols], TAG_AB);
-    const src1 = ctx.memoryDesc([tiled ? 1 : rows, cols], TAG_AB);
+    // dnnl_a, dnnl_ab, dnnl_abc, dnnl_abcd: plain row-major of each rank.
+    const tag = TAG_A + dims.length - 1;
+    const src = ctx.memoryDesc(dims, tag);
+    const src1 = ctx.memoryDesc(bDims, tag);
     const desc = new Uint8Array(OP_DESC_BYTES);
     ctx.check(
       ctx.symbols.dnnl_binary_desc_init!(

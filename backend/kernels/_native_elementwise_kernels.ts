@@ -1,8 +1,10 @@
 /**
  * The `native` backend's element-wise kernels: the binary ops a training
  * step runs on whole activation maps (`Add`, `Sub`, `Multiply`, `RealDiv`,
- * `Maximum`, `Minimum`) when both inputs have one shape or one of them is a
- * scalar or a vector over the last axis, and the unary `Relu`, `Step`,
+ * `Maximum`, `Minimum`) when both inputs have one shape or one of them is
+ * the other's repeated along one run of adjacent axes (a scalar, a vector
+ * over the last axes, an `[N, 1, 1, C]` map over `[N, H, W, C]`), and the
+ * unary `Relu`, `Step`,
  * `Neg`, `Square` and `Sqrt`, as plain loops over the float32 buffers. The
  * `cpu` backend's generic kernels index every element through its strides
  * and call the operation as a function, which made element-wise ops 60 % of
@@ -190,29 +192,70 @@ const UNARY: Record<string, Map1> = {
   },
 };
 
+/**
+ * How a binary op's inputs line up: the loop that fills the output, run on
+ * each of `outer` equal blocks of it, and the shapes oneDNN sees (`dims`
+ * for the larger input and the output, `bDims` for the broadcast one, whose
+ * inputs `swap` exchanges).
+ */
+interface LineUp {
+  shape: number[];
+  loop: keyof BinaryLoops;
+  outer: number;
+  dims: number[];
+  bDims: number[];
+  swap: boolean;
+}
+
 /** How a binary op's inputs line up, or `undefined` for `cpu`'s kernel. */
-function lineUp(
-  a: tf.TensorInfo,
-  b: tf.TensorInfo,
-): { shape: number[]; loop: keyof BinaryLoops } | undefined {
+function lineUp(a: tf.TensorInfo, b: tf.TensorInfo): LineUp | undefined {
   if (tf.util.arraysEqual(a.shape, b.shape)) {
-    return { shape: a.shape, loop: "same" };
+    const n = [1, tf.util.sizeFromShape(a.shape)];
+    return {
+      shape: a.shape,
+      loop: "same",
+      outer: 1,
+      dims: n,
+      bDims: n,
+      swap: false,
+    };
   }
-  if (tiles(b.shape, a.shape)) return { shape: a.shape, loop: "tileB" };
-  if (tiles(a.shape, b.shape)) return { shape: b.shape, loop: "tileA" };
+  const onA = tiling(b.shape, a.shape);
+  if (onA !== undefined) {
+    return { shape: a.shape, loop: "tileB", ...onA, swap: false };
+  }
+  const onB = tiling(a.shape, b.shape);
+  if (onB !== undefined) {
+    return { shape: b.shape, loop: "tileA", ...onB, swap: true };
+  }
   return undefined;
 }
 
 /**
- * Whether `small` broadcasts onto `big` as a scalar or as a vector over its
- * last axis (`[C]`, `[1, …, 1, C]`), with the result of `big`'s shape.
+ * How `small` broadcasts onto `big` (the result of `big`'s shape) when it
+ * is repeated along one run of adjacent axes of `big` (axes of size 1
+ * aside): `big` seen as `[O, M, C]` and `small` as `[O, 1, C]` (a scalar:
+ * `[n]` and `[1]`; a vector over the last axes: `[M, C]` and `[1, C]`).
  */
-function tiles(small: number[], big: number[]): boolean {
-  if (small.length > big.length) return false;
-  const size = tf.util.sizeFromShape(small);
-  if (size === 1) return tf.util.sizeFromShape(big) >= 1;
-  const last = small[small.length - 1];
-  return big.length >= 1 && last === big[big.length - 1] && size === last;
+function tiling(
+  small: number[],
+  big: number[],
+): Pick<LineUp, "outer" | "dims" | "bDims"> | undefined {
+  if (small.length > big.length) return undefined;
+  const padded = [...new Array(big.length - small.length).fill(1), ...small];
+  if (padded.some((d, k) => d !== 1 && d !== big[k])) return undefined;
+  // Axes of size 1 in both take no part; the repeated ones must be adjacent.
+  const kept = big.map((d, k) => [d, padded[k]]).filter(([d]) => d !== 1);
+  const repeated = kept.flatMap(([d, e], k) => d !== e ? [k] : []);
+  if (repeated.length === 0) return undefined;
+  const [i, j] = [repeated[0], repeated[repeated.length - 1] + 1];
+  if (repeated.length !== j - i) return undefined;
+  const size = (from: number, to: number) =>
+    kept.slice(from, to).reduce((p, [d]) => p * d, 1);
+  const [o, m, c] = [size(0, i), size(i, j), size(j, kept.length)];
+  if (o === 1 && c === 1) return { outer: 1, dims: [1, m], bDims: [1, 1] };
+  if (o === 1) return { outer: 1, dims: [m, c], bDims: [1, c] };
+  return { outer: o, dims: [o, m, c], bDims: [o, 1, c] };
 }
 
 function floatValues(backend: unknown, info: tf.TensorInfo): boolean {
@@ -245,20 +288,29 @@ export function elementwiseKernelConfigs(
         return fallbackKernel(backendName, kernelName).kernelFunc(args);
       }
       const op = DNNL_BINARY[kernelName];
+      const onDnnl = dnnl !== undefined && op !== undefined &&
+        tf.util.sizeFromShape(plan.shape) >= DNNL_ELEMENTWISE_MIN &&
+        (!plan.swap || COMMUTATIVE.has(kernelName));
+      const fill = loops[plan.loop];
       return withHeap(args.backend, plan.shape, [a!, b!], (o, av, bv) => {
-        if (
-          dnnl !== undefined && op !== undefined &&
-          o.length >= DNNL_ELEMENTWISE_MIN
-        ) {
-          const ran = plan.loop === "same"
-            ? dnnl.binary(op, 1, o.length, false, av, bv, o)
-            : plan.loop === "tileB"
-            ? dnnl.binary(op, o.length / bv.length, bv.length, true, av, bv, o)
-            : COMMUTATIVE.has(kernelName) &&
-              dnnl.binary(op, o.length / av.length, av.length, true, bv, av, o);
-          if (ran) return;
+        const [x, y] = plan.swap ? [bv, av] : [av, bv];
+        if (onDnnl && dnnl!.binary(op!, plan.dims, plan.bDims, x, y, o)) {
+          return;
         }
-        loops[plan.loop](o, av, bv);
+        if (plan.outer === 1) return fill(o, av, bv);
+        // The broadcast input is one row per block (of `outer`).
+        const block = o.length / plan.outer;
+        const row = (plan.swap ? av : bv).length / plan.outer;
+        for (let k = 0; k < plan.outer; k++) {
+          const out = o.subarray(k * block, (k + 1) * block);
+          const big = (plan.swap ? bv : av).subarray(
+            k * block,
+            (k + 1) * block,
+          );
+          const small = (plan.swap ? av : bv).subarray(k * row, (k + 1) * row);
+          if (plan.swap) fill(out, small, big);
+          else fill(out, big, small);
+        }
       });
     },
   }));

@@ -67,7 +67,7 @@ export function blasKernelConfigs(
   return [
     ...batchNorm,
     ...copyFreeKernelConfigs(backendName),
-    maxPoolGradKernelConfig(backendName),
+    maxPoolGradKernelConfig(backendName, dnnl),
     ...reductionKernelConfigs(backendName, blas, scratch),
     ...convKernelConfigs(backendName, blas, scratch, dnnl),
     matMulKernelConfig(backendName, blas),

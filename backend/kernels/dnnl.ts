@@ -30,6 +30,7 @@ import { openOpenMp } from "./_openmp.ts";
 import { grantedEnv, openFirst, requireFfi } from "./_ffi.ts";
 import { DNNL_SYMBOLS, type DnnlSymbols } from "./_dnnl_abi.ts";
 import { DnnlContext } from "./_dnnl_context.ts";
+import { DnnlPooling } from "./_dnnl_pooling.ts";
 import {
   type BinaryOp,
   DnnlElementwise,
@@ -154,18 +155,12 @@ export interface Dnnl {
     arrays: BatchNormBackwardArrays,
   ): boolean;
   /**
-   * The name of the implementation oneDNN chose for a direction of `g` in
-   * `precision` (default `fp32`; e.g. `brgconv:avx512_core`, or
-   * `brgconv:avx512_core_amx` in `bf16`), or `undefined` when it has none.
-   */
-  /**
-   * `out[r, j] = a[r, j] ∘ b[tiled ? j : r, j]` over `rows × cols` floats
-   * (see `DnnlElementwise.binary`).
+   * `out = a ∘ b` on row-major arrays of shape `dims`, `b` of shape `bDims`
+   * (ones where it is broadcast; see `DnnlElementwise.binary`).
    *
    * @param op The operation.
-   * @param rows Rows of `a` and `out`.
-   * @param cols Columns of each.
-   * @param tiled Whether `b` is one row, repeated for every row.
+   * @param dims The shape of `a` and `out` (rank 1 to 4).
+   * @param bDims The shape of `b`, of the same rank.
    * @param a The first input.
    * @param b The second input.
    * @param out The output.
@@ -173,9 +168,8 @@ export interface Dnnl {
    */
   binary(
     op: BinaryOp,
-    rows: number,
-    cols: number,
-    tiled: boolean,
+    dims: number[],
+    bDims: number[],
     a: Float32Array,
     b: Float32Array,
     out: Float32Array,
@@ -207,6 +201,35 @@ export interface Dnnl {
    * @returns Whether oneDNN ran it.
    */
   reluBackward(x: Float32Array, dy: Float32Array, dx: Float32Array): boolean;
+  /**
+   * A max pool, NHWC (see `DnnlPooling.maxPool`; `g.ci` channels).
+   *
+   * @param g The geometry.
+   * @param x The input.
+   * @param y The output.
+   * @returns Whether oneDNN ran it.
+   */
+  maxPool(g: Geometry, x: Float32Array, y: Float32Array): boolean;
+  /**
+   * A max pool's input gradient (see `DnnlPooling.maxPoolBackward`).
+   *
+   * @param g The geometry.
+   * @param x The forward input.
+   * @param dy The output gradient.
+   * @param dx The input gradient written.
+   * @returns Whether oneDNN ran it.
+   */
+  maxPoolBackward(
+    g: Geometry,
+    x: Float32Array,
+    dy: Float32Array,
+    dx: Float32Array,
+  ): boolean;
+  /**
+   * The name of the implementation oneDNN chose for a direction of `g` in
+   * `precision` (default `fp32`; e.g. `brgconv:avx512_core`, or
+   * `brgconv:avx512_core_amx` in `bf16`), or `undefined` when it has none.
+   */
   implementation(
     g: Geometry,
     direction: "forward" | "input" | "filter",
@@ -307,6 +330,7 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
   const convolutions = new DnnlConvolutions(ctx, openMp);
   const batchNorms = new DnnlBatchNorms(ctx, openMp);
   const elementwise = new DnnlElementwise(ctx);
+  const pooling = new DnnlPooling(ctx);
   // A bf16 geometry oneDNN has no primitive for runs in float32.
   const prepare = (g: Geometry, direction: ConvDirection, p: Precision) =>
     (p === "bf16" ? convolutions.prepare(g, direction, p) : null) ??
@@ -356,11 +380,13 @@ function open(path: string, version: string, s: DnnlSymbols): Dnnl {
       prepared.run(x, w, bias, y);
       return true;
     },
-    binary: (op, rows, cols, tiled, a, b, out) =>
-      elementwise.binary(op, rows, cols, tiled, a, b, out),
+    binary: (op, dims, bDims, a, b, out) =>
+      elementwise.binary(op, dims, bDims, a, b, out),
     reluBackward: (x, dy, dx) => elementwise.reluBackward(x, dy, dx),
     eltwise: (op, alpha, beta, x, out) =>
       elementwise.eltwise(op, alpha, beta, x, out),
+    maxPool: (g, x, y) => pooling.maxPool(g, x, y),
+    maxPoolBackward: (g, x, dy, dx) => pooling.maxPoolBackward(g, x, dy, dx),
     implementation: (g, direction, precision = "fp32") =>
       convolutions.prepare(g, direction, precision)?.impl,
   };

@@ -7,6 +7,7 @@ import {
 } from "../testing.ts";
 import { BN_ELEMENTS_PER_THREAD, loadDnnl } from "./dnnl.ts";
 import { openOpenMp } from "./_openmp.ts";
+import { referencePool, routedTo } from "./_pool_test_util.ts";
 import {
   assertNear,
   CONV_CASES,
@@ -281,3 +282,55 @@ Deno.test({
     }
   },
 });
+
+for (
+  const [size, stride, pad, n, h, w, c] of [
+    [3, 2, 1, 2, 9, 8, 5],
+    [2, 2, 0, 2, 9, 8, 5],
+    [3, 1, 1, 2, 9, 8, 5],
+    [3, 2, 1, 2, 24, 24, 64], // a ResNet stem's pool, vector-wide channels
+  ] as const
+) {
+  Deno.test({
+    name:
+      `dnnl max pool ${size}x${size}/${stride} pad ${pad} on [${n}, ${h}, ${w}, ${c}]: every output is its window's maximum and the gradient goes to its first maximum`,
+    ignore,
+    fn() {
+      const x = random(new Rng(h * c + size), n * h * w * c);
+      // ReLU-like ties: a third of the inputs are exactly zero.
+      for (let i = 0; i < x.length; i += 3) x[i] = 0;
+      const want = referencePool(x, [n, h, w, c], size, stride, pad);
+      const { oh, ow } = want;
+      const g = {
+        n,
+        h,
+        w,
+        ci: c,
+        co: c,
+        oh,
+        ow,
+        kh: size,
+        kw: size,
+        sh: stride,
+        sw: stride,
+        top: pad,
+        left: pad,
+        bottom: pad,
+        right: pad,
+      };
+      const y = new Float32Array(n * oh * ow * c).fill(NaN);
+      assertTrue(dnnl!.maxPool(g, x, y), "maxPool ran");
+      assertEquals(Array.from(y), Array.from(want.out));
+      const dy = random(new Rng(3), y.length);
+      const wantDx = new Float64Array(x.length);
+      for (let o = 0; o < y.length; o++) wantDx[want.argmax[o]] += dy[o];
+      // Written whole, twice (the primitive is cached between calls).
+      for (let run = 0; run < 2; run++) {
+        const dx = new Float32Array(x.length).fill(NaN);
+        assertTrue(dnnl!.maxPoolBackward(g, x, dy, dx), "maxPoolBackward ran");
+        assertNear(dx, wantDx, `dx, run ${run}`, 1e-6);
+        assertEquals(routedTo(dx), routedTo(wantDx));
+      }
+    },
+  });
+}

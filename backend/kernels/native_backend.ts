@@ -51,7 +51,7 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
     registerNativeKernels(NATIVE_BACKEND, "cpu", libraries);
     replaceKernels([
       floatCastConfig(),
-      maxPoolKernelConfig(NATIVE_BACKEND),
+      maxPoolKernelConfig(NATIVE_BACKEND, libraries.dnnl),
       ...elementwiseKernelConfigs(NATIVE_BACKEND, libraries.dnnl),
     ]);
     return libraries;

@@ -12,6 +12,7 @@ import {
 import { DNNL_ELEMENTWISE_MIN } from "./_native_elementwise_kernels.ts";
 import { RELU_GRAD_KERNEL } from "../kernel_names.ts";
 import { assertNear } from "./_conv_test_util.ts";
+import { referencePool, routedTo } from "./_pool_test_util.ts";
 
 const [[, nativeLoads]] = await loadableBackends(["native"]);
 const ignore = ignoreUnless(nativeLoads, "native");
@@ -195,55 +196,6 @@ for (const n of [15, DNNL_ELEMENTWISE_MIN + 3]) {
   });
 }
 
-/**
- * A max pool worked out here on an explicitly padded copy of `x` (padding
- * is `-Infinity`, so it never wins): each output and, for the gradient, the
- * flat index of the first maximum of its window in row-major order.
- */
-function referencePool(
-  x: Float32Array,
-  [n, h, w, c]: number[],
-  size: number,
-  stride: number,
-  pad: number,
-): { out: Float32Array; argmax: Int32Array; oh: number; ow: number } {
-  const ph = h + 2 * pad;
-  const pw = w + 2 * pad;
-  const padded = new Float32Array(n * ph * pw * c).fill(-Infinity);
-  const origin = new Int32Array(padded.length).fill(-1);
-  for (let i = 0; i < x.length; i++) {
-    const d = i % c;
-    const xx = Math.floor(i / c) % w;
-    const yy = Math.floor(i / (c * w)) % h;
-    const b = Math.floor(i / (c * w * h));
-    const j = ((b * ph + yy + pad) * pw + xx + pad) * c + d;
-    padded[j] = x[i];
-    origin[j] = i;
-  }
-  const oh = Math.floor((ph - size) / stride) + 1;
-  const ow = Math.floor((pw - size) / stride) + 1;
-  const out = new Float32Array(n * oh * ow * c);
-  const argmax = new Int32Array(out.length);
-  for (let o = 0; o < out.length; o++) {
-    const d = o % c;
-    const ox = Math.floor(o / c) % ow;
-    const oy = Math.floor(o / (c * ow)) % oh;
-    const b = Math.floor(o / (c * ow * oh));
-    let best = -Infinity;
-    let at = -1;
-    for (let ky = 0; ky < size; ky++) {
-      for (let kx = 0; kx < size; kx++) {
-        const j = ((b * ph + oy * stride + ky) * pw + ox * stride + kx) * c +
-          d;
-        if (padded[j] > best) [best, at] = [padded[j], origin[j]];
-      }
-    }
-    out[o] = best;
-    argmax[o] = at;
-  }
-  return { out, argmax, oh, ow };
-}
-
 for (
   const [size, stride, pad] of [[3, 2, 1], [2, 2, 0], [3, 1, 1]] as const
 ) {
@@ -264,7 +216,9 @@ for (
         pad,
       );
       const dy = random(new Rng(7), out.length);
-      const wantDx = new Float32Array(x.length);
+      // Float64 sums: where windows overlap, oneDNN adds a position's
+      // gradients in its own order (within an ulp of any other).
+      const wantDx = new Float64Array(x.length);
       for (let o = 0; o < out.length; o++) wantDx[argmax[o]] += dy[o];
       const [got, dx, kernels] = await withBackend("native", async () => {
         const tx = tf.tensor4d(x, shape as [number, number, number, number]);
@@ -284,7 +238,9 @@ for (
       assertEquals(kernels.includes("MaxPool"), true, `${kernels}`);
       assertEquals(got.length, out.length);
       assertEquals(differences(got, out), []);
-      assertEquals(differences(dx, wantDx), []);
+      assertNear(dx, wantDx, "dx", 1e-6);
+      // Each gradient lands on its window's first maximum, none elsewhere.
+      assertEquals(routedTo(dx), routedTo(wantDx));
     },
   });
 }
@@ -350,3 +306,53 @@ Deno.test({
     });
   },
 });
+
+// [O, M, C] with an [O, 1, C] map repeated along M, as a global average
+// pool's gradient broadcasts [N, 1, 1, C] over [N, H, W, C]: below the oneDNN
+// threshold and above it.
+for (
+  const [o, m, c] of [[2, 3, 5], [
+    4,
+    Math.ceil(DNNL_ELEMENTWISE_MIN / 4 / 48) + 5,
+    48,
+  ]]
+) {
+  Deno.test({
+    name:
+      `native binary ops on [${o}, ${m}, ${c}] with an [${o}, 1, ${c}] map on either side (and as [${o}, 1, 1, ${c}] over [${o}, ${m}, 1, ${c}]) give the element-wise float32 results`,
+    ignore,
+    async fn() {
+      const rng = new Rng(o * m * c);
+      const big = random(rng, o * m * c);
+      const small = random(rng, o * c);
+      const got = await withBackend("native", () => {
+        const tb = tf.tensor3d(big, [o, m, c]);
+        const ts = tf.tensor3d(small, [o, 1, c]);
+        const outs = BINARY.flatMap(([name]) => {
+          const op = (name === "div" ? "div" : name) as "add";
+          const f = (x: tf.Tensor, y: tf.Tensor) => tf[op](x, y);
+          return [
+            f(tb, ts),
+            f(ts, tb),
+            f(tf.reshape(tb, [o, m, 1, c]), tf.reshape(ts, [o, 1, 1, c])),
+          ];
+        });
+        const values = outs.map((t) => t.dataSync() as Float32Array);
+        tf.dispose([tb, ts, ...outs]);
+        return values;
+      });
+      BINARY.forEach(([name, f], k) => {
+        const right = new Float32Array(o * m * c);
+        const left = new Float32Array(o * m * c);
+        for (let i = 0; i < right.length; i++) {
+          const s = small[Math.floor(i / (m * c)) * c + i % c];
+          right[i] = f(big[i], s);
+          left[i] = f(s, big[i]);
+        }
+        assertEquals(differences(got[3 * k], right), [], `${name}, right`);
+        assertEquals(differences(got[3 * k + 1], left), [], `${name}, left`);
+        assertEquals(differences(got[3 * k + 2], right), [], `${name}, rank 4`);
+      });
+    },
+  });
+}
