@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { setPrecision, useBackend } from "@scaling-vicreg/backend";
+import { setPrecision } from "@scaling-vicreg/backend";
 import { writeFileAtomic } from "@scaling-vicreg/backend/fs";
 import {
   type FileDataset,
@@ -36,6 +36,7 @@ import {
 } from "@scaling-vicreg/train";
 import { rankBatchOf } from "@scaling-vicreg/train/config";
 import { openTrainingData } from "./_data.ts";
+import { useStepBackend } from "./_step_backend.ts";
 import type { Command, FlagSpec } from "./args.ts";
 import { Progress } from "./progress.ts";
 import {
@@ -181,7 +182,7 @@ export async function printStepPlan(
 ): Promise<number> {
   const ranks = config.ranks;
   rankBatchOf(config, ranks);
-  const backend = await useBackend(config.backend);
+  const backend = await useStepBackend(config, ranks);
   await setPrecision(config.precision);
   console.error(
     `${label}: backend ${backend.name} — ${backend.device} (${backend.reason}); precision ${config.precision}`,
@@ -247,7 +248,7 @@ async function runRanked(
   );
   let backend;
   try {
-    backend = await useBackend(config.backend);
+    backend = await useStepBackend(config, comm.size);
     await setPrecision(config.precision);
   } catch (error) {
     source.close?.();

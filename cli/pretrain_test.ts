@@ -1,4 +1,4 @@
-import { cpuHasBf16, getBackend } from "@scaling-vicreg/backend";
+import { cpuHasBf16, getBackend, useBackend } from "@scaling-vicreg/backend";
 import {
   assertEquals,
   assertTrue,
@@ -187,4 +187,38 @@ Deno.test("vicreg pretrain --help describes --precision", async () => {
   }).output();
   const help = new TextDecoder().decode(out.stdout);
   assertTrue(/--precision <fp32\|bf16>.*torch\.autocast/.test(help), help);
+});
+
+/** Whether `auto` picks `blas` here and native memory has room (16 GiB). */
+async function autoIsBlas(): Promise<boolean> {
+  try {
+    return (await useBackend("auto")).name === "blas" &&
+      Deno.systemMemoryInfo().total >= 16 * 2 ** 30;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name:
+    "vicreg pretrain --backend auto moves a step the wasm heap slices below 64 images to native, and leaves one it does not, or a set --micro-batch, on blas",
+  ignore: ignoreUnless(await autoIsBlas(), "blas"),
+  async fn() {
+    const big = ["--arch", "resnet18", "--size", "96", "--batch-size", "1024"];
+    const moved = await planOnly(big);
+    assertEquals(moved.code, 0, moved.stderr);
+    assertTrue(
+      /^pretrain: backend native — .*\(blas is fastest here, but its wasm heap cuts this step into slices of \d images; native's memory takes slices of (\d+)\); precision fp32$/m
+        .test(moved.stderr),
+      moved.stderr,
+    );
+    const slices = Number(/takes slices of (\d+)/.exec(moved.stderr)![1]);
+    assertTrue(slices >= 64, moved.stderr);
+    const small = await planOnly(["--batch-size", "64"]);
+    assertEquals(small.code, 0, small.stderr);
+    assertTrue(/^pretrain: backend blas — /m.test(small.stderr), small.stderr);
+    const set = await planOnly([...big, "--micro-batch", "2"]);
+    assertEquals(set.code, 0, set.stderr);
+    assertTrue(/^pretrain: backend blas — /m.test(set.stderr), set.stderr);
+  },
 });

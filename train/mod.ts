@@ -65,7 +65,12 @@ export { stepGradients } from "./step.ts";
 export { distributedStepGradients } from "./distributed_step.ts";
 export { DEFAULT_STEP_OPTIONS } from "./step_options.ts";
 export type { StepGradients, StepMode, StepOptions } from "./step_options.ts";
-export { measureStepMemory, planStep, viewsOf } from "./step_plan.ts";
+export {
+  BATCH_NORM_FLOOR,
+  measureStepMemory,
+  planStep,
+  viewsOf,
+} from "./step_plan.ts";
 export type { StepMemoryProfile, StepPlan, StepRequest } from "./step_plan.ts";
 export { readMetrics } from "./run_metrics.ts";
 export type { StepMetrics } from "./run_metrics.ts";

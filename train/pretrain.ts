@@ -9,7 +9,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { memoryBudgetOf, type RgbImage, Rng } from "@scaling-vicreg/backend";
+import {
+  type MemoryBudget,
+  memoryBudgetOf,
+  type RgbImage,
+  Rng,
+} from "@scaling-vicreg/backend";
 import {
   MultiCropTransform,
   viewMix,
@@ -553,6 +558,7 @@ async function setUp(
  * @param model The run's model (profiled on the backend for `auto`).
  * @param ranks The processes of a data-parallel run: each plans its share of
  *   the batch (1: this process holds the whole batch).
+ * @param budget The memory to plan in: the active backend's by default.
  * @returns The plan and why.
  * @throws {ConfigError} As {@linkcode rankBatchOf}.
  */
@@ -560,6 +566,7 @@ export async function stepPlanOf(
   config: PretrainConfig,
   model: VicregModel,
   ranks: number = 1,
+  budget: MemoryBudget = memoryBudgetOf(),
 ): Promise<StepPlan> {
   const request = {
     step: config.step,
@@ -583,7 +590,6 @@ export async function stepPlanOf(
     profile,
     crops.numLocal > 0 ? await profileAt(crops.localSize) : undefined,
   );
-  const budget = memoryBudgetOf();
   try {
     return planStep({ ...request, views }, profile!, budget);
   } catch (cause) {
