@@ -102,6 +102,10 @@ const PRIMITIVE_KINDS = [
   "logsoftmax",
   "matmul",
   "resampling",
+  "pooling_v2",
+  "reduction",
+  "prelu",
+  "softmax_v2",
 ];
 
 interface Frame {
