@@ -27,10 +27,11 @@ const OUTSIDE_THE_HEAP = "native";
  * tensors in the 4 GiB wasm heap (`blas`) and the heap would cut each step
  * into slices below `BATCH_NORM_FLOOR` images (BatchNorm's statistics over
  * fewer images than one GPU of a data-parallel run sees), while half the
- * machine's memory gives `native` slices of at least that many (or when
- * only `native`'s memory holds the step at all), the run takes `native`. The paper preset's step on the 2-core EPYC: slices of 2
- * and 14 min 33 s on `blas`, slices of 64 and 7 min 33 s on `native`.
- * A `micro-batch` set by the user is left as it is.
+ * machine's memory gives `native` slices of at least that many, the run
+ * takes `native`; so does a step (a `micro-batch` set or not) that only
+ * `native`'s memory holds at all. A set `micro-batch` the heap holds stays
+ * on it. The paper preset's step on the 2-core EPYC: slices of 2 and 14 min
+ * 33 s on `blas`, slices of 64 and 7 min 33 s on `native`.
  *
  * @param config The configuration.
  * @param ranks The processes sharing the batch.
@@ -41,12 +42,7 @@ export async function useStepBackend(
   ranks: number,
 ): Promise<BackendInfo> {
   const picked = await useBackend(config.backend);
-  if (
-    config.backend !== "auto" || config.microBatch !== "auto" ||
-    !usesWasmHeap(picked.name)
-  ) {
-    return picked;
-  }
+  if (config.backend !== "auto" || !usesWasmHeap(picked.name)) return picked;
   const floor = Math.min(BATCH_NORM_FLOOR, rankBatchOf(config, ranks));
   const model = createVicregModel(config);
   // Images per slice in each memory; undefined where no plan fits.
@@ -61,7 +57,9 @@ export async function useStepBackend(
   let outside: number | undefined;
   try {
     heap = await slices();
-    if (heap !== undefined && heap >= floor) return picked;
+    // A set micro-batch moves only where the heap cannot hold it at all.
+    const set = config.microBatch !== "auto";
+    if (heap !== undefined && (heap >= floor || set)) return picked;
     outside = await slices(memoryBudgetOf(OUTSIDE_THE_HEAP));
   } finally {
     model.dispose();

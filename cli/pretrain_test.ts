@@ -117,7 +117,7 @@ Deno.test("vicreg pretrain --plan-only prints the step plan and reads and writes
 async function planOnly(
   args: string[],
   env: Record<string, string> = {},
-): Promise<{ code: number; stderr: string }> {
+): Promise<{ code: number; stderr: string; stdout: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -132,7 +132,11 @@ async function planOnly(
     stdout: "piped",
     stderr: "piped",
   }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  return {
+    code: out.code,
+    stderr: new TextDecoder().decode(out.stderr),
+    stdout: new TextDecoder().decode(out.stdout),
+  };
 }
 
 Deno.test("vicreg pretrain --precision bf16 is refused in one line off blas/native and on a CPU without bf16", async () => {
@@ -201,7 +205,7 @@ async function autoIsBlas(): Promise<boolean> {
 
 Deno.test({
   name:
-    "vicreg pretrain --backend auto moves a step the wasm heap slices below 64 images to native, and leaves one it does not, or a set --micro-batch, on blas",
+    "vicreg pretrain --backend auto moves a step the wasm heap slices below 64 images, or cannot hold at a set --micro-batch, to native, and leaves one it holds in 64-image slices, or at a set --micro-batch, on blas",
   ignore: ignoreUnless(await autoIsBlas(), "blas"),
   async fn() {
     const big = ["--arch", "resnet18", "--size", "96", "--batch-size", "1024"];
@@ -220,5 +224,17 @@ Deno.test({
     const set = await planOnly([...big, "--micro-batch", "2"]);
     assertEquals(set.code, 0, set.stderr);
     assertTrue(/^pretrain: backend blas — /m.test(set.stderr), set.stderr);
+    // Slices of 32 do not fit the heap at all: native takes them as set.
+    const unfit = await planOnly([...big, "--micro-batch", "32"]);
+    assertEquals(unfit.code, 0, unfit.stderr);
+    assertTrue(
+      /^pretrain: backend native — .*its wasm heap holds no plan for this step; native's memory takes slices of 32\)/m
+        .test(unfit.stderr),
+      unfit.stderr,
+    );
+    assertTrue(
+      /^Step: .*micro-batches of 32 \(as set\)/m.test(unfit.stdout),
+      unfit.stdout,
+    );
   },
 });
