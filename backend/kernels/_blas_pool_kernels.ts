@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Dnnl } from "./dnnl.ts";
-import type { Geometry } from "./_geometry.ts";
+import { geometryOfInfo } from "./_geometry.ts";
 import {
   fallbackKernel,
   float32,
@@ -45,7 +45,7 @@ export function maxPoolKernelConfig(
         [info.batchSize, info.outHeight, info.outWidth, info.outChannels],
         [x],
         (out, xv) => {
-          if (dnnl?.maxPool(geometryOf(info), xv, out) !== true) {
+          if (dnnl?.maxPool(geometryOfInfo(info), xv, out) !== true) {
             maxPool(info, xv, out);
           }
         },
@@ -67,27 +67,6 @@ function poolInfo(
     a.pad as "valid" | "same" | number,
     a.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
   );
-}
-
-/** A pool's geometry as oneDNN's kernels take it (`ci` = `co`). */
-function geometryOf(info: tf.backend_util.Conv2DInfo): Geometry {
-  return {
-    n: info.batchSize,
-    h: info.inHeight,
-    w: info.inWidth,
-    ci: info.inChannels,
-    oh: info.outHeight,
-    ow: info.outWidth,
-    co: info.outChannels,
-    kh: info.filterHeight,
-    kw: info.filterWidth,
-    sh: info.strideHeight,
-    sw: info.strideWidth,
-    top: info.padInfo.top,
-    left: info.padInfo.left,
-    bottom: info.padInfo.bottom,
-    right: info.padInfo.right,
-  };
 }
 
 /**
@@ -117,7 +96,9 @@ export function maxPoolGradKernelConfig(
         x.shape,
         [x, dy],
         (dx, xv, dyv) => {
-          if (dnnl?.maxPoolBackward(geometryOf(info), xv, dyv, dx) !== true) {
+          if (
+            dnnl?.maxPoolBackward(geometryOfInfo(info), xv, dyv, dx) !== true
+          ) {
             maxPoolGrad(info, xv, dyv, dx);
           }
         },
@@ -136,6 +117,37 @@ function maxPoolGrad(
   dy: Float32Array,
   dx: Float32Array,
 ): void {
+  dx.fill(0);
+  windowMaxima(info, x, (o, _, where) => {
+    for (let d = 0; d < where.length; d++) {
+      if (where[d] >= 0) dx[where[d]] += dy[o + d];
+    }
+  });
+}
+
+/**
+ * A 2-D max pool (NHWC): each output is its window's maximum, `-Infinity`
+ * for a window with no input (the `cpu` backend's rule: a NaN never wins).
+ */
+function maxPool(
+  info: tf.backend_util.Conv2DInfo,
+  x: Float32Array,
+  out: Float32Array,
+): void {
+  windowMaxima(info, x, (o, best) => out.set(best, o));
+}
+
+/**
+ * Walks a 2-D max pool's windows (NHWC) in one pass over the input: for
+ * each output pixel, `visit` gets its offset in the output, each channel's
+ * maximum and the flat input index of its first maximum in row-major window
+ * order (`-Infinity` and −1 for a window with no input).
+ */
+function windowMaxima(
+  info: tf.backend_util.Conv2DInfo,
+  x: Float32Array,
+  visit: (o: number, best: Float32Array, where: Int32Array) => void,
+): void {
   const {
     batchSize,
     inHeight: h,
@@ -149,7 +161,6 @@ function maxPoolGrad(
     filterWidth: fw,
   } = info;
   const { top, left } = info.padInfo;
-  dx.fill(0);
   const best = new Float32Array(c);
   const where = new Int32Array(c);
   for (let n = 0; n < batchSize; n++) {
@@ -175,57 +186,7 @@ function maxPoolGrad(
             }
           }
         }
-        const o = ((n * oh + oy) * ow + ox) * c;
-        for (let d = 0; d < c; d++) {
-          if (where[d] >= 0) dx[where[d]] += dy[o + d];
-        }
-      }
-    }
-  }
-}
-
-/**
- * A 2-D max pool (NHWC): each output is its window's maximum, `-Infinity`
- * for a window with no input (the `cpu` backend's rule: a NaN never wins).
- */
-function maxPool(
-  info: tf.backend_util.Conv2DInfo,
-  x: Float32Array,
-  out: Float32Array,
-): void {
-  const {
-    batchSize,
-    inHeight: h,
-    inWidth: w,
-    inChannels: c,
-    outHeight: oh,
-    outWidth: ow,
-    strideHeight: sh,
-    strideWidth: sw,
-    filterHeight: fh,
-    filterWidth: fw,
-  } = info;
-  const { top, left } = info.padInfo;
-  for (let n = 0; n < batchSize; n++) {
-    for (let oy = 0; oy < oh; oy++) {
-      const y0 = oy * sh - top;
-      const ylo = Math.max(0, y0);
-      const yhi = Math.min(h, y0 + fh);
-      for (let ox = 0; ox < ow; ox++) {
-        const x0 = ox * sw - left;
-        const xlo = Math.max(0, x0);
-        const xhi = Math.min(w, x0 + fw);
-        const o = ((n * oh + oy) * ow + ox) * c;
-        out.fill(-Infinity, o, o + c);
-        for (let iy = ylo; iy < yhi; iy++) {
-          for (let ix = xlo; ix < xhi; ix++) {
-            const base = ((n * h + iy) * w + ix) * c;
-            for (let d = 0; d < c; d++) {
-              const v = x[base + d];
-              if (v > out[o + d]) out[o + d] = v;
-            }
-          }
-        }
+        visit(((n * oh + oy) * ow + ox) * c, best, where);
       }
     }
   }

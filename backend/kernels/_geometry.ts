@@ -76,6 +76,18 @@ export function geometry(
     false,
     "channelsLast",
   );
+  return geometryOfInfo(info);
+}
+
+/**
+ * TF.js's geometry of a convolution or pool (`computeConv2DInfo`,
+ * `computePool2DInfo`) as the native kernels take it; a pool has `ci` =
+ * `co` channels.
+ *
+ * @param info The geometry.
+ * @returns The same, by the kernels' names.
+ */
+export function geometryOfInfo(info: tf.backend_util.Conv2DInfo): Geometry {
   return {
     n: info.batchSize,
     h: info.inHeight,

@@ -356,3 +356,32 @@ for (
     },
   });
 }
+
+Deno.test({
+  name:
+    "native MaxPool without oneDNN (VICREG_DNNL=off): the one-pass loops pass the same pool tests",
+  ignore: ignore || Deno.env.get("VICREG_DNNL") === "off",
+  async fn() {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "test",
+        "-A",
+        "--filter",
+        "native MaxPool ",
+        new URL(import.meta.url).pathname,
+      ],
+      env: { VICREG_DNNL: "off", NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) +
+      new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, text);
+    // The three geometries ran (this test, filtered in too, is ignored there).
+    assertEquals(
+      /ok \| 3 passed \| 0 failed \| 1 ignored/.test(text),
+      true,
+      text,
+    );
+  },
+});
