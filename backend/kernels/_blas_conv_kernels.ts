@@ -1,12 +1,15 @@
 /**
- * The `blas` backend's convolution kernels: `Conv2D`, `Conv2DBackpropInput`
+ * The native backends' convolution kernels: `Conv2D`, `Conv2DBackpropInput`
  * and `Conv2DBackpropFilter` on oneDNN where it has a primitive and on the
- * BLAS's GEMM forms elsewhere, and `FusedConv2D` (bias + ReLU) on oneDNN.
+ * BLAS's GEMM forms elsewhere (and for the forward pass and filter gradient
+ * of float32 convolutions with few output pixels, where the GEMM forms are
+ * faster), and `FusedConv2D` (bias + ReLU) on oneDNN.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { geometry } from "./_geometry.ts";
+import { type Geometry, geometry } from "./_geometry.ts";
+import { activePrecision } from "../precision.ts";
 import type { Blas } from "./blas.ts";
 import {
   conv2d,
@@ -62,7 +65,12 @@ export function convKernelConfigs(
           [g.n, g.oh, g.ow, g.co],
           [x, filter],
           (out, xv, wv) => {
-            if (dnnl?.conv2d(g, xv, wv, out)) return;
+            if (
+              !onBlas(g, BLAS_FORWARD_MAX_PIXELS) &&
+              dnnl?.conv2d(g, xv, wv, out)
+            ) {
+              return;
+            }
             conv2d(blas, scratch, g, xv, wv, out);
           },
         );
@@ -157,13 +165,45 @@ export function convKernelConfigs(
           filterShape,
           [x, dy],
           (dw, xv, dyv) => {
-            if (dnnl?.conv2dBackpropFilter(g, xv, dyv, dw)) return;
+            if (
+              !onBlas(g, BLAS_FILTER_MAX_PIXELS) &&
+              dnnl?.conv2dBackpropFilter(g, xv, dyv, dw)
+            ) {
+              return;
+            }
             conv2dBackpropFilter(blas, scratch, g, xv, dyv, dw);
           },
         );
       },
     },
   ];
+}
+
+/**
+ * Output pixels (`OH·OW`) up to which a float32 convolution's forward pass
+ * runs on the BLAS even with oneDNN loaded. On the 2-core EPYC (oneDNN
+ * 2.6.3, OpenBLAS 0.3.21, 3 runs each) the GEMM form took 63.8 ms against
+ * oneDNN's 118.8 for a 3×3 conv of 1024 channels at 3×3 pixels (batch 64),
+ * 14.4 against 20.4 for a 1×1 conv of 4096 → 1024 there, and lost from 4×4
+ * pixels up (30.8 against 26.0 ms at 512 channels).
+ */
+export const BLAS_FORWARD_MAX_PIXELS = 9;
+
+/**
+ * Output pixels up to which a float32 filter gradient runs on the BLAS:
+ * oneDNN's reduction over `N·OH·OW` is slow when that is short (a 3×3 conv
+ * of 1024 channels at 3×3 pixels, batch 32: 32.7 ms against 148.8; at 6×6
+ * pixels, 512 channels, batch 64: 113.2 against 135.4; at 8×8, 256 channels:
+ * 36.5 against 27.5, so oneDNN from there up).
+ */
+export const BLAS_FILTER_MAX_PIXELS = 36;
+
+/**
+ * Whether a convolution direction runs on the BLAS for having at most
+ * `maxPixels` output pixels (float32 only: bf16 stays on oneDNN).
+ */
+function onBlas(g: Geometry, maxPixels: number): boolean {
+  return g.oh * g.ow <= maxPixels && activePrecision() === "fp32";
 }
 
 /** Whether conv attributes are NHWC with dilation 1 (what the kernels take). */

@@ -176,14 +176,18 @@ Deno.test({
       const w1 = tensor(rng, [3, 3, 16, 16]) as tf.Tensor4D;
       const w2 = tensor(rng, [3, 3, 16, 8]) as tf.Tensor4D;
       const w3 = tensor(rng, [1, 1, 8, 4]) as tf.Tensor4D;
+      const w4 = tensor(rng, [3, 3, 4, 4]) as tf.Tensor4D;
+      // 10×10 → 10×10 → 5×5 → 5×5 → 3×3 pixels: filter gradients of 25
+      // pixels and a forward pass of 9 take the BLAS (BLAS_*_MAX_PIXELS).
       const f = (...args: tf.Tensor[]) => {
-        const [xa, a, b, c] = args as tf.Tensor4D[];
+        const [xa, a, b, c, d] = args as tf.Tensor4D[];
         const h1 = tf.relu(tf.conv2d(xa, a, 1, "same"));
         const h2 = tf.relu(tf.conv2d(h1, b, 2, "same"));
         const h3 = tf.conv2d(h2, c, 1, "valid");
-        return tf.sum(tf.square(h3));
+        const h4 = tf.conv2d(h3, d, 2, "same");
+        return tf.sum(tf.square(h4));
       };
-      return [f(x, w1, w2, w3), ...tf.grads(f)([x, w1, w2, w3])];
+      return [f(x, w1, w2, w3, w4), ...tf.grads(f)([x, w1, w2, w3, w4])];
     };
     assertSame(
       await onBackend("blas", 3, convStep),
