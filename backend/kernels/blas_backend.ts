@@ -1,9 +1,10 @@
 /**
  * `blas`: the wasm backend (XNNPACK, SIMD) with its convolutions, their
- * gradients, its matrix products and BatchNorm's sums over leading axes moved
+ * gradients, its matrix products and `Sum`/`Mean` over adjacent axes moved
  * to a native multithreaded BLAS through Deno's FFI (see `blas.ts` and
  * `blas_conv.ts`), copies that TF.js makes of saved tensors (`Identity`,
- * same-type `Cast`) replaced by shared buffers, a one-pass `MaxPoolGrad`, and
+ * same-type `Cast`) replaced by shared buffers, `MaxPoolGrad` on oneDNN's
+ * pooling (a one-pass loop without it), and
  * the fused augmentation kernels. The other element-wise ops, the other
  * reductions and the optimizer stay on wasm. The kernels of each op family
  * are in their own `_blas_*_kernels.ts` file; this one assembles and
@@ -34,9 +35,9 @@ export const BLAS_BACKEND = "blas";
 
 /**
  * Kernel configs running `Conv2D`, `Conv2DBackpropInput`,
- * `Conv2DBackpropFilter`, `FusedConv2D` (with oneDNN), `BatchMatMul`, and `Sum`/`Mean` over leading axes
- * on a BLAS, plus a copy-free `Identity` and same-type `Cast` and a one-pass
- * `MaxPoolGrad`, for a wasm-style backend (one with `makeOutput` and
+ * `Conv2DBackpropFilter`, `FusedConv2D` (with oneDNN), `BatchMatMul`, and
+ * `Sum`/`Mean` over adjacent axes on a BLAS, plus a copy-free `Identity` and
+ * same-type `Cast` and `MaxPoolGrad` (oneDNN's, or one pass), for a wasm-style backend (one with `makeOutput` and
  * `typedArrayFromHeap`). Inputs they do not handle go to wasm's kernels.
  *
  * @example
