@@ -14,7 +14,7 @@ import {
   BATCH_NORM_FLOOR,
   createVicregModel,
   type PretrainConfig,
-  stepPlanOf,
+  stepPlannerOf,
 } from "@scaling-vicreg/train";
 import { rankBatchOf } from "@scaling-vicreg/train/config";
 
@@ -45,22 +45,23 @@ export async function useStepBackend(
   if (config.backend !== "auto" || !usesWasmHeap(picked.name)) return picked;
   const floor = Math.min(BATCH_NORM_FLOOR, rankBatchOf(config, ranks));
   const model = createVicregModel(config);
-  // Images per slice in each memory; undefined where no plan fits.
-  const slices = async (budget?: MemoryBudget) => {
-    try {
-      return (await stepPlanOf(config, model, ranks, budget)).microBatch;
-    } catch {
-      return undefined;
-    }
-  };
   let heap: number | undefined;
   let outside: number | undefined;
   try {
-    heap = await slices();
+    // Images per slice in each memory; undefined where no plan fits.
+    const plan = await stepPlannerOf(config, model, ranks);
+    const slices = (budget: MemoryBudget) => {
+      try {
+        return plan(budget).microBatch;
+      } catch {
+        return undefined;
+      }
+    };
+    heap = slices(memoryBudgetOf());
     // A set micro-batch moves only where the heap cannot hold it at all.
     const set = config.microBatch !== "auto";
     if (heap !== undefined && (heap >= floor || set)) return picked;
-    outside = await slices(memoryBudgetOf(OUTSIDE_THE_HEAP));
+    outside = slices(memoryBudgetOf(OUTSIDE_THE_HEAP));
   } finally {
     model.dispose();
   }

@@ -42,7 +42,12 @@ export type {
 } from "./config.ts";
 export { learningRate } from "./schedule.ts";
 export type { ScheduleOptions } from "./schedule.ts";
-export { pretrain, stepPlanLine, stepPlanOf } from "./pretrain.ts";
+export {
+  pretrain,
+  stepPlanLine,
+  stepPlannerOf,
+  stepPlanOf,
+} from "./pretrain.ts";
 export type {
   PretrainEvent,
   PretrainOptions,

@@ -558,16 +558,33 @@ async function setUp(
  * @param model The run's model (profiled on the backend for `auto`).
  * @param ranks The processes of a data-parallel run: each plans its share of
  *   the batch (1: this process holds the whole batch).
- * @param budget The memory to plan in: the active backend's by default.
  * @returns The plan and why.
- * @throws {ConfigError} As {@linkcode rankBatchOf}.
+ * @throws {ConfigError} As {@linkcode rankBatchOf}, or when no plan fits.
  */
 export async function stepPlanOf(
   config: PretrainConfig,
   model: VicregModel,
   ranks: number = 1,
-  budget: MemoryBudget = memoryBudgetOf(),
 ): Promise<StepPlan> {
+  return (await stepPlannerOf(config, model, ranks))(memoryBudgetOf());
+}
+
+/**
+ * {@linkcode stepPlanOf} for any memory: the model is profiled once, and
+ * the function returned plans the step in the budget it is given.
+ *
+ * @param config The configuration.
+ * @param model The run's model (profiled on the active backend for `auto`).
+ * @param ranks The processes of a data-parallel run.
+ * @returns The planner: a budget to the plan and why; it throws a
+ *   {@linkcode ConfigError} when no plan fits the budget.
+ * @throws {ConfigError} As {@linkcode rankBatchOf}.
+ */
+export async function stepPlannerOf(
+  config: PretrainConfig,
+  model: VicregModel,
+  ranks: number = 1,
+): Promise<(budget: MemoryBudget) => StepPlan> {
   const request = {
     step: config.step,
     microBatch: config.microBatch,
@@ -590,11 +607,15 @@ export async function stepPlanOf(
     profile,
     crops.numLocal > 0 ? await profileAt(crops.localSize) : undefined,
   );
-  try {
-    return planStep({ ...request, views }, profile!, budget);
-  } catch (cause) {
-    throw new ConfigError("micro-batch", (cause as Error).message, { cause });
-  }
+  return (budget) => {
+    try {
+      return planStep({ ...request, views }, profile!, budget);
+    } catch (cause) {
+      throw new ConfigError("micro-batch", (cause as Error).message, {
+        cause,
+      });
+    }
+  };
 }
 
 /**

@@ -19,8 +19,9 @@ import {
 } from "./_wasm_heap.ts";
 
 /**
- * `MaxPool` taking each window's maximum channel by channel in one pass
- * over the input (NHWC, float32; the rest goes to the base backend).
+ * `MaxPool` of float32 NHWC maps: oneDNN's pooling, or one pass over the
+ * input taking each window's maximum channel by channel (the rest goes to
+ * the base backend).
  *
  * @param backendName The TF.js backend the kernel is for.
  * @param dnnl oneDNN, when loaded.

@@ -25,8 +25,8 @@ export function reductionKernelConfigs(
   scratch: Scratch,
 ): tf.KernelConfig[] {
   return [
-    leadingReduction(backendName, tf.Sum, blas, scratch, false),
-    leadingReduction(backendName, tf.Mean, blas, scratch, true),
+    adjacentReduction(backendName, tf.Sum, blas, scratch, false),
+    adjacentReduction(backendName, tf.Mean, blas, scratch, true),
   ];
 }
 
@@ -38,7 +38,7 @@ export function reductionKernelConfigs(
  * as one leading product per outer index. wasm and cpu transpose the input
  * first for any axes but the last.
  */
-function leadingReduction(
+function adjacentReduction(
   backendName: string,
   kernelName: string,
   blas: Blas,

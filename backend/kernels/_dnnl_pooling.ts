@@ -22,9 +22,15 @@ import { PrimitiveCache } from "./_dnnl_cache.ts";
 import type { DnnlContext } from "./_dnnl_context.ts";
 import type { Geometry } from "./_geometry.ts";
 
-/** A pool's forward and backward primitives and their memories. */
-interface MaxPoolPrimitives {
-  inference: Deno.PointerValue;
+/** A pool's inference primitive and its memories. */
+interface ForwardPool {
+  primitive: Deno.PointerValue;
+  src: Deno.PointerValue;
+  dst: Deno.PointerValue;
+}
+
+/** A pool's training and backward primitives and their memories. */
+interface BackwardPool {
   training: Deno.PointerValue;
   backward: Deno.PointerValue;
   src: Deno.PointerValue;
@@ -34,6 +40,20 @@ interface MaxPoolPrimitives {
   diffSrc: Deno.PointerValue;
   /** The training pass's output and workspace, kept for the next call. */
   scratch: { dst: Float32Array; workspace: Float32Array };
+}
+
+/** A pool's memory descriptors and the geometry arrays oneDNN takes. */
+interface PoolDescs {
+  src: Uint8Array;
+  dst: Uint8Array;
+  /** Strides, kernel, dilation, padding before and after. */
+  geometry: readonly [
+    BigInt64Array,
+    BigInt64Array,
+    BigInt64Array,
+    BigInt64Array,
+    BigInt64Array,
+  ];
 }
 
 /**
@@ -51,10 +71,15 @@ function after(
   return Math.max(0, (out - 1) * s + k - input - before);
 }
 
-/** oneDNN's max pooling, cached by geometry (`ci` channels in and out). */
+/**
+ * oneDNN's max pooling, cached by geometry (`ci` channels in and out); the
+ * backward primitives (and their scratch buffers) are built only for a
+ * geometry that is back-propagated.
+ */
 export class DnnlPooling {
   #ctx: DnnlContext;
-  #cache = new PrimitiveCache<MaxPoolPrimitives>();
+  #forwards = new PrimitiveCache<ForwardPool>();
+  #backwards = new PrimitiveCache<BackwardPool>();
 
   /**
    * Binds the primitives to a context.
@@ -74,12 +99,12 @@ export class DnnlPooling {
    * @returns Whether oneDNN ran it.
    */
   maxPool(g: Geometry, x: Float32Array, y: Float32Array): boolean {
-    const p = this.#get(g);
+    const p = this.#forwards.get(keyOf(g), () => this.#buildForward(g));
     if (p === null) return false;
     const ctx = this.#ctx;
     ctx.setData(p.src, x);
     ctx.setData(p.dst, y);
-    ctx.execute(p.inference, [[ARG_SRC, p.src], [ARG_DST, p.dst]]);
+    ctx.execute(p.primitive, [[ARG_SRC, p.src], [ARG_DST, p.dst]]);
     return true;
   }
 
@@ -100,7 +125,7 @@ export class DnnlPooling {
     dy: Float32Array,
     dx: Float32Array,
   ): boolean {
-    const p = this.#get(g);
+    const p = this.#backwards.get(keyOf(g), () => this.#buildBackward(g));
     if (p === null) return false;
     const ctx = this.#ctx;
     ctx.setData(p.src, x);
@@ -121,54 +146,64 @@ export class DnnlPooling {
     return true;
   }
 
-  #get(g: Geometry): MaxPoolPrimitives | null {
-    return this.#cache.get(
-      [g.n, g.h, g.w, g.ci, g.oh, g.ow, g.kh, g.kw, g.sh, g.sw, g.top, g.left]
-        .join(","),
-      () => this.#build(g),
-    );
+  #descs(g: Geometry): PoolDescs {
+    const ctx = this.#ctx;
+    return {
+      src: ctx.memoryDesc([g.n, g.ci, g.h, g.w], TAG_NHWC),
+      dst: ctx.memoryDesc([g.n, g.ci, g.oh, g.ow], TAG_NHWC),
+      geometry: [
+        ctx.dims(g.sh, g.sw),
+        ctx.dims(g.kh, g.kw),
+        ctx.dims(0, 0),
+        ctx.dims(g.top, g.left),
+        ctx.dims(
+          after(g.h, g.oh, g.kh, g.sh, g.top),
+          after(g.w, g.ow, g.kw, g.sw, g.left),
+        ),
+      ],
+    };
   }
 
-  #build(g: Geometry): MaxPoolPrimitives {
+  /** A forward primitive descriptor of propagation kind `prop`. */
+  #forwardPd(prop: number, d: PoolDescs): Deno.PointerValue {
     const ctx = this.#ctx;
-    const s = ctx.symbols;
-    const src = ctx.memoryDesc([g.n, g.ci, g.h, g.w], TAG_NHWC);
-    const dst = ctx.memoryDesc([g.n, g.ci, g.oh, g.ow], TAG_NHWC);
-    const geometry = [
-      ctx.dims(g.sh, g.sw),
-      ctx.dims(g.kh, g.kw),
-      ctx.dims(0, 0),
-      ctx.dims(g.top, g.left),
-      ctx.dims(
-        after(g.h, g.oh, g.kh, g.sh, g.top),
-        after(g.w, g.ow, g.kw, g.sw, g.left),
+    const desc = new Uint8Array(OP_DESC_BYTES);
+    ctx.check(
+      ctx.symbols.dnnl_pooling_v2_forward_desc_init!(
+        desc,
+        prop,
+        POOLING_MAX,
+        d.src,
+        d.dst,
+        ...d.geometry,
       ),
-    ] as const;
-    const forward = (prop: number) => {
-      const desc = new Uint8Array(OP_DESC_BYTES);
-      ctx.check(
-        s.dnnl_pooling_v2_forward_desc_init!(
-          desc,
-          prop,
-          POOLING_MAX,
-          src,
-          dst,
-          ...geometry,
-        ),
-        "pooling descriptor",
-      );
-      return ctx.primitiveDesc(desc, null);
+      "pooling descriptor",
+    );
+    return ctx.primitiveDesc(desc, null);
+  }
+
+  #buildForward(g: Geometry): ForwardPool {
+    const ctx = this.#ctx;
+    const d = this.#descs(g);
+    return {
+      primitive: ctx.primitive(this.#forwardPd(FORWARD_INFERENCE, d)),
+      src: ctx.memory(d.src),
+      dst: ctx.memory(d.dst),
     };
-    const inferencePd = forward(FORWARD_INFERENCE);
-    const trainingPd = forward(FORWARD_TRAINING);
+  }
+
+  #buildBackward(g: Geometry): BackwardPool {
+    const ctx = this.#ctx;
+    const d = this.#descs(g);
+    const trainingPd = this.#forwardPd(FORWARD_TRAINING, d);
     const bop = new Uint8Array(OP_DESC_BYTES);
     ctx.check(
-      s.dnnl_pooling_v2_backward_desc_init!(
+      ctx.symbols.dnnl_pooling_v2_backward_desc_init!(
         bop,
         POOLING_MAX,
-        src,
-        dst,
-        ...geometry,
+        d.src,
+        d.dst,
+        ...d.geometry,
       ),
       "pooling backward descriptor",
     );
@@ -176,18 +211,36 @@ export class DnnlPooling {
     const workspaceMd = ctx.queryMd(trainingPd, QUERY_WORKSPACE_MD);
     if (workspaceMd === null) throw new Error("oneDNN: no pooling workspace");
     return {
-      inference: ctx.primitive(inferencePd),
       training: ctx.primitive(trainingPd),
       backward: ctx.primitive(backwardPd),
-      src: ctx.memory(src),
-      dst: ctx.memory(dst),
+      src: ctx.memory(d.src),
+      dst: ctx.memory(d.dst),
       workspace: ctx.memory(workspaceMd),
-      diffDst: ctx.memory(dst),
-      diffSrc: ctx.memory(src),
+      diffDst: ctx.memory(d.dst),
+      diffSrc: ctx.memory(d.src),
       scratch: {
         dst: new Float32Array(g.n * g.oh * g.ow * g.ci),
         workspace: new Float32Array(Math.ceil(ctx.sizeOf(workspaceMd) / 4)),
       },
     };
   }
+}
+
+/** The cache key of a pool's geometry. */
+function keyOf(g: Geometry): string {
+  return [
+    g.n,
+    g.h,
+    g.w,
+    g.ci,
+    g.oh,
+    g.ow,
+    g.kh,
+    g.kw,
+    g.sh,
+    g.sw,
+    g.top,
+    g.left,
+  ]
+    .join(",");
 }

@@ -293,23 +293,19 @@ export function elementwiseKernelConfigs(
         (!plan.swap || COMMUTATIVE.has(kernelName));
       const fill = loops[plan.loop];
       return withHeap(args.backend, plan.shape, [a!, b!], (o, av, bv) => {
-        const [x, y] = plan.swap ? [bv, av] : [av, bv];
-        if (onDnnl && dnnl!.binary(op!, plan.dims, plan.bDims, x, y, o)) {
+        const [big, small] = plan.swap ? [bv, av] : [av, bv];
+        if (onDnnl && dnnl!.binary(op!, plan.dims, plan.bDims, big, small, o)) {
           return;
         }
-        if (plan.outer === 1) return fill(o, av, bv);
-        // The broadcast input is one row per block (of `outer`).
+        // Block k of the output: block k of `big` with row k of `small`.
         const block = o.length / plan.outer;
-        const row = (plan.swap ? av : bv).length / plan.outer;
+        const row = small.length / plan.outer;
         for (let k = 0; k < plan.outer; k++) {
           const out = o.subarray(k * block, (k + 1) * block);
-          const big = (plan.swap ? bv : av).subarray(
-            k * block,
-            (k + 1) * block,
-          );
-          const small = (plan.swap ? av : bv).subarray(k * row, (k + 1) * row);
-          if (plan.swap) fill(out, small, big);
-          else fill(out, big, small);
+          const bigK = big.subarray(k * block, (k + 1) * block);
+          const smallK = small.subarray(k * row, (k + 1) * row);
+          if (plan.swap) fill(out, smallK, bigK);
+          else fill(out, bigK, smallK);
         }
       });
     },

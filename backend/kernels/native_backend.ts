@@ -3,8 +3,9 @@
  * gradients, BatchNorm and matrix products on oneDNN and the BLAS) on the
  * `cpu` backend's tensors, which are ordinary JavaScript buffers in native
  * memory: no 4 GiB wasm heap, so a step's slices are bounded by the
- * machine's memory instead. A one-pass `MaxPool` and element-wise kernels
- * of its own replace `cpu`'s; the other kernels are the `cpu` backend's.
+ * machine's memory instead. `MaxPool` (oneDNN's pooling, or one pass) and
+ * element-wise kernels of its own replace `cpu`'s; the other kernels are the
+ * `cpu` backend's.
  *
  * @module
  */
