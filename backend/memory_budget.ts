@@ -15,13 +15,20 @@ export interface MemoryBudget {
   tensorBytes: number;
   /** Where the numbers come from, for messages. */
   source: string;
+  /**
+   * Whether the bytes a step frees serve any later tensor (native memory),
+   * so that a plan may go by a measured peak; false in the wasm heap, which
+   * fragments and never shrinks, where plans keep a margin.
+   */
+  reuses: boolean;
 }
 
 /**
  * The memory budget of a backend: 3 GiB of the 4 GiB wasm heap (`wasm`,
  * `blas`); on `webgpu`, the device's largest storage-buffer binding per
  * tensor and half the machine's memory in all (WebGPU reports no device
- * memory size); elsewhere half the machine's memory.
+ * memory size; its freed buffers are pooled by size); elsewhere half the
+ * machine's memory, where freed bytes serve any later tensor.
  *
  * @example
  * ```ts
@@ -42,6 +49,7 @@ export function memoryBudgetOf(
       totalBytes: STEP_BUDGET_BYTES,
       tensorBytes: STEP_BUDGET_BYTES,
       source: "the 4 GiB wasm heap",
+      reuses: false,
     };
   }
   const machine = Deno.systemMemoryInfo().total / 2;
@@ -56,12 +64,14 @@ export function memoryBudgetOf(
       source: `half the machine's memory, with no tensor over WebGPU's ${
         (binding / 2 ** 20).toFixed(0)
       } MiB storage-buffer limit`,
+      reuses: false,
     };
   }
   return {
     totalBytes: machine,
     tensorBytes: Infinity,
     source: "half the machine's memory",
+    reuses: true,
   };
 }
 

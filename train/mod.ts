@@ -73,6 +73,7 @@ export type { StepGradients, StepMode, StepOptions } from "./step_options.ts";
 export {
   BATCH_NORM_FLOOR,
   measureStepMemory,
+  measureViewBackward,
   planStep,
   viewsOf,
 } from "./step_plan.ts";

@@ -49,6 +49,7 @@ import {
 } from "@scaling-vicreg/distributed/communicator";
 import {
   measureStepMemory,
+  measureViewBackward,
   planStep,
   type StepPlan,
   viewsOf,
@@ -599,6 +600,19 @@ export async function stepPlannerOf(
   const profileAt = (size: number) =>
     measureStepMemory(model.backbone, size, model.parameters().values());
   const profile = measure ? await profileAt(config.size) : undefined;
+  // The peak of one view through the whole model (projectors, local
+  // loss's maps); not with ranks, whose synchronised BatchNorm would make
+  // the measurement a collective.
+  if (profile !== undefined && ranks === 1) {
+    profile.viewBackwardBytesPerImage = await measureViewBackward(
+      (x) => {
+        const p = model.embed(x, { updateRunningStats: false });
+        return p.local === undefined ? [p.z] : [p.z, p.local];
+      },
+      model.parameters().values(),
+      config.size,
+    );
+  }
   // Local views count at their own size: their tape measured there.
   const crops = cropsOf(config);
   const views = profile === undefined ? 2 : viewsOf(

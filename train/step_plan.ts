@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { MemoryBudget } from "@scaling-vicreg/backend";
+import { leanTape, type MemoryBudget } from "@scaling-vicreg/backend";
 import type { ResNet } from "@scaling-vicreg/models";
 import type { OptimizerKind } from "@scaling-vicreg/optim";
 import { sliceRanges, type StepMode } from "./step_options.ts";
@@ -44,6 +44,16 @@ export interface StepMemoryProfile {
   blockBackwardBytesPerImage: number;
   /** The part of that peak that does not grow with the images. */
   blockBackwardFixedBytes: number;
+  /**
+   * Bytes per image at the peak of one view's forward and backward pass
+   * through the whole model on a lean tape (backbone, projectors and their
+   * gradients; {@linkcode measureViewBackward}): what a joint step holds per
+   * image and view. When given, budgets whose freed bytes return to the
+   * system ({@linkcode MemoryBudget.reuses}) plan the joint tape with it in
+   * place of the kernels' outputs × 1.5 for the local loss; absent, or in
+   * the wasm heap, the estimate keeps that margin.
+   */
+  viewBackwardBytesPerImage?: number;
 }
 
 /**
@@ -151,6 +161,48 @@ async function blockBackwardPeak(
   return Math.max(0, info.peakBytes - before - gradBytes);
 }
 
+/**
+ * Measures {@linkcode StepMemoryProfile.viewBackwardBytesPerImage}: the
+ * peak of `embed` and its backward pass on a lean tape (`tf.profile`) at 2
+ * and 4 images, per image (the part that grows with the images; the
+ * gradients of the parameters do not, and the estimate counts them apart).
+ * `embed` must leave the model's state alone (running statistics frozen).
+ *
+ * @param embed One view `[N, size, size, 3]` to the tensors a loss reads
+ *   (the projections); their sum is back-propagated.
+ * @param parameters The variables the gradient is taken for.
+ * @param size The crop side in pixels.
+ * @returns Bytes per image.
+ */
+export async function measureViewBackward(
+  embed: (x: tf.Tensor4D) => tf.Tensor[],
+  parameters: Iterable<tf.Variable>,
+  size: number,
+): Promise<number> {
+  const variables = [...parameters];
+  const peakAt = async (n: number) => {
+    const x = tf.zeros([n, size, size, 3]) as tf.Tensor4D;
+    const before = tf.memory().numBytes;
+    try {
+      const info = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(
+          () =>
+            leanTape(() =>
+              embed(x).map((t) => tf.sum(t)).reduce((a, b) => tf.add(a, b))
+            ) as tf.Scalar,
+          variables,
+        );
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      return info.peakBytes - before;
+    } finally {
+      x.dispose();
+    }
+  };
+  const [two, four] = [await peakAt(2), await peakAt(4)];
+  return Math.max(0, (four - two) / 2);
+}
+
 /** What {@linkcode planStep} chose. */
 export interface StepPlan {
   /** How each slice back-propagates. */
@@ -235,8 +287,9 @@ export function viewsOf(
  * `b`: the parameters with their gradients and the optimizer's update
  * ({@linkcode OPTIMIZER_MEMORY}) and the views of the whole batch, plus,
  * per slice, the joint tape
- * (1.2 × the tape bytes × V views × m, ×1.5 with the local loss, for its
- * feature maps and projector), `mixed` the tape of every view but the first
+ * (1.2 × V views × m × the measured peak of a view's forward and backward
+ * pass per image when the profile has it, else × the tape bytes, ×1.5 with
+ * the local loss, for its feature maps and projector), `mixed` the tape of every view but the first
  * plus view 1's kept block inputs, `view-by-view` every view's kept block
  * inputs plus 1.2 × one block's measured backward peak (×1.5 with the local
  * loss); `step_plan_test.ts` checks the estimate against measured peaks.
@@ -263,7 +316,8 @@ export function estimateStepBytes(
   optimizer: OptimizerKind = "adamw",
   views: number = 2,
 ): number {
-  const perView = 1.2 * profile.tapeBytesPerImage * m * (local ? 1.5 : 1);
+  const perView = 1.2 * m * (profile.viewBackwardBytesPerImage ??
+    profile.tapeBytesPerImage * (local ? 1.5 : 1));
   const joint = perView * views;
   const kept = profile.checkpointBytesPerImage * m;
   const update = OPTIMIZER_MEMORY[optimizer];
@@ -295,17 +349,21 @@ const EXTRA_FORWARDS: Record<StepMode, number> = {
  * smaller when a half is not whole), down to two images.
  *
  * @param request The keys, the batch size and whether the local loss is on.
- * @param profile The backbone's bytes per image ({@linkcode measureStepMemory}); unused when nothing is `auto` (`kept-slices` only matters to micro-batched `joint` steps).
+ * @param measured The backbone's bytes per image ({@linkcode measureStepMemory}, with {@linkcode measureViewBackward}); unused when nothing is `auto` (`kept-slices` only matters to micro-batched `joint` steps). The measured view peak counts only where the budget {@linkcode MemoryBudget.reuses} freed bytes.
  * @param budget The backend's memory ({@linkcode memoryBudgetOf}).
  * @returns The plan and why.
  * @throws {RangeError} When even one image per slice does not fit.
  */
 export function planStep(
   request: StepRequest,
-  profile: StepMemoryProfile,
+  measured: StepMemoryProfile,
   budget: MemoryBudget,
 ): StepPlan {
   const { batch, local, optimizer = "adamw", views = 2 } = request;
+  // The wasm heap fragments: its plans keep the margin of the kernels'
+  // outputs rather than a measured peak.
+  const { viewBackwardBytesPerImage: _measured, ...conservative } = measured;
+  const profile = budget.reuses ? measured : conservative;
   const sizes = request.microBatch === "auto"
     ? halvings(batch)
     : [Math.min(request.microBatch, batch)];

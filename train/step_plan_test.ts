@@ -17,6 +17,7 @@ import { createVicregModel } from "./vicreg_model.ts";
 import {
   estimateStepBytes,
   measureStepMemory,
+  measureViewBackward,
   planStep,
   type StepMemoryProfile,
   viewsOf,
@@ -45,6 +46,7 @@ const BUDGET: MemoryBudget = {
   totalBytes: 3 * 2 ** 30,
   tensorBytes: Infinity,
   source: "the test's budget",
+  reuses: false,
 };
 
 Deno.test("estimateStepBytes() is the joint tape, half of it for mixed, the kept block inputs for view by view, plus both views", () => {
@@ -119,6 +121,48 @@ Deno.test("planStep() keeps what the keys set and, for auto, takes the plan with
   assertEquals(plan("auto", 256, 1024).mode, "view-by-view");
   // The local loss counts 1.5× on the tape.
   assertEquals(plan("auto", "auto", 128, true).mode, "mixed");
+});
+
+Deno.test("a measured view peak replaces the tape margin in memory that reuses freed bytes, and only there", () => {
+  // 6 MiB per image and view measured, local loss or not: 1.2 · 6 · 2 · 64.
+  const measured = { ...PROFILE, viewBackwardBytesPerImage: 6 * MIB };
+  assertClose(
+    estimateStepBytes(measured, "joint", 64, 64, false),
+    921.6 * MIB,
+    { rtol: 1e-12 },
+  );
+  assertClose(estimateStepBytes(measured, "joint", 64, 64, true), 921.6 * MIB, {
+    rtol: 1e-12,
+  });
+  // mixed: view 2's tape and view 1's kept block inputs.
+  assertClose(
+    estimateStepBytes(measured, "mixed", 64, 64, true),
+    (460.8 + 64) * MIB,
+    { rtol: 1e-12 },
+  );
+  // Batch 128 with the local loss: joint in one slice is 1.8 GiB measured,
+  // 4.5 GiB by the margin; so in 3 GiB that reuses freed bytes the step is
+  // joint, and in the heap's 3 GiB it keeps the margin's plan: mixed
+  // (1.2 · 10 · 1.5 · 128 MiB of view 2's tape + 128 of view 1's inputs).
+  const request = {
+    step: "auto",
+    microBatch: "auto",
+    batch: 128,
+    local: true,
+  } as const;
+  const reusing = planStep(request, measured, { ...BUDGET, reuses: true });
+  assertEquals(
+    [reusing.mode, reusing.microBatch, reusing.reason],
+    [
+      "joint",
+      128,
+      "joint, one slice of the whole batch: an estimated 1.8 GiB fits 3.0 GiB of the test's budget",
+    ],
+  );
+  const heap = planStep(request, measured, BUDGET);
+  assertEquals(planStep(request, PROFILE, BUDGET), heap);
+  assertEquals([heap.mode, heap.microBatch], ["mixed", 128]);
+  assertTrue(heap.reason.includes("an estimated 2.4 GiB"), heap.reason);
 });
 
 Deno.test("planStep() keeps as many slices on the loss's tape as fit, at least one, or as many as set", () => {
@@ -242,6 +286,41 @@ Deno.test("measureStepMemory() grows with the image area and changes no state", 
   net.dispose();
 });
 
+Deno.test("measureViewBackward() grows with the image area, below the tape margin, and changes no state", async () => {
+  const config = resolveConfig({
+    flags: { preset: "tiny", size: 32, mlp: "64-64", "local-mlp": "32-16" },
+  });
+  const model = createVicregModel(config);
+  const state = () =>
+    Promise.all(
+      [...model.backbone.buffers().values()].map(async (v) =>
+        Array.from(await v.data())
+      ),
+    );
+  const before = [tf.memory().numTensors, await state()];
+  const at = (size: number) =>
+    measureViewBackward(
+      (x) => {
+        const p = model.embed(x, { updateRunningStats: false });
+        return [p.z, p.local!];
+      },
+      model.parameters().values(),
+      size,
+    );
+  const [small, large] = [await at(16), await at(32)];
+  // 4× the pixels: the maps and their gradients grow 4×, not the
+  // projections.
+  assertTrue(
+    small > 0 && large / small > 2.5 && large / small <= 4,
+    `${small} ${large}`,
+  );
+  const margin =
+    (await measureStepMemory(model.backbone, 32)).tapeBytesPerImage * 1.5;
+  assertTrue(large < margin, `${large} ${margin}`);
+  assertEquals([tf.memory().numTensors, await state()], before);
+  model.dispose();
+});
+
 // The planner keeps the wasm heap from overflowing only if its estimate is
 // not below what a step really holds: measured here with tf.profile over a
 // whole training step (gradients and an AdamW update, whose slots it creates).
@@ -289,6 +368,19 @@ for (const [backend, loads] of backends) {
               32,
               model.parameters().values(),
             );
+            // The same profile with the whole model's view peak measured,
+            // as native memory plans with it.
+            const viewed = {
+              ...profile,
+              viewBackwardBytesPerImage: await measureViewBackward(
+                (x) => {
+                  const p = model.embed(x, { updateRunningStats: false });
+                  return p.local === undefined ? [p.z] : [p.z, p.local];
+                },
+                model.parameters().values(),
+                32,
+              ),
+            };
             const info = await tf.profile(() => {
               const out = stepGradients(model, views, {
                 mode,
@@ -299,20 +391,22 @@ for (const [backend, loads] of backends) {
               tf.dispose([out.loss, ...out.grads.values()]);
             });
             const measured = info.peakBytes - base;
-            const estimate = estimateStepBytes(
-              profile,
-              mode,
-              m,
-              16,
-              local,
-              kept,
-            );
-            if (measured > estimate) {
-              under.push(
-                `${mode}, slices of ${m}, ${kept} kept, local ${local}: measured ${measured} bytes > estimated ${
-                  Math.round(estimate)
-                }`,
+            for (const [name, p] of [["margin", profile], ["view", viewed]]) {
+              const estimate = estimateStepBytes(
+                p as StepMemoryProfile,
+                mode,
+                m,
+                16,
+                local,
+                kept,
               );
+              if (measured > estimate) {
+                under.push(
+                  `${mode}, slices of ${m}, ${kept} kept, local ${local}, ${name}: measured ${measured} bytes > estimated ${
+                    Math.round(estimate)
+                  }`,
+                );
+              }
             }
             tf.dispose(views);
             optimizer.dispose();
