@@ -5,7 +5,8 @@
  * memory: no 4 GiB wasm heap, so a step's slices are bounded by the
  * machine's memory instead. `MaxPool` (oneDNN's pooling, or one pass) and
  * element-wise kernels of its own replace `cpu`'s; the other kernels are the
- * `cpu` backend's.
+ * `cpu` backend's. Starting it makes glibc keep freed memory for reuse
+ * (`_malloc.ts`; `VICREG_KEEP_FREED=off` to leave glibc's defaults).
  *
  * @module
  */
@@ -13,6 +14,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { CpuLike } from "./_wasm_heap.ts";
 import { elementwiseKernelConfigs } from "./_native_elementwise_kernels.ts";
 import { maxPoolKernelConfig } from "./_blas_pool_kernels.ts";
+import { keepFreedMemory } from "./_malloc.ts";
 import {
   loadNativeLibraries,
   type NativeLibraries,
@@ -46,8 +48,12 @@ export function registerNativeBackend(): Promise<NativeLibraries> {
   registered ??= (async () => {
     const libraries = loadNativeLibraries();
     const { MathBackendCPU } = await import("@tensorflow/tfjs-backend-cpu");
-    // Priority 0: never chosen by TF.js on its own, only when named.
-    tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0);
+    // Priority 0: never chosen by TF.js on its own, only when named. Its
+    // buffers are the process's malloc, kept for reuse once it starts.
+    tf.registerBackend(NATIVE_BACKEND, () => {
+      keepFreedMemory();
+      return new MathBackendCPU();
+    }, 0);
     tf.copyRegisteredKernels("cpu", NATIVE_BACKEND);
     registerNativeKernels(NATIVE_BACKEND, "cpu", libraries);
     replaceKernels([
