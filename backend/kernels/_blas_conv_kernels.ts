@@ -66,7 +66,7 @@ export function convKernelConfigs(
           [x, filter],
           (out, xv, wv) => {
             if (
-              !onBlas(g, BLAS_FORWARD_MAX_PIXELS) &&
+              !onBlas(g) &&
               dnnl?.conv2d(g, xv, wv, out)
             ) {
               return;
@@ -166,7 +166,7 @@ export function convKernelConfigs(
           [x, dy],
           (dw, xv, dyv) => {
             if (
-              !onBlas(g, BLAS_FILTER_MAX_PIXELS) &&
+              !onBlas(g) &&
               dnnl?.conv2dBackpropFilter(g, xv, dyv, dw)
             ) {
               return;
@@ -181,29 +181,31 @@ export function convKernelConfigs(
 
 /**
  * Output pixels (`OH·OW`) up to which a float32 convolution's forward pass
- * runs on the BLAS even with oneDNN loaded. On the 2-core EPYC (oneDNN
- * 2.6.3, OpenBLAS 0.3.21, 3 runs each) the GEMM form took 63.8 ms against
- * oneDNN's 118.8 for a 3×3 conv of 1024 channels at 3×3 pixels (batch 64),
- * 14.4 against 20.4 for a 1×1 conv of 4096 → 1024 there, and lost from 4×4
- * pixels up (30.8 against 26.0 ms at 512 channels).
+ * and filter gradient run on the BLAS even with oneDNN loaded, when the
+ * filter is at least {@linkcode BLAS_MIN_DEPTH} deep. oneDNN's kernels are
+ * slow on deep filters over a few pixels and fast elsewhere. On the 2-core
+ * EPYC (oneDNN 2.6.3, OpenBLAS 0.3.21; ms, oneDNN / BLAS), a 3×3 conv of
+ * 1024 channels at 3×3 pixels, batch 32: forward 46.6 / 29.3, filter
+ * gradient 36.4 / 31.1 (batch 64: 79.6 / 58.7, 69.9 / 56.9; from 6×6 at
+ * stride 2: 47.1 / 29.8, 51.4 / 29.0); but 3×3 of 512 channels at 3×3:
+ * 8.3 / 7.9, 6.3 / 8.2; at 4×4, batch 64: 21.2 / 28.6, 17.2 / 28.3; 1×1 of
+ * 4096 → 1024 at 3×3: 12.8 / 13.6, 10.8 / 14.2; filter gradients at 6×6
+ * (256 and 512 channels): 3.8 / 8.9, 15.9 / 31.3. The input gradient stays
+ * on oneDNN (within 5 % of the BLAS on all of these).
  */
-export const BLAS_FORWARD_MAX_PIXELS = 9;
+export const BLAS_MAX_PIXELS = 9;
+
+/** Filter depth `KH·KW·Ci` from which {@linkcode BLAS_MAX_PIXELS} applies. */
+export const BLAS_MIN_DEPTH = 9 * 1024;
 
 /**
- * Output pixels up to which a float32 filter gradient runs on the BLAS:
- * oneDNN's reduction over `N·OH·OW` is slow when that is short (a 3×3 conv
- * of 1024 channels at 3×3 pixels, batch 32: 32.7 ms against 148.8; at 6×6
- * pixels, 512 channels, batch 64: 113.2 against 135.4; at 8×8, 256 channels:
- * 36.5 against 27.5, so oneDNN from there up).
+ * Whether a forward pass or filter gradient runs on the BLAS: at most
+ * {@linkcode BLAS_MAX_PIXELS} output pixels over a filter at least
+ * {@linkcode BLAS_MIN_DEPTH} deep (float32 only: bf16 stays on oneDNN).
  */
-export const BLAS_FILTER_MAX_PIXELS = 36;
-
-/**
- * Whether a convolution direction runs on the BLAS for having at most
- * `maxPixels` output pixels (float32 only: bf16 stays on oneDNN).
- */
-function onBlas(g: Geometry, maxPixels: number): boolean {
-  return g.oh * g.ow <= maxPixels && activePrecision() === "fp32";
+function onBlas(g: Geometry): boolean {
+  return g.oh * g.ow <= BLAS_MAX_PIXELS &&
+    g.kh * g.kw * g.ci >= BLAS_MIN_DEPTH && activePrecision() === "fp32";
 }
 
 /** Whether conv attributes are NHWC with dilation 1 (what the kernels take). */

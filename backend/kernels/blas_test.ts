@@ -177,8 +177,7 @@ Deno.test({
       const w2 = tensor(rng, [3, 3, 16, 8]) as tf.Tensor4D;
       const w3 = tensor(rng, [1, 1, 8, 4]) as tf.Tensor4D;
       const w4 = tensor(rng, [3, 3, 4, 4]) as tf.Tensor4D;
-      // 10×10 → 10×10 → 5×5 → 5×5 → 3×3 pixels: filter gradients of 25
-      // pixels and a forward pass of 9 take the BLAS (BLAS_*_MAX_PIXELS).
+      // 10×10 → 10×10 → 5×5 → 5×5 → 3×3 pixels, shallow filters: oneDNN.
       const f = (...args: tf.Tensor[]) => {
         const [xa, a, b, c, d] = args as tf.Tensor4D[];
         const h1 = tf.relu(tf.conv2d(xa, a, 1, "same"));
@@ -193,6 +192,23 @@ Deno.test({
       await onBackend("blas", 3, convStep),
       await onBackend("cpu", 3, convStep),
       "conv step",
+    );
+    // A 3×3 filter of 1024 input channels over 3×3 output pixels: the
+    // forward pass and the filter gradient take the BLAS (BLAS_MAX_PIXELS,
+    // BLAS_MIN_DEPTH), the input gradient oneDNN.
+    const deepStep = (rng: Rng) => {
+      const x = tensor(rng, [2, 3, 3, 1024]) as tf.Tensor4D;
+      const w = tensor(rng, [3, 3, 1024, 4]) as tf.Tensor4D;
+      const f = (xa: tf.Tensor, wa: tf.Tensor) =>
+        tf.sum(
+          tf.square(tf.conv2d(xa as tf.Tensor4D, wa as tf.Tensor4D, 1, "same")),
+        );
+      return [f(x, w), ...tf.grads(f)([x, w])];
+    };
+    assertSame(
+      await onBackend("blas", 4, deepStep),
+      await onBackend("cpu", 4, deepStep),
+      "deep conv step",
     );
     const fused = (rng: Rng) => {
       const x = tensor(rng, [2, 9, 9, 16]) as tf.Tensor4D;
