@@ -605,11 +605,7 @@ export async function stepPlannerOf(
   // the measurement a collective.
   if (profile !== undefined && ranks === 1) {
     profile.viewBackwardBytesPerImage = await measureViewBackward(
-      (x) => {
-        const p = model.embed(x, { updateRunningStats: false });
-        return p.local === undefined ? [p.z] : [p.z, p.local];
-      },
-      model.parameters().values(),
+      model,
       config.size,
     );
   }

@@ -9,6 +9,7 @@ import { leanTape, type MemoryBudget } from "@scaling-vicreg/backend";
 import type { ResNet } from "@scaling-vicreg/models";
 import type { OptimizerKind } from "@scaling-vicreg/optim";
 import { sliceRanges, type StepMode } from "./step_options.ts";
+import type { VicregModel } from "./vicreg_model.ts";
 
 /** Bytes one image of one view takes in a step, measured on the backend. */
 export interface StepMemoryProfile {
@@ -163,33 +164,33 @@ async function blockBackwardPeak(
 
 /**
  * Measures {@linkcode StepMemoryProfile.viewBackwardBytesPerImage}: the
- * peak of `embed` and its backward pass on a lean tape (`tf.profile`) at 2
- * and 4 images, per image (the part that grows with the images; the
+ * peak of one view's embedding through the whole model (backbone,
+ * projector and, with the local loss, its local projections; running
+ * statistics frozen) and its backward pass on a lean tape (`tf.profile`),
+ * at 2 and 4 images, per image (the part that grows with the images; the
  * gradients of the parameters do not, and the estimate counts them apart).
- * `embed` must leave the model's state alone (running statistics frozen).
+ * The sum of the projections is back-propagated.
  *
- * @param embed One view `[N, size, size, 3]` to the tensors a loss reads
- *   (the projections); their sum is back-propagated.
- * @param parameters The variables the gradient is taken for.
+ * @param model The model.
  * @param size The crop side in pixels.
  * @returns Bytes per image.
  */
 export async function measureViewBackward(
-  embed: (x: tf.Tensor4D) => tf.Tensor[],
-  parameters: Iterable<tf.Variable>,
+  model: VicregModel,
   size: number,
 ): Promise<number> {
-  const variables = [...parameters];
+  const variables = [...model.parameters().values()];
+  const embedded = (x: tf.Tensor4D): tf.Scalar => {
+    const { z, local } = model.embed(x, { updateRunningStats: false });
+    return local === undefined ? tf.sum(z) : tf.add(tf.sum(z), tf.sum(local));
+  };
   const peakAt = async (n: number) => {
     const x = tf.zeros([n, size, size, 3]) as tf.Tensor4D;
     const before = tf.memory().numBytes;
     try {
       const info = await tf.profile(() => {
         const { value, grads } = tf.variableGrads(
-          () =>
-            leanTape(() =>
-              embed(x).map((t) => tf.sum(t)).reduce((a, b) => tf.add(a, b))
-            ) as tf.Scalar,
+          () => leanTape(() => embedded(x)),
           variables,
         );
         tf.dispose([value, ...Object.values(grads)]);
@@ -289,8 +290,8 @@ export function viewsOf(
  * per slice, the joint tape
  * (1.2 × V views × m × the measured peak of a view's forward and backward
  * pass per image when the profile has it, else × the tape bytes, ×1.5 with
- * the local loss, for its feature maps and projector), `mixed` the tape of every view but the first
- * plus view 1's kept block inputs, `view-by-view` every view's kept block
+ * the local loss, for its feature maps and projector), `mixed` the tape of
+ * every view but the first plus view 1's kept block inputs, `view-by-view` every view's kept block
  * inputs plus 1.2 × one block's measured backward peak (×1.5 with the local
  * loss); `step_plan_test.ts` checks the estimate against measured peaks.
  * V = 2 for two views; with multi-crop, local views count at their size

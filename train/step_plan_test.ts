@@ -298,15 +298,7 @@ Deno.test("measureViewBackward() grows with the image area, below the tape margi
       ),
     );
   const before = [tf.memory().numTensors, await state()];
-  const at = (size: number) =>
-    measureViewBackward(
-      (x) => {
-        const p = model.embed(x, { updateRunningStats: false });
-        return [p.z, p.local!];
-      },
-      model.parameters().values(),
-      size,
-    );
+  const at = (size: number) => measureViewBackward(model, size);
   const [small, large] = [await at(16), await at(32)];
   // 4× the pixels: the maps and their gradients grow 4×, not the
   // projections.
@@ -372,14 +364,7 @@ for (const [backend, loads] of backends) {
             // as native memory plans with it.
             const viewed = {
               ...profile,
-              viewBackwardBytesPerImage: await measureViewBackward(
-                (x) => {
-                  const p = model.embed(x, { updateRunningStats: false });
-                  return p.local === undefined ? [p.z] : [p.z, p.local];
-                },
-                model.parameters().values(),
-                32,
-              ),
+              viewBackwardBytesPerImage: await measureViewBackward(model, 32),
             };
             const info = await tf.profile(() => {
               const out = stepGradients(model, views, {
