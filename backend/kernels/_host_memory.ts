@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { openFirst } from "./_ffi.ts";
+import { openLibc } from "./_libc.ts";
 
 /** A transparent huge page's size on x86-64 and arm64 (4 KiB base pages). */
 export const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
@@ -20,31 +20,6 @@ export const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
 export const HUGE_PAGE_MIN_BYTES = 2 * HUGE_PAGE_BYTES;
 /** `MADV_HUGEPAGE` (Linux). */
 const MADV_HUGEPAGE = 14;
-
-type Madvise = (
-  address: Deno.PointerValue,
-  length: bigint,
-  advice: number,
-) => number;
-
-let madvise: Madvise | null | undefined;
-
-/** libc's `madvise`, opened on first use; `null` where it cannot be. */
-function libcMadvise(): Madvise | null {
-  if (madvise !== undefined) return madvise;
-  madvise = null;
-  if (
-    Deno.build.os === "linux" &&
-    Deno.permissions.querySync({ name: "ffi" }).state === "granted"
-  ) {
-    const found = openFirst(["libc.so.6"], {
-      madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
-    });
-    // No glibc by that name: plain buffers.
-    if (found.path !== undefined) madvise = found.lib.symbols.madvise;
-  }
-  return madvise;
-}
 
 /**
  * A new zeroed `Float32Array`; from {@linkcode HUGE_PAGE_MIN_BYTES} up, its
@@ -58,15 +33,15 @@ function libcMadvise(): Madvise | null {
 export function hostFloat32(length: number): Float32Array {
   const out = new Float32Array(length);
   if (out.byteLength < HUGE_PAGE_MIN_BYTES) return out;
-  const advise = libcMadvise();
-  if (advise === null) return out;
+  const libc = openLibc();
+  if (libc === null) return out;
   const page = BigInt(HUGE_PAGE_BYTES);
   const start = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(out)));
   const first = (start + page - 1n) / page * page;
   const end = (start + BigInt(out.byteLength)) / page * page;
   if (end > first) {
     // A refusal (EINVAL where THP is compiled out) leaves 4 KiB pages.
-    advise(Deno.UnsafePointer.create(first), end - first, MADV_HUGEPAGE);
+    libc.madvise(Deno.UnsafePointer.create(first), end - first, MADV_HUGEPAGE);
   }
   return out;
 }

@@ -18,7 +18,8 @@
  *
  * @module
  */
-import { grantedEnv, openFirst } from "./_ffi.ts";
+import { grantedEnv } from "./_ffi.ts";
+import { openLibc } from "./_libc.ts";
 
 /** `M_TRIM_THRESHOLD`: free bytes at the heap's top before it shrinks. */
 const M_TRIM_THRESHOLD = -1;
@@ -38,15 +39,9 @@ let applied: boolean | undefined;
 export function keepFreedMemory(): boolean {
   if (applied !== undefined) return applied;
   applied = false;
-  if (
-    Deno.build.os !== "linux" || grantedEnv("VICREG_KEEP_FREED") === "off" ||
-    Deno.permissions.querySync({ name: "ffi" }).state !== "granted"
-  ) return applied;
-  const found = openFirst(["libc.so.6"], {
-    mallopt: { parameters: ["i32", "i32"], result: "i32" },
-  });
-  if (found.path === undefined) return applied;
-  const { mallopt } = found.lib.symbols;
+  const libc = grantedEnv("VICREG_KEEP_FREED") === "off" ? null : openLibc();
+  if (libc === null) return applied;
+  const { mallopt } = libc;
   // mallopt returns 1 on success.
   applied = mallopt(M_MMAP_MAX, 0) === 1 &&
     mallopt(M_TRIM_THRESHOLD, TRIM_BYTES) === 1;
